@@ -1,0 +1,733 @@
+/* IpcConn: one connection on sd-event — handshake, frames, calls, routes. An open connection
+ * holds a reference to itself (its I/O source), dropped when it closes; callers hold their own. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "fd-util.h"
+#include "ipc-frame.h"
+#include "ipc-internal.h"
+
+#define FRAMES_PER_WAKEUP 32 /* fairness between connections */
+
+typedef struct IpcCall IpcCall;
+struct IpcCall {
+        IpcCall *prev, *next;
+        IpcConn *conn;
+        uint64_t id;
+        IpcReplyHandler cb;
+        void *userdata;
+        sd_event_source *timer;
+};
+
+struct IpcConn {
+        unsigned n_ref;
+        sd_event *event;
+        sd_event_source *io, *hs_timer, *defer_close;
+        int fd;
+        const IpcChannel *ch;
+        IpcHandlers h;
+        void *userdata;
+        const IpcRoute *routes;
+        size_t n_routes;
+
+        char line[IPC_HANDSHAKE_LINE_MAX + 1]; /* the peer's, as read so far */
+        size_t line_len;
+        char hs_out[IPC_HANDSHAKE_LINE_MAX + 1]; /* ours, written before any frame */
+        size_t hs_out_len, hs_out_off;
+        bool ready, closed;
+        IpcVersion version;
+
+        IpcFrameReader reader;
+        IpcOutQueue out;
+        uint64_t next_id;
+        IpcCall *calls;
+        size_t n_calls;
+
+        IpcPeer peer;
+        bool have_peer;
+        int pending_close_error;
+        char *close_reason;
+
+        /* Set by ipc-server.c: called once when the connection closes. */
+        void (*server_hook)(IpcConn *c, void *data);
+        void *server_data;
+};
+
+/* ---- messages ---- */
+
+IpcMsg *ipc_msg_keep(IpcMsg *m) {
+        m->kept = true;
+        return m;
+}
+
+IpcMsg *ipc_msg_free(IpcMsg *m) {
+        if (!m)
+                return NULL;
+        if (m->msg)
+                protobuf_c_message_free_unpacked(m->msg, NULL);
+        for (size_t i = 0; i < m->n_fds; i++)
+                safe_close(m->fds[i]);
+        free(m);
+        return NULL;
+}
+
+void *ipc_msg_payload(const IpcMsg *m, uint32_t payload_case) {
+        if (!m || !m->msg || m->payload_case != payload_case || payload_case == 0)
+                return NULL;
+        void **slot = ipc_proto_payload_slot(m->msg, payload_case, NULL);
+        return slot ? *slot : NULL;
+}
+
+const Tund__Error *ipc_msg_error(const IpcMsg *m) {
+        if (!m || !m->msg)
+                return NULL;
+        uint32_t f = ipc_proto_error_field(m->msg->descriptor);
+        return f ? ipc_msg_payload(m, f) : NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static int conn_hs_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+static void conn_update_events(IpcConn *c);
+
+int ipc_conn_new(IpcConn **ret, sd_event *e, int fd, const IpcChannel *ch) {
+        _cleanup_close_ int owned = fd;
+        int r = fd_set_nonblock(fd, true);
+        if (r < 0)
+                return r;
+
+        IpcConn *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->n_ref = 2; /* the caller's, and the open connection's own */
+        c->event = sd_event_ref(e);
+        c->fd = TAKE_FD(owned);
+        c->ch = ch;
+        ipc_frame_reader_init(&c->reader, ch->max_frame ? ch->max_frame : IPC_FRAME_MAX_DEFAULT);
+        ipc_queue_init(&c->out, IPC_QUEUE_MAX_DEFAULT);
+        c->have_peer = ipc_peer_from_fd(c->fd, &c->peer) >= 0;
+
+        r = ipc_handshake_format(c->hs_out, sizeof(c->hs_out), ch->local_role, ch->versions,
+                                 ch->n_versions);
+        if (r >= 0) {
+                c->hs_out_len = (size_t) r;
+                r = sd_event_add_io(e, &c->io, c->fd, EPOLLIN | EPOLLOUT, conn_io, c);
+        }
+        if (r >= 0)
+                r = ipc_conn_set_handshake_timeout(c, IPC_HANDSHAKE_TIMEOUT_USEC);
+        if (r < 0) {
+                c->closed = true;
+                c->n_ref = 1;
+                ipc_conn_unref(c);
+                return r;
+        }
+        (void) sd_event_source_set_description(c->io, ch->name);
+        *ret = c;
+        return 0;
+}
+
+IpcConn *ipc_conn_ref(IpcConn *c) {
+        if (c)
+                c->n_ref++;
+        return c;
+}
+
+static void conn_free(IpcConn *c) {
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->hs_timer);
+        sd_event_source_disable_unref(c->defer_close);
+        safe_close(c->fd);
+        ipc_frame_reader_reset(&c->reader);
+        ipc_queue_clear(&c->out);
+        ipc_peer_done(&c->peer);
+        free(c->close_reason);
+        sd_event_unref(c->event);
+        free(c);
+}
+
+IpcConn *ipc_conn_unref(IpcConn *c) {
+        if (c && --c->n_ref == 0)
+                conn_free(c);
+        return NULL;
+}
+
+void ipc_conn_set_handlers(IpcConn *c, const IpcHandlers *h, void *userdata) {
+        c->h = h ? *h : (IpcHandlers){};
+        c->userdata = userdata;
+}
+
+void ipc_conn_set_routes(IpcConn *c, const IpcRoute *routes, size_t n_routes) {
+        c->routes = routes;
+        c->n_routes = n_routes;
+}
+
+void *ipc_conn_get_userdata(IpcConn *c) {
+        return c->userdata;
+}
+
+void ipc_conn_set_userdata(IpcConn *c, void *userdata) {
+        c->userdata = userdata;
+}
+
+void ipc_conn_set_queue_max(IpcConn *c, size_t bytes) {
+        c->out.max = bytes;
+}
+
+int ipc_conn_set_handshake_timeout(IpcConn *c, uint64_t usec) {
+        c->hs_timer = sd_event_source_disable_unref(c->hs_timer);
+        if (usec == 0 || c->ready || c->closed)
+                return 0;
+        return sd_event_add_time_relative(c->event, &c->hs_timer, CLOCK_MONOTONIC, usec, 0,
+                                          conn_hs_timeout, c);
+}
+
+bool ipc_conn_is_ready(IpcConn *c) {
+        return c->ready && !c->closed;
+}
+
+bool ipc_conn_is_closed(IpcConn *c) {
+        return c->closed;
+}
+
+const IpcVersion *ipc_conn_get_version(IpcConn *c) {
+        return c->ready ? &c->version : NULL;
+}
+
+const IpcPeer *ipc_conn_get_peer(IpcConn *c) {
+        return c->have_peer ? &c->peer : NULL;
+}
+
+const IpcChannel *ipc_conn_get_channel(IpcConn *c) {
+        return c->ch;
+}
+
+size_t ipc_conn_get_queued(IpcConn *c) {
+        return c->out.bytes;
+}
+
+size_t ipc_conn_get_pending(IpcConn *c) {
+        return c->n_calls;
+}
+
+const char *ipc_conn_get_close_reason(IpcConn *c) {
+        return c->close_reason;
+}
+
+void ipc_conn_set_server_hook(IpcConn *c, void (*hook)(IpcConn *, void *), void *data);
+void ipc_conn_set_server_hook(IpcConn *c, void (*hook)(IpcConn *, void *), void *data) {
+        c->server_hook = hook;
+        c->server_data = data;
+}
+
+/* ---- closing ---- */
+
+static void call_unlink(IpcConn *c, IpcCall *call) {
+        if (call->prev)
+                call->prev->next = call->next;
+        else
+                c->calls = call->next;
+        if (call->next)
+                call->next->prev = call->prev;
+        c->n_calls--;
+        call->timer = sd_event_source_disable_unref(call->timer);
+}
+
+static void conn_vclose(IpcConn *c, int error, const char *fmt, va_list ap) {
+        if (c->closed)
+                return;
+        c->closed = true;
+        ipc_conn_ref(c);
+
+        if (fmt && vasprintf(&c->close_reason, fmt, ap) < 0)
+                c->close_reason = NULL;
+        c->io = sd_event_source_disable_unref(c->io);
+        c->hs_timer = sd_event_source_disable_unref(c->hs_timer);
+        c->defer_close = sd_event_source_disable_unref(c->defer_close);
+        c->fd = safe_close(c->fd);
+        ipc_frame_reader_reset(&c->reader);
+        ipc_queue_clear(&c->out);
+
+        /* Every pending call ends here, exactly once. */
+        while (c->calls) {
+                IpcCall *call = c->calls;
+                call_unlink(c, call);
+                call->cb(c, error < 0 ? error : -ECONNRESET, NULL, call->userdata);
+                free(call);
+        }
+        if (c->h.on_close)
+                c->h.on_close(c, error, c->close_reason ? c->close_reason : "closed",
+                              c->userdata);
+        if (c->server_hook)
+                c->server_hook(c, c->server_data);
+        c->server_hook = NULL;
+
+        ipc_conn_unref(c); /* the open connection's own reference */
+        ipc_conn_unref(c);
+}
+
+void ipc_conn_close(IpcConn *c, int error, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        conn_vclose(c, error, fmt, ap);
+        va_end(ap);
+}
+
+static int conn_defer_close_cb(sd_event_source *s, void *userdata) {
+        IpcConn *c = userdata;
+        int e = c->pending_close_error;
+        if (e == -ENOBUFS)
+                ipc_conn_close(c, e, "%s peer is not reading: more than %zu bytes queued",
+                               c->ch->name, c->out.max);
+        else
+                ipc_conn_close(c, e, "%s connection write failed: %s", c->ch->name,
+                               strerror(-e));
+        return 0;
+}
+
+/* Closing from inside a send would run the owner's on_close in the middle of whatever it is
+ * doing (a fan-out loop, say): defer it to the next loop iteration instead. */
+static void conn_close_later(IpcConn *c, int error) {
+        if (c->closed || c->defer_close)
+                return;
+        c->pending_close_error = error;
+        c->io = sd_event_source_disable_unref(c->io);
+        if (sd_event_add_defer(c->event, &c->defer_close, conn_defer_close_cb, c) < 0)
+                ipc_conn_close(c, error, "%s connection failed: %s", c->ch->name,
+                               strerror(-error));
+}
+
+/* ---- sending ---- */
+
+/* Frames wait until the peer's handshake is verified: nothing but our own line goes to a peer
+ * that may not be who it should be. */
+static bool conn_want_write(IpcConn *c) {
+        return c->hs_out_off < c->hs_out_len || (c->ready && !ipc_queue_empty(&c->out));
+}
+
+static void conn_update_events(IpcConn *c) {
+        if (c->io)
+                (void) sd_event_source_set_io_events(c->io,
+                                                     EPOLLIN | (conn_want_write(c) ? EPOLLOUT : 0));
+}
+
+/* Writes what may be written now: 0, or -errno. */
+static int conn_flush(IpcConn *c) {
+        while (c->hs_out_off < c->hs_out_len) {
+                ssize_t n = send(c->fd, c->hs_out + c->hs_out_off, c->hs_out_len - c->hs_out_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : negative_errno();
+                c->hs_out_off += (size_t) n;
+        }
+        if (!c->ready)
+                return 0;
+        int r = ipc_queue_flush(&c->out, c->fd);
+        return r < 0 ? r : 0;
+}
+
+static int conn_push(IpcConn *c, ProtobufCMessage *msg, uint64_t msg_id, uint64_t response_to,
+                     const int *fds, size_t n_fds) {
+        if (c->closed || c->defer_close)
+                return -ENOTCONN;
+        if (msg->descriptor != c->ch->send_desc || n_fds > IPC_MAX_FDS)
+                return -EINVAL;
+        Tund__Rpc **slot = ipc_proto_rpc_slot(msg);
+        if (!slot)
+                return -EINVAL;
+
+        int dups[IPC_MAX_FDS];
+        for (size_t i = 0; i < n_fds; i++) {
+                dups[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+                if (dups[i] < 0) {
+                        int r = negative_errno();
+                        while (i > 0)
+                                safe_close(dups[--i]);
+                        return r;
+                }
+        }
+
+        Tund__Rpc rpc = TUND__RPC__INIT, *saved = *slot;
+        rpc.msg_id = msg_id;
+        rpc.response_to = response_to;
+        rpc.fd_count = (uint32_t) n_fds;
+        *slot = &rpc;
+        bool was_empty = ipc_queue_empty(&c->out);
+        int r = ipc_queue_push_frame(&c->out, msg, c->reader.max, dups, n_fds);
+        *slot = saved;
+        if (r == -ENOBUFS)
+                conn_close_later(c, r);
+        if (r < 0)
+                return r;
+
+        if (was_empty) {
+                int k = conn_flush(c);
+                if (k < 0) {
+                        conn_close_later(c, k);
+                        return 0; /* queued; the close will fail pending calls */
+                }
+        }
+        conn_update_events(c);
+        return 0;
+}
+
+int ipc_conn_send(IpcConn *c, ProtobufCMessage *msg, uint64_t response_to, const int *fds,
+                  size_t n_fds) {
+        return conn_push(c, msg, 0, response_to, fds, n_fds);
+}
+
+static int call_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        IpcCall *call = userdata;
+        IpcConn *c = call->conn;
+        ipc_conn_ref(c);
+        call_unlink(c, call);
+        call->cb(c, -ETIMEDOUT, NULL, call->userdata);
+        free(call);
+        ipc_conn_unref(c);
+        return 0;
+}
+
+int64_t ipc_conn_call(IpcConn *c, ProtobufCMessage *msg, const int *fds, size_t n_fds,
+                      uint64_t timeout_usec, IpcReplyHandler cb, void *userdata) {
+        if (!cb)
+                return -EINVAL;
+        IpcCall *call = calloc(1, sizeof(*call));
+        if (!call)
+                return -ENOMEM;
+        *call = (IpcCall){ .conn = c, .id = ++c->next_id, .cb = cb, .userdata = userdata };
+        int r = 0;
+        if (timeout_usec > 0)
+                r = sd_event_add_time_relative(c->event, &call->timer, CLOCK_MONOTONIC,
+                                               timeout_usec, 0, call_timeout, call);
+        if (r >= 0)
+                r = conn_push(c, msg, call->id, 0, fds, n_fds);
+        if (r < 0) {
+                sd_event_source_disable_unref(call->timer);
+                free(call);
+                return r;
+        }
+        call->next = c->calls;
+        if (c->calls)
+                c->calls->prev = call;
+        c->calls = call;
+        c->n_calls++;
+        return (int64_t) call->id;
+}
+
+int ipc_conn_reply_error(IpcConn *c, uint64_t response_to, Tund__ErrorCode code, int errnum,
+                         const char *fmt, ...) {
+        if (response_to == 0)
+                return 0;
+        const ProtobufCMessageDescriptor *d = c->ch->send_desc;
+        uint32_t field = ipc_proto_error_field(d);
+        if (field == 0)
+                return -EOPNOTSUPP;
+
+        _cleanup_free_ char *text = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        va_end(ap);
+
+        _cleanup_free_ ProtobufCMessage *m = calloc(1, d->sizeof_message);
+        if (!m)
+                return -ENOMEM;
+        d->message_init(m);
+        Tund__Error err = TUND__ERROR__INIT;
+        err.code = code;
+        err.message = text ? text : (char *) "error";
+        err.errno_value = errnum < 0 ? -errnum : errnum;
+        uint32_t *quant;
+        void **slot = ipc_proto_payload_slot(m, field, &quant);
+        *slot = &err;
+        *quant = field;
+        return ipc_conn_send(c, m, response_to, NULL, 0);
+}
+
+/* ---- receiving ---- */
+
+static bool route_dispatch(IpcConn *c, IpcMsg *m) {
+        const IpcRoute *route = NULL;
+        for (size_t i = 0; i < c->n_routes; i++)
+                if (c->routes[i].payload_case == m->payload_case && m->payload_case != 0) {
+                        route = &c->routes[i];
+                        break;
+                }
+        if (!route) {
+                if (c->h.on_message && (m->msg_id == 0 || c->n_routes == 0))
+                        return false;
+                const char *name = ipc_proto_field_name(c->ch->recv_desc, m->payload_case);
+                ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_UNSUPPORTED, 0,
+                                     "unsupported %s request (%s)", c->ch->name,
+                                     name ? name : "unknown type");
+                return true;
+        }
+        if (route->policy && !ipc_policy_allows(route->policy, c->have_peer ? &c->peer : NULL)) {
+                ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_PERMISSION, EPERM,
+                                     "%s: permission denied: allowed for %s only (you are uid %u)",
+                                     route->name, route->policy->description,
+                                     c->have_peer ? (unsigned) c->peer.uid : 0u);
+                return true;
+        }
+        int r = route->handler(c, m, c->userdata);
+        if (r < 0)
+                ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_INTERNAL, r,
+                                     "%s failed: %s", route->name, strerror(-r));
+        return true;
+}
+
+static void conn_dispatch(IpcConn *c, IpcMsg *m) {
+        if (m->response_to != 0) {
+                IpcCall *call = c->calls;
+                while (call && call->id != m->response_to)
+                        call = call->next;
+                if (!call)
+                        return; /* late (timed out), unknown or duplicate reply: ignored */
+                call_unlink(c, call);
+                call->cb(c, 0, m, call->userdata);
+                free(call);
+                return;
+        }
+        if (c->n_routes > 0 || !c->h.on_message) {
+                if (route_dispatch(c, m))
+                        return;
+        }
+        if (c->h.on_message) {
+                int r = c->h.on_message(c, m, c->userdata);
+                if (r < 0)
+                        ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_INTERNAL, r,
+                                             "request failed: %s", strerror(-r));
+        }
+}
+
+/* Turns the reader's complete frame into a message; false if the peer broke the protocol. */
+static bool conn_take_frame(IpcConn *c) {
+        IpcFrameReader *rd = &c->reader;
+        ProtobufCMessage *msg =
+                protobuf_c_message_unpack(c->ch->recv_desc, NULL, rd->body_len, rd->body);
+        if (!msg) {
+                ipc_conn_close(c, -EBADMSG, "%s peer sent an undecodable %u-byte message",
+                               c->ch->name, rd->body_len);
+                return false;
+        }
+        Tund__Rpc **slot = ipc_proto_rpc_slot(msg);
+        Tund__Rpc *rpc = slot ? *slot : NULL;
+        if (!rpc) {
+                protobuf_c_message_free_unpacked(msg, NULL);
+                ipc_conn_close(c, -EBADMSG, "%s peer sent a message without Rpc header",
+                               c->ch->name);
+                return false;
+        }
+        if (rpc->fd_count != rd->n_fds) {
+                unsigned want = rpc->fd_count;
+                protobuf_c_message_free_unpacked(msg, NULL);
+                ipc_conn_close(c, -EBADMSG, "%s peer announced %u fds but sent %zu",
+                               c->ch->name, want, rd->n_fds);
+                return false;
+        }
+        IpcMsg *m = calloc(1, sizeof(*m));
+        if (!m) {
+                protobuf_c_message_free_unpacked(msg, NULL);
+                ipc_conn_close(c, -ENOMEM, "out of memory");
+                return false;
+        }
+        m->msg = msg;
+        m->msg_id = rpc->msg_id;
+        m->response_to = rpc->response_to;
+        m->payload_case = ipc_proto_payload_case(msg);
+        for (size_t i = 0; i < IPC_MAX_FDS; i++)
+                m->fds[i] = i < rd->n_fds ? TAKE_FD(rd->fds[i]) : -EBADF;
+        m->n_fds = rd->n_fds;
+        rd->n_fds = 0;
+        ipc_frame_reader_reset(rd);
+
+        conn_dispatch(c, m);
+        if (!m->kept)
+                ipc_msg_free(m);
+        return !c->closed;
+}
+
+static const char *frame_error(int r) {
+        switch (r) {
+        case -EMSGSIZE:
+                return "frame longer than the channel's maximum";
+        case -EBADMSG:
+                return "zero-length frame";
+        case -ETOOMANYREFS:
+                return "too many file descriptors in one frame";
+        case -ECONNRESET:
+                return "connection closed in the middle of a frame";
+        default:
+                return NULL;
+        }
+}
+
+static void conn_read_frames(IpcConn *c) {
+        for (int i = 0; i < FRAMES_PER_WAKEUP && !c->closed; i++) {
+                int r = ipc_frame_read(&c->reader, c->fd);
+                if (r == 0)
+                        return;
+                if (r == -ESHUTDOWN) {
+                        ipc_conn_close(c, 0, "%s peer closed the connection", c->ch->name);
+                        return;
+                }
+                if (r < 0) {
+                        const char *why = frame_error(r);
+                        if (why)
+                                ipc_conn_close(c, r == -ECONNRESET ? r : -EBADMSG,
+                                               "%s protocol error: %s", c->ch->name, why);
+                        else
+                                ipc_conn_close(c, r, "%s read failed: %s", c->ch->name,
+                                               strerror(-r));
+                        return;
+                }
+                if (!conn_take_frame(c))
+                        return;
+        }
+}
+
+static void conn_handshake_done(IpcConn *c) {
+        _cleanup_free_ char *err = NULL;
+        int r = ipc_handshake_parse(c->line, c->ch->peer_role, c->ch->versions,
+                                    c->ch->n_versions, &c->version, &err);
+        if (r < 0) {
+                ipc_conn_close(c, r, "%s handshake refused: %s", c->ch->name,
+                               err ? err : strerror(-r));
+                return;
+        }
+        c->ready = true;
+        c->hs_timer = sd_event_source_disable_unref(c->hs_timer);
+        int k = conn_flush(c); /* what was queued before the peer was known */
+        if (k < 0 && k != -EPIPE && k != -ECONNRESET) {
+                ipc_conn_close(c, k, "%s write failed: %s", c->ch->name, strerror(-k));
+                return;
+        }
+        if (c->h.on_ready)
+                c->h.on_ready(c, c->userdata);
+}
+
+/* Reads the peer's line one byte per read() so nothing after the '\n' is consumed. */
+static void conn_read_handshake(IpcConn *c) {
+        while (!c->ready && !c->closed) {
+                char ch;
+                ssize_t n = recv(c->fd, &ch, 1, MSG_DONTWAIT);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return;
+                if (n < 0) {
+                        ipc_conn_close(c, negative_errno(), "%s handshake read failed: %m",
+                                       c->ch->name);
+                        return;
+                }
+                if (n == 0) {
+                        ipc_conn_close(c, -ECONNRESET, "%s peer closed during the handshake",
+                                       c->ch->name);
+                        return;
+                }
+                if (ch == '\n') {
+                        c->line[c->line_len] = 0;
+                        conn_handshake_done(c);
+                        return;
+                }
+                if (ch == 0 || c->line_len + 1 >= IPC_HANDSHAKE_LINE_MAX) {
+                        ipc_conn_close(c, -EPROTO,
+                                       "%s handshake refused: peer is not speaking the tund "
+                                       "protocol (line too long or binary)",
+                                       c->ch->name);
+                        return;
+                }
+                c->line[c->line_len++] = ch;
+        }
+}
+
+static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        IpcConn *c = ipc_conn_ref(userdata);
+
+        if (revents & EPOLLOUT) {
+                int r = conn_flush(c);
+                if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+                        ipc_conn_close(c, r, "%s write failed: %s", c->ch->name, strerror(-r));
+                /* EPIPE: the peer is gone; reading tells why (EOF, or its last frames). */
+        }
+        if (!c->closed && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+                if (!c->ready)
+                        conn_read_handshake(c);
+                if (c->ready && !c->closed)
+                        conn_read_frames(c);
+        }
+        if (!c->closed)
+                conn_update_events(c);
+        ipc_conn_unref(c);
+        return 0;
+}
+
+static int conn_hs_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        IpcConn *c = userdata;
+        ipc_conn_close(c, -ETIMEDOUT, "%s peer sent no handshake in time", c->ch->name);
+        return 0;
+}
+
+/* ---- blocking helpers ---- */
+
+typedef struct WaitState {
+        bool done;
+        int error;
+        IpcMsg *reply;
+} WaitState;
+
+static void wait_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
+        WaitState *w = userdata;
+        w->done = true;
+        w->error = error;
+        if (reply)
+                w->reply = ipc_msg_keep(reply);
+}
+
+int ipc_conn_call_wait(IpcConn *c, ProtobufCMessage *msg, const int *fds, size_t n_fds,
+                       uint64_t timeout_usec, IpcMsg **ret_reply) {
+        WaitState w = {};
+        int64_t id = ipc_conn_call(c, msg, fds, n_fds, timeout_usec, wait_reply, &w);
+        if (id < 0)
+                return (int) id;
+        while (!w.done) {
+                int r = sd_event_run(c->event, UINT64_MAX);
+                if (r < 0) {
+                        /* Cannot leave w on the stack behind a live call. */
+                        ipc_conn_close(c, r, "event loop failed: %s", strerror(-r));
+                        break;
+                }
+        }
+        if (w.error < 0)
+                return w.error;
+        *ret_reply = w.reply;
+        return 0;
+}
+
+int ipc_conn_wait_ready(IpcConn *c, uint64_t timeout_usec) {
+        uint64_t deadline = 0, now;
+        if (timeout_usec > 0 && sd_event_now(c->event, CLOCK_MONOTONIC, &now) >= 0)
+                deadline = now + timeout_usec;
+        (void) ipc_conn_ref(c);
+        int r = 0;
+        while (!c->ready && !c->closed) {
+                uint64_t wait = UINT64_MAX;
+                if (deadline) {
+                        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &now);
+                        if (now >= deadline) {
+                                r = -ETIMEDOUT;
+                                break;
+                        }
+                        wait = deadline - now;
+                }
+                r = sd_event_run(c->event, wait);
+                if (r < 0)
+                        break;
+                r = 0;
+        }
+        if (r == 0 && c->closed)
+                r = -ECONNRESET;
+        ipc_conn_unref(c);
+        return r;
+}

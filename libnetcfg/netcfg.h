@@ -1,0 +1,170 @@
+/* libnetcfg: applies what a tunnel asks for (addresses, MTU, routes, policy rules, DNS) to one
+ * link, remembers exactly what it applied, reverts it, and cleans up what a crashed shim left.
+ *
+ * The library never logs or prints. Every function returns 0 (or a count) on success and
+ * -errno on failure; those taking `char **ret_error` then store there a malloc'ed line a
+ * person can act on (with the kernel's extended-ack text when there is one). Pass NULL to
+ * ignore it.
+ *
+ * Netlink writes use libmnl batches; reads use libnl-route-3 caches; DNS goes to
+ * systemd-resolved over sd-bus, else resolvconf. See libnetcfg/README.md for the routing
+ * scheme and the numbers below. */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "common.pb-c.h"
+
+/* rtm_protocol of every route (and FRA_PROTOCOL of every rule, IFA_PROTO of every address)
+ * tund installs. Named "tund" by data/rt_protos.d/tund.conf, so `ip route show proto tund`
+ * lists exactly what tund owns. 116 is ASCII 't' and is used by none of the values iproute2,
+ * the kernel headers or FRR (186-198) know. */
+#define NETCFG_RTPROT_TUND 116
+
+/* Routing table of an automatic full tunnel ("tu" = 0x7475); also the default fwmark that
+ * exempts the engine's own UDP. A profile may choose others (NetcfgOptions). */
+#define NETCFG_TABLE_DEFAULT 29813U
+#define NETCFG_FWMARK_DEFAULT 29813U
+
+/* tund's policy-rule priorities: 21700..21799, ten per profile starting at the profile's
+ * base (NetcfgOptions.rule_priority, default 21700): base+0 "lookup main
+ * suppress_prefixlength 0", base+1 "not fwmark M lookup T". Below (= before) the main
+ * table's 32766 and clear of wg-quick (32764/32765) and Tailscale (5210-5270). */
+#define NETCFG_RULE_PRIO_MIN 21700U
+#define NETCFG_RULE_PRIO_MAX 21799U
+#define NETCFG_RULE_PRIO_SPAN 10U
+
+#define NETCFG_TABLE_MAIN 254U
+
+typedef enum NetcfgDnsBackend {
+        NETCFG_DNS_AUTO = 0, /* options only: resolved if it is on the bus, else resolvconf */
+        NETCFG_DNS_NONE,
+        NETCFG_DNS_RESOLVED,
+        NETCFG_DNS_RESOLVCONF,
+} NetcfgDnsBackend;
+
+const char *netcfg_dns_backend_to_string(NetcfgDnsBackend b);
+
+typedef struct NetcfgOptions {
+        sd_bus *bus;             /* borrowed (a reference is taken); NULL: see bus_address */
+        const char *bus_address; /* NULL: $DBUS_SYSTEM_BUS_ADDRESS, else the system bus */
+        NetcfgDnsBackend dns_backend;
+        const char *resolvconf;  /* resolvconf program; NULL: "resolvconf" found in $PATH */
+        uint32_t table;          /* automatic policy table; 0: NETCFG_TABLE_DEFAULT */
+        uint32_t rule_priority;  /* first rule priority; 0: NETCFG_RULE_PRIO_MIN */
+        size_t batch_limit;      /* netlink batch bytes before a flush; 0: 32 KiB */
+} NetcfgOptions;
+
+typedef struct NetcfgResult {
+        char ifname[IFNAMSIZ];
+        int ifindex;
+        NetcfgDnsBackend dns_backend; /* NETCFG_DNS_NONE when no DNS was asked for */
+        unsigned addresses_applied;
+        unsigned routes_applied;      /* including throw routes for excluded prefixes */
+        unsigned rules_applied;
+        uint32_t table;               /* table of the routes (254 = main) */
+        uint32_t fwmark;              /* fwmark the engine must use; 0 when no rule needs one */
+} NetcfgResult;
+
+typedef struct NetcfgContext NetcfgContext;
+
+/* A context for one link, named by ifname (if not NULL) or ifindex. The link must exist. */
+int netcfg_new(NetcfgContext **ret, const char *ifname, int ifindex, const NetcfgOptions *opts,
+               char **ret_error);
+NetcfgContext *netcfg_free(NetcfgContext *ctx);
+
+/* Makes the link carry exactly `s` (everything from an earlier apply that `s` no longer asks
+ * for is removed). Validates everything before changing anything; on a failure midway it
+ * undoes what this call added, so the previous state stays in force. */
+int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
+                 char **ret_error);
+/* Removes exactly what was applied (idempotent; fine when the link is gone). */
+int netcfg_revert(NetcfgContext *ctx, char **ret_error);
+
+/* The applied state as text, so a restarted shim can revert what its predecessor applied.
+ * save writes atomically (temp file + rename), mode 0600. load creates a context for the
+ * saved link even if that link is gone (revert then removes what does not vanish with it). */
+int netcfg_state_save(NetcfgContext *ctx, const char *path, char **ret_error);
+int netcfg_state_load(NetcfgContext **ret, const char *path, const NetcfgOptions *opts,
+                      char **ret_error);
+
+/* Removes tund-owned leftovers after a crash: routes with proto tund on the link (if it
+ * exists) and in the profile's table, rules in the profile's priority span (opts->table,
+ * opts->rule_priority), resolved's link settings (RevertLink, if the link exists) and the
+ * resolvconf record IFNAME.tund. Idempotent; safe when the link is gone. Returns the number
+ * of kernel objects removed. */
+int netcfg_reconcile(const char *ifname, const NetcfgOptions *opts, char **ret_error);
+
+/* --- reading (libnl-route-3 caches; resolved over sd-bus) --- */
+
+typedef struct NetcfgPrefix {
+        int family; /* AF_INET or AF_INET6 */
+        uint8_t addr[16];
+        uint8_t len;
+} NetcfgPrefix;
+
+typedef struct NetcfgRoute {
+        NetcfgPrefix dst;
+        uint32_t table;
+        uint8_t type;     /* RTN_UNICAST, RTN_THROW, ... */
+        uint8_t protocol; /* NETCFG_RTPROT_TUND for ours */
+        int oif;          /* 0 when none (throw) */
+} NetcfgRoute;
+
+typedef struct NetcfgRule {
+        int family;
+        uint32_t priority;
+        uint32_t table;
+        uint32_t fwmark; /* 0: none */
+        bool invert;     /* "not fwmark" */
+        int suppress_prefixlen; /* -1: none */
+        uint8_t protocol;
+} NetcfgRule;
+
+typedef struct NetcfgAddress {
+        NetcfgPrefix prefix;
+        int ifindex;
+} NetcfgAddress;
+
+typedef struct NetcfgLink {
+        int ifindex;
+        char ifname[IFNAMSIZ];
+        uint32_t mtu;
+        bool up;
+} NetcfgLink;
+
+/* Filters: ifindex 0 = any link; table 0 = any table; protocol 0 = any. Arrays are malloc'ed. */
+int netcfg_read_routes(int ifindex, uint32_t table, uint8_t protocol, NetcfgRoute **ret,
+                       size_t *ret_n, char **ret_error);
+int netcfg_read_rules(uint32_t prio_min, uint32_t prio_max, NetcfgRule **ret, size_t *ret_n,
+                      char **ret_error);
+int netcfg_read_addresses(int ifindex, NetcfgAddress **ret, size_t *ret_n, char **ret_error);
+int netcfg_read_link(const char *ifname, int ifindex, NetcfgLink *ret, char **ret_error);
+
+typedef struct NetcfgDnsStatus {
+        NetcfgPrefix *servers; /* len = host length */
+        size_t n_servers;
+        char **domains;        /* routing-only ones are written "~name" here, for display */
+        size_t n_domains;
+        bool default_route;
+} NetcfgDnsStatus;
+
+void netcfg_dns_status_done(NetcfgDnsStatus *st);
+/* resolved's org.freedesktop.resolve1.Link DNS/Domains/DefaultRoute of a link. */
+int netcfg_read_dns(const NetcfgOptions *opts, int ifindex, NetcfgDnsStatus *ret,
+                    char **ret_error);
+
+/* "198.51.100.0/24", "2001:db8::/32"; buf of at least NETCFG_PREFIX_STRLEN. */
+#define NETCFG_PREFIX_STRLEN 50
+const char *netcfg_prefix_to_string(const NetcfgPrefix *p, char *buf, size_t size);
+int netcfg_prefix_from_string(const char *s, NetcfgPrefix *ret);
+
+static inline void netcfg_freep(NetcfgContext **p) {
+        if (*p)
+                *p = netcfg_free(*p);
+}
+#define _cleanup_netcfg_ __attribute__((cleanup(netcfg_freep)))
