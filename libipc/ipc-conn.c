@@ -235,6 +235,7 @@ static void call_unlink(IpcConn *c, IpcCall *call) {
         call->timer = sd_event_source_disable_unref(call->timer);
 }
 
+static void conn_vclose(IpcConn *c, int error, const char *fmt, va_list ap) _printf_(3, 0);
 static void conn_vclose(IpcConn *c, int error, const char *fmt, va_list ap) {
         if (c->closed)
                 return;

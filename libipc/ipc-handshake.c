@@ -61,7 +61,7 @@ static int parse_versions(const char *s, IpcVersion *v, size_t *n) {
                 if (count == IPC_MAX_VERSIONS)
                         return -EPROTO;
                 v[count++] = (IpcVersion){ part[0], part[1] };
-                if (*s == ',')
+                if (*s == ',' && s[1])
                         s++;
                 else if (*s)
                         return -EPROTO;

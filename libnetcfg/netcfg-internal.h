@@ -1,0 +1,158 @@
+/* libnetcfg internals, shared by its files and its unit tests (which build and parse netlink
+ * messages in memory). Not part of the API. */
+#pragma once
+
+#include <libmnl/libmnl.h>
+#include <stdarg.h>
+
+#include "macro.h"
+#include "netcfg.h"
+
+#define NETCFG_BATCH_LIMIT_DEFAULT (32U * 1024U)
+#define NETCFG_NLMSG_MAX 512U /* the largest message we build (a route: < 100 bytes) */
+
+/* --- errors: every failure leaves one actionable line in *ret_error --- */
+int netcfg_errorf(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+/* The same, with the kernel's extended-ack text appended when there is one. */
+int netcfg_error_extack(char **ret_error, int r, const char *extack, const char *fmt, ...)
+        _printf_(4, 5);
+
+/* --- what to apply: a plan derived from NetworkSettings --- */
+typedef struct NetcfgDns {
+        NetcfgPrefix *servers;
+        size_t n_servers;
+        char **search;  /* search domains (also used for routing) */
+        size_t n_search;
+        char **routing; /* routing-only domains, without "~" */
+        size_t n_routing;
+        bool full;          /* all queries through the tunnel: "." routing-only + default */
+        bool default_route; /* split mode: make the link a DNS default route anyway */
+} NetcfgDns;
+
+typedef struct NetcfgObjects {
+        NetcfgAddress *addresses;
+        size_t n_addresses;
+        NetcfgRoute *routes;
+        size_t n_routes;
+        NetcfgRule *rules;
+        size_t n_rules;
+} NetcfgObjects;
+
+typedef struct NetcfgPlan {
+        uint32_t mtu; /* 0: leave it */
+        NetcfgObjects obj;
+        NetcfgDns dns;
+        uint32_t table;  /* of the included routes when no family is in policy mode: main */
+        uint32_t fwmark; /* 0 when no rule is needed */
+} NetcfgPlan;
+
+typedef struct NetcfgPlanParams {
+        int ifindex;
+        uint32_t table;         /* automatic policy table */
+        uint32_t rule_priority; /* base of the profile's span */
+} NetcfgPlanParams;
+
+/* Validates everything first; on failure nothing is allocated in *ret. */
+int netcfg_plan_build(const Tund__NetworkSettings *s, const NetcfgPlanParams *p, NetcfgPlan *ret,
+                      char **ret_error);
+void netcfg_plan_done(NetcfgPlan *p);
+void netcfg_objects_done(NetcfgObjects *o);
+void netcfg_dns_done(NetcfgDns *d);
+int netcfg_dns_copy(const NetcfgDns *src, NetcfgDns *dst);
+bool netcfg_dns_empty(const NetcfgDns *d);
+int netcfg_objects_copy(const NetcfgObjects *src, NetcfgObjects *dst);
+bool netcfg_route_equal(const NetcfgRoute *a, const NetcfgRoute *b);
+bool netcfg_rule_equal(const NetcfgRule *a, const NetcfgRule *b);
+bool netcfg_address_equal(const NetcfgAddress *a, const NetcfgAddress *b);
+int netcfg_dns_name_check(const char *name);
+
+/* --- netlink messages (built into caller's buffer of >= NETCFG_NLMSG_MAX bytes) --- */
+struct nlmsghdr *netcfg_nlmsg_route(void *buf, uint16_t type, const NetcfgRoute *r);
+struct nlmsghdr *netcfg_nlmsg_rule(void *buf, uint16_t type, const NetcfgRule *r);
+struct nlmsghdr *netcfg_nlmsg_addr(void *buf, uint16_t type, const NetcfgAddress *a);
+/* mtu 0: leave; up < 0: leave. */
+struct nlmsghdr *netcfg_nlmsg_link(void *buf, int ifindex, uint32_t mtu, int up);
+
+/* Parses an NLMSG_ERROR: *ret_error = -errno (0 for an ack), *ret_extack = kernel text or
+ * NULL (points into the message). -EBADMSG if the message is malformed. */
+int netcfg_nlmsg_parse_ack(const struct nlmsghdr *nlh, size_t len, int *ret_error,
+                           const char **ret_extack);
+
+/* --- batches: one socket, a bounded buffer that is flushed and resumed, one seq and
+ * NLM_F_ACK per message, and one result per message reported through the callback --- */
+typedef void (*netcfg_ack_fn)(void *userdata, size_t tag, int error, const char *extack);
+
+typedef struct NetcfgBatch NetcfgBatch;
+int netcfg_batch_new(NetcfgBatch **ret, struct mnl_socket *nl, size_t limit, netcfg_ack_fn cb,
+                     void *userdata);
+NetcfgBatch *netcfg_batch_free(NetcfgBatch *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NetcfgBatch *, netcfg_batch_free);
+/* Where to build the next message (>= NETCFG_NLMSG_MAX bytes free). */
+void *netcfg_batch_current(NetcfgBatch *b);
+/* Queues the message just built at netcfg_batch_current(): gives it the next seq and
+ * NLM_F_REQUEST|NLM_F_ACK; flushes first when the buffer is full. Returns -errno only for
+ * transport failures (per-message errors go to the callback). */
+int netcfg_batch_add(NetcfgBatch *b, size_t tag);
+int netcfg_batch_flush(NetcfgBatch *b);
+/* Statistics for tests: how many sendmsg() calls so far. */
+unsigned netcfg_batch_n_sends(const NetcfgBatch *b);
+
+/* A netlink route socket with extended acks and capped acks, bound to the current netns. */
+int netcfg_nl_open(struct mnl_socket **ret);
+
+/* Applies (type RTM_NEW*) or removes (RTM_DEL*) a set of objects in one batch series.
+ * results[i] per object: 0 or -errno, idempotent cases (EEXIST on add, ESRCH/ENOENT/
+ * EADDRNOTAVAIL on delete) mapped to 0. Returns the first failure with a message. */
+typedef struct NetcfgOpResult {
+        int *addresses; /* each sized like the matching array in NetcfgObjects */
+        int *routes;
+        int *rules;
+} NetcfgOpResult;
+int netcfg_objects_write(struct mnl_socket *nl, size_t limit, bool add, const NetcfgObjects *o,
+                         NetcfgOpResult *res, char **ret_error);
+
+/* Link state via netlink (RTM_GETLINK); link changes are one message each. */
+int netcfg_link_get(struct mnl_socket *nl, const char *ifname, int ifindex, NetcfgLink *ret);
+int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, char **ret_error);
+
+/* --- DNS --- */
+int netcfg_bus_open(const NetcfgOptions *opts, sd_bus **ret);
+/* Which backend would be used (never NETCFG_DNS_AUTO); -ENOENT if none exists. */
+int netcfg_dns_pick(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend *ret);
+int netcfg_dns_apply(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend,
+                     int ifindex, const char *ifname, const NetcfgDns *d, char **ret_error);
+int netcfg_dns_revert(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend,
+                      int ifindex, const char *ifname, char **ret_error);
+/* The argument-building halves, testable without a bus or a program. */
+int netcfg_resolved_fill_dns(sd_bus_message *m, int ifindex, const NetcfgDns *d);
+int netcfg_resolved_fill_domains(sd_bus_message *m, int ifindex, const NetcfgDns *d);
+bool netcfg_resolved_default_route(const NetcfgDns *d);
+/* resolvconf's stdin ("nameserver X" lines, "search" line) and record name "IFNAME.tund". */
+int netcfg_resolvconf_input(const NetcfgDns *d, char **ret);
+int netcfg_resolvconf_record(const char *ifname, char *buf, size_t size);
+
+/* --- state --- */
+struct NetcfgContext {
+        NetcfgOptions opts;  /* strings below are owned copies */
+        char *bus_address;
+        char *resolvconf;
+        sd_bus *bus;
+        struct mnl_socket *nl;
+
+        /* what is applied */
+        char ifname[IFNAMSIZ];
+        int ifindex;
+        bool applied;        /* anything to revert */
+        uint32_t mtu_before; /* 0: MTU untouched */
+        uint32_t mtu_set;
+        bool set_up;         /* we brought the link up (it was down) */
+        NetcfgObjects obj;
+        NetcfgDnsBackend dns_backend; /* NONE: nothing applied */
+        NetcfgDns dns;
+};
+
+int netcfg_state_format(const NetcfgContext *ctx, char **ret);
+int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error);
+int netcfg_context_alloc(NetcfgContext **ret, const NetcfgOptions *opts);
+int netcfg_objects_subtract(const NetcfgObjects *a, const NetcfgObjects *b, NetcfgObjects *ret);
+void netcfg_routes_sort(NetcfgRoute *routes, size_t n);

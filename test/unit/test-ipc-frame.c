@@ -1,0 +1,260 @@
+#include <sys/mman.h>
+
+#include "ipc-frame.h"
+#include "ipc-test-util.h"
+
+/* The reader against a raw socket: partial reads, limits, zero length. */
+TEST(reader_partial_reads) {
+        int sv[2];
+        socketpair_or_die(sv);
+        IpcFrameReader r;
+        ipc_frame_reader_init(&r, 1024);
+        size_t len;
+        uint8_t *frame = ping_frame(3, 0, &len);
+        for (size_t i = 0; i < len; i++) {
+                ASSERT_EQ(ipc_frame_read(&r, sv[0]), 0); /* nothing or not enough yet */
+                write_all(sv[1], frame + i, 1);
+        }
+        ASSERT_EQ(ipc_frame_read(&r, sv[0]), 1);
+        ASSERT_EQ(r.body_len, len - 4);
+        ASSERT_TRUE(memcmp(r.body, frame + 4, len - 4) == 0);
+        ipc_frame_reader_reset(&r);
+        close(sv[1]);
+        ASSERT_EQ(ipc_frame_read(&r, sv[0]), -ESHUTDOWN);
+        free(frame);
+}
+
+TEST(reader_exactly_max_and_over_max) {
+        int sv[2];
+        socketpair_or_die(sv);
+        IpcFrameReader r;
+        ipc_frame_reader_init(&r, 100);
+        uint8_t buf[104] = { 0, 0, 0, 100 };
+        write_all(sv[1], buf, sizeof(buf));
+        ASSERT_EQ(ipc_frame_read(&r, sv[0]), 1);
+        ASSERT_EQ(r.body_len, 100);
+        ipc_frame_reader_reset(&r);
+        uint8_t over[4] = { 0, 0, 0, 101 };
+        write_all(sv[1], over, 4);
+        ASSERT_EQ(ipc_frame_read(&r, sv[0]), -EMSGSIZE);
+        ipc_frame_reader_reset(&r);
+}
+
+TEST(reader_zero_length) {
+        int sv[2];
+        socketpair_or_die(sv);
+        IpcFrameReader r;
+        ipc_frame_reader_init(&r, 100);
+        uint8_t z[4] = { 0 };
+        write_all(sv[1], z, 4);
+        ASSERT_EQ(ipc_frame_read(&r, sv[0]), -EBADMSG);
+}
+
+TEST(reader_eof_inside_frame) {
+        int sv[2];
+        socketpair_or_die(sv);
+        IpcFrameReader r;
+        ipc_frame_reader_init(&r, 100);
+        uint8_t part[6] = { 0, 0, 0, 10, 1, 2 };
+        write_all(sv[1], part, sizeof(part));
+        close(sv[1]);
+        ASSERT_EQ(ipc_frame_read(&r, sv[0]), -ECONNRESET);
+        ipc_frame_reader_reset(&r);
+}
+
+/* Partial writes: a small send buffer forces the queue to resume mid-frame. */
+TEST(queue_partial_writes_resume) {
+        int sv[2];
+        socketpair_or_die(sv);
+        int small = 4096;
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        IpcOutQueue q;
+        ipc_queue_init(&q, 1 << 20);
+        uint8_t big[200000];
+        for (size_t i = 0; i < sizeof(big); i++)
+                big[i] = (uint8_t) (i * 7);
+        ASSERT_OK(ipc_queue_push(&q, big, sizeof(big), NULL, 0));
+        ASSERT_EQ(ipc_queue_flush(&q, sv[0]), 0); /* socket full */
+        ASSERT_TRUE(q.bytes > 0 && q.bytes < sizeof(big));
+
+        uint8_t *got = malloc(sizeof(big));
+        size_t have = 0;
+        while (have < sizeof(big)) {
+                ssize_t n = recv(sv[1], got + have, sizeof(big) - have, MSG_DONTWAIT);
+                if (n > 0)
+                        have += (size_t) n;
+                int k = ipc_queue_flush(&q, sv[0]);
+                ASSERT_TRUE(k >= 0);
+        }
+        ASSERT_TRUE(memcmp(got, big, sizeof(big)) == 0);
+        ASSERT_TRUE(ipc_queue_empty(&q));
+        ASSERT_EQ(q.bytes, 0);
+        free(got);
+}
+
+TEST(queue_bound) {
+        IpcOutQueue q;
+        ipc_queue_init(&q, 100);
+        uint8_t b[60] = { 1 };
+        ASSERT_OK(ipc_queue_push(&q, b, 60, NULL, 0));
+        ASSERT_EQ(ipc_queue_push(&q, b, 60, NULL, 0), -ENOBUFS);
+        ipc_queue_clear(&q);
+}
+
+TEST(queue_push_frame_over_max) {
+        IpcOutQueue q;
+        ipc_queue_init(&q, 1 << 20);
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__GetStatus gs = TUND__GET_STATUS__INIT;
+        char name[200];
+        memset(name, 'a', sizeof(name) - 1);
+        name[sizeof(name) - 1] = 0;
+        gs.profile = name;
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
+        m.get_status = &gs;
+        ASSERT_EQ(ipc_queue_push_frame(&q, &m.base, 100, NULL, 0), -EMSGSIZE);
+        ASSERT_OK(ipc_queue_push_frame(&q, &m.base, 300, NULL, 0));
+        ipc_queue_clear(&q);
+}
+
+/* ---- connection-level protocol errors ---- */
+
+static void expect_protocol_close(const void *bytes, size_t len, const int *fds, size_t n_fds,
+                                  const char *reason) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        ASSERT_OK(sd_event_new(&e));
+        int sv[2];
+        socketpair_or_die(sv);
+        IpcConn *c = NULL;
+        ASSERT_OK(ipc_conn_new(&c, e, sv[0], &ipc_channel_ctl_server));
+        CloseRec cr = {};
+        IpcHandlers h = { .on_close = close_rec_cb };
+        ipc_conn_set_handlers(c, &h, &cr);
+        write_all(sv[1], "tund ctl 1.0\n", 13);
+        send_with_fds(sv[1], bytes, len, fds, n_fds);
+        ASSERT_TRUE(run_until(e, &cr.closed, 2000));
+        ASSERT_EQ(cr.error, -EBADMSG);
+        ASSERT_CONTAINS(cr.reason, reason);
+        ipc_conn_unref(c);
+        close(sv[1]);
+}
+
+TEST(conn_garbage_message) {
+        uint8_t junk[] = { 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff };
+        expect_protocol_close(junk, sizeof(junk), NULL, 0, "undecodable");
+}
+
+TEST(conn_zero_length_frame) {
+        uint8_t z[] = { 0, 0, 0, 0 };
+        expect_protocol_close(z, sizeof(z), NULL, 0, "zero-length frame");
+}
+
+TEST(conn_over_max_frame) {
+        uint8_t hdr[] = { 0, 0x10, 0, 1 }; /* 1 MiB + 1 */
+        expect_protocol_close(hdr, sizeof(hdr), NULL, 0, "longer than the channel's maximum");
+}
+
+TEST(conn_message_without_rpc) {
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__Ping ping = TUND__PING__INIT;
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_PING;
+        m.ping = &ping;
+        size_t len;
+        uint8_t *f = pack_frame(&m.base, &len);
+        expect_protocol_close(f, len, NULL, 0, "without Rpc header");
+        free(f);
+}
+
+/* ---- fd passing ---- */
+
+static int make_memfd(const char *text) {
+        int fd = memfd_create("ipc-test", MFD_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        write_all(fd, text, strlen(text));
+        return fd;
+}
+
+typedef struct FdSeen {
+        bool got;
+        char text[64];
+        int cloexec;
+        size_t n_fds;
+        int kept_fd;
+} FdSeen;
+
+static int fd_on_msg(IpcConn *c, IpcMsg *m, void *u) {
+        FdSeen *s = u;
+        s->got = true;
+        s->n_fds = m->n_fds;
+        if (m->n_fds > 0) {
+                s->cloexec = fcntl(m->fds[0], F_GETFD) & FD_CLOEXEC;
+                pread(m->fds[0], s->text, sizeof(s->text) - 1, 0);
+                s->kept_fd = TAKE_FD(m->fds[0]);
+        }
+        return 0;
+}
+
+TEST(fd_passing_memfd_cloexec) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        ASSERT_OK(sd_event_new(&e));
+        int sv[2];
+        socketpair_or_die(sv);
+        IpcConn *srv = NULL, *cli = NULL;
+        ASSERT_OK(ipc_conn_new(&srv, e, sv[0], &ipc_channel_ctl_server));
+        ASSERT_OK(ipc_conn_new(&cli, e, sv[1], &ipc_channel_ctl_client));
+        FdSeen seen = { .kept_fd = -1 };
+        IpcHandlers h = { .on_message = fd_on_msg };
+        ipc_conn_set_handlers(srv, &h, &seen);
+
+        int mfd = make_memfd("hello through SCM_RIGHTS");
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__Ping ping = TUND__PING__INIT;
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_PING;
+        m.ping = &ping;
+        ASSERT_OK(ipc_conn_send(cli, &m.base, 0, &mfd, 1));
+        close(mfd); /* libipc sent a duplicate */
+        ASSERT_TRUE(run_until(e, &seen.got, 2000));
+        ASSERT_EQ(seen.n_fds, 1);
+        ASSERT_STREQ(seen.text, "hello through SCM_RIGHTS");
+        ASSERT_TRUE(seen.cloexec);
+        close(seen.kept_fd);
+        ipc_conn_close(cli, 0, NULL);
+        ipc_conn_close(srv, 0, NULL);
+        ipc_conn_unref(cli);
+        ipc_conn_unref(srv);
+}
+
+/* A count mismatch ends the connection and closes every fd that arrived. */
+TEST(fd_count_mismatch_closes_all) {
+        int before = count_open_fds();
+        int fds[2] = { make_memfd("a"), make_memfd("b") };
+        size_t len;
+        uint8_t *f = ping_frame(1, 1, &len); /* announces 1, carries 2 */
+        expect_protocol_close(f, len, fds, 2, "announced 1 fds but sent 2");
+        close(fds[0]);
+        close(fds[1]);
+        free(f);
+        ASSERT_EQ(count_open_fds(), before);
+}
+
+TEST(fd_too_many_closes_all) {
+        int before = count_open_fds();
+        int fds[IPC_MAX_FDS + 2];
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                fds[i] = make_memfd("x");
+        size_t len;
+        uint8_t *f = ping_frame(1, ELEMENTSOF(fds), &len);
+        expect_protocol_close(f, len, fds, ELEMENTSOF(fds), "too many file descriptors");
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                close(fds[i]);
+        free(f);
+        ASSERT_EQ(count_open_fds(), before);
+}
+
+TEST(fd_missing_is_error) {
+        size_t len;
+        uint8_t *f = ping_frame(1, 2, &len); /* announces 2, carries none */
+        expect_protocol_close(f, len, NULL, 0, "announced 2 fds but sent 0");
+        free(f);
+}

@@ -1,0 +1,58 @@
+/* The data-plane engine (wireguard-go) as a child process: spawning it with an explicit fd map
+ * and a clean environment, and making sense of what it writes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common.pb-c.h"
+
+/* Where the engine finds its fds: fixed numbers, whatever ours are. */
+#define ENGINE_CHILD_TUN_FD 3
+#define ENGINE_CHILD_UAPI_FD 4
+#define ENGINE_LINE_MAX 1024u
+
+typedef struct EngineSpawnArgs {
+        const char *path;      /* the binary */
+        const char *ifname;    /* wireguard-go wants one, and ignores it with WG_TUN_FD */
+        int tun_fd, uapi_fd;   /* ours, any numbers, may be CLOEXEC */
+        const char *log_level; /* LOG_LEVEL: "error", "verbose" or "silent" */
+        char *const *argv;     /* instead of the usual arguments (tests, --version); NULL */
+} EngineSpawnArgs;
+
+/* posix_spawn()s the engine: fd 0 /dev/null, 1 and 2 a pipe whose CLOEXEC|NONBLOCK read end
+ * is returned in *ret_output_fd, the TUN on 3 and the UAPI socket on 4 (-EBADF: none), nothing
+ * else; default signal dispositions and an empty mask; an environment of WG_TUN_FD, WG_UAPI_FD,
+ * WG_PROCESS_FOREGROUND=1 and LOG_LEVEL only. Returns 0 or -errno. */
+int tunnel_engine_spawn(const EngineSpawnArgs *a, pid_t *ret_pid, int *ret_output_fd);
+
+/* The level of one output line, and where its text starts (past "DEBUG: " and the like).
+ * wireguard-go writes "DEBUG: ", "INFO: ", "ERROR: "; Go's runtime writes "panic: " and
+ * "fatal error: ". Anything else is INFO. */
+Tund__LogLevel tunnel_engine_line_level(const char *line, const char **ret_text);
+
+/* Replaces, in place, anything in line that looks like key material (a run of 40 or more hex
+ * digits, or 43 base64 characters ending in '=') with "[redacted]"-like filler of the same
+ * length. Engine lines pass through here before they are logged or forwarded: the engine does
+ * not print keys, but a future version or a parse error quoting its input might. Returns the
+ * number of runs replaced. */
+int tunnel_redact_line(char *line);
+
+/* Splits a byte stream into lines of at most ENGINE_LINE_MAX-1 bytes; a longer line is cut
+ * and the rest until its newline dropped. */
+typedef struct LineSplitter {
+        char buf[ENGINE_LINE_MAX];
+        size_t len;
+        bool discarding;
+} LineSplitter;
+
+typedef void (*LineHandler)(const char *line, void *userdata);
+/* Feeds data; calls cb once per complete line (without the '\n'). */
+void line_splitter_feed(LineSplitter *s, const char *data, size_t n, LineHandler cb,
+                        void *userdata);
+/* At EOF: a last line without '\n'. */
+void line_splitter_flush(LineSplitter *s, LineHandler cb, void *userdata);
+
+/* sd-daemon prefix ("<3>" …) for a level. */
+const char *tunnel_level_prefix(Tund__LogLevel level);

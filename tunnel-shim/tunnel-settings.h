@@ -1,0 +1,15 @@
+/* The NetworkSettingsRequest a tunnel derives from its profile: config.network as given, plus
+ * routes from the peers' AllowedIPs and excluded routes for the endpoints those routes would
+ * otherwise swallow. */
+#pragma once
+
+#include "common.pb-c.h"
+#include "tunnel-uapi.h"
+
+/* endpoints[i] is cfg->peers[i]'s resolved endpoint (NULL or AF_UNSPEC: none). Returns 0 and a
+ * heap message (free with protobuf_c_message_free_unpacked(…, NULL)), or -EINVAL with a
+ * malloc'd sentence in *ret_error naming the bad prefix or server. */
+int tunnel_settings_derive(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints,
+                           Tund__NetworkSettings **ret, char **ret_error);
+/* Whether prefix p contains address a (4 or 16 bytes). */
+bool tunnel_prefix_contains(const Tund__IpPrefix *p, const uint8_t *a, size_t alen);

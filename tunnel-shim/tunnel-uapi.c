@@ -1,0 +1,656 @@
+#include "tunnel-uapi.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "wg-key.h"
+
+/* ---- SecBuf ---- */
+
+static int secbuf_reserve(SecBuf *b, size_t extra) {
+        if (extra > SIZE_MAX / 2 - b->len)
+                return -ENOMEM;
+        if (b->len + extra + 1 <= b->size)
+                return 0;
+        size_t nsize = MAX(b->size * 2, b->len + extra + 1);
+        nsize = MAX(nsize, (size_t) 256);
+        /* Not realloc(): it may leave a copy of the old contents in freed memory. */
+        char *n = malloc(nsize);
+        if (!n)
+                return -ENOMEM;
+        if (b->data) {
+                memcpy(n, b->data, b->len);
+                explicit_wipe(b->data, b->size);
+                free(b->data);
+        }
+        b->data = n;
+        b->size = nsize;
+        b->data[b->len] = 0;
+        return 0;
+}
+
+int secbuf_append(SecBuf *b, const void *p, size_t n) {
+        int r = secbuf_reserve(b, n);
+        if (r < 0)
+                return r;
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return 0;
+}
+
+int secbuf_printf(SecBuf *b, const char *fmt, ...) {
+        char small[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        int n = vsnprintf(small, sizeof(small), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -EINVAL;
+        if ((size_t) n < sizeof(small)) {
+                int r = secbuf_append(b, small, n);
+                explicit_wipe(small, sizeof(small));
+                return r;
+        }
+        int r = secbuf_reserve(b, (size_t) n);
+        if (r < 0)
+                return r;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
+        va_end(ap);
+        b->len += n;
+        explicit_wipe(small, sizeof(small));
+        return 0;
+}
+
+void secbuf_wipe(SecBuf *b) {
+        if (b->data) {
+                explicit_wipe(b->data, b->size);
+                free(b->data);
+        }
+        *b = (SecBuf) {};
+}
+
+/* ---- small helpers ---- */
+
+static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int fail(char **ret_error, int r, const char *fmt, ...) {
+        if (ret_error) {
+                char *s = NULL;
+                va_list ap;
+                va_start(ap, fmt);
+                if (vasprintf(&s, fmt, ap) < 0)
+                        s = NULL;
+                va_end(ap);
+                free(*ret_error);
+                *ret_error = s;
+        }
+        return r;
+}
+
+void uapi_peer_name(const char *b64, char buf[static UAPI_PEER_NAME_LEN + 4]) {
+        size_t i = 0;
+        for (; b64 && b64[i] && i < UAPI_PEER_NAME_LEN; i++) {
+                char c = b64[i];
+                bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '+' || c == '/';
+                buf[i] = ok ? c : '?';
+        }
+        if (i == 0)
+                buf[i++] = '?';
+        /* "…" in UTF-8 */
+        buf[i++] = (char) 0xe2;
+        buf[i++] = (char) 0x80;
+        buf[i++] = (char) 0xa6;
+        buf[i] = 0;
+}
+
+/* Strict decimal: digits only, no sign, no overflow beyond max. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *ret) {
+        uint64_t v = 0;
+        if (!*s)
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                unsigned d = (unsigned) (*s - '0');
+                if (v > (max - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* ---- endpoints ---- */
+
+int uapi_endpoint_split(const char *s, char **ret_host, uint16_t *ret_port) {
+        const char *host, *colon;
+        size_t hlen;
+
+        if (isempty(s))
+                return -EINVAL;
+        if (s[0] == '[') {
+                const char *end = strchr(s, ']');
+                if (!end || end[1] != ':')
+                        return -EINVAL;
+                host = s + 1;
+                hlen = (size_t) (end - host);
+                colon = end + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon || memchr(s, ':', (size_t) (colon - s)))
+                        return -EINVAL; /* no port, or an unbracketed IPv6 address */
+                host = s;
+                hlen = (size_t) (colon - s);
+        }
+        if (hlen == 0 || hlen > 253)
+                return -EINVAL;
+        for (size_t i = 0; i < hlen; i++)
+                if ((unsigned char) host[i] <= ' ' || host[i] == '/' || host[i] == '[' ||
+                    host[i] == ']')
+                        return -EINVAL;
+        uint64_t port;
+        if (parse_u64(colon + 1, 65535, &port) < 0 || port == 0)
+                return -EINVAL;
+        char *h = strndup(host, hlen);
+        if (!h)
+                return -ENOMEM;
+        *ret_host = h;
+        *ret_port = (uint16_t) port;
+        return 0;
+}
+
+int uapi_endpoint_numeric(const char *host, uint16_t port, union sockaddr_union *ret) {
+        union sockaddr_union sa = {};
+        if (inet_pton(AF_INET, host, &sa.in.sin_addr) == 1) {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons(port);
+                *ret = sa;
+                return 1;
+        }
+        const char *pct = strchr(host, '%');
+        char buf[INET6_ADDRSTRLEN];
+        size_t alen = pct ? (size_t) (pct - host) : strlen(host);
+        if (alen >= sizeof(buf))
+                return 0;
+        memcpy(buf, host, alen);
+        buf[alen] = 0;
+        if (inet_pton(AF_INET6, buf, &sa.in6.sin6_addr) != 1)
+                return 0;
+        if (pct) {
+                /* Only numeric scope ids: a name would need the host's interfaces. */
+                uint64_t scope;
+                if (parse_u64(pct + 1, UINT32_MAX, &scope) < 0)
+                        return 0;
+                sa.in6.sin6_scope_id = (uint32_t) scope;
+        }
+        sa.in6.sin6_family = AF_INET6;
+        sa.in6.sin6_port = htons(port);
+        *ret = sa;
+        return 1;
+}
+
+int uapi_endpoint_format(const union sockaddr_union *sa, char *buf, size_t size) {
+        char a[INET6_ADDRSTRLEN];
+        int n;
+
+        if (sa->sa.sa_family == AF_INET) {
+                inet_ntop(AF_INET, &sa->in.sin_addr, a, sizeof(a));
+                n = snprintf(buf, size, "%s:%u", a, ntohs(sa->in.sin_port));
+        } else if (sa->sa.sa_family == AF_INET6) {
+                inet_ntop(AF_INET6, &sa->in6.sin6_addr, a, sizeof(a));
+                if (sa->in6.sin6_scope_id)
+                        n = snprintf(buf, size, "[%s%%%" PRIu32 "]:%u", a, sa->in6.sin6_scope_id,
+                                     ntohs(sa->in6.sin6_port));
+                else
+                        n = snprintf(buf, size, "[%s]:%u", a, ntohs(sa->in6.sin6_port));
+        } else
+                return -EAFNOSUPPORT;
+        return n < 0 || (size_t) n >= size ? -ENOBUFS : 0;
+}
+
+int uapi_endpoint_parse(const char *s, union sockaddr_union *ret) {
+        _cleanup_free_ char *host = NULL;
+        uint16_t port;
+        int r = uapi_endpoint_split(s, &host, &port);
+        if (r < 0)
+                return r;
+        /* An IPv6 address must come in brackets, an IPv4 one without. */
+        bool bracketed = s[0] == '[';
+        r = uapi_endpoint_numeric(host, port, ret);
+        if (r <= 0 || bracketed != (ret->sa.sa_family == AF_INET6))
+                return -EINVAL;
+        return 0;
+}
+
+/* ---- requests ---- */
+
+int uapi_prefix_format(const Tund__IpPrefix *p, char *buf, size_t size) {
+        char a[INET6_ADDRSTRLEN];
+        int family;
+        unsigned maxlen;
+
+        if (!p)
+                return -EINVAL;
+        if (p->address.len == 4)
+                family = AF_INET, maxlen = 32;
+        else if (p->address.len == 16)
+                family = AF_INET6, maxlen = 128;
+        else
+                return -EINVAL;
+        if (p->prefix_len > maxlen)
+                return -EINVAL;
+        inet_ntop(family, p->address.data, a, sizeof(a));
+        int n = snprintf(buf, size, "%s/%u", a, p->prefix_len);
+        return n < 0 || (size_t) n >= size ? -ENOBUFS : 0;
+}
+
+/* Writes "KEY=hex\n" for a base64 key; the decoded and hex copies are wiped. */
+static int put_key(SecBuf *out, const char *name, const char *b64) {
+        uint8_t key[WG_KEY_LEN];
+        char hex[WG_KEY_HEX_LEN + 1];
+
+        int r = wg_key_from_base64(key, b64);
+        if (r >= 0) {
+                wg_key_to_hex(hex, key);
+                r = secbuf_printf(out, "%s=%s\n", name, hex);
+        }
+        explicit_wipe(key, sizeof(key));
+        explicit_wipe(hex, sizeof(hex));
+        return r;
+}
+
+static int put_peer_key(SecBuf *out, const Tund__WgPeer *p, size_t i, char **ret_error) {
+        char name[UAPI_PEER_NAME_LEN + 4];
+        uint8_t key[WG_KEY_LEN];
+
+        uapi_peer_name(p->public_key, name);
+        int r = wg_key_from_base64(key, p->public_key ? p->public_key : "");
+        if (r < 0)
+                return fail(ret_error, -EINVAL, "peer %zu (%s): invalid public key", i + 1, name);
+        if (wg_key_is_zero(key))
+                return fail(ret_error, -EINVAL, "peer %zu (%s): all-zero public key", i + 1, name);
+        r = put_key(out, "public_key", p->public_key);
+        return r == -EINVAL ? fail(ret_error, r, "peer %zu (%s): invalid public key", i + 1, name)
+                            : r;
+}
+
+static int put_endpoint(SecBuf *out, const UapiEndpoint *ep) {
+        char e[UAPI_ENDPOINT_MAX];
+        int r = uapi_endpoint_format(&ep->addr, e, sizeof(e));
+        if (r < 0)
+                return r;
+        return secbuf_printf(out, "endpoint=%s\n", e);
+}
+
+static int put_peer(SecBuf *out, const Tund__WgPeer *p, size_t i, const UapiEndpoint *ep,
+                    char **ret_error) {
+        char name[UAPI_PEER_NAME_LEN + 4];
+        int r;
+
+        uapi_peer_name(p->public_key, name);
+        r = put_peer_key(out, p, i, ret_error);
+        if (r < 0)
+                return r;
+        if (!isempty(p->preshared_key)) {
+                r = put_key(out, "preshared_key", p->preshared_key);
+                if (r == -EINVAL)
+                        return fail(ret_error, r,
+                                    "peer %zu (%s): invalid preshared key (not the base64 of "
+                                    "32 bytes)",
+                                    i + 1, name);
+                if (r < 0)
+                        return r;
+        }
+        if (ep && ep->addr.sa.sa_family != AF_UNSPEC) {
+                r = put_endpoint(out, ep);
+                if (r < 0)
+                        return fail(ret_error, r, "peer %zu (%s): bad endpoint address", i + 1,
+                                    name);
+        } else if (!isempty(p->endpoint))
+                return fail(ret_error, -EINVAL, "peer %zu (%s): endpoint was not resolved",
+                            i + 1, name);
+        if (p->persistent_keepalive > 65535)
+                return fail(ret_error, -EINVAL,
+                            "peer %zu (%s): persistent keepalive %u out of range (0..65535)",
+                            i + 1, name, p->persistent_keepalive);
+        r = secbuf_printf(out, "persistent_keepalive_interval=%u\nreplace_allowed_ips=true\n",
+                          p->persistent_keepalive);
+        if (r < 0)
+                return r;
+        for (size_t j = 0; j < p->n_allowed_ips; j++) {
+                char pfx[INET6_ADDRSTRLEN + 5];
+                if (uapi_prefix_format(p->allowed_ips[j], pfx, sizeof(pfx)) < 0)
+                        return fail(ret_error, -EINVAL,
+                                    "peer %zu (%s): allowed IP %zu is not a valid prefix", i + 1,
+                                    name, j + 1);
+                r = secbuf_printf(out, "allowed_ip=%s\n", pfx);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int uapi_build_config(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, SecBuf *out,
+                      char **ret_error) {
+        int r;
+
+        if (!cfg)
+                return fail(ret_error, -EINVAL, "no WireGuard configuration");
+        if (cfg->listen_port > 65535)
+                return fail(ret_error, -EINVAL, "listen port %u out of range", cfg->listen_port);
+        r = secbuf_append(out, "set=1\n", 6);
+        if (r < 0)
+                return r;
+        r = put_key(out, "private_key", cfg->private_key ? cfg->private_key : "");
+        if (r == -EINVAL)
+                return fail(ret_error, r,
+                            "invalid private key (not the base64 of 32 bytes)");
+        if (r < 0)
+                return r;
+        r = secbuf_printf(out, "listen_port=%u\nfwmark=%u\nreplace_peers=true\n", cfg->listen_port,
+                          cfg->fwmark);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < cfg->n_peers; i++) {
+                /* The engine would merge a repeated peer into one: refuse instead. */
+                for (size_t j = 0; j < i; j++)
+                        if (streq_ptr(cfg->peers[j]->public_key, cfg->peers[i]->public_key)) {
+                                char name[UAPI_PEER_NAME_LEN + 4];
+                                uapi_peer_name(cfg->peers[i]->public_key, name);
+                                return fail(ret_error, -EINVAL,
+                                            "peer %zu (%s): same public key as peer %zu", i + 1,
+                                            name, j + 1);
+                        }
+                r = put_peer(out, cfg->peers[i], i, endpoints ? &endpoints[i] : NULL, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return secbuf_append(out, "\n", 1);
+}
+
+int uapi_build_endpoints(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, SecBuf *out,
+                         char **ret_error) {
+        int r = secbuf_append(out, "set=1\n", 6);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; cfg && endpoints && i < cfg->n_peers; i++) {
+                const Tund__WgPeer *p = cfg->peers[i];
+                if (endpoints[i].addr.sa.sa_family == AF_UNSPEC)
+                        continue;
+                r = put_peer_key(out, p, i, ret_error);
+                if (r < 0)
+                        return r;
+                r = put_endpoint(out, &endpoints[i]);
+                if (r < 0)
+                        return r;
+                /* Turning the keepalive on makes the engine send one at once (and start a
+                 * handshake when its session has expired): the peer learns our new address
+                 * now, not at the next keepalive. */
+                if (p->persistent_keepalive > 0 && p->persistent_keepalive <= 65535) {
+                        r = secbuf_printf(out,
+                                          "persistent_keepalive_interval=0\n"
+                                          "persistent_keepalive_interval=%u\n",
+                                          p->persistent_keepalive);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return secbuf_append(out, "\n", 1);
+}
+
+/* ---- replies ---- */
+
+void uapi_device_done(UapiDevice *d) {
+        if (!d)
+                return;
+        for (size_t i = 0; i < d->n_peers; i++)
+                free(d->peers[i].allowed_ips);
+        free(d->peers);
+        *d = (UapiDevice) {};
+}
+
+bool uapi_reply_complete(const char *buf, size_t len) {
+        if (len == 1 && buf[0] == '\n')
+                return true;
+        return len >= 2 && buf[len - 1] == '\n' && buf[len - 2] == '\n';
+}
+
+static int parse_prefix(const char *s, UapiPrefix *ret) {
+        const char *slash = strchr(s, '/');
+        char a[INET6_ADDRSTRLEN];
+        uint64_t len;
+        UapiPrefix p = {};
+
+        if (!slash || (size_t) (slash - s) >= sizeof(a))
+                return -EINVAL;
+        memcpy(a, s, (size_t) (slash - s));
+        a[slash - s] = 0;
+        if (inet_pton(AF_INET, a, p.addr) == 1)
+                p.family = AF_INET;
+        else if (inet_pton(AF_INET6, a, p.addr) == 1)
+                p.family = AF_INET6;
+        else
+                return -EINVAL;
+        if (parse_u64(slash + 1, p.family == AF_INET ? 32 : 128, &len) < 0)
+                return -EINVAL;
+        p.prefix_len = (uint8_t) len;
+        *ret = p;
+        return 0;
+}
+
+static int peer_line(UapiPeer *p, const char *key, const char *value) {
+        uint64_t v = 0;
+        int r;
+
+        if (streq(key, "preshared_key")) {
+                uint8_t k[WG_KEY_LEN];
+                r = wg_key_from_hex(k, value);
+                if (r >= 0)
+                        p->has_preshared_key = !wg_key_is_zero(k);
+                explicit_wipe(k, sizeof(k));
+                return r < 0 ? -EINVAL : 0;
+        }
+        if (streq(key, "endpoint")) {
+                if (uapi_endpoint_parse(value, &p->endpoint) < 0)
+                        return -EINVAL;
+                p->has_endpoint = true;
+                return 0;
+        }
+        if (streq(key, "allowed_ip")) {
+                UapiPrefix pfx;
+                if (parse_prefix(value, &pfx) < 0)
+                        return -EINVAL;
+                UapiPrefix *n = reallocarray(p->allowed_ips, p->n_allowed_ips + 1, sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                p->allowed_ips = n;
+                n[p->n_allowed_ips++] = pfx;
+                return 0;
+        }
+        if (streq(key, "last_handshake_time_sec")) {
+                r = parse_u64(value, INT64_MAX, &v);
+                p->last_handshake_sec = (int64_t) v;
+        } else if (streq(key, "last_handshake_time_nsec")) {
+                r = parse_u64(value, 999999999, &v);
+                p->last_handshake_nsec = (int64_t) v;
+        } else if (streq(key, "tx_bytes")) {
+                r = parse_u64(value, UINT64_MAX, &p->tx_bytes);
+        } else if (streq(key, "rx_bytes")) {
+                r = parse_u64(value, UINT64_MAX, &p->rx_bytes);
+        } else if (streq(key, "persistent_keepalive_interval")) {
+                r = parse_u64(value, 65535, &v);
+                p->persistent_keepalive = (uint32_t) v;
+        } else if (streq(key, "protocol_version")) {
+                r = parse_u64(value, UINT32_MAX, &v);
+                p->protocol_version = (uint32_t) v;
+        } else
+                return 0; /* unknown: a newer engine */
+        return r < 0 ? -EINVAL : 0;
+}
+
+static int device_line(UapiDevice *d, const char *key, const char *value) {
+        uint64_t v;
+
+        if (streq(key, "private_key")) {
+                uint8_t k[WG_KEY_LEN];
+                int r = wg_key_from_hex(k, value);
+                if (r >= 0)
+                        d->has_private_key = !wg_key_is_zero(k);
+                explicit_wipe(k, sizeof(k));
+                return r < 0 ? -EINVAL : 0;
+        }
+        if (streq(key, "listen_port")) {
+                if (parse_u64(value, 65535, &v) < 0)
+                        return -EINVAL;
+                d->listen_port = (uint16_t) v;
+                return 0;
+        }
+        if (streq(key, "fwmark")) {
+                if (parse_u64(value, UINT32_MAX, &v) < 0)
+                        return -EINVAL;
+                d->fwmark = (uint32_t) v;
+                return 0;
+        }
+        return 0;
+}
+
+static int new_peer(UapiDevice *d, const char *value) {
+        uint8_t k[WG_KEY_LEN];
+        if (wg_key_from_hex(k, value) < 0)
+                return -EINVAL;
+        for (size_t i = 0; i < d->n_peers; i++)
+                if (memcmp(d->peers[i].public_key, k, WG_KEY_LEN) == 0)
+                        return -EEXIST;
+        UapiPeer *n = reallocarray(d->peers, d->n_peers + 1, sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        d->peers = n;
+        n[d->n_peers] = (UapiPeer) {};
+        memcpy(n[d->n_peers].public_key, k, WG_KEY_LEN);
+        d->n_peers++;
+        return 0;
+}
+
+/* Names a key for an error message: printable, bounded, never a value. */
+static void key_for_message(const char *key, char buf[33]) {
+        size_t i = 0;
+        for (; key[i] && i < 32; i++)
+                buf[i] = (key[i] >= 'a' && key[i] <= 'z') || key[i] == '_' ? key[i] : '?';
+        buf[i] = 0;
+}
+
+int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_error) {
+        UapiDevice d = {};
+        bool have_errno = false;
+        unsigned lineno = 0;
+        char line[UAPI_LINE_MAX];
+        int r = 0;
+
+        if (len > UAPI_REPLY_MAX)
+                return fail(ret_error, -EBADMSG, "reply too long (%zu bytes)", len);
+        for (size_t pos = 0; pos < len;) {
+                const char *nl = memchr(buf + pos, '\n', len - pos);
+                size_t llen = nl ? (size_t) (nl - (buf + pos)) : len - pos;
+                lineno++;
+                if (llen >= sizeof(line)) {
+                        r = fail(ret_error, -EBADMSG, "line %u too long", lineno);
+                        break;
+                }
+                memcpy(line, buf + pos, llen);
+                line[llen] = 0;
+                pos += llen + 1;
+
+                if (llen == 0) {
+                        /* The blank line ends the reply. */
+                        if (pos < len) {
+                                r = fail(ret_error, -EBADMSG, "data after the blank line %u",
+                                         lineno);
+                        }
+                        break;
+                }
+                if (memchr(line, 0, llen)) {
+                        r = fail(ret_error, -EBADMSG, "line %u contains a NUL byte", lineno);
+                        break;
+                }
+                if (have_errno) {
+                        r = fail(ret_error, -EBADMSG, "line %u follows errno=", lineno);
+                        break;
+                }
+                char *eq = strchr(line, '=');
+                if (!eq || eq == line) {
+                        r = fail(ret_error, -EBADMSG, "line %u is not key=value", lineno);
+                        break;
+                }
+                *eq = 0;
+                const char *key = line, *value = eq + 1;
+                char kname[33];
+                key_for_message(key, kname);
+
+                if (streq(key, "errno")) {
+                        uint64_t v = 0;
+                        /* wireguard-go writes it positive; accept a negative one too. */
+                        const char *digits = value[0] == '-' ? value + 1 : value;
+                        if (parse_u64(digits, 4095, &v) < 0) {
+                                r = fail(ret_error, -EBADMSG, "line %u: bad errno value",
+                                         lineno);
+                                break;
+                        }
+                        d.errnum = (int) v;
+                        have_errno = true;
+                } else if (streq(key, "public_key")) {
+                        r = new_peer(&d, value);
+                        if (r < 0) {
+                                r = fail(ret_error, -EBADMSG, "line %u: %s public_key", lineno,
+                                         r == -EEXIST ? "duplicate" : "malformed");
+                                break;
+                        }
+                } else if (d.n_peers > 0) {
+                        r = peer_line(&d.peers[d.n_peers - 1], key, value);
+                        if (r < 0) {
+                                r = fail(ret_error, -EBADMSG, "line %u: bad value for peer key %s",
+                                         lineno, kname);
+                                break;
+                        }
+                } else {
+                        r = device_line(&d, key, value);
+                        if (r < 0) {
+                                r = fail(ret_error, -EBADMSG, "line %u: bad value for %s", lineno,
+                                         kname);
+                                break;
+                        }
+                }
+        }
+        explicit_wipe(line, sizeof(line));
+        if (r >= 0 && !have_errno)
+                r = fail(ret_error, -EBADMSG, "reply ends without errno=");
+        if (r < 0) {
+                uapi_device_done(&d);
+                return r == -ENOMEM ? -ENOMEM : -EBADMSG;
+        }
+        *ret = d;
+        return 0;
+}
+
+const char *uapi_errno_name(int errnum) {
+        switch (errnum) {
+        case EINVAL:
+                return "invalid argument (EINVAL)";
+        case EIO:
+                return "I/O error (EIO)";
+        case EPROTO:
+                return "protocol error (EPROTO)";
+        case EADDRINUSE:
+                return "listen port in use (EADDRINUSE)";
+        case ENOBUFS:
+                return "unknown engine error (ENOBUFS)";
+        case EPERM:
+                return "operation not permitted (EPERM)";
+        default:
+                return "unexpected error";
+        }
+}
