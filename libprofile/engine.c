@@ -210,6 +210,8 @@ int engine_detect_full(const char *path, EngineTunFlavour override, uint64_t tim
         int status = 0, r;
 
         path = path ?: ENGINE_DEFAULT_PATH;
+        if (timeout_usec == 0)
+                timeout_usec = ENGINE_DEFAULT_TIMEOUT_USEC;
         if (strlen(path) >= sizeof(info.path))
                 return fail(ret_error, -ENAMETOOLONG, "%s: path too long", path);
         strcpy(info.path, path);

@@ -33,7 +33,7 @@ typedef struct EngineInfo {
 int engine_detect(const char *path, EngineInfo *ret, char **ret_error);
 
 /* As engine_detect(), with a flavour override (ENGINE_TUN_FLAVOUR_UNKNOWN = none) and a
- * timeout. With an override, a version that cannot be read or classified is not an error;
+ * timeout (0 = ENGINE_DEFAULT_TIMEOUT_USEC). With an override, a version that cannot be read or classified is not an error;
  * a binary that cannot be run still is. */
 int engine_detect_full(const char *path, EngineTunFlavour override, uint64_t timeout_usec,
                        EngineInfo *ret, char **ret_error);

@@ -335,42 +335,76 @@ static int put_peer(SecBuf *out, const Tund__WgPeer *p, size_t i, const UapiEndp
         return 0;
 }
 
+static int put_device(SecBuf *out, const Tund__WgConfig *cfg, char **ret_error) {
+        if (cfg->listen_port > 65535)
+                return fail(ret_error, -EINVAL, "listen port %u out of range", cfg->listen_port);
+        int r = put_key(out, "private_key", cfg->private_key ? cfg->private_key : "");
+        if (r == -EINVAL)
+                return fail(ret_error, r, "invalid private key (not the base64 of 32 bytes)");
+        if (r < 0)
+                return r;
+        return secbuf_printf(out, "listen_port=%u\nfwmark=%u\nreplace_peers=true\n",
+                             cfg->listen_port, cfg->fwmark);
+}
+
+static int check_duplicate(const Tund__WgConfig *cfg, size_t i, char **ret_error) {
+        /* The engine would merge a repeated peer into one: refuse instead. */
+        for (size_t j = 0; j < i; j++)
+                if (streq_ptr(cfg->peers[j]->public_key, cfg->peers[i]->public_key)) {
+                        char name[UAPI_PEER_NAME_LEN + 4];
+                        uapi_peer_name(cfg->peers[i]->public_key, name);
+                        return fail(ret_error, -EINVAL, "peer %zu (%s): same public key as peer %zu",
+                                    i + 1, name, j + 1);
+                }
+        return 0;
+}
+
 int uapi_build_config(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, SecBuf *out,
                       char **ret_error) {
         int r;
 
         if (!cfg)
                 return fail(ret_error, -EINVAL, "no WireGuard configuration");
-        if (cfg->listen_port > 65535)
-                return fail(ret_error, -EINVAL, "listen port %u out of range", cfg->listen_port);
         r = secbuf_append(out, "set=1\n", 6);
         if (r < 0)
                 return r;
-        r = put_key(out, "private_key", cfg->private_key ? cfg->private_key : "");
-        if (r == -EINVAL)
-                return fail(ret_error, r,
-                            "invalid private key (not the base64 of 32 bytes)");
-        if (r < 0)
-                return r;
-        r = secbuf_printf(out, "listen_port=%u\nfwmark=%u\nreplace_peers=true\n", cfg->listen_port,
-                          cfg->fwmark);
+        r = put_device(out, cfg, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < cfg->n_peers; i++) {
-                /* The engine would merge a repeated peer into one: refuse instead. */
-                for (size_t j = 0; j < i; j++)
-                        if (streq_ptr(cfg->peers[j]->public_key, cfg->peers[i]->public_key)) {
-                                char name[UAPI_PEER_NAME_LEN + 4];
-                                uapi_peer_name(cfg->peers[i]->public_key, name);
-                                return fail(ret_error, -EINVAL,
-                                            "peer %zu (%s): same public key as peer %zu", i + 1,
-                                            name, j + 1);
-                        }
+                r = check_duplicate(cfg, i, ret_error);
+                if (r < 0)
+                        return r;
                 r = put_peer(out, cfg->peers[i], i, endpoints ? &endpoints[i] : NULL, ret_error);
                 if (r < 0)
                         return r;
         }
         return secbuf_append(out, "\n", 1);
+}
+
+int uapi_build_device(const Tund__WgConfig *cfg, SecBuf *out, char **ret_error) {
+        if (!cfg)
+                return fail(ret_error, -EINVAL, "no WireGuard configuration");
+        int r = secbuf_append(out, "set=1\n", 6);
+        if (r >= 0)
+                r = put_device(out, cfg, ret_error);
+        if (r >= 0)
+                r = secbuf_append(out, "\n", 1);
+        return r;
+}
+
+int uapi_build_peer(const Tund__WgConfig *cfg, size_t i, const UapiEndpoint *endpoints,
+                    SecBuf *out, char **ret_error) {
+        if (!cfg || i >= cfg->n_peers)
+                return -EINVAL;
+        int r = check_duplicate(cfg, i, ret_error);
+        if (r >= 0)
+                r = secbuf_append(out, "set=1\n", 6);
+        if (r >= 0)
+                r = put_peer(out, cfg->peers[i], i, endpoints ? &endpoints[i] : NULL, ret_error);
+        if (r >= 0)
+                r = secbuf_append(out, "\n", 1);
+        return r;
 }
 
 int uapi_build_endpoints(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, SecBuf *out,

@@ -1,0 +1,314 @@
+/* The context: apply, revert, and the bookkeeping of what is applied. */
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+
+#include "netcfg-internal.h"
+
+const char *netcfg_dns_backend_to_string(NetcfgDnsBackend b) {
+        switch (b) {
+        case NETCFG_DNS_AUTO:
+                return "auto";
+        case NETCFG_DNS_RESOLVED:
+                return "resolved";
+        case NETCFG_DNS_RESOLVCONF:
+                return "resolvconf";
+        default:
+                return "none";
+        }
+}
+
+int netcfg_context_alloc(NetcfgContext **ret, const NetcfgOptions *opts) {
+        static const NetcfgOptions none = {};
+        NetcfgContext *ctx;
+
+        opts = opts ?: &none;
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return -ENOMEM;
+        ctx->opts = *opts;
+        ctx->opts.table = opts->table ?: NETCFG_TABLE_DEFAULT;
+        ctx->opts.rule_priority = opts->rule_priority ?: NETCFG_RULE_PRIO_MIN;
+        ctx->bus_address = opts->bus_address ? strdup(opts->bus_address) : NULL;
+        ctx->resolvconf = opts->resolvconf ? strdup(opts->resolvconf) : NULL;
+        ctx->opts.bus_address = ctx->bus_address;
+        ctx->opts.resolvconf = ctx->resolvconf;
+        ctx->opts.bus = NULL; /* opened (or referenced) on first use, see netcfg_bus_open() */
+        ctx->bus = opts->bus ? sd_bus_ref(opts->bus) : NULL;
+        ctx->dns_backend = NETCFG_DNS_NONE;
+        if ((opts->bus_address && !ctx->bus_address) || (opts->resolvconf && !ctx->resolvconf))
+                return netcfg_free(ctx), -ENOMEM;
+        if (netcfg_nl_open(&ctx->nl) < 0) {
+                int r = negative_errno();
+                netcfg_free(ctx);
+                return r;
+        }
+        *ret = ctx;
+        return 0;
+}
+
+NetcfgContext *netcfg_free(NetcfgContext *ctx) {
+        if (!ctx)
+                return NULL;
+        if (ctx->nl)
+                mnl_socket_close(ctx->nl);
+        sd_bus_unref(ctx->bus);
+        netcfg_objects_done(&ctx->obj);
+        netcfg_dns_done(&ctx->dns);
+        free(ctx->bus_address);
+        free(ctx->resolvconf);
+        free(ctx);
+        return NULL;
+}
+
+static int link_error(char **ret_error, int r, const char *ifname, int ifindex) {
+        if (ifname)
+                return netcfg_errorf(ret_error, r, "looking up link \"%s\"%s", ifname,
+                                     r == -ENODEV ? " (no such link in this network namespace)"
+                                                  : "");
+        return netcfg_errorf(ret_error, r, "looking up link with index %d%s", ifindex,
+                             r == -ENODEV ? " (no such link in this network namespace)" : "");
+}
+
+int netcfg_new(NetcfgContext **ret, const char *ifname, int ifindex, const NetcfgOptions *opts,
+               char **ret_error) {
+        _cleanup_netcfg_ NetcfgContext *ctx = NULL;
+        NetcfgLink l;
+        int r;
+
+        if (!ifname && ifindex <= 0)
+                return netcfg_errorf(ret_error, -EINVAL, "no link given (name or index)");
+        r = netcfg_context_alloc(&ctx, opts);
+        if (r < 0)
+                return netcfg_errorf(ret_error, r, "opening a netlink socket");
+        r = netcfg_link_get(ctx->nl, ifname, ifindex, &l);
+        if (r < 0)
+                return link_error(ret_error, r, ifname, ifindex);
+        memcpy(ctx->ifname, l.ifname, sizeof(ctx->ifname));
+        ctx->ifindex = l.ifindex;
+        *ret = TAKE_PTR(ctx);
+        return 0;
+}
+
+/* Whether the link of the state is still there and still the same link (after a crash
+ * its index could have been reused by another one). */
+static bool link_present(NetcfgContext *ctx, NetcfgLink *ret) {
+        NetcfgLink l;
+
+        if (netcfg_link_get(ctx->nl, NULL, ctx->ifindex, &l) < 0 || !streq(l.ifname, ctx->ifname))
+                return false;
+        if (ret)
+                *ret = l;
+        return true;
+}
+
+/* Restores MTU and down state we changed; `mtu_before`/`set_up` say what to undo. */
+static int link_restore(NetcfgContext *ctx, uint32_t mtu_before, bool set_up, char **ret_error) {
+        if (mtu_before == 0 && !set_up)
+                return 0;
+        if (!link_present(ctx, NULL))
+                return 0;
+        return netcfg_link_set(ctx->nl, ctx->ifindex, mtu_before, set_up ? 0 : -1, ret_error);
+}
+
+static int objects_remove(NetcfgContext *ctx, const NetcfgObjects *o, char **ret_error) {
+        return netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, false, o, NULL, ret_error);
+}
+
+/* Undo of a failed apply: what this call added, and the link changes this call made. */
+static void apply_rollback(NetcfgContext *ctx, const NetcfgObjects *added, uint32_t mtu_before,
+                           bool set_up) {
+        (void) objects_remove(ctx, added, NULL);
+        (void) link_restore(ctx, mtu_before, set_up, NULL);
+}
+
+static int apply_link(NetcfgContext *ctx, const NetcfgPlan *plan, uint32_t *ret_mtu_before,
+                      bool *ret_set_up, char **ret_error) {
+        NetcfgLink l;
+        uint32_t mtu;
+        int r;
+
+        *ret_mtu_before = 0;
+        *ret_set_up = false;
+        if (!link_present(ctx, &l))
+                return netcfg_errorf(ret_error, -ENODEV, "link %s (index %d) is gone",
+                                     ctx->ifname, ctx->ifindex);
+        mtu = plan->mtu && plan->mtu != l.mtu ? plan->mtu : 0;
+        if (!mtu && l.up)
+                return 0;
+        r = netcfg_link_set(ctx->nl, ctx->ifindex, mtu, 1, ret_error);
+        if (r < 0)
+                return r;
+        *ret_mtu_before = mtu ? l.mtu : 0;
+        *ret_set_up = !l.up;
+        return 0;
+}
+
+static int apply_dns(NetcfgContext *ctx, const NetcfgPlan *plan, NetcfgDnsBackend *backend,
+                     char **ret_error) {
+        int r;
+
+        *backend = NETCFG_DNS_NONE;
+        if (netcfg_dns_empty(&plan->dns)) {
+                if (ctx->dns_backend == NETCFG_DNS_NONE)
+                        return 0;
+                return netcfg_dns_revert(&ctx->opts, &ctx->bus, ctx->dns_backend, ctx->ifindex,
+                                         ctx->ifname, ret_error);
+        }
+        r = netcfg_dns_pick(&ctx->opts, &ctx->bus, backend);
+        if (r < 0)
+                return netcfg_errorf(ret_error, r, "no DNS backend: systemd-resolved is not on "
+                                     "the system bus and no resolvconf program was found");
+        if (ctx->dns_backend != NETCFG_DNS_NONE && ctx->dns_backend != *backend)
+                (void) netcfg_dns_revert(&ctx->opts, &ctx->bus, ctx->dns_backend, ctx->ifindex,
+                                         ctx->ifname, NULL);
+        return netcfg_dns_apply(&ctx->opts, &ctx->bus, *backend, ctx->ifindex, ctx->ifname,
+                                &plan->dns, ret_error);
+}
+
+/* After commit(): counts come from what is now applied, table and fwmark from the plan. */
+static void fill_result(const NetcfgContext *ctx, const NetcfgPlan *plan,
+                        NetcfgResult *res) {
+        *res = (NetcfgResult){
+                .ifindex = ctx->ifindex,
+                .dns_backend = ctx->dns_backend,
+                .addresses_applied = (unsigned) ctx->obj.n_addresses,
+                .routes_applied = (unsigned) ctx->obj.n_routes,
+                .rules_applied = (unsigned) ctx->obj.n_rules,
+                .table = plan->table,
+                .fwmark = plan->fwmark,
+        };
+        memcpy(res->ifname, ctx->ifname, sizeof(res->ifname));
+}
+
+/* Appends b to a (used to keep what could not be removed in the state, for a later revert). */
+static int objects_append(NetcfgObjects *a, const NetcfgObjects *b) {
+        NetcfgAddress *ad = reallocarray(a->addresses, a->n_addresses + b->n_addresses + 1,
+                                         sizeof(NetcfgAddress));
+        if (!ad)
+                return -ENOMEM;
+        a->addresses = ad;
+        NetcfgRoute *ro = reallocarray(a->routes, a->n_routes + b->n_routes + 1,
+                                       sizeof(NetcfgRoute));
+        if (!ro)
+                return -ENOMEM;
+        a->routes = ro;
+        NetcfgRule *ru = reallocarray(a->rules, a->n_rules + b->n_rules + 1, sizeof(NetcfgRule));
+        if (!ru)
+                return -ENOMEM;
+        a->rules = ru;
+        memcpy(a->addresses + a->n_addresses, b->addresses, b->n_addresses * sizeof(*ad));
+        memcpy(a->routes + a->n_routes, b->routes, b->n_routes * sizeof(*ro));
+        memcpy(a->rules + a->n_rules, b->rules, b->n_rules * sizeof(*ru));
+        a->n_addresses += b->n_addresses;
+        a->n_routes += b->n_routes;
+        a->n_rules += b->n_rules;
+        netcfg_routes_sort(a->routes, a->n_routes);
+        return 0;
+}
+
+static void commit(NetcfgContext *ctx, NetcfgPlan *plan, NetcfgDnsBackend backend,
+                   uint32_t mtu_before, bool set_up) {
+        if (mtu_before && !ctx->mtu_before)
+                ctx->mtu_before = mtu_before;
+        ctx->set_up = ctx->set_up || set_up;
+        ctx->mtu_set = plan->mtu ?: ctx->mtu_set;
+        netcfg_objects_done(&ctx->obj);
+        ctx->obj = plan->obj;
+        plan->obj = (NetcfgObjects){};
+        netcfg_dns_done(&ctx->dns);
+        ctx->dns = plan->dns;
+        plan->dns = (NetcfgDns){};
+        ctx->dns_backend = backend;
+        ctx->applied = true;
+}
+
+int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
+                 char **ret_error) {
+        NetcfgPlanParams p = { .ifindex = ctx->ifindex, .table = ctx->opts.table,
+                               .rule_priority = ctx->opts.rule_priority };
+        _cleanup_(netcfg_plan_done) NetcfgPlan plan = {};
+        _cleanup_(netcfg_objects_done) NetcfgObjects added = {}, stale = {};
+        NetcfgDnsBackend backend = NETCFG_DNS_NONE;
+        uint32_t mtu_before;
+        bool set_up;
+        int r;
+
+        if (!s)
+                return netcfg_errorf(ret_error, -EINVAL, "no network settings given");
+        r = netcfg_plan_build(s, &p, &plan, ret_error);
+        if (r < 0)
+                return r;
+        /* Fail before touching anything when DNS is asked for and nothing can apply it. */
+        if (!netcfg_dns_empty(&plan.dns) && netcfg_dns_pick(&ctx->opts, &ctx->bus, &backend) < 0)
+                return netcfg_errorf(ret_error, -ENOENT, "no DNS backend: systemd-resolved is "
+                                     "not on the system bus and no resolvconf program was found");
+        if (netcfg_objects_subtract(&plan.obj, &ctx->obj, &added) < 0 ||
+            netcfg_objects_subtract(&ctx->obj, &plan.obj, &stale) < 0)
+                return netcfg_errorf(ret_error, -ENOMEM, "comparing network settings");
+
+        r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
+        if (r < 0)
+                return r;
+        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj, NULL,
+                                 ret_error);
+        if (r >= 0)
+                r = apply_dns(ctx, &plan, &backend, ret_error);
+        if (r < 0) {
+                apply_rollback(ctx, &added, mtu_before, set_up);
+                return r;
+        }
+        r = objects_remove(ctx, &stale, ret_error);
+        if (r < 0 && objects_append(&plan.obj, &stale) < 0)
+                r = netcfg_errorf(ret_error, -ENOMEM, "remembering applied settings");
+        commit(ctx, &plan, backend, mtu_before, set_up);
+        if (r >= 0 && ret_result)
+                fill_result(ctx, &plan, ret_result);
+        return r;
+}
+
+/* Without the link, what was bound to it is gone with it: keep only rules and routes
+ * without a device (throw routes in tund's table). */
+static void objects_drop_link_bound(NetcfgObjects *o) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < o->n_routes; i++)
+                if (o->routes[i].oif <= 0)
+                        o->routes[n++] = o->routes[i];
+        o->n_routes = n;
+        o->n_addresses = 0;
+}
+
+int netcfg_revert(NetcfgContext *ctx, char **ret_error) {
+        _cleanup_(netcfg_objects_done) NetcfgObjects o = {};
+        bool present;
+        int r = 0, k;
+
+        if (!ctx->applied)
+                return 0;
+        present = link_present(ctx, NULL);
+        if (ctx->dns_backend != NETCFG_DNS_NONE &&
+            (present || ctx->dns_backend == NETCFG_DNS_RESOLVCONF)) {
+                k = netcfg_dns_revert(&ctx->opts, &ctx->bus, ctx->dns_backend, ctx->ifindex,
+                                      ctx->ifname, ret_error);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        if (netcfg_objects_copy(&ctx->obj, &o) < 0)
+                return netcfg_errorf(ret_error, -ENOMEM, "reverting network settings");
+        if (!present)
+                objects_drop_link_bound(&o);
+        k = objects_remove(ctx, &o, r < 0 ? NULL : ret_error);
+        if (k < 0 && r == 0)
+                r = k;
+        k = link_restore(ctx, ctx->mtu_before, ctx->set_up, r < 0 ? NULL : ret_error);
+        if (k < 0 && r == 0)
+                r = k;
+        if (r < 0)
+                return r; /* keep the state: a later revert or reconcile can retry */
+        netcfg_objects_done(&ctx->obj);
+        netcfg_dns_done(&ctx->dns);
+        ctx->dns_backend = NETCFG_DNS_NONE;
+        ctx->mtu_before = ctx->mtu_set = 0;
+        ctx->set_up = ctx->applied = false;
+        return 0;
+}

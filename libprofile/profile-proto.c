@@ -1,0 +1,203 @@
+/* Profile -> Tund__WgConfig for the tunnel. Everything is allocated with malloc() so
+ * tund__wg_config__free_unpacked() with the default allocator frees it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "macro.h"
+#include "profile.h"
+
+static Tund__IpPrefix *prefix_new(const ProfilePrefix *p) {
+        size_t len = p->family == AF_INET ? 4 : 16;
+        Tund__IpPrefix *m;
+
+        m = malloc(sizeof(*m));
+        if (!m)
+                return NULL;
+        tund__ip_prefix__init(m);
+        m->address.data = malloc(len);
+        if (!m->address.data) {
+                free(m);
+                return NULL;
+        }
+        memcpy(m->address.data, p->addr, len);
+        m->address.len = len;
+        m->prefix_len = p->prefixlen;
+        return m;
+}
+
+/* Appends n prefixes to (*array, *count), skipping any already there. */
+static int prefixes_append(Tund__IpPrefix ***array, size_t *count, const ProfilePrefix *p,
+                           size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                size_t len = p[i].family == AF_INET ? 4 : 16;
+                Tund__IpPrefix **a;
+                bool dup = false;
+
+                for (size_t j = 0; j < *count && !dup; j++)
+                        dup = (*array)[j]->prefix_len == p[i].prefixlen &&
+                              (*array)[j]->address.len == len &&
+                              memcmp((*array)[j]->address.data, p[i].addr, len) == 0;
+                if (dup)
+                        continue;
+                a = reallocarray(*array, *count + 1, sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                *array = a;
+                a[*count] = prefix_new(&p[i]);
+                if (!a[*count])
+                        return -ENOMEM;
+                (*count)++;
+        }
+        return 0;
+}
+
+static int strv_copy(char ***array, size_t *count, char *const *src, size_t n) {
+        if (n == 0)
+                return 0;
+        *array = calloc(n, sizeof(char *));
+        if (!*array)
+                return -ENOMEM;
+        for (*count = 0; *count < n; (*count)++) {
+                (*array)[*count] = strdup(src[*count]);
+                if (!(*array)[*count])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int dns_copy(Tund__NetworkSettings *ns, const Profile *p) {
+        if (p->n_dns_servers == 0)
+                return 0;
+        ns->dns_servers = calloc(p->n_dns_servers, sizeof(ProtobufCBinaryData));
+        if (!ns->dns_servers)
+                return -ENOMEM;
+        for (; ns->n_dns_servers < p->n_dns_servers; ns->n_dns_servers++) {
+                const ProfileAddress *a = &p->dns_servers[ns->n_dns_servers];
+                ProtobufCBinaryData *d = &ns->dns_servers[ns->n_dns_servers];
+
+                d->len = a->family == AF_INET ? 4 : 16;
+                d->data = malloc(d->len);
+                if (!d->data)
+                        return -ENOMEM;
+                memcpy(d->data, a->addr, d->len);
+        }
+        return 0;
+}
+
+static int network_fill(Tund__NetworkSettings *ns, const Profile *p) {
+        int r;
+
+        r = prefixes_append(&ns->addresses, &ns->n_addresses, p->addresses, p->n_addresses);
+        if (r < 0)
+                return r;
+        /* The routes are the union of every peer's AllowedIPs, as wg-quick adds them. */
+        for (size_t i = 0; i < p->n_peers; i++) {
+                r = prefixes_append(&ns->routes, &ns->n_routes, p->peers[i].allowed_ips,
+                                    p->peers[i].n_allowed_ips);
+                if (r < 0)
+                        return r;
+        }
+        r = prefixes_append(&ns->excluded_routes, &ns->n_excluded_routes, p->excluded_routes,
+                            p->n_excluded_routes);
+        if (r < 0)
+                return r;
+        r = dns_copy(ns, p);
+        if (r < 0)
+                return r;
+        r = strv_copy(&ns->search_domains, &ns->n_search_domains, p->search_domains,
+                      p->n_search_domains);
+        if (r < 0)
+                return r;
+        r = strv_copy(&ns->routing_domains, &ns->n_routing_domains, p->routing_domains,
+                      p->n_routing_domains);
+        if (r < 0)
+                return r;
+
+        ns->mtu = p->mtu;
+        ns->dns_mode = p->dns_mode == PROFILE_DNS_MODE_FULL ? TUND__DNS_MODE__DNS_MODE_FULL :
+                                                              TUND__DNS_MODE__DNS_MODE_SPLIT;
+        /* Full mode makes the link resolved's default route for every query ("~."). */
+        ns->dns_default_route = p->dns_mode == PROFILE_DNS_MODE_FULL;
+        ns->table = p->table;
+        ns->table_off = p->table_off;
+        ns->fwmark = p->fwmark;
+        return 0;
+}
+
+static int peer_fill(Tund__WgPeer *m, const ProfilePeer *peer) {
+        m->public_key = strdup(peer->public_key);
+        m->preshared_key = strdup(peer->preshared_key);
+        m->endpoint = strdup(peer->endpoint ?: "");
+        if (!m->public_key || !m->preshared_key || !m->endpoint)
+                return -ENOMEM;
+        m->persistent_keepalive = peer->persistent_keepalive;
+        return prefixes_append(&m->allowed_ips, &m->n_allowed_ips, peer->allowed_ips,
+                               peer->n_allowed_ips);
+}
+
+static int peers_fill(Tund__WgConfig *c, const Profile *p) {
+        if (p->n_peers == 0)
+                return 0;
+        c->peers = calloc(p->n_peers, sizeof(*c->peers));
+        if (!c->peers)
+                return -ENOMEM;
+        for (; c->n_peers < p->n_peers; c->n_peers++) {
+                Tund__WgPeer *m = malloc(sizeof(*m));
+                int r;
+
+                if (!m)
+                        return -ENOMEM;
+                tund__wg_peer__init(m);
+                c->peers[c->n_peers] = m;
+                r = peer_fill(m, &p->peers[c->n_peers]);
+                if (r < 0) {
+                        c->n_peers++; /* so that the free below sees it */
+                        return r;
+                }
+        }
+        return 0;
+}
+
+int profile_to_wg_config(const Profile *p, Tund__WgConfig **ret) {
+        _cleanup_(profile_wg_config_freep) Tund__WgConfig *c = NULL;
+        int r;
+
+        c = malloc(sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        tund__wg_config__init(c);
+        c->private_key = strdup(p->private_key);
+        c->network = malloc(sizeof(*c->network));
+        if (!c->private_key || !c->network)
+                return -ENOMEM;
+        tund__network_settings__init(c->network);
+        c->listen_port = p->listen_port;
+        c->fwmark = p->fwmark;
+        r = peers_fill(c, p);
+        if (r < 0)
+                return r;
+        r = network_fill(c->network, p);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static void wipe_string(char *s) {
+        /* protobuf-c's default for an unset string is a shared constant: never write to it. */
+        if (s && s != protobuf_c_empty_string)
+                explicit_wipe(s, strlen(s));
+}
+
+Tund__WgConfig *profile_wg_config_free(Tund__WgConfig *c) {
+        if (!c)
+                return NULL;
+        wipe_string(c->private_key);
+        for (size_t i = 0; i < c->n_peers; i++)
+                if (c->peers[i])
+                        wipe_string(c->peers[i]->preshared_key);
+        tund__wg_config__free_unpacked(c, NULL);
+        return NULL;
+}

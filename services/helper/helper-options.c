@@ -1,0 +1,186 @@
+/* Command line parsing, kept apart from main() so unit tests can drive it. */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "helper-options.h"
+#include "macro.h"
+
+enum {
+        ARG_LISTEN_DIR = 0x100,
+        ARG_IDLE_EXIT,
+        ARG_TUNNEL,
+        ARG_TUNNEL_SHA256,
+        ARG_TUNNEL_USER,
+        ARG_CONTROL_GROUP,
+        ARG_SHIM_UID,
+        ARG_START_TIMEOUT,
+        ARG_STOP_TIMEOUT,
+        ARG_VERSION,
+};
+
+void helper_options_init(HelperOptions *o) {
+        *o = (HelperOptions){
+                .tunnel_path = HELPER_TUNNEL_PATH_DEFAULT,
+                .tunnel_user = "tund",
+                .control_group = "tund",
+                .idle_exit_usec = HELPER_IDLE_EXIT_DEFAULT_SEC * USEC_PER_SEC,
+                .start_timeout_usec = HELPER_START_TIMEOUT_DEFAULT_SEC * USEC_PER_SEC,
+                .stop_timeout_usec = HELPER_STOP_TIMEOUT_DEFAULT_SEC * USEC_PER_SEC,
+        };
+}
+
+void helper_help(const char *prog) {
+        printf("%s [OPTIONS]\n\n"
+               "The tund session helper: spawns tund-tunnel for each network shim session and\n"
+               "serves the admin API. Socket-activated (fd names \"control\" and \"shim\").\n\n"
+               "  --listen-dir DIR       create DIR/control.sock and DIR/shim.sock instead\n"
+               "  --idle-exit SECONDS    exit after this long without sessions or clients\n"
+               "                         (default %u, 0 = never)\n"
+               "  --tunnel PATH          the tunnel binary (default %s)\n"
+               "  --tunnel-sha256 HEX    its pinned SHA-256\n"
+               "  --tunnel-user NAME     run tunnels as this user when root (default tund)\n"
+               "  --control-group NAME   group allowed read requests (default tund)\n"
+               "  --shim-uid UID         uid allowed on the shim socket besides root\n"
+               "  --start-timeout SEC    how long a tunnel may take to start (default %u)\n"
+               "  --stop-timeout SEC     StopRequest->SIGTERM->SIGKILL steps (default %u)\n"
+               "  --version, -h --help\n",
+               prog, HELPER_IDLE_EXIT_DEFAULT_SEC, HELPER_TUNNEL_PATH_DEFAULT,
+               HELPER_START_TIMEOUT_DEFAULT_SEC, HELPER_STOP_TIMEOUT_DEFAULT_SEC);
+}
+
+bool helper_sha256_hex_valid(const char *s, char ret[65]) {
+        if (!s || strlen(s) != 64)
+                return false;
+        for (size_t i = 0; i < 64; i++) {
+                if (!isxdigit((unsigned char) s[i]))
+                        return false;
+                ret[i] = (char) tolower((unsigned char) s[i]);
+        }
+        ret[64] = 0;
+        return true;
+}
+
+/* Whole seconds, 0..(1 day); "0" allowed when allow_zero. */
+static int parse_seconds(const char *s, bool allow_zero, uint64_t *ret) {
+        char *end;
+        if (!s || !isdigit((unsigned char) *s))
+                return -EINVAL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || *end || v > 86400 || (!allow_zero && v == 0))
+                return -EINVAL;
+        *ret = v * USEC_PER_SEC;
+        return 0;
+}
+
+static int parse_uid(const char *s, uid_t *ret) {
+        char *end;
+        if (!s || !isdigit((unsigned char) *s))
+                return -EINVAL;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || *end || v >= (unsigned long) (uid_t) -1)
+                return -EINVAL;
+        *ret = (uid_t) v;
+        return 0;
+}
+
+static int fail(char **ret_error, const char *fmt, const char *arg) {
+        if (ret_error && asprintf(ret_error, fmt, arg) < 0)
+                *ret_error = NULL;
+        return -EINVAL;
+}
+
+int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "listen-dir", required_argument, NULL, ARG_LISTEN_DIR },
+                { "idle-exit", required_argument, NULL, ARG_IDLE_EXIT },
+                { "tunnel", required_argument, NULL, ARG_TUNNEL },
+                { "tunnel-sha256", required_argument, NULL, ARG_TUNNEL_SHA256 },
+                { "tunnel-user", required_argument, NULL, ARG_TUNNEL_USER },
+                { "control-group", required_argument, NULL, ARG_CONTROL_GROUP },
+                { "shim-uid", required_argument, NULL, ARG_SHIM_UID },
+                { "start-timeout", required_argument, NULL, ARG_START_TIMEOUT },
+                { "stop-timeout", required_argument, NULL, ARG_STOP_TIMEOUT },
+                {},
+        };
+        static char sha[65];
+        int c;
+
+        if (ret_error)
+                *ret_error = NULL;
+        optind = 0; /* full reinitialisation: tests parse several argv in one process */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        o->help = true;
+                        break;
+                case ARG_VERSION:
+                        o->version = true;
+                        break;
+                case ARG_LISTEN_DIR:
+                        if (optarg[0] != '/')
+                                return fail(ret_error, "--listen-dir needs an absolute path: %s",
+                                            optarg);
+                        o->listen_dir = optarg;
+                        break;
+                case ARG_IDLE_EXIT:
+                        if (parse_seconds(optarg, true, &o->idle_exit_usec) < 0)
+                                return fail(ret_error,
+                                            "--idle-exit: not a number of seconds: %s", optarg);
+                        break;
+                case ARG_TUNNEL:
+                        if (optarg[0] != '/')
+                                return fail(ret_error, "--tunnel needs an absolute path: %s",
+                                            optarg);
+                        o->tunnel_path = optarg;
+                        break;
+                case ARG_TUNNEL_SHA256:
+                        if (!helper_sha256_hex_valid(optarg, sha))
+                                return fail(ret_error,
+                                            "--tunnel-sha256: not 64 hex digits: %s", optarg);
+                        o->tunnel_sha256 = sha;
+                        break;
+                case ARG_TUNNEL_USER:
+                        if (isempty(optarg))
+                                return fail(ret_error, "--tunnel-user: empty name%s", "");
+                        o->tunnel_user = optarg;
+                        break;
+                case ARG_CONTROL_GROUP:
+                        if (isempty(optarg))
+                                return fail(ret_error, "--control-group: empty name%s", "");
+                        o->control_group = optarg;
+                        break;
+                case ARG_SHIM_UID:
+                        if (parse_uid(optarg, &o->shim_uid) < 0)
+                                return fail(ret_error, "--shim-uid: not a uid: %s", optarg);
+                        o->shim_uid_set = true;
+                        break;
+                case ARG_START_TIMEOUT:
+                        if (parse_seconds(optarg, false, &o->start_timeout_usec) < 0)
+                                return fail(ret_error,
+                                            "--start-timeout: not a positive number: %s",
+                                            optarg);
+                        break;
+                case ARG_STOP_TIMEOUT:
+                        if (parse_seconds(optarg, false, &o->stop_timeout_usec) < 0)
+                                return fail(ret_error,
+                                            "--stop-timeout: not a positive number: %s", optarg);
+                        break;
+                case '?':
+                default:
+                        if (optopt)
+                                return fail(ret_error, "unknown option or missing argument: -%c",
+                                            (char[]){ (char) optopt, 0 });
+                        return fail(ret_error, "unknown option or missing argument: %s",
+                                    argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return fail(ret_error, "unexpected argument: %s", argv[optind]);
+        return 0;
+}

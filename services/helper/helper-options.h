@@ -1,0 +1,32 @@
+/* tund-helperd's command line. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HELPER_TUNNEL_PATH_DEFAULT "/usr/libexec/tund/tund-tunnel"
+#define HELPER_IDLE_EXIT_DEFAULT_SEC 30u
+#define HELPER_START_TIMEOUT_DEFAULT_SEC 45u
+#define HELPER_STOP_TIMEOUT_DEFAULT_SEC 5u
+
+typedef struct HelperOptions {
+        const char *listen_dir;     /* NULL: sockets from systemd */
+        const char *tunnel_path;
+        const char *tunnel_sha256;  /* 64 lowercase hex digits, or NULL */
+        const char *tunnel_user;
+        const char *control_group;
+        bool shim_uid_set;
+        uid_t shim_uid;
+        uint64_t idle_exit_usec;    /* 0 = never */
+        uint64_t start_timeout_usec;
+        uint64_t stop_timeout_usec; /* StopRequest -> SIGTERM; SIGTERM -> SIGKILL */
+        bool help, version;
+} HelperOptions;
+
+void helper_options_init(HelperOptions *o);
+/* Parses argv into o. Returns 0, or -EINVAL with *ret_error (malloc'd) saying why. */
+int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error);
+void helper_help(const char *prog);
+/* Normalises a SHA-256 hex string (64 hex digits, any case) to lowercase; false if invalid. */
+bool helper_sha256_hex_valid(const char *s, char ret[65]);

@@ -1,0 +1,147 @@
+/* tund-netshimd PROFILE — the TUN owner of one profile; see tund-netshimd(8). */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "netshim.h"
+
+static const char *arg_config_dir = PROFILE_DEFAULT_DIR;
+static const char *arg_shim_socket = "/run/tund/shim.sock";
+static const char *arg_state_dir = "/run/tund/netshim";
+static const char *arg_uapi_dir = "/run/wireguard";
+static const char *arg_engine = ENGINE_DEFAULT_PATH;
+static const char *arg_engine_group = "tund";
+static const char *arg_bus_address;
+static const char *arg_resolvconf;
+static unsigned arg_start_timeout = 60, arg_stop_timeout = 20;
+static bool arg_cleanup;
+
+static void help(void) {
+        printf("Usage: tund-netshimd [OPTIONS] PROFILE\n"
+               "       tund-netshimd --cleanup PROFILE\n\n"
+               "Owns the TUN device of one tund profile (/etc/tund/PROFILE.conf): creates it,\n"
+               "hands it to tund-helperd, applies the tunnel's routes and DNS, reverts them.\n\n"
+               "  --cleanup              remove what a run of PROFILE left behind, then exit\n"
+               "  --config-dir DIR       profiles directory (default %s)\n"
+               "  --shim-socket PATH     the helper's shim socket (default %s)\n"
+               "  --state-dir DIR        where applied state is recorded (default %s)\n"
+               "  --uapi-dir DIR         wireguard UAPI socket directory (default %s)\n"
+               "  --engine PATH          wireguard-go, for the TUN flavour (default %s)\n"
+               "  --engine-group NAME    group owning the UAPI socket (default %s)\n"
+               "  --bus-address ADDR     D-Bus address of systemd-resolved (default: system bus)\n"
+               "  --resolvconf PATH      resolvconf program when resolved is absent\n"
+               "  --start-timeout SEC    how long the helper may take to start (default %u)\n"
+               "  --stop-timeout SEC     how long the helper may take to stop (default %u)\n"
+               "  -h, --help             this help\n",
+               arg_config_dir, arg_shim_socket, arg_state_dir, arg_uapi_dir, arg_engine,
+               arg_engine_group, arg_start_timeout, arg_stop_timeout);
+}
+
+static int parse_uint(const char *s, unsigned *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || !*s || *end || v > 86400)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int parse_argv(int argc, char **argv, const char **ret_profile) {
+        enum { ARG_CLEANUP = 0x100, ARG_CONFIG_DIR, ARG_SHIM_SOCKET, ARG_STATE_DIR, ARG_UAPI_DIR,
+               ARG_ENGINE, ARG_ENGINE_GROUP, ARG_BUS, ARG_RESOLVCONF, ARG_START_TO, ARG_STOP_TO };
+        static const struct option opts[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "cleanup", no_argument, NULL, ARG_CLEANUP },
+                { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
+                { "shim-socket", required_argument, NULL, ARG_SHIM_SOCKET },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "uapi-dir", required_argument, NULL, ARG_UAPI_DIR },
+                { "engine", required_argument, NULL, ARG_ENGINE },
+                { "engine-group", required_argument, NULL, ARG_ENGINE_GROUP },
+                { "bus-address", required_argument, NULL, ARG_BUS },
+                { "resolvconf", required_argument, NULL, ARG_RESOLVCONF },
+                { "start-timeout", required_argument, NULL, ARG_START_TO },
+                { "stop-timeout", required_argument, NULL, ARG_STOP_TO },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_CLEANUP: arg_cleanup = true; break;
+                case ARG_CONFIG_DIR: arg_config_dir = optarg; break;
+                case ARG_SHIM_SOCKET: arg_shim_socket = optarg; break;
+                case ARG_STATE_DIR: arg_state_dir = optarg; break;
+                case ARG_UAPI_DIR: arg_uapi_dir = optarg; break;
+                case ARG_ENGINE: arg_engine = optarg; break;
+                case ARG_ENGINE_GROUP: arg_engine_group = *optarg ? optarg : NULL; break;
+                case ARG_BUS: arg_bus_address = optarg; break;
+                case ARG_RESOLVCONF: arg_resolvconf = optarg; break;
+                case ARG_START_TO:
+                case ARG_STOP_TO:
+                        if (parse_uint(optarg, c == ARG_START_TO ? &arg_start_timeout
+                                                                  : &arg_stop_timeout) < 0) {
+                                log_error("Invalid timeout: %s", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind != argc - 1) {
+                log_error("Expected exactly one profile name. See --help.");
+                return -EINVAL;
+        }
+        if (!profile_name_is_valid(argv[optind])) {
+                log_error("Invalid profile name '%s': use 1-32 of [A-Za-z0-9_.-].", argv[optind]);
+                return -EINVAL;
+        }
+        *ret_profile = argv[optind];
+        return 1;
+}
+
+static int run(int argc, char **argv) {
+        const char *profile = NULL;
+        log_open("tund-netshimd");
+        int r = parse_argv(argc, argv, &profile);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        NetshimOptions o = {
+                .profile_name = profile,
+                .config_dir = arg_config_dir,
+                .shim_socket = arg_shim_socket,
+                .state_dir = arg_state_dir,
+                .uapi_dir = arg_uapi_dir,
+                .engine_path = arg_engine,
+                .engine_group = arg_engine_group,
+                .bus_address = arg_bus_address,
+                .resolvconf = arg_resolvconf,
+                .start_timeout_usec = arg_start_timeout * USEC_PER_SEC,
+                .stop_timeout_usec = arg_stop_timeout * USEC_PER_SEC,
+        };
+        if (arg_cleanup)
+                return netshim_cleanup(&o) < 0 ? NETSHIM_EXIT_FAILURE : 0;
+
+        _cleanup_(manager_freep) Manager *m = NULL;
+        r = manager_new(&m, &o);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up: %m"), NETSHIM_EXIT_FAILURE;
+        r = manager_start(m);
+        if (r == -EINVAL) {
+                manager_finish(m, NETSHIM_EXIT_CONFIG);
+                return NETSHIM_EXIT_CONFIG;
+        }
+        if (r < 0) {
+                manager_finish(m, NETSHIM_EXIT_FAILURE);
+                return NETSHIM_EXIT_FAILURE;
+        }
+        r = sd_event_loop(m->event);
+        return r < 0 ? NETSHIM_EXIT_FAILURE : r;
+}
+
+int main(int argc, char **argv) {
+        return run(argc, argv);
+}

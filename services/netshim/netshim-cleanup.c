@@ -1,0 +1,49 @@
+/* ExecStopPost=: whatever happened to the shim, leave nothing of this profile behind. */
+#include <stdio.h>
+
+#include "log.h"
+#include "netshim.h"
+
+/* The interface name without trusting the profile to parse (it may be what broke). */
+static void cleanup_ifname(const NetshimOptions *opts, char ifname[PROFILE_IFNAME_MAX + 1]) {
+        _cleanup_(profile_freep) Profile *p = NULL;
+        _cleanup_free_ char *err = NULL;
+        if (profile_load_name(opts->config_dir, opts->profile_name, &p, &err) >= 0) {
+                snprintf(ifname, PROFILE_IFNAME_MAX + 1, "%s", p->ifname);
+                return;
+        }
+        snprintf(ifname, PROFILE_IFNAME_MAX + 1, "tund-%s", opts->profile_name);
+}
+
+int netshim_cleanup(const NetshimOptions *opts) {
+        char ifname[PROFILE_IFNAME_MAX + 1];
+        cleanup_ifname(opts, ifname);
+        NetcfgOptions nopts = { .bus_address = opts->bus_address, .resolvconf = opts->resolvconf };
+        int ret = 0;
+
+        _cleanup_free_ char *state = netshim_state_path(opts, opts->profile_name);
+        _cleanup_free_ char *err = NULL;
+        NetcfgContext *ctx = NULL;
+        if (state && netcfg_state_load(&ctx, state, &nopts, &err) >= 0) {
+                free(err), err = NULL;
+                int r = netcfg_revert(ctx, &err);
+                netcfg_free(ctx);
+                if (r < 0)
+                        ret = log_warning_errno(r, "Reverting %s failed: %s", ifname, err);
+                else
+                        log_info("Reverted the settings recorded in %s.", state);
+        }
+        if (state)
+                (void) unlink(state);
+        free(err), err = NULL;
+        int r = netcfg_reconcile(ifname, &nopts, &err);
+        if (r < 0)
+                ret = log_warning_errno(r, "Reconcile of %s failed: %s", ifname, err);
+        else if (r > 0)
+                log_info("Removed %d leftover routes/rules of %s.", r, ifname);
+
+        _cleanup_free_ char *uapi = NULL;
+        if (asprintf(&uapi, "%s/%s.sock", opts->uapi_dir, ifname) >= 0 && unlink(uapi) >= 0)
+                log_info("Removed the stale UAPI socket %s.", uapi);
+        return ret;
+}

@@ -1,0 +1,167 @@
+/* TUN device and UAPI listening socket for the engine. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "macro.h"
+#include "netshim-tun.h"
+
+static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int fail(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+static bool ifname_ok(const char *ifname) {
+        size_t n = ifname ? strlen(ifname) : 0;
+
+        return n > 0 && n < IFNAMSIZ && !strpbrk(ifname, "/: \t\n") && !streq(ifname, ".") &&
+               !streq(ifname, "..");
+}
+
+int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, int *ret_fd,
+                       char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+        struct ifreq ifr = {};
+        short want;
+
+        if (!ifname_ok(ifname))
+                return fail(ret_error, -EINVAL, "invalid interface name");
+        if (flavour == ENGINE_TUN_FLAVOUR_PI)
+                want = IFF_TUN;
+        else if (flavour == ENGINE_TUN_FLAVOUR_NO_PI)
+                want = IFF_TUN | IFF_NO_PI;
+        else
+                return fail(ret_error, -EINVAL, "%s: TUN flavour of the engine unknown", ifname);
+
+        fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return fail(ret_error, negative_errno(), "%s: cannot open /dev/net/tun: %m",
+                            ifname);
+        strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+        ifr.ifr_flags = want;
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+                return fail(ret_error, negative_errno(), "%s: cannot create the TUN device: %m",
+                            ifname);
+
+        /* A wrong framing drops every packet without an error anywhere: make sure the device
+         * we got (which may have existed, persistent) has exactly the flags asked for. */
+        memset(&ifr, 0, sizeof(ifr));
+        if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+                return fail(ret_error, negative_errno(), "%s: TUNGETIFF: %m", ifname);
+        if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) != want)
+                return fail(ret_error, -EEXIST,
+                            "%s: the TUN device exists with flags 0x%x, not 0x%x", ifname,
+                            (unsigned) ifr.ifr_flags, (unsigned) want);
+        if (!streq(ifr.ifr_name, ifname))
+                return fail(ret_error, -EEXIST, "%s: kernel named the device %s", ifname,
+                            ifr.ifr_name);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int uapi_dir(const char *dir, char **ret_error) {
+        struct stat st;
+
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return fail(ret_error, negative_errno(), "%s: cannot create: %m", dir);
+        /* Only root may create names in it, or anyone could plant a socket for the engine. */
+        if (lstat(dir, &st) < 0)
+                return fail(ret_error, negative_errno(), "%s: %m", dir);
+        if (!S_ISDIR(st.st_mode))
+                return fail(ret_error, -ENOTDIR, "%s: not a directory", dir);
+        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return fail(ret_error, -EPERM,
+                            "%s: must be owned by uid %u and not group/other-writable", dir,
+                            (unsigned) geteuid());
+        return 0;
+}
+
+/* Something at path: a socket nobody listens on is stale and goes; anything else stays. */
+static int uapi_clear_stale(const char *path, const struct sockaddr_un *sa, char **ret_error) {
+        _cleanup_close_ int probe = -EBADF;
+        struct stat st;
+
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return fail(ret_error, negative_errno(), "%s: %m", path);
+        }
+        if (!S_ISSOCK(st.st_mode))
+                return fail(ret_error, -EEXIST, "%s: exists and is not a socket", path);
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (probe < 0)
+                return fail(ret_error, negative_errno(), "socket: %m");
+        if (connect(probe, (const struct sockaddr *) sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+                return fail(ret_error, -EADDRINUSE,
+                            "%s: in use: another engine listens on it", path);
+        if (errno != ECONNREFUSED)
+                return fail(ret_error, negative_errno(), "%s: cannot probe: %m", path);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return fail(ret_error, negative_errno(), "%s: cannot remove stale socket: %m",
+                            path);
+        return 0;
+}
+
+static int sockaddr_for(const char *path, struct sockaddr_un *sa) {
+        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa->sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa->sun_path, path);
+        return 0;
+}
+
+int netshim_uapi_listen(const char *dir, const char *ifname, uid_t uid, gid_t gid, int *ret_fd,
+                        char **ret_error) {
+        mode_t mode = gid == (gid_t) -1 ? 0600 : 0660;
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa, tmp_sa;
+        int r;
+
+        if (!ifname_ok(ifname))
+                return fail(ret_error, -EINVAL, "invalid interface name");
+        r = uapi_dir(dir, ret_error);
+        if (r < 0)
+                return r;
+        if (asprintf(&path, "%s/%s.sock", dir, ifname) < 0 ||
+            asprintf(&tmp, "%s/.%s.sock.%d", dir, ifname, (int) getpid()) < 0)
+                return -ENOMEM;
+        if (sockaddr_for(path, &sa) < 0 || sockaddr_for(tmp, &tmp_sa) < 0)
+                return fail(ret_error, -ENAMETOOLONG, "%s: path too long for a socket", path);
+        r = uapi_clear_stale(path, &sa, ret_error);
+        if (r < 0)
+                return r;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return fail(ret_error, negative_errno(), "socket: %m");
+        /* Bind under a private name, set mode and owner there, then rename into place: the
+         * socket never appears at its real path with the umask's mode or root's ownership. */
+        (void) unlink(tmp);
+        if (bind(fd, (struct sockaddr *) &tmp_sa, sizeof(tmp_sa)) < 0)
+                return fail(ret_error, negative_errno(), "%s: cannot bind: %m", tmp);
+        if (chmod(tmp, mode) < 0 || lchown(tmp, uid, gid) < 0 || listen(fd, SOMAXCONN) < 0 ||
+            rename(tmp, path) < 0) {
+                r = fail(ret_error, negative_errno(), "%s: cannot set up the socket: %m", path);
+                (void) unlink(tmp);
+                return r;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}

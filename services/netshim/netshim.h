@@ -1,0 +1,77 @@
+/* tund-netshimd: the TUN owner of one profile (tund@PROFILE.service). */
+#pragma once
+
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "engine.h"
+#include "ipc.h"
+#include "netcfg.h"
+#include "profile.h"
+
+/* Exit codes: systemd restarts on failure, but not on a profile error (RestartPreventExitStatus). */
+#define NETSHIM_EXIT_FAILURE 1
+#define NETSHIM_EXIT_CONFIG 78 /* EX_CONFIG */
+
+typedef struct NetshimOptions {
+        const char *profile_name;
+        const char *config_dir;   /* /etc/tund */
+        const char *shim_socket;  /* /run/tund/shim.sock */
+        const char *state_dir;    /* /run/tund/netshim: what was applied, for --cleanup */
+        const char *uapi_dir;     /* /run/wireguard */
+        const char *engine_path;  /* for the TUN flavour */
+        const char *engine_group; /* owner group of the UAPI socket: the engine's */
+        const char *bus_address;  /* resolved's bus; NULL: system bus */
+        const char *resolvconf;
+        uint64_t start_timeout_usec;
+        uint64_t stop_timeout_usec;
+} NetshimOptions;
+
+typedef enum NetshimState {
+        NETSHIM_CONNECTING, /* waiting for the helper's socket */
+        NETSHIM_STARTING,   /* StartSession sent */
+        NETSHIM_RUNNING,    /* READY=1 sent */
+        NETSHIM_STOPPING,   /* StopSession sent */
+        NETSHIM_DONE,
+} NetshimState;
+
+typedef struct Manager {
+        NetshimOptions opts;
+        sd_event *event;
+        Profile *profile;
+        Tund__WgConfig *config; /* secrets: wiped when freed */
+        EngineInfo engine;
+        char *state_path;
+        char *uapi_path;
+        NetcfgOptions netcfg_opts;
+        NetcfgContext *netcfg;
+        int tun_fd, uapi_fd;
+        IpcConn *conn;
+        sd_event_source *retry_timer, *status_timer, *stop_timer;
+        unsigned retries;
+        NetshimState state;
+        int exit_code;
+        bool applied;
+        char status[256];
+} Manager;
+
+int manager_new(Manager **ret, const NetshimOptions *opts);
+/* Loads the profile, cleans up a predecessor's leftovers, creates the TUN and UAPI socket and
+ * starts connecting to the helper. Returns NETSHIM_EXIT_CONFIG-worthy errors as -EINVAL. */
+int manager_start(Manager *m);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Ends the run: reverts what was applied, removes the state and UAPI socket files, exits the
+ * loop with code. */
+void manager_finish(Manager *m, int code);
+
+/* ExecStopPost=: removes whatever a shim of this profile left (state file, tund routes and
+ * rules, DNS settings, the UAPI socket file). Idempotent. */
+int netshim_cleanup(const NetshimOptions *opts);
+
+/* Paths derived from the options. */
+char *netshim_state_path(const NetshimOptions *opts, const char *profile);
+
+/* STATUS= text for a set of peers ("connected to 203.0.113.1:51820, handshake 3 s ago"). */
+void netshim_format_status(char *buf, size_t size, const Tund__PeerUpdate *u, uint64_t now_sec);

@@ -1,0 +1,120 @@
+/* tund-tunnel: the tunnel shim. See tunnel.h for the lifecycle and proto/tunnel.proto for the
+ * channel. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <systemd/sd-daemon.h>
+
+#include "engine.h"
+#include "macro.h"
+#include "tunnel.h"
+
+static TunnelArgs arg = {
+        .engine_path = ENGINE_DEFAULT_PATH,
+        .engine_log_level = "error",
+};
+
+static void help(void) {
+        printf("Usage: tund-tunnel [--engine PATH] [--engine-log-level LEVEL] [--allow-root]\n"
+               "Started by tund-helperd with the tunnel channel on fd 3, the TUN on fd 4 and\n"
+               "the UAPI listening socket on fd 5.\n"
+               "  --engine PATH             wireguard-go binary (default %s)\n"
+               "  --engine-log-level LEVEL  LOG_LEVEL for the engine: error, verbose, silent\n"
+               "  --allow-root              run as root (tests only)\n",
+               ENGINE_DEFAULT_PATH);
+}
+
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_ENGINE = 0x100, ARG_LEVEL, ARG_ALLOW_ROOT, ARG_VERSION };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "engine", required_argument, NULL, ARG_ENGINE },
+                { "engine-log-level", required_argument, NULL, ARG_LEVEL },
+                { "allow-root", no_argument, NULL, ARG_ALLOW_ROOT },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("tund-tunnel %s\n", TUND_VERSION);
+                        return 0;
+                case ARG_ENGINE:
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, SD_ERR "--engine needs an absolute path\n");
+                                return -EINVAL;
+                        }
+                        arg.engine_path = optarg;
+                        break;
+                case ARG_LEVEL:
+                        if (!streq(optarg, "error") && !streq(optarg, "verbose") &&
+                            !streq(optarg, "debug") && !streq(optarg, "silent")) {
+                                fprintf(stderr, SD_ERR "unknown engine log level \"%s\"\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        arg.engine_log_level = optarg;
+                        break;
+                case ARG_ALLOW_ROOT:
+                        arg.allow_root = true;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, SD_ERR "unexpected argument \"%s\"\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int run(int argc, char **argv) {
+        Tunnel *t = NULL;
+        sigset_t ss;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? TUNNEL_EXIT_USAGE : TUNNEL_EXIT_OK;
+        if ((getuid() == 0 || geteuid() == 0) && !arg.allow_root) {
+                fprintf(stderr, SD_ERR "refusing to run as root: tund-tunnel runs as the tund "
+                                       "user with at most CAP_NET_ADMIN (--allow-root is for "
+                                       "tests)\n");
+                return TUNNEL_EXIT_USAGE;
+        }
+        /* The helper's death ends us too (EOF on fd 3 does as well; this covers a wedged
+         * helper). The engine in turn is ended by our stop path. */
+        pid_t parent = getppid();
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != parent) {
+                fprintf(stderr, SD_ERR "parent already gone\n");
+                return TUNNEL_EXIT_FAILURE;
+        }
+        /* Peers that went away show up as EPIPE, not as our death. */
+        signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+
+        r = tunnel_new(&t, &arg);
+        if (r < 0) {
+                tunnel_free(t);
+                return r == -ENOTSOCK || r == -EAFNOSUPPORT || r == -ESOCKTNOSUPPORT ||
+                                       r == -EBADF || r == -ENOTTY || r == -EINVAL
+                               ? TUNNEL_EXIT_USAGE
+                               : TUNNEL_EXIT_FAILURE;
+        }
+        r = tunnel_run(t);
+        tunnel_free(t);
+        return r < 0 ? TUNNEL_EXIT_FAILURE : r;
+}
+
+int main(int argc, char **argv) {
+        return run(argc, argv);
+}
