@@ -41,7 +41,8 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -fno-strict-aliasing \
 	-D_GNU_SOURCE -DTUND_VERSION='"$(VERSION)"' -I. -I$(B)/proto \
-	$(addprefix -I,$(LIBDIRS)) $(PKG_CFLAGS) $(CFLAGS) $(SAN_FLAGS)
+	$(addprefix -I,$(LIBDIRS)) $(foreach p,$(BUILT_PROGRAMS),-I$(call prog_dir,$(p))) \
+	$(PKG_CFLAGS) $(CFLAGS) $(SAN_FLAGS)
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
 
 # Static archives, linked as one group so their order does not matter.

@@ -26,8 +26,8 @@ int netcfg_batch_new(NetcfgBatch **ret, struct mnl_socket *nl, size_t limit, net
 
         if (limit == 0)
                 limit = NETCFG_BATCH_LIMIT_DEFAULT;
-        if (limit < NETCFG_NLMSG_MAX)
-                limit = NETCFG_NLMSG_MAX;
+        /* One sendmsg() must fit the socket's send buffer (see netcfg_nl_open()). */
+        limit = MAX(MIN(limit, NETCFG_BATCH_LIMIT_MAX), NETCFG_NLMSG_MAX);
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;

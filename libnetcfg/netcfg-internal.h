@@ -9,6 +9,7 @@
 #include "netcfg.h"
 
 #define NETCFG_BATCH_LIMIT_DEFAULT (32U * 1024U)
+#define NETCFG_BATCH_LIMIT_MAX (128U * 1024U)
 #define NETCFG_NLMSG_MAX 512U /* the largest message we build (a route: < 100 bytes) */
 
 /* --- errors: every failure leaves one actionable line in *ret_error --- */

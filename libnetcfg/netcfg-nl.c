@@ -184,7 +184,7 @@ int netcfg_nlmsg_parse_ack(const struct nlmsghdr *nlh, size_t len, int *ret_erro
 
 int netcfg_nl_open(struct mnl_socket **ret) {
         struct mnl_socket *nl;
-        int one = 1, bufsize = 4 * 1024 * 1024;
+        int one = 1, bufsize = 4 * 1024 * 1024, sndsize = 2 * NETCFG_BATCH_LIMIT_MAX;
 
         nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
         if (!nl)
@@ -197,6 +197,10 @@ int netcfg_nl_open(struct mnl_socket **ret) {
                        sizeof(bufsize)) < 0)
                 (void) setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &bufsize,
                                   sizeof(bufsize));
+        if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &sndsize,
+                       sizeof(sndsize)) < 0)
+                (void) setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUF, &sndsize,
+                                  sizeof(sndsize));
         if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
                 int r = negative_errno();
                 mnl_socket_close(nl);

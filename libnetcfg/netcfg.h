@@ -56,7 +56,7 @@ typedef struct NetcfgOptions {
         const char *resolvconf;  /* resolvconf program; NULL: "resolvconf" found in $PATH */
         uint32_t table;          /* automatic policy table; 0: NETCFG_TABLE_DEFAULT */
         uint32_t rule_priority;  /* first rule priority; 0: NETCFG_RULE_PRIO_MIN */
-        size_t batch_limit;      /* netlink batch bytes before a flush; 0: 32 KiB */
+        size_t batch_limit;      /* bytes per netlink batch (flush); 0: 32 KiB, max 128 KiB */
 } NetcfgOptions;
 
 typedef struct NetcfgResult {

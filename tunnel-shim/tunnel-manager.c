@@ -71,7 +71,9 @@ struct Tunnel {
         uint64_t lines_window;
         unsigned lines_in_window, lines_suppressed;
 
-        sd_event_source *kill_timer, *poll_timer, *drain_timer;
+        sd_event_source *kill_timer, *poll_timer, *drain_timer, *grace_timer;
+        char grace_error[512];
+        int grace_errno;
         uint64_t drain_deadline;
         PeersOp *peers_ops;
         PeerTracker tracker;
@@ -189,6 +191,7 @@ static int on_drain(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void cancel_ops(Tunnel *t) {
+        t->grace_timer = sd_event_source_disable_unref(t->grace_timer);
         t->resolve = tunnel_resolve_free(t->resolve);
         t->config_call = uapi_call_free(t->config_call);
         t->rebind_resolve = tunnel_resolve_free(t->rebind_resolve);
@@ -512,6 +515,15 @@ static void start_settings(Tunnel *t) {
 
 static void config_next(Tunnel *t);
 
+static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
+        Tunnel *t = userdata;
+        t->grace_timer = sd_event_source_disable_unref(t->grace_timer);
+        if (t->state == TUNNEL_STARTING)
+                start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, t->grace_errno, "%s",
+                           t->grace_error);
+        return 0;
+}
+
 static void on_config_reply(int error, const char *reply, size_t len, void *userdata) {
         Tunnel *t = userdata;
         const Tund__WgConfig *cfg = t->start->config;
@@ -529,15 +541,23 @@ static void on_config_reply(int error, const char *reply, size_t len, void *user
                 uapi_peer_name(cfg->peers[t->config_step - 1]->public_key, name);
                 snprintf(what, sizeof(what), "peer %zu (%s)", t->config_step, name);
         }
-        if (error < 0) {
-                start_fail(t,
-                           error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT
-                                               : TUND__ERROR_CODE__ERROR_ENGINE,
-                           -error, "engine did not answer on its UAPI socket %s for %s: %s%s",
+        if (error == -ETIMEDOUT) {
+                start_fail(t, TUND__ERROR_CODE__ERROR_TIMEOUT, ETIMEDOUT,
+                           "engine did not answer on its UAPI socket %s for %s within %llu ms",
                            t->uapi_path, what,
-                           error == -ETIMEDOUT ? "no reply within the timeout, "
-                                               : "",
-                           strerror(-error));
+                           (unsigned long long) (t->engine_timeout_usec / USEC_PER_MSEC));
+                return;
+        }
+        if (error < 0) {
+                /* A connection error during start usually means the engine is dying: its exit
+                 * status and last ERROR line say more. Wait a moment for them. */
+                snprintf(t->grace_error, sizeof(t->grace_error),
+                         "engine closed its UAPI socket %s while configuring %s: %s",
+                         t->uapi_path, what, strerror(-error));
+                t->grace_errno = -error;
+                if (sd_event_add_time_relative(t->event, &t->grace_timer, CLOCK_MONOTONIC,
+                                               TUNNEL_EXIT_GRACE_USEC, 0, on_grace, t) < 0)
+                        on_grace(NULL, 0, t);
                 return;
         }
         int r = uapi_parse_reply(reply, len, &d, &perr);
@@ -630,24 +650,23 @@ static void on_start_resolved(int error, const UapiEndpoint *endpoints, size_t n
         config_next(t);
 }
 
-/* The TUN's framing must be what this engine version reads, or every packet is dropped. */
+/* The version for StartResponse (and a clear error for a binary that does not run). The TUN's
+ * framing cannot be checked here: on read, TUNGETIFF reports bit 0x1000 as IFF_NOFILTER ("no
+ * socket filter attached"), the same bit as IFF_NO_PI, so a TUN created without IFF_NO_PI
+ * looks like one created with it. The shim, which creates the TUN, picks the flavour. */
 static int check_engine(Tunnel *t, char **ret_error) {
-        EngineTunFlavour want;
         int r = engine_detect_full(t->args.engine_path, ENGINE_TUN_FLAVOUR_UNKNOWN,
                                    t->engine_timeout_usec, &t->engine_info, ret_error);
-        if (r < 0)
-                return r;
-        want = (t->tun_flags & IFF_NO_PI) ? ENGINE_TUN_FLAVOUR_NO_PI : ENGINE_TUN_FLAVOUR_PI;
-        if (t->engine_info.flavour != want) {
-                if (asprintf(ret_error,
-                             "TUN %s was created %s IFF_NO_PI, but wireguard-go %s needs it %s",
-                             t->tun_name, want == ENGINE_TUN_FLAVOUR_NO_PI ? "with" : "without",
-                             t->engine_info.version,
-                             want == ENGINE_TUN_FLAVOUR_NO_PI ? "without" : "with") < 0)
-                        *ret_error = NULL;
-                return -EPROTONOSUPPORT;
+        if (r == -EPROTONOSUPPORT) {
+                /* An unknown version is the shim's problem (it chose the TUN flags), not ours. */
+                free(*ret_error);
+                *ret_error = NULL;
+                r = engine_detect_full(t->args.engine_path, ENGINE_TUN_FLAVOUR_PI,
+                                       t->engine_timeout_usec, &t->engine_info, ret_error);
+                if (r >= 0 && !t->engine_info.version[0])
+                        strcpy(t->engine_info.version, "unknown");
         }
-        return 0;
+        return r;
 }
 
 static int on_start_request(IpcConn *c, IpcMsg *m, void *userdata) {
@@ -1035,9 +1054,8 @@ int tunnel_new(Tunnel **ret, const TunnelArgs *args) {
                                                .on_close = on_conn_close },
                               t);
         ipc_conn_set_routes(t->conn, tunnel_routes, ELEMENTSOF(tunnel_routes));
-        fprintf(stderr, SD_INFO "TUN %s (%s), UAPI socket %s, engine %s\n", t->tun_name,
-                (t->tun_flags & IFF_NO_PI) ? "IFF_NO_PI" : "packet info", t->uapi_path,
-                t->args.engine_path);
+        fprintf(stderr, SD_INFO "TUN %s (flags %#x), UAPI socket %s, engine %s\n", t->tun_name,
+                t->tun_flags, t->uapi_path, t->args.engine_path);
         return 0;
 }
 
@@ -1077,6 +1095,7 @@ Tunnel *tunnel_free(Tunnel *t) {
         sd_event_source_disable_unref(t->engine_output);
         sd_event_source_disable_unref(t->kill_timer);
         sd_event_source_disable_unref(t->drain_timer);
+        sd_event_source_disable_unref(t->grace_timer);
         safe_close(t->tun_fd);
         safe_close(t->uapi_fd);
         sd_event_unref(t->event);

@@ -38,6 +38,9 @@
 #define TUNNEL_SETTINGS_TIMEOUT_USEC (30 * USEC_PER_SEC)
 /* Host names of endpoints must resolve within this. */
 #define TUNNEL_RESOLVE_TIMEOUT_USEC (10 * USEC_PER_SEC)
+/* After a UAPI connection error during start, how long to wait for the engine's exit (whose
+ * status and last ERROR line make the better error message). */
+#define TUNNEL_EXIT_GRACE_USEC (500 * USEC_PER_MSEC)
 /* Flushing the last messages to the helper before exiting. */
 #define TUNNEL_DRAIN_TIMEOUT_USEC (2 * USEC_PER_SEC)
 /* Engine lines forwarded to the helper per second; the rest is counted and summarised. */

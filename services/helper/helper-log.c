@@ -7,20 +7,20 @@
 
 #include "helper-log.h"
 
-static bool use_journal;
-static int max_level = LOG_INFO;
+static bool helper_use_journal;
+static int helper_max_level = LOG_INFO;
 
-void log_open(void) {
+void helper_log_open(void) {
         struct stat st;
-        use_journal = stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode) &&
+        helper_use_journal = stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode) &&
                       !getenv("TUND_LOG_STDERR");
         const char *e = getenv("TUND_LOG_LEVEL");
         if (e && streq(e, "debug"))
-                max_level = LOG_DEBUG;
+                helper_max_level = LOG_DEBUG;
 }
 
-void log_set_max_level(int level) {
-        max_level = level;
+void helper_log_set_max_level(int level) {
+        helper_max_level = level;
 }
 
 static int log_journal(int level, int error, const LogFields *f, const char *msg) {
@@ -61,10 +61,10 @@ static int log_journal(int level, int error, const LogFields *f, const char *msg
         return r;
 }
 
-int log_fields_internal(int level, int error, const LogFields *f, const char *fmt, ...) {
+int helper_log_internal(int level, int error, const LogFields *f, const char *fmt, ...) {
         int saved = errno;
         int ret = error < 0 ? error : -error;
-        if (level > max_level) {
+        if (level > helper_max_level) {
                 errno = saved;
                 return ret;
         }
@@ -76,7 +76,7 @@ int log_fields_internal(int level, int error, const LogFields *f, const char *fm
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
 
-        if (!use_journal || log_journal(level, error, f, msg) < 0) {
+        if (!helper_use_journal || log_journal(level, error, f, msg) < 0) {
                 char ctx[160] = "";
                 if (f && (f->profile || f->tunnel_pid > 0 || f->message_id))
                         snprintf(ctx, sizeof(ctx), " [%s%s%s%.0d%s%s]",

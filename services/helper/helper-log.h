@@ -25,14 +25,14 @@ typedef struct LogFields {
 } LogFields;
 
 /* Picks the journal when its socket exists, else stderr. */
-void log_open(void);
-void log_set_max_level(int level);
+void helper_log_open(void);
+void helper_log_set_max_level(int level);
 
 /* Logs at level; error (±errno, 0 for none) feeds %m and ERRNO=. Returns -|error|. */
-int log_fields_internal(int level, int error, const LogFields *f, const char *fmt, ...)
+int helper_log_internal(int level, int error, const LogFields *f, const char *fmt, ...)
         _printf_(4, 5);
 
-#define log_full_errno(level, error, ...) log_fields_internal(level, error, NULL, __VA_ARGS__)
+#define log_full_errno(level, error, ...) helper_log_internal(level, error, NULL, __VA_ARGS__)
 #define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...) log_full_errno(LOG_INFO, 0, __VA_ARGS__)
 #define log_notice(...) log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
@@ -42,7 +42,7 @@ int log_fields_internal(int level, int error, const LogFields *f, const char *fm
 #define log_error_errno(error, ...) log_full_errno(LOG_ERR, error, __VA_ARGS__)
 /* A line about one session: PROFILE=, TUNNEL_PID=, MESSAGE_ID=. */
 #define log_session(level, profile_, pid_, id_, ...)                                               \
-        log_fields_internal(level, 0,                                                              \
+        helper_log_internal(level, 0,                                                              \
                             &(const LogFields){ .profile = (profile_), .tunnel_pid = (pid_),       \
                                                 .message_id = (id_) },                             \
                             __VA_ARGS__)

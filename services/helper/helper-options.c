@@ -1,6 +1,7 @@
 /* Command line parsing, kept apart from main() so unit tests can drive it. */
 #include <ctype.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "helper-options.h"
@@ -86,9 +87,15 @@ static int parse_uid(const char *s, uid_t *ret) {
         return 0;
 }
 
-static int fail(char **ret_error, const char *fmt, const char *arg) {
-        if (ret_error && asprintf(ret_error, fmt, arg) < 0)
-                *ret_error = NULL;
+static int fail(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static int fail(char **ret_error, const char *fmt, ...) {
+        if (ret_error) {
+                va_list ap;
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
         return -EINVAL;
 }
 
@@ -147,12 +154,12 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_TUNNEL_USER:
                         if (isempty(optarg))
-                                return fail(ret_error, "--tunnel-user: empty name%s", "");
+                                return fail(ret_error, "--tunnel-user: empty name");
                         o->tunnel_user = optarg;
                         break;
                 case ARG_CONTROL_GROUP:
                         if (isempty(optarg))
-                                return fail(ret_error, "--control-group: empty name%s", "");
+                                return fail(ret_error, "--control-group: empty name");
                         o->control_group = optarg;
                         break;
                 case ARG_SHIM_UID:
@@ -173,9 +180,9 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case '?':
                 default:
-                        if (optopt)
+                        if (optopt > 0 && optopt < 0x80)
                                 return fail(ret_error, "unknown option or missing argument: -%c",
-                                            (char[]){ (char) optopt, 0 });
+                                            optopt);
                         return fail(ret_error, "unknown option or missing argument: %s",
                                     argv[optind - 1]);
                 }

@@ -1,6 +1,8 @@
 /* What a tunnel may ask the network shim to apply: never more than its profile allows. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "common.pb-c.h"
 
 /* Checks `req` against `allowed` (the profile's own NetworkSettings): addresses must be the

@@ -34,8 +34,7 @@ static bool ifname_ok(const char *ifname) {
                !streq(ifname, "..");
 }
 
-int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, int *ret_fd,
-                       char **ret_error) {
+int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         struct ifreq ifr = {};
         short want;
@@ -59,20 +58,20 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, int *ret_fd
                 return fail(ret_error, negative_errno(), "%s: cannot create the TUN device: %m",
                             ifname);
 
-        /* A wrong framing drops every packet without an error anywhere: make sure the device
-         * we got (which may have existed, persistent) has exactly the flags asked for. */
+        /* A persistent device of that name would have been reused: make sure it is a TUN
+         * without a virtio header. IFF_NO_PI cannot be checked here: TUNGETIFF reports
+         * IFF_NOFILTER in the same bit, and TUNSETIFF has just set our framing anyway. */
         memset(&ifr, 0, sizeof(ifr));
         if (ioctl(fd, TUNGETIFF, &ifr) < 0)
                 return fail(ret_error, negative_errno(), "%s: TUNGETIFF: %m", ifname);
-        if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) != want)
+        if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP | IFF_VNET_HDR)) != IFF_TUN)
                 return fail(ret_error, -EEXIST,
-                            "%s: the TUN device exists with flags 0x%x, not 0x%x", ifname,
-                            (unsigned) ifr.ifr_flags, (unsigned) want);
+                            "%s: exists as a device with flags 0x%x, not a plain TUN", ifname,
+                            (unsigned) ifr.ifr_flags);
         if (!streq(ifr.ifr_name, ifname))
                 return fail(ret_error, -EEXIST, "%s: kernel named the device %s", ifname,
                             ifr.ifr_name);
-        *ret_fd = TAKE_FD(fd);
-        return 0;
+        return TAKE_FD(fd);
 }
 
 static int uapi_dir(const char *dir, char **ret_error) {
@@ -85,10 +84,9 @@ static int uapi_dir(const char *dir, char **ret_error) {
                 return fail(ret_error, negative_errno(), "%s: %m", dir);
         if (!S_ISDIR(st.st_mode))
                 return fail(ret_error, -ENOTDIR, "%s: not a directory", dir);
-        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
                 return fail(ret_error, -EPERM,
-                            "%s: must be owned by uid %u and not group/other-writable", dir,
-                            (unsigned) geteuid());
+                            "%s: must belong to root and not be group/other-writable", dir);
         return 0;
 }
 
@@ -126,12 +124,11 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa) {
         return 0;
 }
 
-int netshim_uapi_listen(const char *dir, const char *ifname, uid_t uid, gid_t gid, int *ret_fd,
-                        char **ret_error) {
-        mode_t mode = gid == (gid_t) -1 ? 0600 : 0660;
-        _cleanup_free_ char *path = NULL, *tmp = NULL;
+int netshim_uapi_listen_at(const char *dir, const char *ifname, mode_t mode, uid_t uid, gid_t gid,
+                           char **ret_error) {
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa, tmp_sa;
+        struct sockaddr_un sa;
         int r;
 
         if (!ifname_ok(ifname))
@@ -139,10 +136,9 @@ int netshim_uapi_listen(const char *dir, const char *ifname, uid_t uid, gid_t gi
         r = uapi_dir(dir, ret_error);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/%s.sock", dir, ifname) < 0 ||
-            asprintf(&tmp, "%s/.%s.sock.%d", dir, ifname, (int) getpid()) < 0)
+        if (asprintf(&path, "%s/%s.sock", dir, ifname) < 0)
                 return -ENOMEM;
-        if (sockaddr_for(path, &sa) < 0 || sockaddr_for(tmp, &tmp_sa) < 0)
+        if (sockaddr_for(path, &sa) < 0)
                 return fail(ret_error, -ENAMETOOLONG, "%s: path too long for a socket", path);
         r = uapi_clear_stale(path, &sa, ret_error);
         if (r < 0)
@@ -151,17 +147,21 @@ int netshim_uapi_listen(const char *dir, const char *ifname, uid_t uid, gid_t gi
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return fail(ret_error, negative_errno(), "socket: %m");
-        /* Bind under a private name, set mode and owner there, then rename into place: the
-         * socket never appears at its real path with the umask's mode or root's ownership. */
-        (void) unlink(tmp);
-        if (bind(fd, (struct sockaddr *) &tmp_sa, sizeof(tmp_sa)) < 0)
-                return fail(ret_error, negative_errno(), "%s: cannot bind: %m", tmp);
-        if (chmod(tmp, mode) < 0 || lchown(tmp, uid, gid) < 0 || listen(fd, SOMAXCONN) < 0 ||
-            rename(tmp, path) < 0) {
+        /* bind() creates the file with the socket inode's mode minus the umask: start from
+         * 0000 so that nobody but root can connect before owner and mode are final. */
+        if (fchmod(fd, 0) < 0)
+                return fail(ret_error, negative_errno(), "%s: fchmod: %m", path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return fail(ret_error, negative_errno(), "%s: cannot bind: %m", path);
+        if (lchown(path, uid, gid) < 0 || chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {
                 r = fail(ret_error, negative_errno(), "%s: cannot set up the socket: %m", path);
-                (void) unlink(tmp);
+                (void) unlink(path);
                 return r;
         }
-        *ret_fd = TAKE_FD(fd);
-        return 0;
+        return TAKE_FD(fd);
+}
+
+int netshim_uapi_listen(const char *ifname, uid_t uid, gid_t gid, char **ret_error) {
+        return netshim_uapi_listen_at(NETSHIM_UAPI_DIR, ifname, NETSHIM_UAPI_MODE, uid, gid,
+                                      ret_error);
 }

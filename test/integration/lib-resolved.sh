@@ -31,7 +31,7 @@ resolved_ensure() {
 		return 1
 	}
 	mkdir -p "$dir" || return 1
-	(cd "$dir" && apt-get download -q "systemd-resolved=$ver" >/dev/null) || {
+	(cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "systemd-resolved=$ver" >/dev/null) || {
 		echo "lib-resolved: apt-get download systemd-resolved=$ver failed (apt-get update?)" >&2
 		return 1
 	}
@@ -103,7 +103,8 @@ resolved_on_bus() {
 resolved_ns_start() {
 	local d upid i
 	resolved_ensure || return 1
-	RNS=$(ns_add "$1") || return 1
+	ns_add "$1" >/dev/null || return 1 # not in $(...): ns_add registers it for cleanup
+	RNS=${T_NETNS[${#T_NETNS[@]}-1]}
 	d=$(mktemp -d /tmp/tund-t-resolved.XXXXXX) || return 1
 	T_FILES+=("$d")
 	RESOLVED_DIR=$d

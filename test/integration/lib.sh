@@ -47,6 +47,11 @@ t_cleanup() {
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	# ns_add usually runs in $(...), a subshell whose T_NETNS additions are lost: sweep by
+	# name ($$ is the test's pid in subshells too).
+	for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -- "^tund-t.*-$$\$"); do
+		T_NETNS+=("$n")
+	done
 	for n in "${T_NETNS[@]}"; do
 		# end anything still running inside the namespace we created
 		for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
@@ -63,4 +68,37 @@ wait_for() {
 	shift
 	for ((i = 0; i < t * 20; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
 	return 1
+}
+
+# notify_listen PATH OUT: receive sd_notify datagrams on PATH, append each to OUT (one message
+# per line, fields joined by '|'). Stands in for systemd's NOTIFY_SOCKET.
+notify_listen() {
+	bg_start python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        d = s.recv(65536).decode(errors="replace")
+        f.write("|".join(d.strip().split("\n")) + "\n")
+        f.flush()
+' "$1" "$2"
+	wait_for 5 test -S "$1"
+}
+
+# ns_dump NS: the namespace's addresses, routes and rules as JSON, for before/after diffs.
+ns_dump() {
+	local n=$1
+	ip -n "$n" -j addr show | python3 -c 'import json,sys
+d=json.load(sys.stdin)
+for l in d:
+    for k in ("ifindex","txqlen","operstate","link_type","flags","group","qdisc"):
+        l.pop(k,None)
+    for a in l.get("addr_info",[]):
+        a.pop("valid_life_time",None); a.pop("preferred_life_time",None)
+print(json.dumps(d,sort_keys=True))'
+	ip -n "$n" -j -4 route show table all
+	ip -n "$n" -j -6 route show table all
+	ip -n "$n" -j -4 rule show
+	ip -n "$n" -j -6 rule show
 }

@@ -110,10 +110,12 @@ TEST(detect_fake_engines) {
         ASSERT_STREQ(info.version, "0.0.20250515");
         ASSERT_EQ(info.flavour, ENGINE_TUN_FLAVOUR_NO_PI);
 
+        free(path);
         path = fake_engine("echo 'wireguard-go v0.0.20220316'");
         ASSERT_OK(engine_detect(path, &info, &err));
         ASSERT_EQ(info.flavour, ENGINE_TUN_FLAVOUR_PI);
 
+        free(path);
         path = fake_engine("echo 'wireguard-go v0.0.20230223'");
         ASSERT_EQ(engine_detect(path, &info, &err), -EPROTONOSUPPORT);
         ASSERT_CONTAINS(err, path);
@@ -129,6 +131,7 @@ TEST(detect_fake_engines) {
         ASSERT_TRUE(info.flavour_overridden);
         ASSERT_STREQ(info.version, "0.0.20230223");
 
+        free(path);
         path = fake_engine("echo 'something else entirely' >&2");
         ASSERT_EQ(engine_detect(path, &info, &err), -EPROTONOSUPPORT);
         ASSERT_CONTAINS(err, "\"something else entirely\"");
@@ -138,6 +141,7 @@ TEST(detect_fake_engines) {
                                      &info, &err));
         ASSERT_STREQ(info.version, "");
         ASSERT_EQ(info.flavour, ENGINE_TUN_FLAVOUR_PI);
+        free(path);
 }
 
 TEST(detect_failures) {
@@ -156,10 +160,12 @@ TEST(detect_failures) {
         err = NULL;
 
         /* a hung binary is killed at the timeout, and an override does not hide a failure */
+        free(path);
         path = fake_engine("exec sleep 30");
         ASSERT_EQ(engine_detect_full(path, ENGINE_TUN_FLAVOUR_PI, 300 * USEC_PER_MSEC, &info,
                                      &err),
                   -ETIMEDOUT);
         ASSERT_CONTAINS(err, "--version: no answer within 300 ms");
         free(err);
+        free(path);
 }

@@ -1,0 +1,127 @@
+/* The shim socket: one connection per session from tund-netshimd (root, or --shim-uid). */
+#include <stdio.h>
+
+#include "helper-log.h"
+#include "helper.h"
+
+static void shim_client_free(ShimClient *sc) {
+        Manager *m = sc->m;
+        if (sc->prev)
+                sc->prev->next = sc->next;
+        else
+                m->shims = sc->next;
+        if (sc->next)
+                sc->next->prev = sc->prev;
+        m->n_shims--;
+        ipc_conn_unref(sc->conn);
+        free(sc);
+}
+
+static void on_shim_close(IpcConn *c, int error, const char *reason, void *userdata) {
+        ShimClient *sc = userdata;
+        Manager *m = sc->m;
+        Session *s = TAKE_PTR(sc->session);
+        if (s) {
+                log_session(LOG_NOTICE, s->profile, s->tunnel_pid, NULL,
+                            "Network shim of %s disconnected (%s); stopping its tunnel.",
+                            s->profile, reason);
+                helper_session_shim_gone(s);
+        } else if (error < 0)
+                log_info("Shim connection closed: %s", reason);
+        shim_client_free(sc);
+        helper_manager_changed(m);
+}
+
+static int shim_dispatch_start(IpcConn *c, IpcMsg *m, void *userdata) {
+        const Tund__StartSession *req =
+                ipc_msg_payload(m, TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION);
+        return helper_session_start(userdata, m, req);
+}
+
+static Session *shim_session_permitted(IpcConn *c, IpcMsg *m, ShimClient *sc, SessionRequest r) {
+        Session *s = sc->session;
+        if (!s) {
+                (void) ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_NOT_FOUND, 0,
+                                            "%s: this connection has no session",
+                                            helper_session_request_to_string(r));
+                return NULL;
+        }
+        if (!helper_session_permits(s->state, r)) {
+                (void) ipc_conn_reply_error(c, m->msg_id, helper_session_refusal_code(s->state), 0,
+                                            "%s: session %s is %s",
+                                            helper_session_request_to_string(r), s->profile,
+                                            helper_session_state_to_string(s->state));
+                return NULL;
+        }
+        return s;
+}
+
+static int shim_dispatch_stop(IpcConn *c, IpcMsg *m, void *userdata) {
+        ShimClient *sc = userdata;
+        Session *s = shim_session_permitted(c, m, sc, SREQ_SHIM_STOP);
+        if (!s)
+                return 0;
+        const Tund__StopSession *req = ipc_msg_payload(m, TUND__SHIM_TO_HELPER__PAYLOAD_STOP_SESSION);
+        char reason[300];
+        snprintf(reason, sizeof(reason), "the network shim asked%s%s",
+                 isempty(req->reason) ? "" : ": ", isempty(req->reason) ? "" : req->reason);
+        s->stop_msg_id = m->msg_id;
+        helper_session_stop(s, reason);
+        return 0;
+}
+
+static int shim_dispatch_get_peers(IpcConn *c, IpcMsg *m, void *userdata) {
+        ShimClient *sc = userdata;
+        Session *s = shim_session_permitted(c, m, sc, SREQ_SHIM_GET_PEERS);
+        if (!s)
+                return 0;
+        return helper_tunnel_gather(sc->m, GATHER_SHIM_PEERS, c, m->msg_id, &s, 1);
+}
+
+void helper_shim_routes_init(Manager *m) {
+        const IpcPolicy *p = &m->shim_policy;
+        m->shim_routes[0] = (IpcRoute){ TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION,
+                                        "StartSession", p, shim_dispatch_start };
+        m->shim_routes[1] = (IpcRoute){ TUND__SHIM_TO_HELPER__PAYLOAD_STOP_SESSION,
+                                        "StopSession", p, shim_dispatch_stop };
+        m->shim_routes[2] = (IpcRoute){ TUND__SHIM_TO_HELPER__PAYLOAD_GET_PEERS, "ShimGetPeers",
+                                        p, shim_dispatch_get_peers };
+}
+
+/* Our replies to the shim's requests are routed; its replies to ours (ApplyNetworkSettings)
+ * arrive through the call callbacks. One-way messages from a shim have no meaning. */
+static int on_shim_message(IpcConn *c, IpcMsg *m, void *userdata) {
+        if (m->msg_id == 0)
+                log_debug("Ignoring a one-way message (case %u) from a shim.", m->payload_case);
+        return 0;
+}
+
+int helper_shim_accept(IpcServer *srv, IpcConn *c, void *userdata) {
+        Manager *m = userdata;
+        const IpcPeer *peer = ipc_conn_get_peer(c);
+        if (!peer || !ipc_policy_allows(&m->shim_policy, peer)) {
+                helper_log_internal(LOG_WARNING, 0,
+                                    &(const LogFields){ .message_id = HELPER_MESSAGE_PEER_REFUSED },
+                                    "Refusing shim connection from pid %d uid %u: the shim socket "
+                                    "serves %s only.",
+                                    peer ? (int) peer->pid : 0, peer ? (unsigned) peer->uid : 0u,
+                                    m->shim_policy.description);
+                return -EPERM;
+        }
+        ShimClient *sc = calloc(1, sizeof(ShimClient));
+        if (!sc)
+                return -ENOMEM;
+        sc->m = m;
+        sc->conn = ipc_conn_ref(c);
+        sc->next = m->shims;
+        if (m->shims)
+                m->shims->prev = sc;
+        m->shims = sc;
+        m->n_shims++;
+        static const IpcHandlers h = { .on_message = on_shim_message, .on_close = on_shim_close };
+        ipc_conn_set_handlers(c, &h, sc);
+        ipc_conn_set_routes(c, m->shim_routes, ELEMENTSOF(m->shim_routes));
+        log_debug("Shim connection from pid %d.", (int) peer->pid);
+        helper_manager_changed(m);
+        return 0;
+}

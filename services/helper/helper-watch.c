@@ -1,0 +1,79 @@
+/* Watch subscribers: live events from tunnels, each subscriber behind its own bounded queue. A
+ * subscriber that does not read overflows its queue and is dropped (libipc closes it with
+ * -ENOBUFS, helper-control.c logs it); the others never wait for it. */
+#include "helper-log.h"
+#include "helper.h"
+
+void helper_watch_subscribe(CtlClient *cc, const char *profile) {
+        if (!cc->watching)
+                cc->m->n_watchers++;
+        cc->watching = true;
+        free(cc->watch_profile);
+        cc->watch_profile = isempty(profile) ? NULL : strdup(profile);
+        ipc_conn_set_queue_max(cc->conn, HELPER_WATCH_QUEUE_MAX);
+}
+
+void helper_watch_unsubscribe(CtlClient *cc) {
+        if (cc->watching)
+                cc->m->n_watchers--;
+        cc->watching = false;
+        free(cc->watch_profile);
+        cc->watch_profile = NULL;
+}
+
+/* Events go out one-way (msg_id 0, response_to 0): libipc drops a frame whose response_to
+ * names no pending call, so a client could not receive them as replies to its Watch. */
+static void watch_send(Manager *m, const char *profile, Tund__WatchEvent *ev) {
+        Tund__HelperToCtl r = TUND__HELPER_TO_CTL__INIT;
+        uint64_t now = 0;
+        (void) sd_event_now(m->event, CLOCK_REALTIME, &now);
+        ev->profile = (char *) profile;
+        ev->time_usec = now;
+        r.payload_case = TUND__HELPER_TO_CTL__PAYLOAD_EVENT;
+        r.event = ev;
+        for (CtlClient *cc = m->clients; cc; cc = cc->next) {
+                if (!cc->watching || ipc_conn_is_closed(cc->conn))
+                        continue;
+                if (cc->watch_profile && !streq(cc->watch_profile, profile))
+                        continue;
+                /* -ENOBUFS closes that subscriber later, never in the middle of this loop. */
+                (void) helper_control_send(cc->conn, &r, 0);
+        }
+}
+
+void helper_watch_send_log(Manager *m, const char *profile, const Tund__Log *log) {
+        if (m->n_watchers == 0)
+                return;
+        Tund__WatchEvent ev = TUND__WATCH_EVENT__INIT;
+        ev.event_case = TUND__WATCH_EVENT__EVENT_LOG;
+        ev.log = (Tund__Log *) log;
+        watch_send(m, profile, &ev);
+}
+
+void helper_watch_send_status(Manager *m, const char *profile, const Tund__Status *st) {
+        if (m->n_watchers == 0)
+                return;
+        Tund__WatchEvent ev = TUND__WATCH_EVENT__INIT;
+        ev.event_case = TUND__WATCH_EVENT__EVENT_STATUS;
+        ev.status = (Tund__Status *) st;
+        watch_send(m, profile, &ev);
+}
+
+void helper_watch_send_peers(Manager *m, const char *profile, const Tund__PeerUpdate *pu) {
+        if (m->n_watchers == 0)
+                return;
+        Tund__WatchEvent ev = TUND__WATCH_EVENT__INIT;
+        ev.event_case = TUND__WATCH_EVENT__EVENT_PEERS;
+        ev.peers = (Tund__PeerUpdate *) pu;
+        watch_send(m, profile, &ev);
+}
+
+/* The helper's own view of a session's state, as a Status event. */
+void helper_watch_session_state(Session *s, const char *text) {
+        Tund__Status st = TUND__STATUS__INIT;
+        st.profile = s->profile;
+        st.state = helper_session_state_to_proto(s->state);
+        st.text = (char *) text;
+        st.engine_pid = s->engine_pid;
+        helper_watch_send_status(s->m, s->profile, &st);
+}

@@ -1,0 +1,160 @@
+/* tund-helperd's Manager and the objects it owns: sessions (one per profile, each with a
+ * tunnel child), control clients and shim connections. One file per role:
+ *   helper-manager.c   lifecycle, sockets, sd_notify, idle exit, signals
+ *   helper-session.c   spawning, starting, stopping and finishing a session
+ *   helper-shim.c      the shim socket: StartSession, StopSession, ShimGetPeers
+ *   helper-control.c   the control socket: Ping, GetStatus, CtlGetPeers, CtlRebind, stop
+ *   helper-tunnel.c    the tunnel channel: relays and events
+ *   helper-watch.c     Watch subscribers */
+#pragma once
+
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "control.pb-c.h"
+#include "helper-options.h"
+#include "helper-session.h"
+#include "ipc.h"
+#include "shim.pb-c.h"
+#include "tunnel.pb-c.h"
+
+/* Relayed calls: how long the far side may take. */
+#define HELPER_SETTINGS_TIMEOUT_USEC (30 * USEC_PER_SEC) /* shim applying netlink + DNS */
+#define HELPER_PEERS_TIMEOUT_USEC (10 * USEC_PER_SEC)    /* tunnel asking the engine (UAPI) */
+#define HELPER_REBIND_TIMEOUT_USEC (20 * USEC_PER_SEC)   /* tunnel resolving endpoints again */
+#define HELPER_DRAIN_USEC (1 * USEC_PER_SEC) /* reading a dead tunnel's last messages */
+#define HELPER_WATCH_QUEUE_MAX (256u * 1024u) /* bytes queued to one watcher before dropping */
+
+typedef struct Manager Manager;
+typedef struct Session Session;
+typedef struct CtlClient CtlClient;
+typedef struct ShimClient ShimClient;
+
+struct CtlClient {
+        CtlClient *prev, *next;
+        Manager *m;
+        IpcConn *conn;
+        bool watching;
+        char *watch_profile; /* NULL = every session */
+};
+
+struct ShimClient {
+        ShimClient *prev, *next;
+        Manager *m;
+        IpcConn *conn;
+        Session *session; /* while it lives */
+        bool started;     /* one StartSession per connection */
+};
+
+typedef struct PendingAck {
+        IpcConn *conn;
+        uint64_t msg_id;
+} PendingAck;
+
+struct Session {
+        Session *prev, *next;
+        Manager *m;
+        uint64_t id;
+        char *profile, *ifname;
+        SessionState state;
+
+        ShimClient *shim; /* NULL once the shim went away */
+        uint32_t shim_pid;
+        uint64_t start_msg_id; /* the shim's StartSession awaiting its reply */
+        uint64_t stop_msg_id;  /* the shim's StopSession awaiting its Ack */
+        bool running_reported; /* StartSessionReply sent */
+        PendingAck *ctl_stops;
+        size_t n_ctl_stops;
+
+        IpcConn *tunnel;
+        pid_t tunnel_pid;
+        sd_event_source *child, *term_timer, *kill_timer, *drain_timer, *finish;
+        bool reaped;
+        int exit_status, exit_signal;
+        int kill_step; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+
+        uint32_t engine_pid;
+        char *engine_version;
+        uint64_t started_usec; /* CLOCK_REALTIME */
+        Tund__NetworkSettings *settings;
+        Tund__NetworkSettingsResult *applied;
+        Tund__PeerUpdate *peers;
+        char *last_error; /* the tunnel's last error or warning, or ours */
+        char *last_log;
+        char *stop_reason; /* why we stopped it (admin, helper shutdown, shim gone) */
+};
+
+struct Manager {
+        sd_event *event;
+        HelperOptions opt;
+        IpcServer *control_server, *shim_server;
+        sd_event_source *idle_timer, *sigterm, *sigint;
+
+        Session *sessions;
+        unsigned n_sessions;
+        uint64_t next_session_id;
+        CtlClient *clients;
+        unsigned n_clients, n_watchers;
+        ShimClient *shims;
+        unsigned n_shims;
+
+        IpcPolicy read_policy, root_policy, shim_policy;
+        IpcRoute ctl_routes[6], shim_routes[3], tunnel_routes[1];
+        uid_t shim_uid;
+        bool change_user; /* we are root: tunnels run as tunnel_uid */
+        uid_t tunnel_uid;
+        gid_t tunnel_gid;
+        char **child_env;
+
+        uint64_t start_mono;
+        bool stopping;
+        char status[128];
+};
+
+/* helper-manager.c */
+int helper_manager_new(Manager **ret, const HelperOptions *opt);
+int helper_manager_start(Manager *m);
+Manager *helper_manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, helper_manager_free);
+/* Something counted changed: STATUS=, idle timer, exit when stopping and done. */
+void helper_manager_changed(Manager *m);
+void helper_manager_fill_pong(Manager *m, Tund__Pong *pong);
+Session *helper_manager_find_session(Manager *m, const char *profile);
+Session *helper_manager_find_session_id(Manager *m, uint64_t id);
+
+/* helper-session.c */
+int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *req);
+/* Begins stopping (StopRequest, then SIGTERM, then SIGKILL); reason is kept for the shim. */
+void helper_session_stop(Session *s, const char *reason);
+void helper_session_shim_gone(Session *s);
+void helper_session_set_last_error(Session *s, const char *fmt, ...) _printf_(2, 3);
+void helper_session_tunnel_closed(Session *s, int error, const char *reason);
+ProtobufCMessage *helper_proto_dup(const ProtobufCMessage *msg);
+void helper_proto_freep(void *p); /* for _cleanup_ of a ProtobufCMessage* of any type */
+/* Maps a local call error (-ETIMEDOUT, -ECONNRESET, ...) to the code relayed onwards. */
+Tund__ErrorCode helper_relay_error_code(int error);
+
+/* helper-shim.c */
+int helper_shim_accept(IpcServer *s, IpcConn *c, void *userdata);
+void helper_shim_routes_init(Manager *m);
+
+/* helper-control.c */
+int helper_control_accept(IpcServer *s, IpcConn *c, void *userdata);
+void helper_control_routes_init(Manager *m);
+int helper_control_send(IpcConn *c, Tund__HelperToCtl *msg, uint64_t response_to);
+
+/* helper-tunnel.c */
+void helper_tunnel_routes_init(Manager *m);
+void helper_tunnel_conn_setup(Session *s);
+/* Relays GetPeers (shim or ctl) / Rebind to a set of sessions and answers once all replied. */
+typedef enum GatherKind { GATHER_CTL_PEERS, GATHER_SHIM_PEERS, GATHER_CTL_REBIND } GatherKind;
+int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
+                  Session **sessions, size_t n);
+
+/* helper-watch.c */
+void helper_watch_subscribe(CtlClient *cc, const char *profile);
+void helper_watch_unsubscribe(CtlClient *cc);
+void helper_watch_send_log(Manager *m, const char *profile, const Tund__Log *log);
+void helper_watch_send_status(Manager *m, const char *profile, const Tund__Status *st);
+void helper_watch_send_peers(Manager *m, const char *profile, const Tund__PeerUpdate *pu);
+void helper_watch_session_state(Session *s, const char *text);

@@ -1,0 +1,169 @@
+#!/bin/bash
+# tund-netshimd against a stand-in helper, in a namespace: READY only after the settings are
+# applied, refusals, a stop leaves the namespace identical, SIGKILL then --cleanup / restart
+# leaves no duplicates, shim-first start, TunnelExited, profile errors.
+. "$(dirname "$0")/lib.sh"
+
+NS=$(ns_add shim) || { fail setup "cannot create namespace"; exit 1; }
+W=$(mktemp -d /tmp/tund-t-shim-XXXXXX)
+T_FILES+=("$W")
+IF=tns$$
+IF=${IF:0:15}
+mkdir -p "$W/etc" "$W/state" "$W/wg"
+chmod 700 "$W/etc"
+cat >"$W/etc/work.conf" <<CONF
+[Interface]
+PrivateKey = $(wg genkey)
+Address = 192.0.2.2/32, 2001:db8:77::2/128
+MTU = 1400
+
+[Peer]
+PublicKey = $(wg genkey | wg pubkey)
+Endpoint = 203.0.113.1:51820
+AllowedIPs = 198.51.100.0/24, 2001:db8:100::/48
+PersistentKeepalive = 25
+
+[Tund]
+InterfaceName = $IF
+CONF
+chmod 600 "$W/etc/work.conf"
+
+SHIM=(ip netns exec "$NS" "$B/tund-netshimd" --config-dir "$W/etc" --shim-socket "$W/shim.sock"
+	--state-dir "$W/state" --uapi-dir "$W/wg" --engine-group "" --start-timeout 10)
+FAKE="$B/test/helpers/netshim-fake-helper"
+
+start_fake() { # MODE
+	: >"$W/fake.out"
+	ip netns exec "$NS" "$FAKE" "$W/shim.sock" "${1:-normal}" >"$W/fake.out" 2>&1 &
+	FAKE_PID=$!
+	T_PIDS+=("$FAKE_PID")
+	wait_for 5 grep -q LISTENING "$W/fake.out"
+}
+stop_fake() { kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
+start_shim() {
+	: >"$W/notify"
+	NOTIFY_SOCKET="$W/notify.sock" "${SHIM[@]}" work >"$W/shim.log" 2>&1 &
+	SHIM_PID=$!
+	T_PIDS+=("$SHIM_PID")
+}
+ready() { grep -q 'READY=1' "$W/notify"; }
+
+notify_listen "$W/notify.sock" "$W/notify" || { fail setup "notify socket"; exit 1; }
+BEFORE=$(ns_dump "$NS")
+
+# --- start: READY=1 comes after the settings were applied ---
+start_fake normal
+start_shim
+if wait_for 10 ready; then pass start_ready; else fail start_ready "$(tail -5 "$W/shim.log")"; fi
+check ready_after_apply grep -q '^APPLIED' "$W/fake.out"
+check fds_handed_over grep -q "FDS tun=$IF" "$W/fake.out"
+# IFF_TUN without IFF_NO_PI for Debian's engine (TUNGETIFF cannot tell: IFF_NOFILTER shares the bit)
+check tun_pi_flavour bash -c "[ \$(ip netns exec $NS cat /sys/class/net/$IF/tun_flags) = 0x1 ]"
+check address_v4 bash -c "ip -n $NS addr show dev $IF | grep -q 192.0.2.2/32"
+check address_v6 bash -c "ip -n $NS addr show dev $IF | grep -q 2001:db8:77::2/128"
+check routes_proto_tund bash -c "ip -n $NS route show proto 116 | grep -q '198.51.100.0/24 dev $IF'"
+check routes6_proto_tund bash -c "ip -n $NS -6 route show proto 116 | grep -q '2001:db8:100::/48 dev $IF'"
+check link_up_mtu bash -c "ip -n $NS link show $IF | grep -q 'mtu 1400.*state UNKNOWN\|mtu 1400.*UP'"
+check state_file_saved test -s "$W/state/work.state"
+check uapi_socket test -S "$W/wg/$IF.sock"
+if wait_for 8 grep -q 'STATUS=connected to 203.0.113.1:51820, handshake' "$W/notify"; then
+	pass status_text
+else
+	fail status_text "$(tail -3 "$W/notify")"
+fi
+
+# --- stop: StopSession, revert, namespace as before ---
+kill -TERM "$SHIM_PID"
+wait "$SHIM_PID"
+rc=$?
+[ "$rc" = 0 ] && pass stop_exit_0 || fail stop_exit_0 "exit $rc"
+check stop_sent_stopsession grep -q '^STOP' "$W/fake.out"
+check stopping_notified grep -q 'STOPPING=1' "$W/notify"
+AFTER=$(ns_dump "$NS")
+if [ "$BEFORE" = "$AFTER" ]; then pass stop_leaves_namespace_identical; else
+	fail stop_leaves_namespace_identical "$(diff <(echo "$BEFORE") <(echo "$AFTER") | head -5)"
+fi
+check stop_removes_state bash -c "! test -e $W/state/work.state"
+check stop_removes_uapi bash -c "! test -e $W/wg/$IF.sock"
+stop_fake
+
+# --- a tunnel asking for a route outside AllowedIPs is refused; nothing stays ---
+start_fake evil
+start_shim
+wait "$SHIM_PID"
+rc=$?
+[ "$rc" = 1 ] && pass refused_settings_exit_1 || fail refused_settings_exit_1 "exit $rc"
+check refused_named grep -q 'APPLY-ERROR code=3 .*route 203.0.113.0/24 is outside the profile' "$W/fake.out"
+[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass refused_leaves_nothing || fail refused_leaves_nothing "dump differs"
+stop_fake
+
+# --- SIGKILL while running, then the unit's ExecStopPost: nothing left ---
+start_fake normal
+start_shim
+wait_for 10 ready || fail kill_setup "not ready"
+kill -KILL "$SHIM_PID"
+wait "$SHIM_PID" 2>/dev/null
+wait_for 5 grep -q SHIM-GONE "$W/fake.out"
+check kill_leaves_state_file test -s "$W/state/work.state"
+"${SHIM[@]}" --cleanup work >"$W/cleanup.log" 2>&1
+rc=$?
+[ "$rc" = 0 ] && pass cleanup_exit_0 || fail cleanup_exit_0 "exit $rc: $(cat "$W/cleanup.log")"
+[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass cleanup_leaves_namespace_identical ||
+	fail cleanup_leaves_namespace_identical "$(diff <(echo "$BEFORE") <(ns_dump "$NS") | head -5)"
+check cleanup_removes_state bash -c "! test -e $W/state/work.state"
+"${SHIM[@]}" --cleanup work >/dev/null 2>&1 && pass cleanup_idempotent || fail cleanup_idempotent "second run failed"
+
+# --- SIGKILL, then a restart reconciles: no duplicates ---
+start_shim
+wait_for 10 ready || fail restart_setup "not ready"
+kill -KILL "$SHIM_PID"
+wait "$SHIM_PID" 2>/dev/null
+wait_for 5 grep -q SHIM-GONE "$W/fake.out"
+stop_fake
+start_fake normal
+start_shim
+if wait_for 10 ready; then pass restart_after_kill; else fail restart_after_kill "$(tail -3 "$W/shim.log")"; fi
+n=$(ip -n "$NS" route show proto 116 | grep -c 198.51.100.0/24)
+[ "$n" = 1 ] && pass restart_no_duplicate_routes || fail restart_no_duplicate_routes "$n copies"
+
+# --- TunnelExited: revert and exit non-zero ---
+kill -USR1 "$FAKE_PID"
+wait "$SHIM_PID"
+rc=$?
+[ "$rc" = 1 ] && pass tunnel_exited_exit_1 || fail tunnel_exited_exit_1 "exit $rc"
+check tunnel_exited_reason_logged grep -q 'the tunnel exited with status 1: wireguard-go exited: test says so' "$W/shim.log"
+[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass tunnel_exited_leaves_nothing || fail tunnel_exited_leaves_nothing "dump differs"
+stop_fake
+
+# --- shim first: it waits for the helper's socket and says so ---
+start_shim
+if wait_for 5 grep -q 'STATUS=waiting for tund-helperd' "$W/notify"; then pass shim_first_waits; else
+	fail shim_first_waits "$(tail -3 "$W/notify")"
+fi
+start_fake normal
+if wait_for 10 ready; then pass shim_first_then_helper; else fail shim_first_then_helper "$(tail -3 "$W/shim.log")"; fi
+kill -TERM "$SHIM_PID"
+wait "$SHIM_PID"
+stop_fake
+
+# --- a helper that fails the session: clear error, nothing left ---
+start_fake fail
+start_shim
+wait "$SHIM_PID"
+rc=$?
+[ "$rc" = 1 ] && pass helper_error_exit_1 || fail helper_error_exit_1 "exit $rc"
+check helper_error_logged grep -q 'the session did not start: wireguard-go exited with status 1' "$W/shim.log"
+[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass helper_error_leaves_nothing || fail helper_error_leaves_nothing "dump differs"
+stop_fake
+
+# --- profile errors: exit 78 (no restart), file:line named ---
+sed -i 's/^PostUp.*//' "$W/etc/work.conf"
+echo "PostUp = iptables -F" >>"$W/etc/work.conf"
+"${SHIM[@]}" work >"$W/bad.log" 2>&1
+rc=$?
+[ "$rc" = 78 ] && pass bad_profile_exit_78 || fail bad_profile_exit_78 "exit $rc"
+check bad_profile_names_line grep -q "work.conf:[0-9]*: PostUp" "$W/bad.log"
+chmod 644 "$W/etc/work.conf"
+"${SHIM[@]}" work >"$W/bad.log" 2>&1
+check readable_profile_refused grep -qi "readable\|permission\|mode" "$W/bad.log"
+[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass bad_profile_leaves_nothing || fail bad_profile_leaves_nothing "dump differs"

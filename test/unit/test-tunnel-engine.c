@@ -1,0 +1,210 @@
+/* The engine child (tunnel-engine.c) and endpoint resolution (tunnel-resolve.c). */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "tests.h"
+#include "tunnel-engine.h"
+#include "tunnel-resolve.h"
+
+TEST(engine_line_levels) {
+        const char *text;
+        ASSERT_EQ(tunnel_engine_line_level("DEBUG: (wg0) 2024/01/01 Sending handshake", &text),
+                  TUND__LOG_LEVEL__LOG_LEVEL_DEBUG);
+        ASSERT_STREQ(text, "(wg0) 2024/01/01 Sending handshake");
+        ASSERT_EQ(tunnel_engine_line_level("INFO: (wg0) up", &text),
+                  TUND__LOG_LEVEL__LOG_LEVEL_INFO);
+        ASSERT_STREQ(text, "(wg0) up");
+        ASSERT_EQ(tunnel_engine_line_level("ERROR: (wg0) Failed to create TUN device", &text),
+                  TUND__LOG_LEVEL__LOG_LEVEL_ERROR);
+        ASSERT_STREQ(text, "(wg0) Failed to create TUN device");
+        ASSERT_EQ(tunnel_engine_line_level("WARNING: x", &text),
+                  TUND__LOG_LEVEL__LOG_LEVEL_WARNING);
+        ASSERT_EQ(tunnel_engine_line_level("panic: runtime error", &text),
+                  TUND__LOG_LEVEL__LOG_LEVEL_ERROR);
+        ASSERT_STREQ(text, "panic: runtime error");
+        ASSERT_EQ(tunnel_engine_line_level("goroutine 1 [running]:", &text),
+                  TUND__LOG_LEVEL__LOG_LEVEL_INFO);
+        ASSERT_EQ(tunnel_engine_line_level("ERRORS: not a prefix", &text),
+                  TUND__LOG_LEVEL__LOG_LEVEL_INFO);
+        ASSERT_STREQ(tunnel_level_prefix(TUND__LOG_LEVEL__LOG_LEVEL_ERROR), "<3>");
+        ASSERT_STREQ(tunnel_level_prefix(TUND__LOG_LEVEL__LOG_LEVEL_DEBUG), "<7>");
+        ASSERT_STREQ(tunnel_level_prefix(TUND__LOG_LEVEL__LOG_LEVEL_NOTICE), "<5>");
+}
+
+TEST(engine_redaction) {
+        char a[] = "ERROR: IPC error: failed to set private_key=489bafa3f270e7707e5a424c45c89c3e"
+                   "1d2028736c86a48e30a1b87bc3d62679 now";
+        ASSERT_EQ(tunnel_redact_line(a), 1);
+        ASSERT_TRUE(!strstr(a, "489bafa3f270e770"));
+        ASSERT_CONTAINS(a, "private_key=[redacted]");
+        ASSERT_CONTAINS(a, " now");
+
+        char b[] = "key SJuvo/Jw53B+WkJMRcicPh0gKHNshqSOMKG4e8PWJnk= seen";
+        ASSERT_EQ(tunnel_redact_line(b), 1);
+        ASSERT_TRUE(!strstr(b, "SJuvo/Jw53B"));
+        ASSERT_CONTAINS(b, " seen");
+
+        /* A hex key glued to a word is still found. */
+        char c[] = "peerX489bafa3f270e7707e5a424c45c89c3e1d2028736c86a48e30a1b87bc3d62679";
+        ASSERT_EQ(tunnel_redact_line(c), 1);
+        ASSERT_TRUE(!strstr(c, "3d62679"));
+
+        /* What wireguard-go does print stays as it is. */
+        char d[] = "DEBUG: (wg0) 2024/01/01 12:00:00 peer(OR0J…/zQE) - Sending handshake";
+        ASSERT_EQ(tunnel_redact_line(d), 0);
+        ASSERT_CONTAINS(d, "peer(OR0J…/zQE)");
+}
+
+static char lines[8][ENGINE_LINE_MAX];
+static int n_lines;
+static void collect(const char *line, void *userdata) {
+        if (n_lines < 8)
+                snprintf(lines[n_lines++], ENGINE_LINE_MAX, "%s", line);
+}
+
+TEST(engine_line_splitter) {
+        LineSplitter s = {};
+        line_splitter_feed(&s, "INFO: a\nERR", 11, collect, NULL);
+        ASSERT_EQ(n_lines, 1);
+        ASSERT_STREQ(lines[0], "INFO: a");
+        line_splitter_feed(&s, "OR: b\n", 6, collect, NULL);
+        ASSERT_STREQ(lines[1], "ERROR: b");
+        line_splitter_feed(&s, "x\0y\033\n", 5, collect, NULL);
+        ASSERT_STREQ(lines[2], "x?y?");
+        /* An over-long line is cut once and its rest dropped. */
+        char big[3000];
+        memset(big, 'z', sizeof(big));
+        line_splitter_feed(&s, big, sizeof(big), collect, NULL);
+        line_splitter_feed(&s, "\nlast", 5, collect, NULL);
+        ASSERT_EQ(n_lines, 4);
+        ASSERT_EQ(strlen(lines[3]), ENGINE_LINE_MAX - 1);
+        line_splitter_flush(&s, collect, NULL);
+        ASSERT_EQ(n_lines, 5);
+        ASSERT_STREQ(lines[4], "last");
+}
+
+/* The fd map and environment, checked by /bin/sh standing in for the engine. */
+TEST(engine_spawn_fd_map) {
+        int sp[2];
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+        int tun = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int leak = open("/dev/zero", O_RDONLY); /* not CLOEXEC: must not reach the child */
+        ASSERT_TRUE(tun >= 0 && leak >= 0);
+        char *argv[] = { (char *) "sh", (char *) "-c",
+                         (char *) "echo \"fds $(ls /proc/$$/fd | sort -n | tr '\\n' ' ')\"; "
+                                  "echo \"fd3 $(readlink /proc/$$/fd/3)\"; "
+                                  "echo \"env $(env | grep -v '^PWD=' | sort | tr '\\n' ' ')\"; "
+                                  "grep -E '^Sig(Blk|Ign)' /proc/$$/status | tr '\\t\\n' '  '; "
+                                  "echo; echo 'ERROR: bye' >&2",
+                         NULL };
+        EngineSpawnArgs a = { .path = "/bin/sh", .ifname = "x", .tun_fd = tun, .uapi_fd = sp[0],
+                              .log_level = "verbose", .argv = argv };
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigprocmask(SIG_BLOCK, &ss, NULL); /* as in the tunnel: must not be inherited */
+        signal(SIGPIPE, SIG_IGN);
+        pid_t pid;
+        int out;
+        ASSERT_OK(tunnel_engine_spawn(&a, &pid, &out));
+        ASSERT_TRUE(fcntl(out, F_GETFD) & FD_CLOEXEC);
+        ASSERT_TRUE(fcntl(out, F_GETFL) & O_NONBLOCK);
+        char buf[4096];
+        size_t len = 0;
+        for (;;) {
+                struct pollfd p = { out, POLLIN, 0 };
+                ASSERT_TRUE(poll(&p, 1, 5000) == 1);
+                ssize_t n = read(out, buf + len, sizeof(buf) - 1 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = 0;
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        ASSERT_CONTAINS(buf, "fds 0 1 2 3 4 \n");
+        ASSERT_CONTAINS(buf, "fd3 /dev/null");
+        ASSERT_CONTAINS(buf, "env LOG_LEVEL=verbose WG_PROCESS_FOREGROUND=1 WG_TUN_FD=3 "
+                             "WG_UAPI_FD=4 \n");
+        ASSERT_CONTAINS(buf, "SigBlk: 0000000000000000");
+        ASSERT_CONTAINS(buf, "SigIgn: 0000000000000000");
+        ASSERT_CONTAINS(buf, "ERROR: bye");
+}
+
+TEST(engine_spawn_missing_binary) {
+        pid_t pid;
+        int out;
+        EngineSpawnArgs a = { .path = "/nonexistent/wireguard-go", .tun_fd = -1, .uapi_fd = -1 };
+        ASSERT_EQ(tunnel_engine_spawn(&a, &pid, &out), -ENOENT);
+}
+
+/* ---- resolution ---- */
+
+static int res_error = 1;
+static UapiEndpoint res_ep[3];
+static char res_msg[256];
+static void on_resolved(int error, const UapiEndpoint *ep, size_t n, const char *message,
+                        void *userdata) {
+        res_error = error;
+        if (error >= 0)
+                memcpy(res_ep, ep, n * sizeof(*ep));
+        snprintf(res_msg, sizeof(res_msg), "%s", message ? message : "");
+        sd_event_exit(userdata, 0);
+}
+
+static void peers3(Tund__WgConfig *cfg, Tund__WgPeer p[3], Tund__WgPeer *pp[3], const char *e0,
+                   const char *e1, const char *e2) {
+        tund__wg_config__init(cfg);
+        const char *e[3] = { e0, e1, e2 };
+        for (int i = 0; i < 3; i++) {
+                tund__wg_peer__init(&p[i]);
+                p[i].public_key = (char *) "OR0J4her8xJndIMqOzjLJ+GoHn22gR2LjHNin6H/zQE=";
+                p[i].endpoint = (char *) e[i];
+                pp[i] = &p[i];
+        }
+        cfg->peers = pp;
+        cfg->n_peers = 3;
+}
+
+TEST(resolve_numeric_and_localhost) {
+        sd_event *e = NULL;
+        Tund__WgConfig cfg;
+        Tund__WgPeer p[3], *pp[3];
+        char buf[UAPI_ENDPOINT_MAX];
+        ASSERT_OK(sd_event_new(&e));
+        peers3(&cfg, p, pp, "192.0.2.9:1", "", "localhost:51820");
+        ASSERT_OK(tunnel_resolve_start(e, &cfg, 5 * USEC_PER_SEC, on_resolved, e, NULL, NULL));
+        ASSERT_OK(sd_event_loop(e));
+        ASSERT_EQ(res_error, 0);
+        ASSERT_OK(uapi_endpoint_format(&res_ep[0].addr, buf, sizeof(buf)));
+        ASSERT_STREQ(buf, "192.0.2.9:1");
+        ASSERT_EQ(res_ep[1].addr.sa.sa_family, AF_UNSPEC);
+        ASSERT_OK(uapi_endpoint_format(&res_ep[2].addr, buf, sizeof(buf)));
+        if (strcmp(buf, "127.0.0.1:51820") && strcmp(buf, "[::1]:51820"))
+                FAILF("localhost resolved to %s", buf);
+        sd_event_unref(e);
+}
+
+TEST(resolve_errors_name_peer) {
+        sd_event *e = NULL;
+        Tund__WgConfig cfg;
+        Tund__WgPeer p[3], *pp[3];
+        char *err = NULL;
+        ASSERT_OK(sd_event_new(&e));
+        peers3(&cfg, p, pp, "192.0.2.9:1", "2001:db8::1:5", "");
+        ASSERT_EQ(tunnel_resolve_start(e, &cfg, USEC_PER_SEC, on_resolved, e, NULL, &err),
+                  -EINVAL);
+        ASSERT_CONTAINS(err, "peer 2 (OR0J4her…): malformed endpoint \"2001:db8::1:5\"");
+        free(err);
+
+        /* .invalid never resolves (RFC 6761): an error or a timeout, naming the peer. */
+        peers3(&cfg, p, pp, "", "", "no-such-host.invalid:1");
+        ASSERT_OK(tunnel_resolve_start(e, &cfg, 2 * USEC_PER_SEC, on_resolved, e, NULL, NULL));
+        ASSERT_OK(sd_event_loop(e));
+        ASSERT_TRUE(res_error < 0);
+        ASSERT_CONTAINS(res_msg, "peer 3 (OR0J4her…)");
+        ASSERT_CONTAINS(res_msg, "no-such-host.invalid");
+        sd_event_unref(e);
+}
