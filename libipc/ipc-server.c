@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "fd-util.h"
 #include "ipc.h"
 
 void ipc_conn_set_server_hook(IpcConn *c, void (*hook)(IpcConn *, void *), void *data);
@@ -222,6 +223,11 @@ static int server_io(sd_event_source *es, int fd, uint32_t revents, void *userda
 int ipc_server_new(IpcServer **ret, sd_event *e, int listen_fd, const IpcChannel *ch,
                    IpcAcceptHandler on_accept, void *userdata) {
         _cleanup_close_ int fd = listen_fd;
+        /* systemd hands over blocking sockets (unless NonBlocking=): the accept loop below
+         * would then block the whole event loop on its second accept. */
+        int r = fd_set_nonblock(fd, true);
+        if (r < 0)
+                return r;
         IpcServer *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
@@ -233,7 +239,7 @@ int ipc_server_new(IpcServer **ret, sd_event *e, int listen_fd, const IpcChannel
                 .userdata = userdata,
                 .max_conns = 256,
         };
-        int r = sd_event_add_io(e, &s->io, s->fd, EPOLLIN, server_io, s);
+        r = sd_event_add_io(e, &s->io, s->fd, EPOLLIN, server_io, s);
         if (r < 0) {
                 ipc_server_free(s);
                 return r;

@@ -533,5 +533,6 @@ int netcfg_objects_subtract(const NetcfgObjects *a, const NetcfgObjects *b, Netc
 }
 
 void netcfg_routes_sort(NetcfgRoute *routes, size_t n) {
-        qsort(routes, n, sizeof(NetcfgRoute), route_cmp);
+        if (n > 1) /* routes may be NULL when there are none */
+                qsort(routes, n, sizeof(NetcfgRoute), route_cmp);
 }

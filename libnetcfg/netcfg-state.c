@@ -218,6 +218,7 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
 
         if (!copy)
                 return netcfg_errorf(ret_error, -ENOMEM, "parsing state");
+        ctx->dns_backend = NETCFG_DNS_NONE; /* unless a "dns" line says otherwise */
         for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 lineno++;
                 if (end)

@@ -82,6 +82,8 @@ struct Tunnel {
         UapiCall *rebind_call;
         uint64_t rebind_reply_to;
 
+        bool engine_spawned;
+        unsigned signals;
         bool stop_reply_pending;
         uint64_t stop_reply_to;
 };
@@ -220,6 +222,10 @@ static void tunnel_finish(Tunnel *t, int status) {
         t->exit_status = status;
         cancel_ops(t);
         wipe_secrets(t);
+        /* wireguard-go removes its socket file on a clean exit; after SIGKILL it stays and
+         * would look like a live engine. Best effort: the directory may not be ours. */
+        if (t->engine_spawned && unlink(t->uapi_path) >= 0)
+                log_info(t, "removed the stale UAPI socket %s", t->uapi_path);
         sd_event_now(t->event, CLOCK_MONOTONIC, &t->drain_deadline);
         t->drain_deadline += TUNNEL_DRAIN_TIMEOUT_USEC;
         if (sd_event_add_time_relative(t->event, &t->drain_timer, CLOCK_MONOTONIC, 0, 0,
@@ -415,6 +421,7 @@ static int engine_spawn(Tunnel *t) {
         if (r < 0)
                 return r;
         t->engine_pid = pid;
+        t->engine_spawned = true;
         memset(&t->splitter, 0, sizeof(t->splitter));
         r = sd_event_add_io(t->event, &t->engine_output, out_fd, EPOLLIN, on_engine_output, t);
         if (r < 0) {
@@ -994,12 +1001,15 @@ static void on_conn_close(IpcConn *c, int error, const char *reason, void *userd
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Tunnel *t = userdata;
-        if (t->state == TUNNEL_STOPPING || t->state == TUNNEL_FAILED) {
-                /* Asked twice: do not wait for a slow engine. */
+        if (t->signals++ > 0 && (t->state == TUNNEL_STOPPING || t->state == TUNNEL_FAILED)) {
+                /* Signalled twice: do not wait for a slow engine. (A first signal while
+                 * already stopping, e.g. PR_SET_PDEATHSIG after EOF, changes nothing.) */
                 if (t->engine_pid > 0)
                         kill(t->engine_pid, SIGKILL);
                 return 0;
         }
+        if (t->state == TUNNEL_STOPPING || t->state == TUNNEL_FAILED || t->exiting)
+                return 0;
         char why[64];
         snprintf(why, sizeof(why), "signal %s", sigabbrev_np((int) si->ssi_signo) ?: "?");
         send_status(t, TUND__SESSION_STATE__SESSION_STATE_STOPPING, why);

@@ -118,7 +118,7 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                 memcpy(comp, p, len);
                 comp[len] = 0;
                 char *rest = p + len;
-                bool last = rest[strspn(rest, "/")] == 0;
+                bool last = *rest == 0; /* "dir/" names a directory */
                 memmove(todo, rest, strlen(rest) + 1);
 
                 if (streq(comp, "."))
@@ -156,8 +156,8 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                         if (n == 0)
                                 return verr(ret_error, -ENOENT, "%s: empty symlink", what);
                         char joined[sizeof(todo)];
-                        if ((size_t) snprintf(joined, sizeof(joined), "%s/%s", target, todo) >=
-                            sizeof(joined))
+                        if ((size_t) snprintf(joined, sizeof(joined), "%s%s%s", target,
+                                              *todo ? "/" : "", todo) >= sizeof(joined))
                                 return verr(ret_error, -ENAMETOOLONG, "%s: path too long", what);
                         snprintf(todo, sizeof(todo), "%s", joined);
                         if (target[0] == '/') {

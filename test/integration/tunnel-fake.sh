@@ -17,6 +17,7 @@ chmod 755 "$W"
 ID=$(($$ % 100000))
 IF=tuF$ID
 NS=$(ns_add F) || exit 1
+T_NETNS+=("$NS") # ns_add runs in a subshell here: register it for cleanup
 on_exit_do "rm -f /var/run/wireguard/$IF.sock"
 
 PRIV=$(wg genkey 2>/dev/null || echo "SJuvo/Jw53B+WkJMRcicPh0gKHNshqSOMKG4e8PWJnk=")

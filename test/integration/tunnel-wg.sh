@@ -18,7 +18,9 @@ ID=$(($$ % 100000))
 IFA=tuA$ID
 IFB=tuB$ID
 NA=$(ns_add A) || exit 1
+T_NETNS+=("$NA") # ns_add runs in a subshell here: register it for cleanup
 NB=$(ns_add B) || exit 1
+T_NETNS+=("$NB") # ns_add runs in a subshell here: register it for cleanup
 # The engine sockets live in the global /var/run/wireguard: remove ours whatever happens.
 on_exit_do "rm -f /var/run/wireguard/$IFA.sock /var/run/wireguard/$IFB.sock"
 
@@ -86,8 +88,6 @@ else
 	exit 1
 fi
 ENGINE=$(field s1 '^START_OK' pid)
-TUNNEL_PID=$(field s1 '^TUNNEL_PID' TUNNEL_PID)
-TUNNEL_PID=$(sed -n 's/^TUNNEL_PID //p' "$W/s1.out")
 check tunnel_engine_version test "$(field s1 '^START_OK' version)" = "$(wireguard-go --version | sed -n '1s/.*v//p')"
 check tunnel_settings_routes out_has s1 'SETTINGS routes=198.51.100.2/32'
 check tunnel_settings_addresses out_has s1 'SETTINGS addresses=198.51.100.1/24'

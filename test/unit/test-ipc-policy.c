@@ -1,6 +1,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "ipc-test-util.h"
 
@@ -172,5 +173,42 @@ TEST(server_connection_limit) {
         ASSERT_EQ(ipc_server_get_connections(s), 0);
         ipc_server_free(s);
         unlink(path);
+        rmdir(dir);
+}
+
+/* systemd passes blocking listening sockets: two clients in a row must both be served (the
+ * accept loop once blocked the whole event loop on its second accept). */
+TEST(server_on_blocking_listen_socket) {
+        char dir[] = "/tmp/tund-ipc-test-XXXXXX";
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/b.sock", dir);
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); /* blocking */
+        ASSERT_TRUE(lfd >= 0);
+        ASSERT_OK(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)));
+        ASSERT_OK(listen(lfd, 16));
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        ASSERT_OK(sd_event_new(&e));
+        IpcServer *s = NULL;
+        ASSERT_OK(ipc_server_new(&s, e, lfd, &ipc_channel_ctl_server, on_accept, NULL));
+        alarm(5); /* a blocked loop fails by timeout instead of hanging the suite */
+        for (int i = 0; i < 2; i++) {
+                int fd;
+                ASSERT_OK(ipc_connect_unix(sa.sun_path, &fd));
+                IpcConn *c = NULL;
+                ASSERT_OK(ipc_conn_new(&c, e, fd, &ipc_channel_ctl_client));
+                Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+                Tund__Ping ping = TUND__PING__INIT;
+                m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_PING;
+                m.ping = &ping;
+                IpcMsg *reply = NULL;
+                ASSERT_OK(ipc_conn_call_wait(c, &m.base, NULL, 0, 2 * USEC_PER_SEC, &reply));
+                ASSERT_TRUE(ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_PONG) != NULL);
+                ipc_msg_free(reply);
+                ipc_conn_close(c, 0, NULL);
+                ipc_conn_unref(c);
+        }
+        ipc_server_free(s);
+        unlink(sa.sun_path);
         rmdir(dir);
 }

@@ -1,0 +1,277 @@
+#!/bin/bash
+# tund-helperd with a fake tunnel (test/helpers/helperd-fake-tunnel) and a test client acting as
+# shim or admin tool: sessions, policies, the child's fd table and identity, failures, watch,
+# SIGTERM and idle exit. Started directly with --listen-dir; systemd-socket-activate is in
+# helper-activation.sh.
+. "$(dirname "$0")/lib.sh"
+
+H=$B/tund-helperd
+C=$B/test/helpers/helperd-client
+F=$B/test/helpers/helperd-fake-tunnel
+for f in "$H" "$C" "$F"; do
+	[ -x "$f" ] || { fail helper-setup "$f not built"; exit 1; }
+done
+
+# The tunnel binary must pass verification: a root-owned 0755 tree under /run (root 0755),
+# never under /tmp (1777, refused even though sticky).
+R=/run/tund-test-$$
+T_FILES+=("$R")
+mkdir -m 0755 "$R" "$R/libexec" "$R/sock"
+install -m 0755 "$F" "$R/libexec/tund-tunnel"
+mkdir -m 1777 "$R/dump" # the fake tunnel (as nobody) writes what it was given here
+NS=$(ns_add h) || { fail helper-setup "cannot create a namespace"; exit 1; }
+LOG=$R/helper.log
+IF=th$$ # interface names: th<pid><letter>, at most 15 characters
+
+ctl() { "$C" ctl "$R/sock/control.sock" "$@"; }
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+
+# shim NAME ARGS...: a shim client in our namespace, output in $R/shim-NAME.out, pid in SHIM_NAME
+shim() {
+	local name=$1
+	shift
+	ip netns exec "$NS" "$C" shim "$R/sock/shim.sock" "$@" >"$R/shim-$name.out" 2>&1 &
+	T_PIDS+=($!)
+	eval "SHIM_$name=$!"
+}
+started() { grep -q '^started' "$R/shim-$1.out"; }
+tunnel_pid() { sed -n 's/^started tunnel_pid=\([0-9]*\).*/\1/p' "$R/shim-$1.out"; }
+gone() { [ ! -e "/proc/$1" ]; }
+zombies() { ps -o stat= --ppid "$HPID" | grep -c '^Z' || true; }
+fds_of() { ls "/proc/$1/fd" | sort -n | tr '\n' ' '; }
+
+start_helper() {
+	rm -f "$R/sock/"*.sock
+	bg_start env FAKE_TUNNEL_DUMP="$R/dump" FAKE_TUNNEL_MODE_crash=kill9 \
+		FAKE_TUNNEL_MODE_exit=exit FAKE_TUNNEL_MODE_serr=start-error \
+		FAKE_TUNNEL_MODE_scrash=start-crash FAKE_TUNNEL_MODE_hang=hang \
+		FAKE_TUNNEL_MODE_stubborn=stubborn FAKE_TUNNEL_MODE_nostop=nostop \
+		FAKE_TUNNEL_BURST=2000 \
+		"$H" --listen-dir "$R/sock" --tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody \
+		--control-group nogroup --start-timeout 3 --stop-timeout 1 "$@" >>"$LOG" 2>&1
+	HPID=$!
+	wait_for 5 test -S "$R/sock/shim.sock"
+}
+
+start_helper --idle-exit 0 || { fail helper-start "no sockets: $(tail -3 "$LOG")"; exit 1; }
+
+# --- sockets and the control API ---
+check helper-listen-dir-modes test "$(stat -c '%a %U %G' "$R/sock/control.sock") $(stat -c '%a %U %G' "$R/sock/shim.sock")" \
+	= "660 root nogroup 600 root root"
+check helper-ping ctl ping
+out=$(as_nobody "$C" ctl "$R/sock/control.sock" status 2>&1)
+case "$out" in "helper pid=$HPID "*) pass helper-policy-group-may-read ;; *) fail helper-policy-group-may-read "$out" ;; esac
+
+# --- a session ---
+fds_before=$(fds_of "$HPID")
+shim a --profile a --ifname "${IF}a"
+if wait_for 10 started a; then pass helper-start-session; else fail helper-start-session "$(cat "$R/shim-a.out")"; fi
+TA=$(tunnel_pid a)
+grep -q '^apply addresses=1 mtu=1420' "$R/shim-a.out" && pass helper-settings-relayed-to-shim ||
+	fail helper-settings-relayed-to-shim "$(cat "$R/shim-a.out")"
+st=$(ctl status a)
+echo "$st" | grep -q "session profile=a ifname=${IF}a state=1 .*tunnel_pid=$TA .*engine_version=fake-1.0 applied_ifname=${IF}a addresses=1 peers=1" &&
+	pass helper-status-session || fail helper-status-session "$st"
+
+D=$R/dump/tunnel-$TA.txt
+if [ -n "$TA" ] && [ -f "$D" ]; then
+	check helper-child-fd-table grep -qx 'fds=0,1,2,3,4,5' "$D"
+	check helper-child-fds-are-tun-and-uapi grep -q "tun_ifname=${IF}a" "$D"
+	check helper-child-uapi-listening grep -qx 'uapi_listening=1' "$D"
+	check helper-child-runs-as-tunnel-user grep -qP '^Uid:\t65534\t65534\t65534\t65534' "$D"
+	check helper-child-groups grep -qP '^Groups:\t65534 ?$' "$D"
+	check helper-child-no-new-privs grep -qP '^NoNewPrivs:\t1' "$D"
+	check helper-child-only-cap-net-admin grep -qP '^CapEff:\t0000000000001000' "$D"
+	check helper-child-ambient-net-admin grep -qP '^CapAmb:\t0000000000001000' "$D"
+	check helper-child-bounding-set grep -qP '^CapBnd:\t0000000000001000' "$D"
+	check helper-child-default-signals grep -qP '^SigBlk:\t0+$' "$D"
+	check helper-child-no-ignored-signals grep -qP '^SigIgn:\t0+$' "$D"
+else
+	fail helper-child-fd-table "no dump for tunnel pid '$TA'"
+fi
+
+out=$(ctl peers a)
+echo "$out" | grep -q 'peer profile=a key=xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= endpoint=192.0.2.1:51820' &&
+	pass helper-ctl-peers || fail helper-ctl-peers "$out"
+out=$(ctl peers nosuch)
+echo "$out" | grep -q '^error code=4 ' && pass helper-ctl-peers-unknown || fail helper-ctl-peers-unknown "$out"
+
+shim a2 --profile a --ifname "${IF}x"
+wait_for 10 grep -q 'start-error' "$R/shim-a2.out"
+grep -q '^start-error code=5 msg=a session for profile a already exists' "$R/shim-a2.out" &&
+	pass helper-second-session-same-profile-exists || fail helper-second-session-same-profile-exists "$(cat "$R/shim-a2.out")"
+
+shim b --profile b --ifname "${IF}b" --get-peers
+wait_for 10 started b && pass helper-two-concurrent-sessions || fail helper-two-concurrent-sessions "$(cat "$R/shim-b.out")"
+wait_for 5 grep -q '^peer profile=b key=' "$R/shim-b.out" && pass helper-shim-get-peers ||
+	fail helper-shim-get-peers "$(cat "$R/shim-b.out")"
+TB=$(tunnel_pid b)
+out=$(ctl status)
+echo "$out" | grep -q "sessions=2 " && pass helper-status-two-sessions || fail helper-status-two-sessions "$out"
+out=$(ctl peers)
+echo "$out" | grep -q '^profiles=2' && pass helper-ctl-peers-all || fail helper-ctl-peers-all "$out"
+
+# --- policy ---
+out=$(as_nobody "$C" ctl "$R/sock/control.sock" stop a 2>&1)
+echo "$out" | grep -q '^error code=3 msg=CtlStopSession: permission denied: allowed for root only (you are uid 65534)' &&
+	pass helper-policy-nobody-may-not-stop || fail helper-policy-nobody-may-not-stop "$out"
+out=$(as_nobody "$C" shim-hello "$R/sock/shim.sock" 2>&1)
+echo "$out" | grep -q 'Permission denied' && pass helper-shim-socket-mode-keeps-nobody-out ||
+	fail helper-shim-socket-mode-keeps-nobody-out "$out"
+chmod 0666 "$R/sock/shim.sock" # only to reach the per-connection check
+out=$(as_nobody "$C" shim-hello "$R/sock/shim.sock" 2>&1)
+chmod 0600 "$R/sock/shim.sock"
+if echo "$out" | grep -q '^refused' && grep -q 'Refusing shim connection from pid [0-9]* uid 65534' "$LOG"; then
+	pass helper-shim-accept-refuses-nobody
+else
+	fail helper-shim-accept-refuses-nobody "$out"
+fi
+
+# --- stopping: by the shim, by the shim's death ---
+kill -TERM "$SHIM_a"
+wait_for 10 grep -q '^stopped' "$R/shim-a.out" && pass helper-shim-stop-session-ack || fail helper-shim-stop-session-ack "$(cat "$R/shim-a.out")"
+wait_for 5 gone "$TA" && pass helper-stop-reaps-tunnel || fail helper-stop-reaps-tunnel "tunnel $TA still there"
+# Baseline after one full session: sd-event creates some sources (signalfd, timerfd) lazily.
+fds_base=$(fds_of "$HPID")
+
+kill -KILL "$SHIM_b"
+if wait_for 10 gone "$TB"; then pass helper-shim-disconnect-stops-tunnel; else fail helper-shim-disconnect-stops-tunnel "tunnel $TB still there"; fi
+check helper-no-zombie test "$(zombies)" = 0
+wait_for 5 sh -c "ctl() { \"$C\" ctl \"$R/sock/control.sock\" \"\$@\"; }; ctl status | grep -q 'sessions=0 '" || true
+fds_after=$(fds_of "$HPID")
+[ "$fds_after" = "$fds_base" ] && pass helper-no-leaked-fd || fail helper-no-leaked-fd "before session: $fds_before; base: $fds_base; after: $fds_after"
+
+# --- tunnel failures reach the shim ---
+shim crash --profile crash --ifname "${IF}c"
+wait_for 10 grep -q '^tunnel-exited' "$R/shim-crash.out"
+grep -q '^tunnel-exited status=-1 signal=9 reason=killed by signal 9' "$R/shim-crash.out" &&
+	pass helper-tunnel-crash-reaches-shim || fail helper-tunnel-crash-reaches-shim "$(cat "$R/shim-crash.out")"
+shim exit --profile exit --ifname "${IF}e"
+wait_for 10 grep -q '^tunnel-exited' "$R/shim-exit.out"
+grep -q '^tunnel-exited status=2 signal=0 reason=fake: engine exited unexpectedly' "$R/shim-exit.out" &&
+	pass helper-tunnel-exit-reason-reaches-shim || fail helper-tunnel-exit-reason-reaches-shim "$(cat "$R/shim-exit.out")"
+grep -q "MESSAGE_ID=d0a6a17819fe47c6b86f283a709e0dc7" "$LOG" && pass helper-log-tunnel-exited-message-id ||
+	fail helper-log-tunnel-exited-message-id "$(grep -i exit "$LOG" | tail -3)"
+shim serr --profile serr --ifname "${IF}s"
+wait_for 10 grep -q 'start-error' "$R/shim-serr.out"
+grep -q '^start-error code=10 msg=fake: engine refused to start' "$R/shim-serr.out" &&
+	pass helper-tunnel-start-error-relayed || fail helper-tunnel-start-error-relayed "$(cat "$R/shim-serr.out")"
+shim scrash --profile scrash --ifname "${IF}d"
+wait_for 10 grep -q 'start-error' "$R/shim-scrash.out"
+grep -q '^start-error code=10 msg=tunnel for scrash ended before it started: fake: engine failed to start' "$R/shim-scrash.out" &&
+	pass helper-tunnel-dies-during-start || fail helper-tunnel-dies-during-start "$(cat "$R/shim-scrash.out")"
+t0=$(date +%s)
+shim hang --profile hang --ifname "${IF}h"
+wait_for 10 grep -q 'start-error' "$R/shim-hang.out"
+grep -q '^start-error code=7 msg=hang: tunnel did not start within 3s' "$R/shim-hang.out" &&
+	pass helper-tunnel-start-timeout || fail helper-tunnel-start-timeout "$(cat "$R/shim-hang.out") after $(($(date +%s) - t0))s"
+shim nf --profile nf --ifname "${IF}n" --apply-fail
+wait_for 10 grep -q 'start-error' "$R/shim-nf.out"
+grep -q '^start-error code=11 msg=fake: network settings failed: test: applying refused' "$R/shim-nf.out" &&
+	pass helper-settings-error-relayed || fail helper-settings-error-relayed "$(cat "$R/shim-nf.out")"
+
+# A tunnel that ignores StopRequest gets SIGTERM; one that ignores SIGTERM too gets SIGKILL.
+shim nostop --profile nostop --ifname "${IF}o" --stop-after-ms 100
+wait_for 10 grep -q '^stopped' "$R/shim-nostop.out" && pass helper-stop-escalates-to-sigterm ||
+	fail helper-stop-escalates-to-sigterm "$(cat "$R/shim-nostop.out")"
+shim stubborn --profile stubborn --ifname "${IF}t" --stop-after-ms 100
+wait_for 10 started stubborn
+TS=$(tunnel_pid stubborn)
+if wait_for 10 grep -q '^stopped' "$R/shim-stubborn.out" && gone "$TS" &&
+	grep -q "Tunnel $TS did not exit after SIGTERM, sending SIGKILL" "$LOG"; then
+	pass helper-stop-escalates-to-sigkill
+else
+	fail helper-stop-escalates-to-sigkill "$(cat "$R/shim-stubborn.out")"
+fi
+check helper-no-zombie-after-failures test "$(zombies)" = 0
+
+# --- watch: a subscriber that never reads is dropped, the others get everything ---
+shim w --profile w --ifname "${IF}w"
+wait_for 10 started w
+ctl watch w --count 2000000 --quiet >"$R/watch-stall.out" 2>&1 --stall &
+T_PIDS+=($!)
+WSTALL=$!
+# Count: 2000 burst lines; the reader exits after them (plus nothing else is logged meanwhile).
+ctl watch w --count 2000 --quiet >"$R/watch-good.out" 2>&1 &
+T_PIDS+=($!)
+WGOOD=$!
+wait_for 5 sh -c "\"$C\" ctl \"$R/sock/control.sock\" status | grep -q 'watchers=2'"
+out=$(ctl rebind w)
+[ "$out" = ack ] && pass helper-ctl-rebind-relayed || fail helper-ctl-rebind-relayed "$out"
+if wait_for 10 grep -q '^events=2000' "$R/watch-good.out"; then pass helper-watch-reader-gets-all-events; else
+	fail helper-watch-reader-gets-all-events "$(cat "$R/watch-good.out")"; fi
+wait_for 5 grep -q 'Dropping watch subscriber' "$LOG" && pass helper-watch-stalled-subscriber-dropped ||
+	fail helper-watch-stalled-subscriber-dropped "$(tail -3 "$LOG")"
+check helper-ping-after-watch-burst ctl ping
+kill "$WSTALL" 2>/dev/null
+
+# A watcher sees a session's state changes.
+ctl watch --count 3 >"$R/watch-state.out" 2>&1 &
+T_PIDS+=($!)
+wait_for 5 sh -c "\"$C\" ctl \"$R/sock/control.sock\" status | grep -q 'watchers=1'"
+out=$(ctl stop w)
+[ "$out" = ack ] && pass helper-ctl-stop-session || fail helper-ctl-stop-session "$out"
+wait_for 10 grep -q '^tunnel-exited' "$R/shim-w.out"
+grep -q '^tunnel-exited status=0 signal=0 reason=stopped: stopped by an administrator (uid 0): test' "$R/shim-w.out" &&
+	pass helper-ctl-stop-tells-shim || fail helper-ctl-stop-tells-shim "$(cat "$R/shim-w.out")"
+wait_for 5 grep -q 'kind=status state=2 text=ended' "$R/watch-state.out" && pass helper-watch-state-events ||
+	fail helper-watch-state-events "$(cat "$R/watch-state.out")"
+
+# --- SIGTERM: every session stopped, the shims told, exit 0 ---
+shim s1 --profile s1 --ifname "${IF}1"
+shim s2 --profile s2 --ifname "${IF}2"
+wait_for 10 started s1 && wait_for 10 started s2
+T1=$(tunnel_pid s1) T2=$(tunnel_pid s2)
+kill -TERM "$HPID"
+rc=0
+wait "$HPID" || rc=$?
+[ "$rc" = 0 ] && pass helper-sigterm-exit-0 || fail helper-sigterm-exit-0 "exit status $rc"
+grep -q 'reason=stopped: the helper is stopping' "$R/shim-s1.out" && grep -q 'reason=stopped: the helper is stopping' "$R/shim-s2.out" &&
+	pass helper-sigterm-tells-shims || fail helper-sigterm-tells-shims "$(cat "$R/shim-s1.out" "$R/shim-s2.out")"
+gone "$T1" && gone "$T2" && pass helper-sigterm-stops-tunnels || fail helper-sigterm-stops-tunnels "$T1 $T2 still there"
+[ ! -e "$R/sock/control.sock" ] && pass helper-listen-dir-sockets-removed || fail helper-listen-dir-sockets-removed "$(ls "$R/sock")"
+
+# --- idle exit ---
+start_helper --idle-exit 1
+t0=$(date +%s%N)
+if wait_for 5 gone "$HPID"; then
+	wait "$HPID"
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$rc" = 0 ] && [ "$ms" -ge 700 ] && pass helper-idle-exit || fail helper-idle-exit "status $rc after ${ms} ms"
+else
+	fail helper-idle-exit "still running"
+fi
+# A client keeps it up; its leaving starts the idle timer again.
+start_helper --idle-exit 1
+ctl watch --count 1000 --quiet >/dev/null 2>&1 &
+WP=$!
+T_PIDS+=($WP)
+sleep 2
+kill -0 "$HPID" 2>/dev/null && pass helper-idle-waits-for-clients || fail helper-idle-waits-for-clients "exited with a client"
+kill "$WP"
+wait_for 5 gone "$HPID" && pass helper-idle-exit-after-last-client || fail helper-idle-exit-after-last-client "still running"
+
+# --- the binary must verify ---
+mkdir -m 0777 "$R/bad"
+install -m 0755 "$F" "$R/bad/tund-tunnel"
+bg_start "$H" --listen-dir "$R/sock" --tunnel "$R/bad/tund-tunnel" --tunnel-user nobody --idle-exit 0 >>"$LOG" 2>&1
+HPID=$!
+wait_for 5 test -S "$R/sock/shim.sock"
+shim bad --profile bad --ifname "${IF}v"
+wait_for 10 grep -q 'start-error' "$R/shim-bad.out"
+grep -q "^start-error code=10 msg=bad: tunnel not started: $R/bad is group- or other-writable (mode 0777)" "$R/shim-bad.out" &&
+	pass helper-refuses-unverified-binary || fail helper-refuses-unverified-binary "$(cat "$R/shim-bad.out")"
+bg_start "$H" --listen-dir "$R/sock2" --tunnel "$R/libexec/tund-tunnel" --idle-exit 0 \
+	--tunnel-sha256 0000000000000000000000000000000000000000000000000000000000000000 >>"$LOG" 2>&1
+wait_for 5 test -S "$R/sock2/shim.sock"
+out=$(ip netns exec "$NS" "$C" shim "$R/sock2/shim.sock" --profile pin --ifname "${IF}p" 2>&1)
+echo "$out" | grep -q '^start-error code=10 .*SHA-256 [0-9a-f]* does not match the pinned 0000' &&
+	pass helper-refuses-hash-mismatch || fail helper-refuses-hash-mismatch "$out"
+sum=$(sha256sum "$R/libexec/tund-tunnel" | cut -d' ' -f1)
+bg_start "$H" --listen-dir "$R/sock3" --tunnel "$R/libexec/tund-tunnel" --idle-exit 0 --tunnel-user nobody \
+	--tunnel-sha256 "$sum" >>"$LOG" 2>&1
+wait_for 5 test -S "$R/sock3/shim.sock"
+out=$(ip netns exec "$NS" "$C" shim "$R/sock3/shim.sock" --profile pin --ifname "${IF}q" --stop-after-ms 0 2>&1)
+echo "$out" | grep -q '^stopped' && pass helper-accepts-pinned-hash || fail helper-accepts-pinned-hash "$out"
+exit 0
