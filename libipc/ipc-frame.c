@@ -12,6 +12,9 @@ void ipc_frame_reader_init(IpcFrameReader *r, uint32_t max) {
 }
 
 void ipc_frame_reader_reset(IpcFrameReader *r) {
+        /* Frames carry private keys (StartSession, StartRequest): wipe before freeing. */
+        if (r->body)
+                explicit_wipe(r->body, r->body_len);
         free(r->body);
         r->body = NULL;
         r->body_len = 0;
@@ -118,6 +121,7 @@ struct IpcOutItem {
 static void item_free(IpcOutItem *it) {
         for (size_t i = 0; i < it->n_fds; i++)
                 safe_close(it->fds[i]);
+        explicit_wipe(it->data, it->len);
         free(it);
 }
 

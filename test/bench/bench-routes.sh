@@ -10,7 +10,8 @@
 N=${N:-10000}
 TOOL=$B/test/helpers/netcfg-tool
 [ -x "$TOOL" ] || { echo "build first: make B=$B" >&2; exit 1; }
-NS=$(ns_add bench) || exit 1
+ns_add bench >/dev/null || exit 1 # not in $(...): ns_add registers it for cleanup
+NS=${T_NETNS[0]}
 ip netns exec "$NS" "$B/test/helpers/tunhold" tund-tb0 >/dev/null &
 T_PIDS+=($!)
 wait_for 5 ip netns exec "$NS" test -e /sys/class/net/tund-tb0 || exit 1
@@ -27,7 +28,7 @@ flush() { ip -n "$NS" -6 route flush proto 116; }
 # libnetcfg and ip -batch: ROUNDS interleaved runs each, best time (the first insertions
 # into a fresh namespace pay a one-off cost whichever method goes first).
 ROUNDS=${ROUNDS:-3}
-a= b=
+a='' b=''
 for ((i = 0; i < ROUNDS; i++)); do
 	t0=$(date +%s%N)
 	ip netns exec "$NS" "$TOOL" --routes-file "$D/routes" apply tund-tb0 >/dev/null || exit 1

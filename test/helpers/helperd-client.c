@@ -4,7 +4,8 @@
  *   helperd-client ctl SOCK ping | status [PROFILE] | peers [PROFILE] | stop PROFILE |
  *                  rebind [PROFILE] | watch [PROFILE] [--count N] [--stall] [--quiet]
  *   helperd-client shim SOCK --profile P --ifname IF [--stop-after-ms N] [--apply-fail]
- *                  [--exit-after-start] [--get-peers]
+ *                  [--exit-after-start] [--get-peers] [--private-key K --peer-key K]
+ *                  [--uapi-path PATH [--uapi-owner UID]]
  *   helperd-client shim-hello SOCK
  * Exit status: 0 ok, 2 an Error reply (printed as "error code=N msg=..."), 3 TunnelExited,
  * 1 anything else. */
@@ -208,6 +209,8 @@ static int run_ctl(const char *sock, int argc, char **argv) {
 static const char *arg_profile = "t1", *arg_ifname = "tundt0";
 static bool arg_apply_fail, arg_exit_after_start, arg_get_peers;
 static long arg_stop_after_ms = -1;
+static const char *arg_private_key, *arg_peer_key, *arg_uapi_path;
+static long arg_uapi_owner = -1;
 
 static int open_tun(const char *name) {
         int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
@@ -320,6 +323,14 @@ static int run_shim(const char *sock, int argc, char **argv) {
                         arg_exit_after_start = true;
                 else if (!strcmp(argv[i], "--get-peers"))
                         arg_get_peers = true;
+                else if (!strcmp(argv[i], "--private-key") && i + 1 < argc)
+                        arg_private_key = argv[++i];
+                else if (!strcmp(argv[i], "--peer-key") && i + 1 < argc)
+                        arg_peer_key = argv[++i];
+                else if (!strcmp(argv[i], "--uapi-path") && i + 1 < argc)
+                        arg_uapi_path = argv[++i];
+                else if (!strcmp(argv[i], "--uapi-owner") && i + 1 < argc)
+                        arg_uapi_owner = atol(argv[++i]);
                 else {
                         fprintf(stderr, "unknown option %s\n", argv[i]);
                         return 1;
@@ -329,10 +340,19 @@ static int run_shim(const char *sock, int argc, char **argv) {
         fds[0] = open_tun(arg_ifname);
         /* An autobound abstract address: a listening socket with no file to clean up. */
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        socklen_t salen = sizeof(sa_family_t);
+        if (arg_uapi_path) { /* the real engine wants /var/run/wireguard/IF.sock */
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg_uapi_path);
+                salen = sizeof(sa);
+                unlink(arg_uapi_path);
+        }
         fds[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fds[1] < 0 || bind(fds[1], (struct sockaddr *) &sa, sizeof(sa_family_t)) < 0 ||
+        if (fds[1] < 0 || bind(fds[1], (struct sockaddr *) &sa, salen) < 0 ||
             listen(fds[1], 8) < 0)
                 die("uapi socket", errno);
+        if (arg_uapi_path && arg_uapi_owner >= 0 &&
+            chown(arg_uapi_path, (uid_t) arg_uapi_owner, (gid_t) -1) < 0)
+                die("chown uapi socket", errno);
 
         sigset_t ss;
         sigemptyset(&ss);
@@ -354,6 +374,21 @@ static int run_shim(const char *sock, int argc, char **argv) {
         Tund__WgConfig cfg = TUND__WG_CONFIG__INIT;
         st.profile = (char *) arg_profile;
         st.ifname = (char *) arg_ifname;
+        Tund__WgPeer peer = TUND__WG_PEER__INIT, *peers[1] = { &peer };
+        Tund__IpPrefix aip = TUND__IP_PREFIX__INIT, *aips[1] = { &aip };
+        uint8_t net[4] = { 198, 51, 100, 0 };
+        if (arg_private_key)
+                cfg.private_key = (char *) arg_private_key;
+        if (arg_peer_key) {
+                peer.public_key = (char *) arg_peer_key;
+                aip.address.data = net;
+                aip.address.len = 4;
+                aip.prefix_len = 24;
+                peer.n_allowed_ips = 1;
+                peer.allowed_ips = aips;
+                cfg.n_peers = 1;
+                cfg.peers = peers;
+        }
         st.config = &cfg;
         st.shim_pid = (uint32_t) getpid();
         m.payload_case = TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION;

@@ -28,7 +28,9 @@ e2e_setup() {
 	resolved_ns_start "c$name" || return 1
 	SRV=$(ns_add "s$name") || return 1
 
-	# underlay
+	# underlay; no DAD, so addresses are final at once (before/after dumps compare flags)
+	ip netns exec "$RNS" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+	ip netns exec "$SRV" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 	local vc="tvc$$" vs="tvs$$"
 	ip link add "$vc" type veth peer name "$vs" || return 1
 	ip link set "$vc" netns "$RNS" && ip link set "$vs" netns "$SRV" || return 1
@@ -53,6 +55,9 @@ e2e_setup() {
 	SIF=${SIF:0:15}
 	WG_PROCESS_FOREGROUND=1 ip netns exec "$SRV" wireguard-go "$SIF" >"$W/server-wg.log" 2>&1 &
 	T_PIDS+=($!)
+	# what `check ... bash -c "..."` needs
+	export RNS RNS_PID SRV W B TOP RESOLVED_ROOT SIF
+	export -f cns rns sns ctl resolvectl_ns rbusctl
 	wait_for 5 test -S "/var/run/wireguard/$SIF.sock" || { echo "server wireguard-go did not start" >&2; return 1; }
 	on_exit_do "rm -f /var/run/wireguard/$SIF.sock"
 	sns wg set "$SIF" private-key <(echo "$SKEY") listen-port 51820 \
@@ -68,6 +73,9 @@ e2e_setup() {
 		mount --bind '$W/passwd.e2e' /etc/passwd && mount --bind '$W/group.e2e' /etc/group &&
 		mkdir -p -m 0755 /run/tund-bin /run/tund && install -m 0755 '$B/tund-tunnel' /run/tund-bin/tund-tunnel" ||
 		return 1
+	# `ip route show proto tund`, as the package's rt_protos.d entry makes it work
+	mkdir -p "$W/rt_protos.d" && cp "$TOP/data/rt_protos.d/tund.conf" "$W/rt_protos.d/"
+	[ -d /etc/iproute2/rt_protos.d ] && cns mount --bind "$W/rt_protos.d" /etc/iproute2/rt_protos.d
 }
 
 e2e_default_route() {
@@ -147,6 +155,14 @@ e2e_shim_stop() {
 	e2e_shim_kill "$1" TERM
 	wait "$pid"
 	E2E_RC=$?
+}
+
+# The client's state that a stopped VPN must leave as it found it.
+e2e_dump() {
+	ns_dump "$RNS"
+	resolvectl_ns status 2>&1 | grep -v 'Current Scopes\|^ *$'
+	cns ls -A /run/wireguard 2>/dev/null
+	cns ps -e -o comm= | grep -E 'tund-netshimd|tund-tunnel|wireguard-go' | sort
 }
 
 e2e_logs() {

@@ -9,6 +9,7 @@
 #   rns CMD...                 run CMD inside (network, mount and pid namespaces)
 #   resolvectl_ns ARGS...      resolvectl inside
 #   rbusctl ARGS...            busctl inside
+#   RESOLVED_DIR               a scratch directory (host path, visible inside), removed at exit
 #
 # Inside, /run is a tmpfs, /etc/resolv.conf, /etc/passwd and /etc/group are bind-mounted
 # copies: nothing on the host changes. Everything dies with the namespace's init, which the
@@ -107,6 +108,7 @@ resolved_ns_start() {
 	RNS=${T_NETNS[${#T_NETNS[@]}-1]}
 	d=$(mktemp -d /tmp/tund-t-resolved.XXXXXX) || return 1
 	T_FILES+=("$d")
+	# shellcheck disable=SC2034 # for the sourcing test: scratch space that is cleaned up
 	RESOLVED_DIR=$d
 	resolved_write_bus_conf "$d/bus.conf"
 	resolved_write_init "$d/init.sh"

@@ -105,7 +105,7 @@ expect_error kernel_failure_rolls_back 'adding address ::1/128' --addr 192.0.2.2
 # --- crash: kill -9 the applying process, then reconcile ---
 rns "$TOOL" "${FULL[@]}" --dns 192.0.2.53 --search corp.example --hold apply $IF >"$RESOLVED_DIR/hold.out" &
 HOLD=$!
-T_PIDS+=($HOLD)
+T_PIDS+=("$HOLD")
 wait_for 10 grep -q ifname= "$RESOLVED_DIR/hold.out"
 kill -9 $HOLD
 wait $HOLD 2>/dev/null

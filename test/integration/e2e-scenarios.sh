@@ -1,0 +1,120 @@
+#!/bin/bash
+# End to end: the whole stack (shim, socket-activated helper, tunnel, wireguard-go, libnetcfg,
+# a private systemd-resolved) against a wireguard-go peer in a second namespace.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-e2e.sh"
+
+if ! e2e_setup sc; then fail setup "could not build the namespaces"; exit 1; fi
+BASE=$(e2e_dump)
+no_tunnel_reachable() { ! cns ping -c 1 -W 1 203.0.113.1 >/dev/null 2>&1; }
+check unreachable_without_vpn no_tunnel_reachable
+
+same_as_base() { # NAME
+	local now
+	now=$(e2e_dump)
+	if [ "$now" = "$BASE" ]; then pass "$1"; else fail "$1" "$(diff <(echo "$BASE") <(echo "$now") | head -8 | tr '\n' ' ')"; fi
+}
+up() { # NAME: start the shim, wait for READY=1
+	e2e_shim_start "$1"
+	if wait_for 20 e2e_ready "$1"; then return 0; fi
+	e2e_logs
+	return 1
+}
+down() { # NAME TEST: SIGTERM, exit 0
+	e2e_shim_stop "$1"
+	if [ "$E2E_RC" = 0 ]; then pass "$2"; else fail "$2" "exit $E2E_RC"; fi
+}
+
+# --- shim first: no helper yet; the shim waits, says so, and starts once the helper is there ---
+e2e_profile work
+e2e_shim_start work
+if wait_for 5 grep -q 'STATUS=waiting for tund-helperd' "$W/notify-work"; then pass shim_first_waits; else fail shim_first_waits "no waiting STATUS"; fi
+check shim_first_not_ready bash -c "! grep -q READY=1 $W/notify-work"
+e2e_helper_start || fail helper_start "no sockets"
+if wait_for 20 e2e_ready work; then pass shim_first_then_helper_ready; else fail shim_first_then_helper_ready "$(e2e_logs | tail -20 | tr '\n' ' ')"; fi
+
+# --- split tunnel, IPv4 and IPv6 inside ---
+check split_ping_v4_peer cns ping -c 1 -W 3 192.0.2.1
+check split_ping_v4_behind cns ping -c 1 -W 3 203.0.113.1
+check split_ping_v6_peer cns ping -6 -c 1 -W 3 2001:db8:1::1
+check split_ping_v6_behind cns ping -6 -c 1 -W 3 2001:db8:2::1
+check split_route_via_tunnel bash -c "ip -n $RNS route get 203.0.113.1 | grep -q 'dev tund-work'"
+check split_underlay_not_via_tunnel bash -c "ip -n $RNS route get 198.51.100.1 | grep -q 'dev eth0'"
+check routes_listed_as_proto_tund bash -c "cns ip route show proto tund | grep -q '203.0.113.0/24 dev tund-work'"
+check server_saw_traffic bash -c "sns wg show $SIF transfer | awk '{exit !(\$2 > 0 && \$3 > 0)}'"
+check wg_show_on_tund_link bash -c "cns wg show tund-work | grep -q 'latest handshake'"
+check ping_server_to_client sns ping -c 1 -W 3 192.0.2.2
+down work split_stop_exit_0
+same_as_base split_stop_leaves_namespace_identical
+
+# --- split DNS: only corp.example goes to the tunnel's server ---
+DNSLOG="$W/dns.log"
+: >"$DNSLOG"
+sns python3 "$TOP/test/integration/dns-responder.py" 192.0.2.1 corp.example 192.0.2.53 "$DNSLOG" &
+T_PIDS+=($!)
+e2e_profile dns "DNS = 192.0.2.1, corp.example"
+up dns && pass split_dns_up || fail split_dns_up "not ready"
+check split_dns_link_servers bash -c "resolvectl_ns status tund-dns | grep -q 'DNS Servers: 192.0.2.1'"
+check split_dns_link_domain bash -c "resolvectl_ns status tund-dns | grep -q 'DNS Domain: corp.example'"
+check split_dns_not_default_route bash -c "resolvectl_ns status tund-dns | grep -q -- '-DefaultRoute'"
+check split_dns_answer bash -c "resolvectl_ns query --cache=no host.corp.example | grep -q 192.0.2.53"
+check split_dns_reached_server_through_tunnel grep -q '^host.corp.example 1' "$DNSLOG"
+down dns split_dns_stop_exit_0
+check split_dns_link_forgotten bash -c "resolvectl_ns status tund-dns 2>&1 | grep -q 'No such device'"
+same_as_base split_dns_stop_leaves_namespace_identical
+
+# --- two profiles at once (a second peer on the server, disjoint networks) ---
+C2KEY=$(wg genkey)
+sns wg set "$SIF" peer "$(echo "$C2KEY" | wg pubkey)" allowed-ips 192.0.2.3/32
+ip -n "$SRV" addr add 203.0.113.129/32 dev lo
+e2e_profile work
+cat >"$W/etc/lab.conf" <<CONF
+[Interface]
+PrivateKey = $C2KEY
+Address = 192.0.2.3/32
+[Peer]
+PublicKey = $SPUB
+Endpoint = 198.51.100.1:51820
+AllowedIPs = 203.0.113.128/25
+[Tund]
+InterfaceName = tund-lab
+CONF
+chmod 600 "$W/etc/lab.conf"
+up work && up lab && pass two_profiles_up || fail two_profiles_up "not both ready"
+check two_profiles_work cns ping -c 1 -W 3 203.0.113.1
+check two_profiles_lab cns ping -c 1 -W 3 203.0.113.129
+check two_profiles_lab_route bash -c "ip -n $RNS route get 203.0.113.129 | grep -q 'dev tund-lab'"
+check two_profiles_two_tunnels bash -c "[ \$(cns ps -e -o comm= | grep -c tund-tunnel) = 2 ]"
+down lab two_profiles_lab_stop
+check two_profiles_work_survives cns ping -c 1 -W 3 203.0.113.1
+down work two_profiles_work_stop
+same_as_base two_profiles_leave_namespace_identical
+
+# --- helper idle exit after the last stop; the next connection starts it again ---
+kill "$(e2e_child_pid "$HELPER_PID")" 2>/dev/null
+wait "$HELPER_PID" 2>/dev/null
+E2E_IDLE_EXIT=2 e2e_helper_start
+up work && pass idle_restart_up || fail idle_restart_up "not ready"
+down work idle_stop
+if wait_for 10 bash -c "! kill -0 $HELPER_PID 2>/dev/null"; then pass helper_idle_exit; else fail helper_idle_exit "still running"; fi
+# systemd would keep the sockets and start it again on the next connection (system test)
+
+# --- full tunnel: 0.0.0.0/0 and ::/0 with full DNS, no routing loop ---
+E2E_IDLE_EXIT=0 e2e_helper_start
+e2e_default_route
+BASE=$(e2e_dump)
+e2e_profile full "DNS = 192.0.2.1, corp.example" "0.0.0.0/0, ::/0"
+up full && pass full_up || fail full_up "not ready"
+check full_rules_v4 bash -c "[ \$(ip -n $RNS rule show | grep -c '^217[0-9][0-9]:') = 2 ]"
+check full_rules_v6 bash -c "[ \$(ip -n $RNS -6 rule show | grep -c '^217[0-9][0-9]:') = 2 ]"
+check full_ping_v4 cns ping -c 1 -W 3 203.0.113.1
+check full_ping_v6 cns ping -6 -c 1 -W 3 2001:db8:2::1
+check full_default_via_tunnel bash -c "ip -n $RNS route get 203.0.113.77 | grep -q 'dev tund-full'"
+sleep 2
+check full_no_routing_loop_handshake_fresh bash -c "cns wg show tund-full latest-handshakes | awk '{exit !(systime() - \$2 < 30)}'"
+check full_still_passing_traffic cns ping -c 1 -W 3 203.0.113.1
+check full_dns_default_route bash -c "resolvectl_ns status tund-full | grep -q -- '+DefaultRoute'"
+check full_dns_root_domain bash -c "resolvectl_ns status tund-full | grep -q 'DNS Domain:.* ~\\.'"
+check full_dns_answer bash -c "resolvectl_ns query --cache=no www.corp.example | grep -q 192.0.2.53"
+down full full_stop_exit_0
+same_as_base full_stop_leaves_namespace_identical

@@ -1,0 +1,72 @@
+#!/bin/bash
+# tund-helperd under socket activation (systemd-socket-activate: named fds, exec on the first
+# connection, same pid): started by a connection on either socket, in any fd order, served at
+# once, and gone again after the idle period.
+. "$(dirname "$0")/lib.sh"
+
+H=$B/tund-helperd
+C=$B/test/helpers/helperd-client
+F=$B/test/helpers/helperd-fake-tunnel
+for f in "$H" "$C" "$F"; do
+	[ -x "$f" ] || { fail helper-activation-setup "$f not built"; exit 1; }
+done
+command -v systemd-socket-activate >/dev/null || { skip helper-activation "no systemd-socket-activate"; exit 0; }
+
+R=/run/tund-test-act-$$
+T_FILES+=("$R")
+mkdir -m 0755 "$R" "$R/libexec" "$R/s1" "$R/s2" "$R/s3"
+install -m 0755 "$F" "$R/libexec/tund-tunnel"
+NS=$(ns_add ha) || { fail helper-activation-setup "cannot create a namespace"; exit 1; }
+LOG=$R/helper.log
+comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
+
+# activate DIR ORDER...: listens on DIR/<name>.sock in the given order, pid in APID
+activate() {
+	local dir=$1 names="" args=()
+	shift
+	for n in "$@"; do
+		args+=(-l "$dir/$n.sock")
+		names=${names:+$names:}$n
+	done
+	bg_start systemd-socket-activate "${args[@]}" --fdname="$names" "$H" \
+		--tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody --idle-exit 1 >>"$LOG" 2>&1
+	APID=$!
+	wait_for 5 test -S "$dir/$1.sock" -a -S "$dir/$2.sock"
+}
+
+# 1. The first connection on the control socket starts it.
+activate "$R/s1" control shim
+sleep 0.2
+[ "$(comm_of "$APID")" = systemd-socket- ] && pass helper-activation-waits-for-a-connection ||
+	fail helper-activation-waits-for-a-connection "comm $(comm_of "$APID")"
+out=$("$C" ctl "$R/s1/control.sock" ping 2>&1)
+case "$out" in "pong version="*" pid=$APID "*) pass helper-activated-by-control ;; *) fail helper-activated-by-control "$out" ;; esac
+[ "$(comm_of "$APID")" = tund-helperd ] && pass helper-activation-execs-helper || fail helper-activation-execs-helper "comm $(comm_of "$APID")"
+if wait_for 5 sh -c "! kill -0 $APID 2>/dev/null"; then
+	wait "$APID"
+	rc=$?
+	[ "$rc" = 0 ] && pass helper-activated-idle-exit || fail helper-activated-idle-exit "status $rc"
+else
+	fail helper-activated-idle-exit "still running"
+fi
+
+# 2. The first connection on the shim socket starts it, fds passed in the other order, and a
+#    whole session runs.
+activate "$R/s2" shim control
+out=$(ip netns exec "$NS" "$C" shim "$R/s2/shim.sock" --profile act --ifname "tha$$" --stop-after-ms 100 2>&1)
+case "$out" in *started*stopped*) pass helper-activated-by-shim-session ;; *) fail helper-activated-by-shim-session "$out" ;; esac
+grep -q 'ready (tunnel .* sockets from systemd)' "$LOG" && pass helper-activation-uses-named-fds ||
+	fail helper-activation-uses-named-fds "$(tail -3 "$LOG")"
+wait_for 5 sh -c "! kill -0 $APID 2>/dev/null" && pass helper-activated-idle-exit-after-session ||
+	fail helper-activated-idle-exit-after-session "still running"
+
+# 3. Without a socket named "shim" it refuses to start, saying why.
+bg_start systemd-socket-activate -l "$R/s3/control.sock" -l "$R/s3/other.sock" --fdname=control:other \
+	"$H" --tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody >"$R/s3.log" 2>&1
+P=$!
+wait_for 5 test -S "$R/s3/control.sock"
+"$C" ctl "$R/s3/control.sock" ping >/dev/null 2>&1
+wait_for 5 sh -c "! kill -0 $P 2>/dev/null"
+grep -q 'no socket named "shim"' "$R/s3.log" && pass helper-activation-needs-both-names ||
+	fail helper-activation-needs-both-names "$(cat "$R/s3.log")"
+exit 0

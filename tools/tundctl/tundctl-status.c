@@ -1,0 +1,409 @@
+/* tundctl status [PROFILE]: the helper's sessions with their link, peers, DNS and routes, and
+ * health warnings a person should act on. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "profile.h"
+#include "tundctl.h"
+
+#define RESOLV_CONF "/etc/resolv.conf"
+
+int tundctl_status_parse(int argc, char *argv[], StatusArgs *a) {
+        int i = tundctl_getopt("status", argc, argv, NULL, NULL, NULL, NULL);
+
+        *a = (StatusArgs){};
+        if (i == -1)
+                return TUNDCTL_EXIT_OK;
+        if (i < 0)
+                return TUNDCTL_EXIT_USAGE;
+        if (argc - i > 1)
+                return tundctl_usage_error("status", "too many arguments");
+        if (argc - i == 1) {
+                if (!profile_name_is_valid(argv[i]))
+                        return tundctl_usage_error("status", "not a valid profile name: %s",
+                                                   argv[i]);
+                a->profile = argv[i];
+        }
+        return -1;
+}
+
+/* ---- health ---- */
+
+int tundctl_resolv_conf_is_stub(const char *path) {
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        FILE *f = fopen(path, "re");
+        int found = 0;
+
+        if (!f)
+                return negative_errno();
+        while (getline(&line, &size, f) > 0) {
+                char key[32], value[64];
+                if (sscanf(line, " %31s %63s", key, value) == 2 && streq(key, "nameserver") &&
+                    (streq(value, "127.0.0.53") || streq(value, "127.0.0.54")))
+                        found = 1;
+        }
+        fclose(f);
+        return found;
+}
+
+static _printf_(3, 4) int add_warning(char ***list, size_t *n, const char *fmt, ...) {
+        char **l = realloc(*list, (*n + 1) * sizeof(char *));
+        va_list ap;
+        int r;
+
+        if (!l)
+                return -ENOMEM;
+        *list = l;
+        va_start(ap, fmt);
+        r = vasprintf(&l[*n], fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        (*n)++;
+        return 0;
+}
+
+int tundctl_session_health(const Tund__SessionInfo *s, const HealthEnv *env, char ***list,
+                           size_t *n) {
+        const Tund__NetworkSettings *ns = s->settings;
+        const Tund__NetworkSettingsResult *ap = s->applied;
+        int64_t started = (int64_t) (s->started_usec / USEC_PER_SEC);
+        char k[TUNDCTL_FMT_MAX], age[TUNDCTL_FMT_MAX];
+        int r = 0;
+
+        if (s->state != TUND__SESSION_STATE__SESSION_STATE_RUNNING)
+                r = add_warning(list, n, "session is %s",
+                                tundctl_session_state_to_string(s->state));
+        for (size_t i = 0; r >= 0 && i < s->n_peers; i++) {
+                const Tund__PeerState *p = s->peers[i];
+                if (p->last_handshake_sec <= 0) {
+                        if (started > 0 && env->now_sec - started > TUNDCTL_STALE_HANDSHAKE_SEC)
+                                r = add_warning(list, n, "peer %s: no handshake since the start (%s)",
+                                                tundctl_short_key(k, p->public_key),
+                                                tundctl_format_age(age, env->now_sec, started));
+                } else if (env->now_sec - p->last_handshake_sec > TUNDCTL_STALE_HANDSHAKE_SEC)
+                        r = add_warning(list, n,
+                                        "peer %s: stale handshake, last one %s (more than %d s)",
+                                        tundctl_short_key(k, p->public_key),
+                                        tundctl_format_age(age, env->now_sec, p->last_handshake_sec),
+                                        TUNDCTL_STALE_HANDSHAKE_SEC);
+        }
+        if (r >= 0 && s->state == TUND__SESSION_STATE__SESSION_STATE_RUNNING && !ap)
+                r = add_warning(list, n, "network settings not applied");
+        if (r >= 0 && ns && ns->n_dns_servers > 0 &&
+            (!ap || isempty(ap->dns_backend) || streq(ap->dns_backend, "none")))
+                r = add_warning(list, n,
+                                "DNS not applied: the profile sets %zu DNS server%s but no DNS "
+                                "backend took them",
+                                ns->n_dns_servers, ns->n_dns_servers == 1 ? "" : "s");
+        if (r >= 0 && ap && streq_ptr(ap->dns_backend, "resolved") && env->resolv_conf_stub == 0)
+                r = add_warning(list, n,
+                                RESOLV_CONF " does not use systemd-resolved's stub (127.0.0.53): "
+                                "the tunnel's DNS settings are bypassed (resolv.conf trampled?)");
+        if (r >= 0 && !isempty(s->last_error))
+                r = add_warning(list, n, "last error: %s", s->last_error);
+        return r;
+}
+
+/* ---- output ---- */
+
+static int64_t now_sec(void) {
+        return (int64_t) time(NULL);
+}
+
+/* The newest handshake of any peer, 0 if none. */
+static int64_t session_last_handshake(const Tund__SessionInfo *s) {
+        int64_t t = 0;
+        for (size_t i = 0; i < s->n_peers; i++)
+                t = MAX(t, s->peers[i]->last_handshake_sec);
+        return t;
+}
+
+static const char *session_dns_backend(const Tund__SessionInfo *s) {
+        if (s->applied && !isempty(s->applied->dns_backend))
+                return s->applied->dns_backend;
+        return "none";
+}
+
+static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *env,
+                         char **warnings, size_t n_warnings) {
+        const Tund__NetworkSettings *ns = s->settings;
+        char buf[TUNDCTL_FMT_MAX];
+
+        json_object_begin(j);
+        json_kv_string(j, "profile", s->profile);
+        json_kv_string(j, "ifname", s->ifname);
+        json_kv_string(j, "state", tundctl_session_state_to_string(s->state));
+        json_kv_uint(j, "shim_pid", s->shim_pid);
+        json_kv_uint(j, "tunnel_pid", s->tunnel_pid);
+        json_kv_uint(j, "engine_pid", s->engine_pid);
+        json_kv_string(j, "engine_version", s->engine_version);
+        json_kv_uint(j, "started_usec", s->started_usec);
+
+        json_key(j, "settings");
+        if (!ns)
+                json_null(j);
+        else {
+                json_object_begin(j);
+                json_prefixes(j, "addresses", ns->addresses, ns->n_addresses);
+                json_prefixes(j, "routes", ns->routes, ns->n_routes);
+                json_prefixes(j, "excluded_routes", ns->excluded_routes, ns->n_excluded_routes);
+                json_kv_uint(j, "mtu", ns->mtu);
+                json_kv_uint(j, "table", ns->table);
+                json_kv_bool(j, "table_off", ns->table_off);
+                json_kv_uint(j, "fwmark", ns->fwmark);
+                json_object_end(j);
+        }
+
+        json_key(j, "dns");
+        json_object_begin(j);
+        json_kv_string(j, "backend", session_dns_backend(s));
+        json_kv_string(j, "mode", ns ? tundctl_dns_mode_to_string(ns->dns_mode) : "split");
+        json_key(j, "servers");
+        json_array_begin(j);
+        for (size_t i = 0; ns && i < ns->n_dns_servers; i++)
+                json_string(j, tundctl_format_address(buf, ns->dns_servers[i].data,
+                                                      ns->dns_servers[i].len));
+        json_array_end(j);
+        json_key(j, "search_domains");
+        json_array_begin(j);
+        for (size_t i = 0; ns && i < ns->n_search_domains; i++)
+                json_string(j, ns->search_domains[i]);
+        json_array_end(j);
+        json_key(j, "routing_domains");
+        json_array_begin(j);
+        for (size_t i = 0; ns && i < ns->n_routing_domains; i++)
+                json_string(j, ns->routing_domains[i]);
+        json_array_end(j);
+        json_kv_bool(j, "default_route", ns && ns->dns_default_route);
+        json_object_end(j);
+
+        json_key(j, "applied");
+        if (!s->applied)
+                json_null(j);
+        else {
+                json_object_begin(j);
+                json_kv_string(j, "ifname", s->applied->ifname);
+                json_kv_uint(j, "ifindex", s->applied->ifindex);
+                json_kv_string(j, "dns_backend", s->applied->dns_backend);
+                json_kv_uint(j, "routes_applied", s->applied->routes_applied);
+                json_kv_uint(j, "rules_applied", s->applied->rules_applied);
+                json_object_end(j);
+        }
+
+        json_key(j, "peers");
+        json_array_begin(j);
+        for (size_t i = 0; i < s->n_peers; i++)
+                json_peer_state(j, s->peers[i], env->now_sec);
+        json_array_end(j);
+        json_kv_string(j, "last_error", s->last_error);
+        json_key(j, "warnings");
+        json_array_begin(j);
+        for (size_t i = 0; i < n_warnings; i++)
+                json_string(j, warnings[i]);
+        json_array_end(j);
+        json_object_end(j);
+}
+
+static void print_helper_line(const Tund__StatusReply *st) {
+        char up[TUNDCTL_FMT_MAX];
+
+        if (!st->helper)
+                return;
+        printf("tund-helperd %s (pid %u, up %s): %zu session%s, %u client%s, %u watching\n",
+               st->helper->version, st->helper->pid,
+               tundctl_format_duration(up, st->helper->uptime_usec), st->n_sessions,
+               st->n_sessions == 1 ? "" : "s", st->clients, st->clients == 1 ? "" : "s",
+               st->watchers);
+}
+
+static const char *state_color(Tund__SessionState s) {
+        return s == TUND__SESSION_STATE__SESSION_STATE_RUNNING ? ANSI_GREEN : ANSI_YELLOW;
+}
+
+static int print_table(const Tund__StatusReply *st, const HealthEnv *env) {
+        _cleanup_(tundctl_table_freep) Table *t = tundctl_table_new(
+                9, "profile", "state", "interface", "endpoint", "handshake", "rx", "tx", "dns",
+                "routes");
+        if (!t)
+                return -ENOMEM;
+        for (size_t i = 0; i < st->n_sessions; i++) {
+                const Tund__SessionInfo *s = st->sessions[i];
+                char hs[TUNDCTL_FMT_MAX], rx[TUNDCTL_FMT_MAX], tx[TUNDCTL_FMT_MAX], dns[80],
+                        routes[32];
+                uint64_t rxb = 0, txb = 0;
+                int64_t last = session_last_handshake(s);
+
+                for (size_t p = 0; p < s->n_peers; p++) {
+                        rxb += s->peers[p]->rx_bytes;
+                        txb += s->peers[p]->tx_bytes;
+                }
+                snprintf(dns, sizeof(dns), "%s/%s", session_dns_backend(s),
+                         s->settings ? tundctl_dns_mode_to_string(s->settings->dns_mode) : "split");
+                snprintf(routes, sizeof(routes), "%u", s->applied ? s->applied->routes_applied : 0);
+                const char *row[] = { s->profile,
+                                      tundctl_session_state_to_string(s->state),
+                                      s->ifname,
+                                      s->n_peers > 0 ? s->peers[0]->endpoint : NULL,
+                                      tundctl_format_age(hs, env->now_sec, last),
+                                      tundctl_format_bytes(rx, rxb),
+                                      tundctl_format_bytes(tx, txb),
+                                      dns,
+                                      routes };
+                if (tundctl_table_add_row(t, row) < 0)
+                        return -ENOMEM;
+                tundctl_table_set_color(t, 1, state_color(s->state));
+                if (last <= 0 || env->now_sec - last > TUNDCTL_STALE_HANDSHAKE_SEC)
+                        tundctl_table_set_color(t, 4, ANSI_YELLOW);
+        }
+        tundctl_table_print(t, stdout, tundctl_use_color(STDOUT_FILENO));
+        return 0;
+}
+
+static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
+        const Tund__NetworkSettings *ns = s->settings;
+        char buf[TUNDCTL_FMT_MAX], age[TUNDCTL_FMT_MAX];
+        time_t started = (time_t) (s->started_usec / USEC_PER_SEC);
+        char when[64] = "-";
+        struct tm tm;
+
+        if (started > 0 && localtime_r(&started, &tm))
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+        printf("%s●%s %s\n", tundctl_ansi(state_color(s->state)), tundctl_ansi(ANSI_RESET),
+               s->profile);
+        printf("%13s: %s%s%s\n", "State", tundctl_ansi(state_color(s->state)),
+               tundctl_session_state_to_string(s->state), tundctl_ansi(ANSI_RESET));
+        printf("%13s: %s", "Interface", s->ifname);
+        if (s->applied && s->applied->ifindex)
+                printf(" (index %u)", s->applied->ifindex);
+        printf("\n%13s: %s (%s)\n", "Started", when,
+               tundctl_format_age(age, env->now_sec, (int64_t) started));
+        printf("%13s: shim %u, tunnel %u, engine %u (%s)\n", "Processes", s->shim_pid,
+               s->tunnel_pid, s->engine_pid, isempty(s->engine_version) ? "?" : s->engine_version);
+        if (ns) {
+                printf("%13s:", "Addresses");
+                for (size_t i = 0; i < ns->n_addresses; i++)
+                        printf(" %s", tundctl_format_prefix(buf, ns->addresses[i]));
+                printf("%s\n", ns->n_addresses ? "" : " -");
+                printf("%13s: %zu requested, %u applied", "Routes", ns->n_routes,
+                       s->applied ? s->applied->routes_applied : 0);
+                if (s->applied && s->applied->rules_applied)
+                        printf(", %u policy rules", s->applied->rules_applied);
+                printf("\n");
+        }
+        printf("%13s: %s, %s", "DNS", session_dns_backend(s),
+               ns ? tundctl_dns_mode_to_string(ns->dns_mode) : "split");
+        for (size_t i = 0; ns && i < ns->n_dns_servers; i++)
+                printf("%s%s", i ? " " : " (",
+                       tundctl_format_address(buf, ns->dns_servers[i].data, ns->dns_servers[i].len));
+        if (ns && ns->n_dns_servers)
+                printf(")");
+        printf("\n");
+        for (size_t i = 0; i < s->n_peers; i++) {
+                const Tund__PeerState *p = s->peers[i];
+                char rx[TUNDCTL_FMT_MAX], tx[TUNDCTL_FMT_MAX];
+                printf("%13s: %s\n", "Peer", p->public_key);
+                printf("%13s  endpoint %s, handshake %s, rx %s, tx %s\n", "",
+                       isempty(p->endpoint) ? "-" : p->endpoint,
+                       tundctl_format_age(age, env->now_sec, p->last_handshake_sec),
+                       tundctl_format_bytes(rx, p->rx_bytes), tundctl_format_bytes(tx, p->tx_bytes));
+        }
+}
+
+static void print_warnings(const char *profile, char **w, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                printf("%s%s: warning: %s%s\n", tundctl_ansi(ANSI_YELLOW), profile, w[i],
+                       tundctl_ansi(ANSI_RESET));
+}
+
+int tundctl_status(int argc, char *argv[]) {
+        _cleanup_(ipc_msg_freep) IpcMsg *reply = NULL;
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__GetStatus g = TUND__GET_STATUS__INIT;
+        const Tund__StatusReply *st;
+        HealthEnv env = { .now_sec = now_sec(), .resolv_conf_stub = -1 };
+        StatusArgs a;
+        int r;
+
+        r = tundctl_status_parse(argc, argv, &a);
+        if (r >= 0)
+                return r;
+        g.profile = (char *) (a.profile ? a.profile : "");
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
+        m.get_status = &g;
+        r = tundctl_simple_call(&m, "GetStatus", &reply);
+        if (r != 0)
+                return r;
+        st = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS);
+        if (!st)
+                return tundctl_fail(TUNDCTL_EXIT_FAILURE, "GetStatus: unexpected reply");
+
+        for (size_t i = 0; i < st->n_sessions; i++)
+                if (st->sessions[i]->applied &&
+                    streq_ptr(st->sessions[i]->applied->dns_backend, "resolved")) {
+                        int k = tundctl_resolv_conf_is_stub(RESOLV_CONF);
+                        env.resolv_conf_stub = k < 0 ? -1 : k;
+                        break;
+                }
+
+        Json j = {};
+        if (arg_g.json) {
+                json_init(&j, stdout);
+                json_document_begin(&j);
+                json_key(&j, "helper");
+                if (!st->helper)
+                        json_null(&j);
+                else {
+                        json_object_begin(&j);
+                        json_kv_string(&j, "version", st->helper->version);
+                        json_kv_uint(&j, "pid", st->helper->pid);
+                        json_kv_uint(&j, "uptime_usec", st->helper->uptime_usec);
+                        json_object_end(&j);
+                }
+                json_kv_uint(&j, "clients", st->clients);
+                json_kv_uint(&j, "watchers", st->watchers);
+                json_key(&j, "sessions");
+                json_array_begin(&j);
+        } else {
+                tundctl_use_color(STDOUT_FILENO);
+                if (!a.profile)
+                        print_helper_line(st);
+                if (st->n_sessions == 0)
+                        printf("No sessions.\n");
+                else if (!a.profile) {
+                        printf("\n");
+                        if (print_table(st, &env) < 0)
+                                return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
+                }
+        }
+
+        bool any_warning = false;
+        for (size_t i = 0; i < st->n_sessions; i++) {
+                const Tund__SessionInfo *s = st->sessions[i];
+                char **w = NULL;
+                size_t n = 0;
+
+                if (tundctl_session_health(s, &env, &w, &n) < 0) {
+                        tundctl_strv_free(w, n);
+                        return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
+                }
+                if (arg_g.json)
+                        json_session(&j, s, &env, w, n);
+                else {
+                        if (a.profile)
+                                print_detail(s, &env);
+                        if (n > 0 && !any_warning && !a.profile)
+                                printf("\n");
+                        print_warnings(s->profile, w, n);
+                }
+                any_warning = any_warning || n > 0;
+                tundctl_strv_free(w, n);
+        }
+        if (arg_g.json) {
+                json_array_end(&j);
+                json_document_end(&j);
+        }
+        return TUNDCTL_EXIT_OK;
+}
