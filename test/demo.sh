@@ -1,0 +1,78 @@
+#!/bin/bash
+# `make demo`: a VPN up to a local wireguard-go peer, shown working, then down, with nothing
+# left. Runs in network namespaces it creates and removes: the host is not touched.
+. "$(dirname "$0")/integration/lib.sh"
+. "$(dirname "$0")/integration/lib-e2e.sh"
+
+bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'
+[ -t 1 ] || bold='' dim='' off=''
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
+show() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@" 2>&1 | sed 's/^/    /'; }
+die() { echo "demo: $*" >&2; e2e_logs >&2; exit 1; }
+
+if [ "$(id -u)" != 0 ]; then echo "demo: run as root (network namespaces)" >&2; exit 1; fi
+command -v iperf3 >/dev/null || die "iperf3 missing: run 'make deps'"
+
+step "Setting up two network namespaces: 'client' (tund, a private D-Bus and systemd-resolved)"
+echo "    and 'server' (a wireguard-go peer at 198.51.100.1:51820), joined by a veth pair."
+e2e_setup demo || die "could not build the namespaces"
+sns python3 "$TOP/test/integration/dns-responder.py" 192.0.2.1 corp.example 192.0.2.53 "$W/dns.log" &
+T_PIDS+=($!)
+sns iperf3 -s -B 203.0.113.1 -1 >/dev/null 2>&1 &
+T_PIDS+=($!)
+BEFORE=$(e2e_dump)
+
+step "The profile /etc/tund/demo.conf (a wg-quick file; the private key is never shown)"
+e2e_profile demo "DNS = 192.0.2.1, corp.example"
+sed -e 's/^\(PrivateKey\|PresharedKey\) = .*/\1 = (hidden)/' "$W/etc/demo.conf" | grep -v '^#' | sed 's/^/    /'
+
+step "Without the VPN, the server's network 203.0.113.0/24 is unreachable"
+show cns ping -c 1 -W 1 203.0.113.1
+
+step "Starting: tund-helperd is socket-activated; tund-netshimd creates the TUN and applies routes and DNS"
+e2e_helper_start || die "the helper's sockets did not appear"
+t0=$(date +%s%N)
+e2e_shim_start demo
+wait_for 20 e2e_ready demo || die "the VPN did not come up"
+echo "    READY after $(( ($(date +%s%N) - t0) / 1000000 )) ms ($(grep -o 'STATUS=[^|]*' "$W/notify-demo" | tail -n 1))"
+cns ping -c 1 -W 3 192.0.2.1 >/dev/null 2>&1
+
+if [ -x "$B/tundctl" ]; then
+	step "tundctl status"
+	show ctl status
+fi
+
+step "wg show — the engine runs as the unprivileged 'tund' user"
+show cns wg show tund-demo
+show cns ps -o user,pid,comm -C tund-tunnel,wireguard-go,tund-helperd,tund-netshimd
+
+step "Routes tund owns (ip route show proto tund)"
+show cns ip route show proto tund
+show cns ip -6 route show proto tund
+
+step "Ping through the tunnel"
+show cns ping -c 3 -i 0.2 203.0.113.1
+show cns ping -6 -c 3 -i 0.2 2001:db8:2::1
+
+step "A short iperf3 through the tunnel (CPU-bound userspace WireGuard)"
+show cns iperf3 -c 203.0.113.1 -t 2 -f m
+
+step "Split DNS: only corp.example goes to the tunnel's DNS server"
+show resolvectl_ns status tund-demo
+show resolvectl_ns query --cache=no intranet.corp.example
+
+step "Stopping (SIGTERM, as systemctl stop does): the tunnel stops, tund reverts what it applied"
+e2e_shim_stop demo
+[ "$E2E_RC" = 0 ] || die "the shim exited with $E2E_RC"
+grep -E 'Reverted|is down' "$W/shim-demo.log" | sed 's/^/    /'
+
+step "Nothing is left: addresses, routes, rules, DNS, sockets and processes as before the start"
+AFTER=$(e2e_dump)
+if [ "$BEFORE" = "$AFTER" ]; then
+	echo "    identical (ip -j addr/route/rule, resolvectl status, /run/wireguard, processes)"
+else
+	diff <(echo "$BEFORE") <(echo "$AFTER") | sed 's/^/    /'
+	die "the namespace differs after the stop"
+fi
+show cns ip route show proto tund
+step "Done. The namespaces are removed on exit."

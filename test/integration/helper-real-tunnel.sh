@@ -1,0 +1,56 @@
+#!/bin/bash
+# tund-helperd spawning the real tund-tunnel (which runs Debian's wireguard-go) as nobody with
+# only CAP_NET_ADMIN: the session starts, the engine's peers come back through the helper, and
+# stopping leaves no process behind. (No data-plane traffic here: the test client does not
+# apply addresses or routes; the netshim tests cover that.)
+. "$(dirname "$0")/lib.sh"
+
+H=$B/tund-helperd
+C=$B/test/helpers/helperd-client
+TT=$B/tund-tunnel
+[ -f "$TOP/tunnel-shim/main.c" ] && [ -x "$TT" ] || { skip helper-real-tunnel "tund-tunnel not built"; exit 0; }
+command -v wireguard-go >/dev/null && command -v wg >/dev/null || { skip helper-real-tunnel "no wireguard-go/wg"; exit 0; }
+for f in "$H" "$C"; do [ -x "$f" ] || { fail helper-real-tunnel "$f not built"; exit 1; }; done
+
+R=/run/tund-test-real-$$
+T_FILES+=("$R")
+mkdir -m 0755 "$R" "$R/libexec" "$R/sock"
+install -m 0755 "$TT" "$R/libexec/tund-tunnel"
+NS=$(ns_add hr) || { fail helper-real-tunnel "cannot create a namespace"; exit 1; }
+LOG=$R/helper.log
+IF=thr$$
+mkdir -p /var/run/wireguard
+UAPI=/var/run/wireguard/$IF.sock
+T_FILES+=("$UAPI")
+
+# wireguard-go finds the TUN by name in its own network namespace: helper, tunnel and engine
+# all run in ours.
+bg_start ip netns exec "$NS" "$H" --listen-dir "$R/sock" --tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody \
+	--idle-exit 0 --stop-timeout 3 >>"$LOG" 2>&1
+HPID=$!
+wait_for 5 test -S "$R/sock/shim.sock" || { fail helper-real-tunnel "helper did not start: $(tail -3 "$LOG")"; exit 1; }
+
+PRIV=$(wg genkey)
+PEER=$(wg genkey | wg pubkey)
+ip netns exec "$NS" "$C" shim "$R/sock/shim.sock" --profile real --ifname "$IF" --private-key "$PRIV" \
+	--peer-key "$PEER" --uapi-path "$UAPI" --uapi-owner "$(id -u nobody)" >"$R/shim.out" 2>&1 &
+SHIM=$!
+T_PIDS+=($SHIM)
+if wait_for 20 grep -q '^started\|error' "$R/shim.out" && grep -q '^started' "$R/shim.out"; then
+	pass helper-real-tunnel-starts
+else
+	fail helper-real-tunnel-starts "$(cat "$R/shim.out"; tail -5 "$LOG")"
+	exit 0
+fi
+TP=$(sed -n 's/^started tunnel_pid=\([0-9]*\).*/\1/p' "$R/shim.out")
+EP=$(sed -n 's/.* engine_pid=\([0-9]*\).*/\1/p' "$R/shim.out")
+grep -q 'engine_version=fake' "$R/shim.out" && fail helper-real-tunnel-engine "fake engine" ||
+	check helper-real-tunnel-engine-running test -d "/proc/$EP"
+check helper-real-engine-runs-as-nobody sh -c "grep -qP '^Uid:\t65534\t' /proc/$EP/status && grep -qP '^NoNewPrivs:\t1' /proc/$EP/status"
+out=$("$C" ctl "$R/sock/control.sock" peers real 2>&1)
+echo "$out" | grep -q "peer profile=real key=$PEER" && pass helper-real-tunnel-peers || fail helper-real-tunnel-peers "$out"
+kill -TERM "$SHIM"
+wait_for 15 grep -q '^stopped' "$R/shim.out" && pass helper-real-tunnel-stops || fail helper-real-tunnel-stops "$(cat "$R/shim.out")"
+wait_for 5 sh -c "[ ! -e /proc/$TP ] && [ ! -e /proc/$EP ]" && pass helper-real-tunnel-nothing-left ||
+	fail helper-real-tunnel-nothing-left "tunnel $TP or engine $EP still there"
+exit 0
