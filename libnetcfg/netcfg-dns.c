@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -19,7 +20,6 @@
 #define RESOLVE1_LINK "org.freedesktop.resolve1.Link"
 
 extern char **environ;
-
 
 int netcfg_bus_open(const NetcfgOptions *opts, sd_bus **ret) {
         sd_bus *bus = NULL;
@@ -264,7 +264,7 @@ int netcfg_resolvconf_input(const NetcfgDns *d, char **ret) {
 static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char *ifname,
                           const char *input, char **ret_error) {
         char prog[PATH_MAX], record[IFNAMSIZ + 8], out[256] = "";
-        int in[2] = { -EBADF, -EBADF }, outp[2] = { -EBADF, -EBADF }, st = 0, r;
+        int in[2] = {-EBADF, -EBADF}, outp[2] = {-EBADF, -EBADF}, st = 0, r;
         posix_spawn_file_actions_t fa;
         pid_t pid;
         size_t got = 0;
@@ -276,7 +276,10 @@ static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char
         if (netcfg_resolvconf_record(ifname, record, sizeof(record)) < 0)
                 return netcfg_errorf(ret_error, -EINVAL, "resolvconf record for link \"%s\"",
                                      ifname);
-        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
+        /* stdin is a socket, not a pipe, so writing to a child that exited without reading
+         * gives EPIPE (MSG_NOSIGNAL) instead of killing the caller with SIGPIPE. */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0 ||
+            pipe2(outp, O_CLOEXEC) < 0) {
                 r = negative_errno();
                 safe_close(in[0]), safe_close(in[1]);
                 return netcfg_errorf(ret_error, r, "running %s", prog);
@@ -285,13 +288,13 @@ static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char
         posix_spawn_file_actions_adddup2(&fa, in[0], 0);
         posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
         posix_spawn_file_actions_adddup2(&fa, outp[1], 2);
-        char *argv[] = { prog, (char *) arg, record, NULL };
+        char *argv[] = {prog, (char *) arg, record, NULL};
         r = -posix_spawn(&pid, prog, &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
         safe_close(in[0]);
         safe_close(outp[1]);
-        if (r == 0 && input) /* small: fits the pipe buffer, so no deadlock with its output */
-                (void) !write(in[1], input, strlen(input));
+        if (r == 0 && input) /* small: fits the socket buffer, no deadlock with its output */
+                (void) send(in[1], input, strlen(input), MSG_NOSIGNAL);
         safe_close(in[1]);
         while (r == 0 && (k = read(outp[0], out + got, sizeof(out) - 1 - got)) != 0) {
                 if (k < 0 && errno == EINTR)
@@ -317,12 +320,11 @@ static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char
         out[strcspn(out, "\n")] = 0;
         return netcfg_errorf(ret_error, -EIO, "%s %s %s failed (%s %d)%s%s", prog, arg, record,
                              WIFEXITED(st) ? "exit status" : "signal",
-                             WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), *out ? ": " : "",
-                             out);
+                             WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), *out ? ": " : "", out);
 }
 
-int netcfg_dns_apply(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend,
-                     int ifindex, const char *ifname, const NetcfgDns *d, char **ret_error) {
+int netcfg_dns_apply(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend, int ifindex,
+                     const char *ifname, const NetcfgDns *d, char **ret_error) {
         _cleanup_free_ char *input = NULL;
         int r;
 

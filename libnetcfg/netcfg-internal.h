@@ -22,7 +22,7 @@ int netcfg_error_extack(char **ret_error, int r, const char *extack, const char 
 typedef struct NetcfgDns {
         NetcfgPrefix *servers;
         size_t n_servers;
-        char **search;  /* search domains (also used for routing) */
+        char **search; /* search domains (also used for routing) */
         size_t n_search;
         char **routing; /* routing-only domains, without "~" */
         size_t n_routing;
@@ -120,8 +120,8 @@ int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, ch
 int netcfg_bus_open(const NetcfgOptions *opts, sd_bus **ret);
 /* Which backend would be used (never NETCFG_DNS_AUTO); -ENOENT if none exists. */
 int netcfg_dns_pick(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend *ret);
-int netcfg_dns_apply(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend,
-                     int ifindex, const char *ifname, const NetcfgDns *d, char **ret_error);
+int netcfg_dns_apply(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend, int ifindex,
+                     const char *ifname, const NetcfgDns *d, char **ret_error);
 int netcfg_dns_revert(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend,
                       int ifindex, const char *ifname, char **ret_error);
 /* The argument-building halves, testable without a bus or a program. */
@@ -134,7 +134,7 @@ int netcfg_resolvconf_record(const char *ifname, char *buf, size_t size);
 
 /* --- state --- */
 struct NetcfgContext {
-        NetcfgOptions opts;  /* strings below are owned copies */
+        NetcfgOptions opts; /* strings below are owned copies */
         char *bus_address;
         char *resolvconf;
         sd_bus *bus;
@@ -146,7 +146,7 @@ struct NetcfgContext {
         bool applied;        /* anything to revert */
         uint32_t mtu_before; /* 0: MTU untouched */
         uint32_t mtu_set;
-        bool set_up;         /* we brought the link up (it was down) */
+        bool set_up; /* we brought the link up (it was down) */
         NetcfgObjects obj;
         NetcfgDnsBackend dns_backend; /* NONE: nothing applied */
         NetcfgDns dns;

@@ -8,8 +8,7 @@
 
 #include "netcfg-internal.h"
 
-static int vformat_error(char **ret_error, int r, const char *extack, const char *fmt,
-                         va_list ap) {
+static int vformat_error(char **ret_error, int r, const char *extack, const char *fmt, va_list ap) {
         _cleanup_free_ char *what = NULL;
         char *s = NULL;
 
@@ -63,8 +62,8 @@ struct nlmsghdr *netcfg_nlmsg_route(void *buf, uint16_t type, const NetcfgRoute 
         if (type == RTM_DELROUTE)
                 rtm->rtm_scope = RT_SCOPE_NOWHERE; /* match any scope */
         else
-                rtm->rtm_scope = r->type == RTN_UNICAST && r->oif > 0 ? RT_SCOPE_LINK
-                                                                     : RT_SCOPE_UNIVERSE;
+                rtm->rtm_scope =
+                        r->type == RTN_UNICAST && r->oif > 0 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
         mnl_attr_put_u32(nlh, RTA_TABLE, r->table);
         if (r->dst.len > 0)
                 put_addr(nlh, RTA_DST, &r->dst);

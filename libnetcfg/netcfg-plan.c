@@ -104,22 +104,24 @@ static int prefix_from_pb(const Tund__IpPrefix *pb, const char *what, size_t n, 
         if (p.family == AF_UNSPEC)
                 return netcfg_errorf(ret_error, -EINVAL,
                                      "%s %zu: address has %zu bytes, expected 4 (IPv4) or 16 "
-                                     "(IPv6)", what, n, pb->address.len);
+                                     "(IPv6)",
+                                     what, n, pb->address.len);
         memcpy(p.addr, pb->address.data, pb->address.len);
         if (pb->prefix_len > (uint32_t) max_len(p.family)) {
                 p.len = 0;
                 return netcfg_errorf(ret_error, -EINVAL,
                                      "%s %zu: prefix length /%u is out of range for %s (0-%d)",
-                                     what, n, pb->prefix_len,
-                                     p.family == AF_INET ? "IPv4" : "IPv6", max_len(p.family));
+                                     what, n, pb->prefix_len, p.family == AF_INET ? "IPv4" : "IPv6",
+                                     max_len(p.family));
         }
         p.len = (uint8_t) pb->prefix_len;
         if (network && host_bits_set(&p)) {
                 NetcfgPrefix m = p;
 
                 mask_prefix(&m);
-                return netcfg_errorf(ret_error, -EINVAL, "%s %s has host bits set (did you mean %s?)",
-                                     what, netcfg_prefix_to_string(&p, buf, sizeof(buf)),
+                return netcfg_errorf(ret_error, -EINVAL,
+                                     "%s %s has host bits set (did you mean %s?)", what,
+                                     netcfg_prefix_to_string(&p, buf, sizeof(buf)),
                                      netcfg_prefix_to_string(&m, fixed, sizeof(fixed)));
         }
         *ret = p;
@@ -254,16 +256,16 @@ static int strv_copy(char *const *src, size_t n, char ***ret) {
 }
 
 int netcfg_dns_copy(const NetcfgDns *src, NetcfgDns *dst) {
-        NetcfgDns d = { .n_servers = src->n_servers, .full = src->full,
-                        .default_route = src->default_route };
+        NetcfgDns d = {.n_servers = src->n_servers,
+                       .full = src->full,
+                       .default_route = src->default_route};
 
         d.servers = calloc(src->n_servers + 1, sizeof(NetcfgPrefix));
         if (!d.servers)
                 return -ENOMEM;
         memcpy(d.servers, src->servers, src->n_servers * sizeof(NetcfgPrefix));
         if (strv_copy(src->search, src->n_search, &d.search) < 0 ||
-            (d.n_search = src->n_search,
-             strv_copy(src->routing, src->n_routing, &d.routing) < 0)) {
+            (d.n_search = src->n_search, strv_copy(src->routing, src->n_routing, &d.routing) < 0)) {
                 netcfg_dns_done(&d);
                 return -ENOMEM;
         }
@@ -284,10 +286,13 @@ static int plan_domains(char *const *names, size_t n, const char *what, char ***
                 if (names[i] && names[i][0] == '~')
                         return netcfg_errorf(ret_error, -EINVAL,
                                              "%s \"%s\": write it without \"~\" (routing_domains "
-                                             "already means routing-only)", what, names[i]);
+                                             "already means routing-only)",
+                                             what, names[i]);
                 if (!names[i] || netcfg_dns_name_check(names[i]) < 0)
-                        return netcfg_errorf(ret_error, -EINVAL, "%s \"%s\" is not a valid DNS "
-                                             "domain name", what, names[i] ?: "(null)");
+                        return netcfg_errorf(ret_error, -EINVAL,
+                                             "%s \"%s\" is not a valid DNS "
+                                             "domain name",
+                                             what, names[i] ?: "(null)");
         }
         return strv_copy(names, n, ret);
 }
@@ -303,9 +308,10 @@ static int plan_dns(const Tund__NetworkSettings *s, NetcfgDns *d, char **ret_err
 
                 p->family = family_of_len(s->dns_servers[i].len);
                 if (p->family == AF_UNSPEC)
-                        return netcfg_errorf(ret_error, -EINVAL, "DNS server %zu has %zu bytes, "
-                                             "expected 4 (IPv4) or 16 (IPv6)", i + 1,
-                                             s->dns_servers[i].len);
+                        return netcfg_errorf(ret_error, -EINVAL,
+                                             "DNS server %zu has %zu bytes, "
+                                             "expected 4 (IPv4) or 16 (IPv6)",
+                                             i + 1, s->dns_servers[i].len);
                 memcpy(p->addr, s->dns_servers[i].data, s->dns_servers[i].len);
                 p->len = (uint8_t) max_len(p->family);
         }
@@ -323,7 +329,8 @@ static int plan_dns(const Tund__NetworkSettings *s, NetcfgDns *d, char **ret_err
         d->full = s->dns_mode == TUND__DNS_MODE__DNS_MODE_FULL;
         d->default_route = s->dns_default_route;
         if ((d->full || d->n_search || d->n_routing) && d->n_servers == 0)
-                return netcfg_errorf(ret_error, -EINVAL, "DNS domains or full DNS mode were "
+                return netcfg_errorf(ret_error, -EINVAL,
+                                     "DNS domains or full DNS mode were "
                                      "given without any DNS server");
         return 0;
 }
@@ -356,9 +363,8 @@ static int fam_idx(int family) {
 }
 
 /* Routes of one list (included or excluded) appended to o->routes; table decided later. */
-static int plan_parse_routes(Tund__IpPrefix *const *list, size_t n, bool excluded,
-                             NetcfgObjects *o, bool has_default[2], bool has_excluded[2],
-                             char **ret_error) {
+static int plan_parse_routes(Tund__IpPrefix *const *list, size_t n, bool excluded, NetcfgObjects *o,
+                             bool has_default[2], bool has_excluded[2], char **ret_error) {
         const char *what = excluded ? "excluded route" : "route";
         int r;
 
@@ -404,8 +410,8 @@ static void plan_rules(NetcfgPlan *plan, const NetcfgPlanParams *p, uint32_t fwm
         plan->fwmark = plan->obj.n_rules ? fwmark : 0;
 }
 
-static int plan_routes(const Tund__NetworkSettings *s, const NetcfgPlanParams *p,
-                       NetcfgPlan *plan, char **ret_error) {
+static int plan_routes(const Tund__NetworkSettings *s, const NetcfgPlanParams *p, NetcfgPlan *plan,
+                       char **ret_error) {
         NetcfgObjects *o = &plan->obj;
         bool has_default[2] = {}, has_excluded[2] = {}, policy[2] = {};
         char buf[NETCFG_PREFIX_STRLEN];
@@ -434,8 +440,9 @@ static int plan_routes(const Tund__NetworkSettings *s, const NetcfgPlanParams *p
         for (size_t i = 0; i < o->n_routes; i++) {
                 NetcfgRoute *rt = &o->routes[i];
 
-                rt->table = s->table ?: policy[fam_idx(rt->dst.family)] ? p->table
-                                                                          : NETCFG_TABLE_MAIN;
+                rt->table = s->table
+                                    ?: policy[fam_idx(rt->dst.family)] ? p->table
+                                                                       : NETCFG_TABLE_MAIN;
                 rt->oif = rt->type == RTN_UNICAST ? p->ifindex : 0;
         }
         qsort(o->routes, o->n_routes, sizeof(NetcfgRoute), route_cmp);
@@ -466,17 +473,21 @@ static int plan_check_link(const Tund__NetworkSettings *s, const NetcfgPlan *pla
         for (size_t i = 0; i < plan->obj.n_addresses; i++)
                 v6 = v6 || plan->obj.addresses[i].prefix.family == AF_INET6;
         if (v6 && s->mtu != 0 && s->mtu < 1280)
-                return netcfg_errorf(ret_error, -EINVAL, "MTU %u is below IPv6's minimum of "
-                                     "1280, but the link has IPv6 addresses", s->mtu);
+                return netcfg_errorf(ret_error, -EINVAL,
+                                     "MTU %u is below IPv6's minimum of "
+                                     "1280, but the link has IPv6 addresses",
+                                     s->mtu);
         if (s->table == RT_TABLE_LOCAL || s->table == RT_TABLE_DEFAULT)
-                return netcfg_errorf(ret_error, -EINVAL, "routing table %u is reserved by the "
-                                     "kernel (local/default); choose another", s->table);
+                return netcfg_errorf(ret_error, -EINVAL,
+                                     "routing table %u is reserved by the "
+                                     "kernel (local/default); choose another",
+                                     s->table);
         return 0;
 }
 
 int netcfg_plan_build(const Tund__NetworkSettings *s, const NetcfgPlanParams *p, NetcfgPlan *ret,
                       char **ret_error) {
-        NetcfgPlan plan = { .mtu = s->mtu };
+        NetcfgPlan plan = {.mtu = s->mtu};
         int r;
 
         r = plan_addresses(s, p->ifindex, &plan.obj, ret_error);
@@ -488,8 +499,7 @@ int netcfg_plan_build(const Tund__NetworkSettings *s, const NetcfgPlanParams *p,
                 r = plan_dns(s, &plan.dns, ret_error);
         if (r < 0) {
                 netcfg_plan_done(&plan);
-                return r == -ENOMEM ? netcfg_errorf(ret_error, r, "planning network settings")
-                                    : r;
+                return r == -ENOMEM ? netcfg_errorf(ret_error, r, "planning network settings") : r;
         }
         *ret = plan;
         return 0;

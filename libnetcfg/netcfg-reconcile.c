@@ -34,8 +34,7 @@ static int reconcile_collect_routes(const NetcfgContext *ctx, int ifindex, Netcf
 
 /* Rules in the profile's span that look up tund's table or main (the suppress rule).
  * Deleted by priority and table (and protocol 0 = any), which the kernel matches alone. */
-static int reconcile_collect_rules(const NetcfgContext *ctx, NetcfgObjects *o,
-                                   char **ret_error) {
+static int reconcile_collect_rules(const NetcfgContext *ctx, NetcfgObjects *o, char **ret_error) {
         uint32_t lo = ctx->opts.rule_priority, hi = lo + NETCFG_RULE_PRIO_SPAN - 1;
         size_t n = 0;
         int r;
@@ -48,8 +47,10 @@ static int reconcile_collect_rules(const NetcfgContext *ctx, NetcfgObjects *o,
 
                 if (ru.table != ctx->opts.table && ru.table != NETCFG_TABLE_MAIN)
                         continue;
-                o->rules[n++] = (NetcfgRule){ .family = ru.family, .priority = ru.priority,
-                                              .table = ru.table, .suppress_prefixlen = -1 };
+                o->rules[n++] = (NetcfgRule){.family = ru.family,
+                                             .priority = ru.priority,
+                                             .table = ru.table,
+                                             .suppress_prefixlen = -1};
         }
         o->n_rules = n;
         return 0;

@@ -98,7 +98,7 @@ static int split(char *line, char **w, size_t max) {
 
 #define GROW(arr, n)                                                                               \
         ({                                                                                         \
-                __typeof__(arr) _a = reallocarray((arr), (n) + 1, sizeof(*(arr)));                \
+                __typeof__(arr) _a = reallocarray((arr), (n) + 1, sizeof(*(arr)));                 \
                 if (_a)                                                                            \
                         (arr) = _a;                                                                \
                 _a ? 0 : -ENOMEM;                                                                  \
@@ -143,12 +143,13 @@ static int parse_object_line(NetcfgContext *ctx, char **w, int n) {
         if (streq(w[0], "address") && n == 3) {
                 NetcfgAddress a = {};
                 if (netcfg_prefix_from_string(w[1], &a.prefix) < 0 ||
-                    parse_num(w[2], 1, INT32_MAX, &v[0]) < 0 || GROW(o->addresses, o->n_addresses) < 0)
+                    parse_num(w[2], 1, INT32_MAX, &v[0]) < 0 ||
+                    GROW(o->addresses, o->n_addresses) < 0)
                         return -EINVAL;
                 a.ifindex = (int) v[0];
                 o->addresses[o->n_addresses++] = a;
         } else if (streq(w[0], "route") && n == 5) {
-                NetcfgRoute r = { .protocol = NETCFG_RTPROT_TUND };
+                NetcfgRoute r = {.protocol = NETCFG_RTPROT_TUND};
                 if (netcfg_prefix_from_string(w[1], &r.dst) < 0 ||
                     parse_num(w[2], 1, UINT32_MAX, &v[0]) < 0 ||
                     parse_num(w[3], RTN_UNICAST, RTN_THROW, &v[1]) < 0 ||
@@ -159,7 +160,7 @@ static int parse_object_line(NetcfgContext *ctx, char **w, int n) {
                 r.oif = (int) v[2];
                 o->routes[o->n_routes++] = r;
         } else if (streq(w[0], "rule") && n == 7) {
-                NetcfgRule r = { .protocol = NETCFG_RTPROT_TUND };
+                NetcfgRule r = {.protocol = NETCFG_RTPROT_TUND};
                 if (parse_num(w[1], 4, 6, &v[0]) < 0 || v[0] == 5 ||
                     parse_num(w[2], 0, UINT32_MAX, &v[1]) < 0 ||
                     parse_num(w[3], 1, UINT32_MAX, &v[2]) < 0 ||
@@ -187,7 +188,8 @@ static int parse_header_line(NetcfgContext *ctx, char **w, int n) {
                 strcpy(ctx->ifname, w[1]);
                 ctx->ifindex = (int) a;
         } else if (streq(w[0], "mtu") && n == 3) {
-                if (parse_num(w[1], 0, UINT32_MAX, &a) < 0 || parse_num(w[2], 0, UINT32_MAX, &b) < 0)
+                if (parse_num(w[1], 0, UINT32_MAX, &a) < 0 ||
+                    parse_num(w[2], 0, UINT32_MAX, &b) < 0)
                         return -EINVAL;
                 ctx->mtu_before = (uint32_t) a;
                 ctx->mtu_set = (uint32_t) b;
@@ -222,11 +224,14 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
         for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 lineno++;
                 if (end)
-                        return netcfg_errorf(ret_error, -EBADMSG, "state line %u: text after "
-                                             "\"end\"", lineno);
+                        return netcfg_errorf(ret_error, -EBADMSG,
+                                             "state line %u: text after "
+                                             "\"end\"",
+                                             lineno);
                 if (first) {
                         if (!streq(line, STATE_MAGIC))
-                                return netcfg_errorf(ret_error, -EBADMSG, "not a tund netcfg "
+                                return netcfg_errorf(ret_error, -EBADMSG,
+                                                     "not a tund netcfg "
                                                      "state (expected \"" STATE_MAGIC "\")");
                         first = false;
                         continue;
@@ -242,7 +247,8 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
                                              "state line %u is invalid", lineno);
         }
         if (!end || ctx->ifindex <= 0)
-                return netcfg_errorf(ret_error, -EBADMSG, "state is incomplete (no link or no "
+                return netcfg_errorf(ret_error, -EBADMSG,
+                                     "state is incomplete (no link or no "
                                      "\"end\" line: torn write?)");
         netcfg_routes_sort(ctx->obj.routes, ctx->obj.n_routes);
         ctx->applied = true;

@@ -44,10 +44,11 @@ static void describe(const WriteCtx *w, size_t tag, char *buf, size_t size) {
         default: {
                 const NetcfgRule *r = &w->o->rules[i];
                 if (r->suppress_prefixlen >= 0)
-                        snprintf(buf, size, "%s %s rule priority %u lookup %u "
-                                 "suppress_prefixlength %d", w->add ? "adding" : "removing",
-                                 family_name(r->family), r->priority, r->table,
-                                 r->suppress_prefixlen);
+                        snprintf(buf, size,
+                                 "%s %s rule priority %u lookup %u "
+                                 "suppress_prefixlength %d",
+                                 w->add ? "adding" : "removing", family_name(r->family),
+                                 r->priority, r->table, r->suppress_prefixlen);
                 else
                         snprintf(buf, size, "%s %s rule priority %u %sfwmark 0x%x lookup %u",
                                  w->add ? "adding" : "removing", family_name(r->family),
@@ -121,9 +122,9 @@ static int write_all(NetcfgBatch *b, const WriteCtx *w, size_t kind) {
 
 int netcfg_objects_write(struct mnl_socket *nl, size_t limit, bool add, const NetcfgObjects *o,
                          NetcfgOpResult *res, char **ret_error) {
-        static const size_t order_add[] = { KIND_ADDRESS, KIND_ROUTE, KIND_RULE };
-        static const size_t order_del[] = { KIND_RULE, KIND_ROUTE, KIND_ADDRESS };
-        WriteCtx w = { .o = o, .res = res, .add = add, .ret_error = ret_error };
+        static const size_t order_add[] = {KIND_ADDRESS, KIND_ROUTE, KIND_RULE};
+        static const size_t order_del[] = {KIND_RULE, KIND_ROUTE, KIND_ADDRESS};
+        WriteCtx w = {.o = o, .res = res, .add = add, .ret_error = ret_error};
         _cleanup_(netcfg_batch_freep) NetcfgBatch *b = NULL;
         int r;
 
@@ -174,7 +175,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data) {
 int netcfg_link_get(struct mnl_socket *nl, const char *ifname, int ifindex, NetcfgLink *ret) {
         char buf[MNL_SOCKET_BUFFER_SIZE];
         NetcfgLink l = {};
-        LinkReply lr = { .link = &l };
+        LinkReply lr = {.link = &l};
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
         struct ifinfomsg *ifi;
         uint32_t seq = (uint32_t) random();
@@ -218,7 +219,7 @@ static void link_ack(void *userdata, size_t tag, int error, const char *extack) 
 int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, char **ret_error) {
         _cleanup_(netcfg_batch_freep) NetcfgBatch *b = NULL;
         int first = 0, r;
-        void *ud[2] = { ret_error, &first };
+        void *ud[2] = {ret_error, &first};
 
         r = netcfg_batch_new(&b, nl, 0, link_ack, ud);
         if (r < 0)

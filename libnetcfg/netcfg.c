@@ -20,6 +20,7 @@ const char *netcfg_dns_backend_to_string(NetcfgDnsBackend b) {
 int netcfg_context_alloc(NetcfgContext **ret, const NetcfgOptions *opts) {
         static const NetcfgOptions none = {};
         NetcfgContext *ctx;
+        int r;
 
         opts = opts ?: &none;
         ctx = calloc(1, sizeof(*ctx));
@@ -37,8 +38,8 @@ int netcfg_context_alloc(NetcfgContext **ret, const NetcfgOptions *opts) {
         ctx->dns_backend = NETCFG_DNS_NONE;
         if ((opts->bus_address && !ctx->bus_address) || (opts->resolvconf && !ctx->resolvconf))
                 return netcfg_free(ctx), -ENOMEM;
-        if (netcfg_nl_open(&ctx->nl) < 0) {
-                int r = negative_errno();
+        r = netcfg_nl_open(&ctx->nl);
+        if (r < 0) {
                 netcfg_free(ctx);
                 return r;
         }
@@ -130,8 +131,8 @@ static int apply_link(NetcfgContext *ctx, const NetcfgPlan *plan, uint32_t *ret_
         *ret_mtu_before = 0;
         *ret_set_up = false;
         if (!link_present(ctx, &l))
-                return netcfg_errorf(ret_error, -ENODEV, "link %s (index %d) is gone",
-                                     ctx->ifname, ctx->ifindex);
+                return netcfg_errorf(ret_error, -ENODEV, "link %s (index %d) is gone", ctx->ifname,
+                                     ctx->ifindex);
         mtu = plan->mtu && plan->mtu != l.mtu ? plan->mtu : 0;
         if (!mtu && l.up)
                 return 0;
@@ -156,7 +157,8 @@ static int apply_dns(NetcfgContext *ctx, const NetcfgPlan *plan, NetcfgDnsBacken
         }
         r = netcfg_dns_pick(&ctx->opts, &ctx->bus, backend);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "no DNS backend: systemd-resolved is not on "
+                return netcfg_errorf(ret_error, r,
+                                     "no DNS backend: systemd-resolved is not on "
                                      "the system bus and no resolvconf program was found");
         if (ctx->dns_backend != NETCFG_DNS_NONE && ctx->dns_backend != *backend)
                 (void) netcfg_dns_revert(&ctx->opts, &ctx->bus, ctx->dns_backend, ctx->ifindex,
@@ -166,8 +168,7 @@ static int apply_dns(NetcfgContext *ctx, const NetcfgPlan *plan, NetcfgDnsBacken
 }
 
 /* After commit(): counts come from what is now applied, table and fwmark from the plan. */
-static void fill_result(const NetcfgContext *ctx, const NetcfgPlan *plan,
-                        NetcfgResult *res) {
+static void fill_result(const NetcfgContext *ctx, const NetcfgPlan *plan, NetcfgResult *res) {
         *res = (NetcfgResult){
                 .ifindex = ctx->ifindex,
                 .dns_backend = ctx->dns_backend,
@@ -187,8 +188,8 @@ static int objects_append(NetcfgObjects *a, const NetcfgObjects *b) {
         if (!ad)
                 return -ENOMEM;
         a->addresses = ad;
-        NetcfgRoute *ro = reallocarray(a->routes, a->n_routes + b->n_routes + 1,
-                                       sizeof(NetcfgRoute));
+        NetcfgRoute *ro =
+                reallocarray(a->routes, a->n_routes + b->n_routes + 1, sizeof(NetcfgRoute));
         if (!ro)
                 return -ENOMEM;
         a->routes = ro;
@@ -224,8 +225,9 @@ static void commit(NetcfgContext *ctx, NetcfgPlan *plan, NetcfgDnsBackend backen
 
 int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
                  char **ret_error) {
-        NetcfgPlanParams p = { .ifindex = ctx->ifindex, .table = ctx->opts.table,
-                               .rule_priority = ctx->opts.rule_priority };
+        NetcfgPlanParams p = {.ifindex = ctx->ifindex,
+                              .table = ctx->opts.table,
+                              .rule_priority = ctx->opts.rule_priority};
         _cleanup_(netcfg_plan_done) NetcfgPlan plan = {};
         _cleanup_(netcfg_objects_done) NetcfgObjects added = {}, stale = {};
         NetcfgDnsBackend backend = NETCFG_DNS_NONE;
@@ -240,7 +242,8 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                 return r;
         /* Fail before touching anything when DNS is asked for and nothing can apply it. */
         if (!netcfg_dns_empty(&plan.dns) && netcfg_dns_pick(&ctx->opts, &ctx->bus, &backend) < 0)
-                return netcfg_errorf(ret_error, -ENOENT, "no DNS backend: systemd-resolved is "
+                return netcfg_errorf(ret_error, -ENOENT,
+                                     "no DNS backend: systemd-resolved is "
                                      "not on the system bus and no resolvconf program was found");
         if (netcfg_objects_subtract(&plan.obj, &ctx->obj, &added) < 0 ||
             netcfg_objects_subtract(&ctx->obj, &plan.obj, &stale) < 0)
@@ -249,8 +252,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
         r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
         if (r < 0)
                 return r;
-        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj, NULL,
-                                 ret_error);
+        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj, NULL, ret_error);
         if (r >= 0)
                 r = apply_dns(ctx, &plan, &backend, ret_error);
         if (r < 0) {

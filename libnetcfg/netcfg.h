@@ -53,10 +53,10 @@ typedef struct NetcfgOptions {
         sd_bus *bus;             /* borrowed (a reference is taken); NULL: see bus_address */
         const char *bus_address; /* NULL: $DBUS_SYSTEM_BUS_ADDRESS, else the system bus */
         NetcfgDnsBackend dns_backend;
-        const char *resolvconf;  /* resolvconf program; NULL: "resolvconf" found in $PATH */
-        uint32_t table;          /* automatic policy table; 0: NETCFG_TABLE_DEFAULT */
-        uint32_t rule_priority;  /* first rule priority; 0: NETCFG_RULE_PRIO_MIN */
-        size_t batch_limit;      /* bytes per netlink batch (flush); 0: 32 KiB, max 128 KiB */
+        const char *resolvconf; /* resolvconf program; NULL: "resolvconf" found in $PATH */
+        uint32_t table;         /* automatic policy table; 0: NETCFG_TABLE_DEFAULT */
+        uint32_t rule_priority; /* first rule priority; 0: NETCFG_RULE_PRIO_MIN */
+        size_t batch_limit;     /* bytes per netlink batch (flush); 0: 32 KiB, max 128 KiB */
 } NetcfgOptions;
 
 typedef struct NetcfgResult {
@@ -64,10 +64,10 @@ typedef struct NetcfgResult {
         int ifindex;
         NetcfgDnsBackend dns_backend; /* NETCFG_DNS_NONE when no DNS was asked for */
         unsigned addresses_applied;
-        unsigned routes_applied;      /* including throw routes for excluded prefixes */
+        unsigned routes_applied; /* including throw routes for excluded prefixes */
         unsigned rules_applied;
-        uint32_t table;               /* table of the routes (254 = main) */
-        uint32_t fwmark;              /* fwmark the engine must use; 0 when no rule needs one */
+        uint32_t table;  /* table of the routes (254 = main) */
+        uint32_t fwmark; /* fwmark the engine must use; 0 when no rule needs one */
 } NetcfgResult;
 
 typedef struct NetcfgContext NetcfgContext;
@@ -119,8 +119,8 @@ typedef struct NetcfgRule {
         int family;
         uint32_t priority;
         uint32_t table;
-        uint32_t fwmark; /* 0: none */
-        bool invert;     /* "not fwmark" */
+        uint32_t fwmark;        /* 0: none */
+        bool invert;            /* "not fwmark" */
         int suppress_prefixlen; /* -1: none */
         uint8_t protocol;
 } NetcfgRule;
@@ -148,15 +148,14 @@ int netcfg_read_link(const char *ifname, int ifindex, NetcfgLink *ret, char **re
 typedef struct NetcfgDnsStatus {
         NetcfgPrefix *servers; /* len = host length */
         size_t n_servers;
-        char **domains;        /* routing-only ones are written "~name" here, for display */
+        char **domains; /* routing-only ones are written "~name" here, for display */
         size_t n_domains;
         bool default_route;
 } NetcfgDnsStatus;
 
 void netcfg_dns_status_done(NetcfgDnsStatus *st);
 /* resolved's org.freedesktop.resolve1.Link DNS/Domains/DefaultRoute of a link. */
-int netcfg_read_dns(const NetcfgOptions *opts, int ifindex, NetcfgDnsStatus *ret,
-                    char **ret_error);
+int netcfg_read_dns(const NetcfgOptions *opts, int ifindex, NetcfgDnsStatus *ret, char **ret_error);
 
 /* "198.51.100.0/24", "2001:db8::/32"; buf of at least NETCFG_PREFIX_STRLEN. */
 #define NETCFG_PREFIX_STRLEN 50

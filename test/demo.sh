@@ -22,7 +22,7 @@ sns iperf3 -s -B 203.0.113.1 -1 >/dev/null 2>&1 &
 T_PIDS+=($!)
 BEFORE=$(e2e_dump)
 
-step "The profile /etc/tund/demo.conf (a wg-quick file; the private key is never shown)"
+step "The profile (what /etc/tund/demo.conf holds: a wg-quick file; keys hidden here)"
 e2e_profile demo "DNS = 192.0.2.1, corp.example"
 sed -e 's/^\(PrivateKey\|PresharedKey\) = .*/\1 = (hidden)/' "$W/etc/demo.conf" | grep -v '^#' | sed 's/^/    /'
 

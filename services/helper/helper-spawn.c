@@ -62,6 +62,19 @@ static int child_caps(void) {
         return have;
 }
 
+/* glibc refuses sigaction() on the signals it reserves (32, 33), yet an ignored disposition of
+ * theirs, inherited from whoever started us, would survive the exec: reset them directly. The
+ * kernel's struct for SIG_DFL needs no restorer. */
+static void child_reset_reserved_signal(int sig) {
+        struct {
+                void *handler;
+                unsigned long flags;
+                void *restorer;
+                uint64_t mask;
+        } ksa = { .handler = SIG_DFL };
+        (void) syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
+}
+
 static _Noreturn void child_fail(int errfd, int step) {
         int buf[2] = { step, errno };
         (void) !write(errfd, buf, sizeof(buf));
@@ -72,8 +85,8 @@ static _Noreturn void child(const TunnelSpawnArgs *a, int errfd, pid_t parent) {
         /* Signals first: dispositions we ignore (SIGPIPE) would survive the exec. */
         struct sigaction sa = { .sa_handler = SIG_DFL };
         for (int sig = 1; sig < _NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        (void) sigaction(sig, &sa, NULL);
+                if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, &sa, NULL) < 0)
+                        child_reset_reserved_signal(sig);
         sigset_t none;
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)

@@ -60,9 +60,9 @@ static void add_dns(const char *s) {
         uint8_t *a = calloc(1, 16);
         size_t len = inet_pton(AF_INET, s, a) == 1 ? 4 : inet_pton(AF_INET6, s, a) == 1 ? 16 : 3;
 
-        arg_s.dns_servers = realloc(arg_s.dns_servers, (arg_s.n_dns_servers + 1) *
-                                                               sizeof(ProtobufCBinaryData));
-        arg_s.dns_servers[arg_s.n_dns_servers++] = (ProtobufCBinaryData){ len, a };
+        arg_s.dns_servers =
+                realloc(arg_s.dns_servers, (arg_s.n_dns_servers + 1) * sizeof(ProtobufCBinaryData));
+        arg_s.dns_servers[arg_s.n_dns_servers++] = (ProtobufCBinaryData){len, a};
 }
 
 static int read_routes_file(const char *path) {
@@ -81,57 +81,129 @@ static int read_routes_file(const char *path) {
 }
 
 static int parse_args(int argc, char **argv) {
-        enum { ADDR = 256, ROUTE, EXCL, RFILE, MTU, DNS, SEARCH, ROUTING, FULL, DEFROUTE, TABLE,
-               FWMARK, TOFF, STATE, BUS, BACKEND, RESOLVCONF, PTABLE, PRIO, BATCH, TWICE, HOLD };
-        static const struct option o[] = {
-                { "addr", 1, 0, ADDR },         { "route", 1, 0, ROUTE },
-                { "exclude", 1, 0, EXCL },      { "routes-file", 1, 0, RFILE },
-                { "mtu", 1, 0, MTU },           { "dns", 1, 0, DNS },
-                { "search", 1, 0, SEARCH },     { "routing", 1, 0, ROUTING },
-                { "dns-full", 0, 0, FULL },     { "dns-default-route", 0, 0, DEFROUTE },
-                { "table", 1, 0, TABLE },       { "fwmark", 1, 0, FWMARK },
-                { "table-off", 0, 0, TOFF },    { "state", 1, 0, STATE },
-                { "bus", 1, 0, BUS },           { "backend", 1, 0, BACKEND },
-                { "resolvconf", 1, 0, RESOLVCONF }, { "policy-table", 1, 0, PTABLE },
-                { "priority", 1, 0, PRIO },     { "batch", 1, 0, BATCH },
-                { "twice", 0, 0, TWICE },       { "hold", 0, 0, HOLD },
-                {}
+        enum {
+                ADDR = 256,
+                ROUTE,
+                EXCL,
+                RFILE,
+                MTU,
+                DNS,
+                SEARCH,
+                ROUTING,
+                FULL,
+                DEFROUTE,
+                TABLE,
+                FWMARK,
+                TOFF,
+                STATE,
+                BUS,
+                BACKEND,
+                RESOLVCONF,
+                PTABLE,
+                PRIO,
+                BATCH,
+                TWICE,
+                HOLD
         };
+        static const struct option o[] = {{"addr", 1, 0, ADDR},
+                                          {"route", 1, 0, ROUTE},
+                                          {"exclude", 1, 0, EXCL},
+                                          {"routes-file", 1, 0, RFILE},
+                                          {"mtu", 1, 0, MTU},
+                                          {"dns", 1, 0, DNS},
+                                          {"search", 1, 0, SEARCH},
+                                          {"routing", 1, 0, ROUTING},
+                                          {"dns-full", 0, 0, FULL},
+                                          {"dns-default-route", 0, 0, DEFROUTE},
+                                          {"table", 1, 0, TABLE},
+                                          {"fwmark", 1, 0, FWMARK},
+                                          {"table-off", 0, 0, TOFF},
+                                          {"state", 1, 0, STATE},
+                                          {"bus", 1, 0, BUS},
+                                          {"backend", 1, 0, BACKEND},
+                                          {"resolvconf", 1, 0, RESOLVCONF},
+                                          {"policy-table", 1, 0, PTABLE},
+                                          {"priority", 1, 0, PRIO},
+                                          {"batch", 1, 0, BATCH},
+                                          {"twice", 0, 0, TWICE},
+                                          {"hold", 0, 0, HOLD},
+                                          {}};
         int c;
 
         while ((c = getopt_long(argc, argv, "+", o, NULL)) >= 0) {
                 switch (c) {
-                case ADDR: add_prefix(&arg_s.addresses, &arg_s.n_addresses, optarg); break;
-                case ROUTE: add_prefix(&arg_s.routes, &arg_s.n_routes, optarg); break;
-                case EXCL: add_prefix(&arg_s.excluded_routes, &arg_s.n_excluded_routes, optarg); break;
+                case ADDR:
+                        add_prefix(&arg_s.addresses, &arg_s.n_addresses, optarg);
+                        break;
+                case ROUTE:
+                        add_prefix(&arg_s.routes, &arg_s.n_routes, optarg);
+                        break;
+                case EXCL:
+                        add_prefix(&arg_s.excluded_routes, &arg_s.n_excluded_routes, optarg);
+                        break;
                 case RFILE:
                         if (read_routes_file(optarg) < 0)
                                 return die(optarg, -errno, NULL), -1;
                         break;
-                case MTU: arg_s.mtu = (uint32_t) strtoul(optarg, NULL, 0); break;
-                case DNS: add_dns(optarg); break;
-                case SEARCH: add_str(&arg_s.search_domains, &arg_s.n_search_domains, optarg); break;
-                case ROUTING: add_str(&arg_s.routing_domains, &arg_s.n_routing_domains, optarg); break;
-                case FULL: arg_s.dns_mode = TUND__DNS_MODE__DNS_MODE_FULL; break;
-                case DEFROUTE: arg_s.dns_default_route = 1; break;
-                case TABLE: arg_s.table = (uint32_t) strtoul(optarg, NULL, 0); break;
-                case FWMARK: arg_s.fwmark = (uint32_t) strtoul(optarg, NULL, 0); break;
-                case TOFF: arg_s.table_off = 1; break;
-                case STATE: arg_state = optarg; break;
-                case BUS: arg_opts.bus_address = optarg; break;
+                case MTU:
+                        arg_s.mtu = (uint32_t) strtoul(optarg, NULL, 0);
+                        break;
+                case DNS:
+                        add_dns(optarg);
+                        break;
+                case SEARCH:
+                        add_str(&arg_s.search_domains, &arg_s.n_search_domains, optarg);
+                        break;
+                case ROUTING:
+                        add_str(&arg_s.routing_domains, &arg_s.n_routing_domains, optarg);
+                        break;
+                case FULL:
+                        arg_s.dns_mode = TUND__DNS_MODE__DNS_MODE_FULL;
+                        break;
+                case DEFROUTE:
+                        arg_s.dns_default_route = 1;
+                        break;
+                case TABLE:
+                        arg_s.table = (uint32_t) strtoul(optarg, NULL, 0);
+                        break;
+                case FWMARK:
+                        arg_s.fwmark = (uint32_t) strtoul(optarg, NULL, 0);
+                        break;
+                case TOFF:
+                        arg_s.table_off = 1;
+                        break;
+                case STATE:
+                        arg_state = optarg;
+                        break;
+                case BUS:
+                        arg_opts.bus_address = optarg;
+                        break;
                 case BACKEND:
                         arg_opts.dns_backend = streq(optarg, "resolved")     ? NETCFG_DNS_RESOLVED
                                                : streq(optarg, "resolvconf") ? NETCFG_DNS_RESOLVCONF
                                                : streq(optarg, "none")       ? NETCFG_DNS_NONE
                                                                              : NETCFG_DNS_AUTO;
                         break;
-                case RESOLVCONF: arg_opts.resolvconf = optarg; break;
-                case PTABLE: arg_opts.table = (uint32_t) strtoul(optarg, NULL, 0); break;
-                case PRIO: arg_opts.rule_priority = (uint32_t) strtoul(optarg, NULL, 0); break;
-                case BATCH: arg_opts.batch_limit = strtoul(optarg, NULL, 0); break;
-                case TWICE: arg_twice = true; break;
-                case HOLD: arg_hold = true; break;
-                default: return -1;
+                case RESOLVCONF:
+                        arg_opts.resolvconf = optarg;
+                        break;
+                case PTABLE:
+                        arg_opts.table = (uint32_t) strtoul(optarg, NULL, 0);
+                        break;
+                case PRIO:
+                        arg_opts.rule_priority = (uint32_t) strtoul(optarg, NULL, 0);
+                        break;
+                case BATCH:
+                        arg_opts.batch_limit = strtoul(optarg, NULL, 0);
+                        break;
+                case TWICE:
+                        arg_twice = true;
+                        break;
+                case HOLD:
+                        arg_hold = true;
+                        break;
+                default:
+                        return -1;
                 }
         }
         return optind;
@@ -155,8 +227,7 @@ static int do_apply(const char *ifname) {
                 return die("save", r, err);
         printf("ifname=%s ifindex=%d dns=%s addresses=%u routes=%u rules=%u table=%u fwmark=%u\n",
                res.ifname, res.ifindex, netcfg_dns_backend_to_string(res.dns_backend),
-               res.addresses_applied, res.routes_applied, res.rules_applied, res.table,
-               res.fwmark);
+               res.addresses_applied, res.routes_applied, res.rules_applied, res.table, res.fwmark);
         fflush(stdout);
         while (arg_hold)
                 pause();
@@ -196,7 +267,8 @@ static int do_show(const char *ifname) {
         printf("link %s index %d mtu %u %s\n", l.ifname, l.ifindex, l.mtu, l.up ? "up" : "down");
         if ((r = netcfg_read_addresses(l.ifindex, &ad, &n_ad, &err)) < 0 ||
             (r = netcfg_read_routes(0, 0, 116, &rt, &n_rt, &err)) < 0 ||
-            (r = netcfg_read_rules(NETCFG_RULE_PRIO_MIN, NETCFG_RULE_PRIO_MAX, &ru, &n_ru, &err)) < 0)
+            (r = netcfg_read_rules(NETCFG_RULE_PRIO_MIN, NETCFG_RULE_PRIO_MAX, &ru, &n_ru, &err)) <
+                    0)
                 return die("read", r, err);
         for (size_t i = 0; i < n_ad; i++)
                 printf("address %s\n", netcfg_prefix_to_string(&ad[i].prefix, p, sizeof(p)));
@@ -209,7 +281,8 @@ static int do_show(const char *ifname) {
                        ru[i].priority, ru[i].table, ru[i].fwmark, ru[i].protocol);
         if (netcfg_read_dns(&arg_opts, l.ifindex, &dns, &err) >= 0) {
                 for (size_t i = 0; i < dns.n_servers; i++)
-                        printf("dns-server %s\n", netcfg_prefix_to_string(&dns.servers[i], p, sizeof(p)));
+                        printf("dns-server %s\n",
+                               netcfg_prefix_to_string(&dns.servers[i], p, sizeof(p)));
                 for (size_t i = 0; i < dns.n_domains; i++)
                         printf("dns-domain %s\n", dns.domains[i]);
                 printf("dns-default-route %s\n", dns.default_route ? "yes" : "no");

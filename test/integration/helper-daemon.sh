@@ -85,7 +85,7 @@ if [ -n "$TA" ] && [ -f "$D" ]; then
 	check helper-child-ambient-net-admin grep -qP '^CapAmb:\t0000000000001000' "$D"
 	check helper-child-bounding-set grep -qP '^CapBnd:\t0000000000001000' "$D"
 	check helper-child-default-signals grep -qP '^SigBlk:\t0+$' "$D"
-	check helper-child-no-ignored-signals grep -P '^SigIgn:\t0+$' "$D"
+	check helper-child-no-ignored-signals sh -c "grep SigIgn '$D'; grep -qP '^SigIgn:\t0+$' '$D'"
 else
 	fail helper-child-fd-table "no dump for tunnel pid '$TA'"
 fi

@@ -30,8 +30,11 @@ static int attr_cb(const struct nlattr *a, void *data) {
 
 TEST(route_message_unicast) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRoute r = { .dst = pfx("198.51.100.0/24"), .table = 29813, .type = RTN_UNICAST,
-                          .protocol = NETCFG_RTPROT_TUND, .oif = 7 };
+        NetcfgRoute r = {.dst = pfx("198.51.100.0/24"),
+                         .table = 29813,
+                         .type = RTN_UNICAST,
+                         .protocol = NETCFG_RTPROT_TUND,
+                         .oif = 7};
         struct nlmsghdr *nlh = netcfg_nlmsg_route(buf, RTM_NEWROUTE, &r);
         struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -52,8 +55,10 @@ TEST(route_message_unicast) {
 
 TEST(route_message_throw_v6_delete) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRoute r = { .dst = pfx("2001:db8:ff::/48"), .table = 254, .type = RTN_THROW,
-                          .protocol = NETCFG_RTPROT_TUND };
+        NetcfgRoute r = {.dst = pfx("2001:db8:ff::/48"),
+                         .table = 254,
+                         .type = RTN_THROW,
+                         .protocol = NETCFG_RTPROT_TUND};
         struct nlmsghdr *nlh = netcfg_nlmsg_route(buf, RTM_DELROUTE, &r);
         struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -71,7 +76,7 @@ TEST(route_message_throw_v6_delete) {
 
 TEST(route_message_default_has_no_dst) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRoute r = { .dst = pfx("0.0.0.0/0"), .table = 1000, .type = RTN_UNICAST, .oif = 3 };
+        NetcfgRoute r = {.dst = pfx("0.0.0.0/0"), .table = 1000, .type = RTN_UNICAST, .oif = 3};
         struct nlmsghdr *nlh = netcfg_nlmsg_route(buf, RTM_NEWROUTE, &r);
         Attrs t = {};
 
@@ -81,10 +86,18 @@ TEST(route_message_default_has_no_dst) {
 
 TEST(rule_messages) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRule fw = { .family = AF_INET6, .priority = 21701, .table = 29813, .fwmark = 0x7475,
-                          .invert = true, .suppress_prefixlen = -1, .protocol = 116 };
-        NetcfgRule sup = { .family = AF_INET, .priority = 21700, .table = 254,
-                           .suppress_prefixlen = 0, .protocol = 116 };
+        NetcfgRule fw = {.family = AF_INET6,
+                         .priority = 21701,
+                         .table = 29813,
+                         .fwmark = 0x7475,
+                         .invert = true,
+                         .suppress_prefixlen = -1,
+                         .protocol = 116};
+        NetcfgRule sup = {.family = AF_INET,
+                          .priority = 21700,
+                          .table = 254,
+                          .suppress_prefixlen = 0,
+                          .protocol = 116};
         struct nlmsghdr *nlh = netcfg_nlmsg_rule(buf, RTM_NEWRULE, &fw);
         struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -112,7 +125,7 @@ TEST(rule_messages) {
 
 TEST(address_messages) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgAddress a = { .prefix = pfx("2001:db8::2/64"), .ifindex = 9 };
+        NetcfgAddress a = {.prefix = pfx("2001:db8::2/64"), .ifindex = 9};
         struct nlmsghdr *nlh = netcfg_nlmsg_addr(buf, RTM_NEWADDR, &a);
         struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -155,8 +168,8 @@ TEST(link_message) {
 /* An NLMSG_ERROR as the kernel writes it: capped or with the whole request echoed. */
 static struct nlmsghdr *make_ack(char *buf, int error, bool capped, const char *msg) {
         char req[NETCFG_NLMSG_MAX];
-        NetcfgRoute r = { .dst = pfx("198.51.100.0/24"), .table = 254, .type = RTN_UNICAST,
-                          .oif = 2 };
+        NetcfgRoute r = {
+                .dst = pfx("198.51.100.0/24"), .table = 254, .type = RTN_UNICAST, .oif = 2};
         struct nlmsghdr *orig = netcfg_nlmsg_route(req, RTM_NEWROUTE, &r);
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
         struct nlmsgerr *err;
@@ -179,7 +192,8 @@ TEST(ext_ack_parsing) {
         const char *ext;
         int e;
 
-        struct nlmsghdr *nlh = make_ack(buf, -EINVAL, true, "Invalid prefix for given prefix length");
+        struct nlmsghdr *nlh =
+                make_ack(buf, -EINVAL, true, "Invalid prefix for given prefix length");
         ASSERT_OK(netcfg_nlmsg_parse_ack(nlh, nlh->nlmsg_len, &e, &ext));
         ASSERT_EQ(e, -EINVAL);
         ASSERT_STREQ(ext, "Invalid prefix for given prefix length");
@@ -212,7 +226,8 @@ TEST(ext_ack_malformed) {
         ASSERT_EQ(netcfg_nlmsg_parse_ack(nlh, nlh->nlmsg_len, &e, &ext), -EBADMSG);
         /* an attribute length that runs past the message */
         nlh = make_ack(buf, -EINVAL, true, "text");
-        struct nlattr *a = (struct nlattr *) ((char *) nlh + NLMSG_HDRLEN + sizeof(struct nlmsgerr));
+        struct nlattr *a =
+                (struct nlattr *) ((char *) nlh + NLMSG_HDRLEN + sizeof(struct nlmsgerr));
         a->nla_len = 200;
         ASSERT_EQ(netcfg_nlmsg_parse_ack(nlh, nlh->nlmsg_len, &e, &ext), -EBADMSG);
 }
@@ -260,8 +275,11 @@ static void count_ack(void *userdata, size_t tag, int error, const char *extack)
 }
 
 static NetcfgRoute lo_route(unsigned i) {
-        NetcfgRoute r = { .dst = { .family = AF_INET6, .len = 64 }, .table = 100,
-                          .type = RTN_UNICAST, .protocol = NETCFG_RTPROT_TUND, .oif = 1 };
+        NetcfgRoute r = {.dst = {.family = AF_INET6, .len = 64},
+                         .table = 100,
+                         .type = RTN_UNICAST,
+                         .protocol = NETCFG_RTPROT_TUND,
+                         .oif = 1};
         r.dst.addr[0] = 0x20, r.dst.addr[1] = 0x01, r.dst.addr[2] = 0x0d, r.dst.addr[3] = 0xb8;
         r.dst.addr[6] = (uint8_t) (i >> 8), r.dst.addr[7] = (uint8_t) i;
         return r;
@@ -304,8 +322,8 @@ TEST(batch_flush_boundaries) {
         ASSERT_OK(netcfg_batch_flush(b));
         ASSERT_EQ(acks->n, 1000);
         ASSERT_EQ(acks->errors[999], -EEXIST);
-        ASSERT_EQ(netcfg_batch_n_sends(b), (1000 * msg_len + NETCFG_BATCH_LIMIT_DEFAULT - 1) /
-                                                   NETCFG_BATCH_LIMIT_DEFAULT);
+        ASSERT_EQ(netcfg_batch_n_sends(b),
+                  (1000 * msg_len + NETCFG_BATCH_LIMIT_DEFAULT - 1) / NETCFG_BATCH_LIMIT_DEFAULT);
         netcfg_batch_free(b);
         free(acks);
 }
@@ -315,8 +333,11 @@ TEST(kernel_ext_ack_text) {
         NetcfgBatch *b;
         Acks *acks = calloc(1, sizeof(Acks));
         /* Host bits set: the kernel refuses it and says why. */
-        NetcfgRoute r = { .dst = pfx("198.51.100.0/24"), .table = 254, .type = RTN_UNICAST,
-                          .protocol = 116, .oif = 1 };
+        NetcfgRoute r = {.dst = pfx("198.51.100.0/24"),
+                         .table = 254,
+                         .type = RTN_UNICAST,
+                         .protocol = 116,
+                         .oif = 1};
         r.dst.addr[3] = 7;
 
         ASSERT_OK(netcfg_batch_new(&b, nl, 0, count_ack, acks));
@@ -333,16 +354,21 @@ TEST(kernel_ext_ack_text) {
 
 TEST(objects_write_idempotent) {
         struct mnl_socket *nl = private_netns();
-        NetcfgRoute routes[3] = { lo_route(1), lo_route(2),
-                                  { .dst = pfx("203.0.113.0/24"), .table = 100, .type = RTN_THROW,
-                                    .protocol = 116 } };
-        NetcfgRule rules[1] = { { .family = AF_INET, .priority = 21701, .table = 100,
-                                  .fwmark = 0x7475, .invert = true, .suppress_prefixlen = -1,
-                                  .protocol = 116 } };
-        NetcfgAddress addrs[1] = { { .prefix = pfx("192.0.2.1/24"), .ifindex = 1 } };
-        NetcfgObjects o = { addrs, 1, routes, 3, rules, 1 };
+        NetcfgRoute routes[3] = {
+                lo_route(1),
+                lo_route(2),
+                {.dst = pfx("203.0.113.0/24"), .table = 100, .type = RTN_THROW, .protocol = 116}};
+        NetcfgRule rules[1] = {{.family = AF_INET,
+                                .priority = 21701,
+                                .table = 100,
+                                .fwmark = 0x7475,
+                                .invert = true,
+                                .suppress_prefixlen = -1,
+                                .protocol = 116}};
+        NetcfgAddress addrs[1] = {{.prefix = pfx("192.0.2.1/24"), .ifindex = 1}};
+        NetcfgObjects o = {addrs, 1, routes, 3, rules, 1};
         int ra[1], rr[3], ru[1];
-        NetcfgOpResult res = { ra, rr, ru };
+        NetcfgOpResult res = {ra, rr, ru};
         char *err = NULL;
 
         ASSERT_OK(netcfg_objects_write(nl, 0, true, &o, &res, &err));

@@ -16,8 +16,9 @@ typedef struct Settings {
 } Settings;
 
 static void add(Settings *st, int list, const char *s) {
-        size_t *n = list == 0 ? &st->s.n_addresses : list == 1 ? &st->s.n_routes
-                                                               : &st->s.n_excluded_routes;
+        size_t *n = list == 0   ? &st->s.n_addresses
+                    : list == 1 ? &st->s.n_routes
+                                : &st->s.n_excluded_routes;
         Tund__IpPrefix *p = &st->p[list][*n];
         char host[64];
         const char *slash = strchr(s, '/');
@@ -42,8 +43,8 @@ static Settings *settings_new(void) {
         return st;
 }
 
-static const NetcfgPlanParams params = { .ifindex = 5, .table = NETCFG_TABLE_DEFAULT,
-                                         .rule_priority = NETCFG_RULE_PRIO_MIN };
+static const NetcfgPlanParams params = {
+        .ifindex = 5, .table = NETCFG_TABLE_DEFAULT, .rule_priority = NETCFG_RULE_PRIO_MIN};
 
 static const NetcfgRoute *find_route(const NetcfgPlan *p, const char *dst) {
         NetcfgPrefix want;
@@ -111,7 +112,7 @@ TEST(full_tunnel_uses_policy_table_and_rules) {
 
 TEST(default_fwmark_and_custom_span) {
         Settings *st = settings_new();
-        NetcfgPlanParams pp = { .ifindex = 5, .table = 1000, .rule_priority = 21710 };
+        NetcfgPlanParams pp = {.ifindex = 5, .table = 1000, .rule_priority = 21710};
         NetcfgPlan p;
 
         add(st, 1, "::/0");
@@ -157,7 +158,8 @@ static void expect_invalid(Settings *st, const char *msg) {
 TEST(invalid_input) {
         Settings *st = settings_new();
         add(st, 1, "198.51.100.7/24");
-        expect_invalid(st, "route 198.51.100.7/24 has host bits set (did you mean 198.51.100.0/24?)");
+        expect_invalid(st,
+                       "route 198.51.100.7/24 has host bits set (did you mean 198.51.100.0/24?)");
 
         st = settings_new();
         add(st, 1, "2001:db8::/129");
@@ -190,10 +192,10 @@ TEST(invalid_input) {
 
 TEST(dns_validation) {
         Settings *st = settings_new();
-        uint8_t a[4] = { 192, 0, 2, 53 };
-        ProtobufCBinaryData srv = { 4, a };
-        char *tilde[] = { "~corp.example" }, *bad[] = { "corp..example" };
-        char *good[] = { "corp.example" };
+        uint8_t a[4] = {192, 0, 2, 53};
+        ProtobufCBinaryData srv = {4, a};
+        char *tilde[] = {"~corp.example"}, *bad[] = {"corp..example"};
+        char *good[] = {"corp.example"};
 
         st->s.routing_domains = tilde;
         st->s.n_routing_domains = 1;
@@ -212,13 +214,18 @@ TEST(dns_validation) {
 
 static NetcfgDns dns_sample(bool full) {
         static NetcfgPrefix servers[2];
-        static char *search[] = { "corp.example" };
-        static char *routing[] = { "internal.example", "corp.example" };
+        static char *search[] = {"corp.example"};
+        static char *routing[] = {"internal.example", "corp.example"};
 
         ASSERT_OK(netcfg_prefix_from_string("192.0.2.53", &servers[0]));
         ASSERT_OK(netcfg_prefix_from_string("2001:db8::53", &servers[1]));
-        return (NetcfgDns){ .servers = servers, .n_servers = 2, .search = search, .n_search = 1,
-                            .routing = routing, .n_routing = 2, .full = full };
+        return (NetcfgDns){.servers = servers,
+                           .n_servers = 2,
+                           .search = search,
+                           .n_search = 1,
+                           .routing = routing,
+                           .n_routing = 2,
+                           .full = full};
 }
 
 /* A bus that is never connected: enough to build and read messages offline. */
@@ -294,14 +301,14 @@ static void expect_domains(bool full, const char *const *names, const int *routi
 
 TEST(resolved_split_domains) {
         /* corp.example is a search domain, so it is not repeated as routing-only */
-        static const char *const names[] = { "corp.example", "internal.example" };
-        static const int routing[] = { 0, 1 };
+        static const char *const names[] = {"corp.example", "internal.example"};
+        static const int routing[] = {0, 1};
         expect_domains(false, names, routing, 2);
 }
 
 TEST(resolved_full_domains) {
-        static const char *const names[] = { "corp.example", "internal.example", "." };
-        static const int routing[] = { 0, 1, 1 };
+        static const char *const names[] = {"corp.example", "internal.example", "."};
+        static const int routing[] = {0, 1, 1};
         expect_domains(true, names, routing, 3);
 }
 

@@ -10,9 +10,13 @@
 static NetcfgContext *sample(void) {
         NetcfgContext *c = calloc(1, sizeof(*c));
         static NetcfgPrefix servers[2];
-        NetcfgDns d = { .servers = servers, .n_servers = 2, .n_search = 1, .n_routing = 1,
-                        .full = true, .default_route = false };
-        char *search[] = { "corp.example" }, *routing[] = { "internal.example" };
+        NetcfgDns d = {.servers = servers,
+                       .n_servers = 2,
+                       .n_search = 1,
+                       .n_routing = 1,
+                       .full = true,
+                       .default_route = false};
+        char *search[] = {"corp.example"}, *routing[] = {"internal.example"};
 
         ASSERT_OK(netcfg_prefix_from_string("192.0.2.53", &servers[0]));
         ASSERT_OK(netcfg_prefix_from_string("2001:db8::53", &servers[1]));
@@ -36,13 +40,13 @@ static NetcfgContext *sample(void) {
         ASSERT_OK(netcfg_prefix_from_string("0.0.0.0/0", &c->obj.routes[0].dst));
         ASSERT_OK(netcfg_prefix_from_string("203.0.113.7/32", &c->obj.routes[1].dst));
         ASSERT_OK(netcfg_prefix_from_string("2001:db8:1::/48", &c->obj.routes[2].dst));
-        c->obj.routes[0] = (NetcfgRoute){ c->obj.routes[0].dst, 29813, RTN_UNICAST, 116, 7 };
-        c->obj.routes[1] = (NetcfgRoute){ c->obj.routes[1].dst, 29813, RTN_THROW, 116, 0 };
-        c->obj.routes[2] = (NetcfgRoute){ c->obj.routes[2].dst, 254, RTN_UNICAST, 116, 7 };
+        c->obj.routes[0] = (NetcfgRoute){c->obj.routes[0].dst, 29813, RTN_UNICAST, 116, 7};
+        c->obj.routes[1] = (NetcfgRoute){c->obj.routes[1].dst, 29813, RTN_THROW, 116, 0};
+        c->obj.routes[2] = (NetcfgRoute){c->obj.routes[2].dst, 254, RTN_UNICAST, 116, 7};
         netcfg_routes_sort(c->obj.routes, 3);
         c->obj.n_routes = 3;
-        c->obj.rules[0] = (NetcfgRule){ AF_INET, 21700, 254, 0, false, 0, 116 };
-        c->obj.rules[1] = (NetcfgRule){ AF_INET6, 21701, 29813, 0x7475, true, -1, 116 };
+        c->obj.rules[0] = (NetcfgRule){AF_INET, 21700, 254, 0, false, 0, 116};
+        c->obj.rules[1] = (NetcfgRule){AF_INET6, 21701, 29813, 0x7475, true, -1, 116};
         c->obj.n_rules = 2;
         return c;
 }
@@ -64,7 +68,8 @@ static void assert_same(const NetcfgContext *a, const NetcfgContext *b) {
         for (size_t i = 0; i < a->obj.n_rules; i++)
                 ASSERT_TRUE(netcfg_rule_equal(&a->obj.rules[i], &b->obj.rules[i]));
         ASSERT_EQ(a->dns.n_servers, b->dns.n_servers);
-        ASSERT_TRUE(memcmp(a->dns.servers, b->dns.servers, a->dns.n_servers * sizeof(NetcfgPrefix)) == 0);
+        ASSERT_TRUE(memcmp(a->dns.servers, b->dns.servers,
+                           a->dns.n_servers * sizeof(NetcfgPrefix)) == 0);
         ASSERT_STREQ(a->dns.search[0], b->dns.search[0]);
         ASSERT_STREQ(a->dns.routing[0], b->dns.routing[0]);
         ASSERT_EQ(a->dns.full, b->dns.full);

@@ -14,6 +14,7 @@
 #include "tundctl.h"
 
 TundctlGlobals arg_g;
+const TundctlVerb *(*tundctl_verb_lookup)(const char *name);
 
 /* ---- options ---- */
 
@@ -75,6 +76,7 @@ int tundctl_global_option(int c, const char *value) {
                 arg_g.config_dir = value;
                 return 1;
         case OPT_TIMEOUT:
+                arg_g.timeout_set = true;
                 if (tundctl_parse_timeout(value, &arg_g.timeout_usec) < 0)
                         return tundctl_usage_error(NULL,
                                                    "--timeout: not a number of seconds between "
@@ -96,16 +98,14 @@ int tundctl_global_option(int c, const char *value) {
 }
 
 int tundctl_usage_error(const char *verb, const char *fmt, ...) {
+        char msg[512];
         va_list ap;
 
-        fputs("tundctl: ", stderr);
-        if (verb)
-                fprintf(stderr, "%s: ", verb);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        fprintf(stderr, " (see 'tundctl %s%s-h')\n", verb ? verb : "", verb ? " " : "");
-        return TUNDCTL_EXIT_USAGE;
+        return tundctl_fail(TUNDCTL_EXIT_USAGE, "%s%s%s (see 'tundctl %s%s-h')", verb ? verb : "",
+                            verb ? ": " : "", msg, verb ? verb : "", verb ? " " : "");
 }
 
 void tundctl_verb_help(const TundctlVerb *v, FILE *f) {
@@ -137,7 +137,7 @@ int tundctl_getopt(const char *verb, int argc, char *argv[], const char *shortop
         opterr = 0;
         while ((c = getopt_long(argc, argv, shorts, all, NULL)) >= 0) {
                 if (c == 'h') {
-                        const TundctlVerb *v = tundctl_verb_find(verb);
+                        const TundctlVerb *v = tundctl_verb_lookup ? tundctl_verb_lookup(verb) : NULL;
                         if (v)
                                 tundctl_verb_help(v, stdout);
                         return -1;
@@ -166,6 +166,11 @@ int tundctl_getopt(const char *verb, int argc, char *argv[], const char *shortop
 /* ---- errors ---- */
 
 static char last_error[1024];
+static bool quiet;
+
+void tundctl_set_quiet(bool b) {
+        quiet = b;
+}
 
 int tundctl_fail(int code, const char *fmt, ...) {
         va_list ap;
@@ -173,7 +178,8 @@ int tundctl_fail(int code, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(last_error, sizeof(last_error), fmt, ap);
         va_end(ap);
-        fprintf(stderr, "tundctl: %s\n", last_error);
+        if (!quiet)
+                fprintf(stderr, "tundctl: %s\n", last_error);
         return code;
 }
 
@@ -301,10 +307,15 @@ int tundctl_call(IpcConn *c, Tund__CtlToHelper *m, const char *what, IpcMsg **re
         err = ipc_msg_error(reply);
         if (err) {
                 int code = tundctl_exit_from_error_code(err->code);
-                if (err->code == TUND__ERROR_CODE__ERROR_PERMISSION)
-                        r = tundctl_fail(code, "%s: permission denied: %s", what, err->message);
-                else
-                        r = tundctl_fail(code, "%s: %s", what, err->message);
+                const char *msg = isempty(err->message) ? tundctl_error_code_to_string(err->code) :
+                                                          err->message;
+                /* The helper's messages often name the request already. */
+                bool named = strncmp(msg, what, strlen(what)) == 0;
+                bool says = strstr(msg, "permission denied") != NULL;
+                r = tundctl_fail(code, "%s%s%s%s", named ? "" : what, named ? "" : ": ",
+                                 err->code == TUND__ERROR_CODE__ERROR_PERMISSION && !says ?
+                                         "permission denied: " : "",
+                                 msg);
                 ipc_msg_free(reply);
                 return r;
         }

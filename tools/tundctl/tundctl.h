@@ -39,6 +39,7 @@ typedef struct TundctlGlobals {
         const char *socket_path;
         const char *config_dir;
         uint64_t timeout_usec;
+        bool timeout_set; /* --timeout given (up/down wait longer by default) */
         bool json;
         int color; /* -1 auto, 0 never, 1 always */
 } TundctlGlobals;
@@ -56,6 +57,9 @@ typedef struct TundctlVerb {
 } TundctlVerb;
 
 const TundctlVerb *tundctl_verb_find(const char *name);
+/* Set by main() to tundctl_verb_find (the table lives in main.c, which unit tests do not
+ * link): -h prints the verb's help through it. */
+extern const TundctlVerb *(*tundctl_verb_lookup)(const char *name);
 extern const TundctlVerb tundctl_verbs[];
 extern const size_t tundctl_n_verbs;
 
@@ -133,6 +137,8 @@ int tundctl_usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
  * code. */
 int tundctl_fail(int code, const char *fmt, ...) _printf_(2, 3);
 const char *tundctl_last_error(void);
+/* While set, tundctl_fail() records but does not print (optional lookups). */
+void tundctl_set_quiet(bool quiet);
 int tundctl_exit_from_errno(int error);
 int tundctl_exit_from_error_code(Tund__ErrorCode code);
 const char *tundctl_error_code_to_string(Tund__ErrorCode code);

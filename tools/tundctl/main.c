@@ -107,6 +107,7 @@ static int run(int argc, char *argv[]) {
         int first;
 
         tundctl_globals_init(&arg_g);
+        tundctl_verb_lookup = tundctl_verb_find;
         first = parse_globals(argc, argv, &version);
         if (first == -1)
                 return TUNDCTL_EXIT_OK;

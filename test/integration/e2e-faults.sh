@@ -1,0 +1,90 @@
+#!/bin/bash
+# Fault injection: SIGKILL of the shim, the helper, tund-tunnel and wireguard-go, each while
+# starting, running and stopping. After each, once the cleanup systemd would run has run
+# (ExecStopPost= --cleanup; the helper restarted on the next connection), nothing is left —
+# link, address, route, rule, DNS setting, socket, process — and the VPN comes back.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-e2e.sh"
+
+if ! e2e_setup ft; then fail setup "could not build the namespaces"; exit 1; fi
+e2e_default_route
+# A full tunnel with full DNS: its policy rules and DNS settings are what outlive a link.
+e2e_profile ft "DNS = 192.0.2.1, corp.example" "0.0.0.0/0, ::/0"
+BASE=$(e2e_dump)
+e2e_helper_start || { fail setup "helper"; exit 1; }
+
+pid_of() { cns ps -e -o pid=,comm= | awk -v c="$1" '$2 == c { print $1; exit }'; }
+kill_in() { local p; p=$(pid_of "$1") && [ -n "$p" ] && cns kill -9 "$p"; }
+helper_alive() { [ -n "$(pid_of tund-helperd)" ]; }
+wait_gone() { wait_for 10 bash -c "[ -z \"\$(cns ps -e -o comm= | grep -x '$1')\" ]"; }
+
+# What systemd would do after the failure: ExecStopPost= of tund@.service, and a helper
+# that is started again by the next connection to its socket.
+recover() {
+	local pid
+	eval "pid=\$SHIM_PID_ft"
+	wait "$pid" 2>/dev/null
+	cns "$B/tund-netshimd" --cleanup --config-dir "$W/etc" ft >>"$W/cleanup.log" 2>&1
+	helper_alive || e2e_helper_start
+}
+
+clean_after() { # CASE
+	local now
+	# an orphaned engine exits once its UAPI socket file is gone: allow it a moment
+	if wait_for 10 bash -c '[ "$(e2e_dump)" = "$BASE" ]' 2>/dev/null || [ "$(e2e_dump)" = "$BASE" ]; then
+		pass "$1_nothing_left"
+	else
+		now=$(e2e_dump)
+		fail "$1_nothing_left" "$(diff <(echo "$BASE") <(echo "$now") | head -6 | tr '\n' ' ')"
+	fi
+}
+export BASE
+export -f e2e_dump ns_dump
+
+comes_back() { # CASE
+	e2e_shim_start ft
+	if wait_for 20 e2e_ready ft && cns ping -c 1 -W 3 203.0.113.1 >/dev/null; then
+		pass "$1_comes_back"
+	else
+		fail "$1_comes_back" "$(tail -3 "$W/shim-ft.log" | tr '\n' ' ')"
+	fi
+	e2e_shim_stop ft
+	[ "$E2E_RC" = 0 ] || fail "$1_clean_stop_after" "exit $E2E_RC"
+}
+
+# kill_case TARGET PHASE
+kill_case() {
+	local target=$1 phase=$2 name="kill_${1//-/_}_$2" i
+	: >"$W/notify-ft"
+	e2e_shim_start ft
+	case $phase in
+	starting)
+		# as soon as the target exists, before READY=1
+		for ((i = 0; i < 400; i++)); do [ -n "$(pid_of "$target")" ] && break; sleep 0.005; done
+		kill_in "$target" ;;
+	running)
+		wait_for 20 e2e_ready ft || fail "${name}_setup" "not ready"
+		cns ping -c 1 -W 3 203.0.113.1 >/dev/null
+		kill_in "$target" ;;
+	stopping)
+		wait_for 20 e2e_ready ft || fail "${name}_setup" "not ready"
+		e2e_shim_kill ft TERM
+		kill_in "$target" ;;
+	esac
+	# the shim must end by itself (revert and exit) unless it was the victim
+	local pid
+	eval "pid=\$SHIM_PID_ft"
+	if wait_for 20 bash -c "! kill -0 $pid 2>/dev/null"; then pass "${name}_shim_ends"; else
+		fail "${name}_shim_ends" "still running"
+		e2e_shim_kill ft KILL
+	fi
+	recover
+	clean_after "$name"
+	comes_back "$name"
+}
+
+for phase in starting running stopping; do
+	for target in tund-netshimd tund-helperd tund-tunnel wireguard-go; do
+		kill_case "$target" "$phase"
+	done
+done

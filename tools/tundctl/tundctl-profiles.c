@@ -1,0 +1,205 @@
+/* tundctl profiles: every CONFIG_DIR/NAME.conf with whether it is enabled (the symlink
+ * `systemctl enable tund@NAME` makes in multi-user.target.wants), active (a session in the
+ * helper) and valid (when the file is readable by the caller). */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "profile.h"
+#include "tundctl.h"
+
+int tundctl_noargs_parse(const char *verb, int argc, char *argv[]) {
+        int i = tundctl_getopt(verb, argc, argv, NULL, NULL, NULL, NULL);
+
+        if (i == -1)
+                return TUNDCTL_EXIT_OK;
+        if (i < 0)
+                return TUNDCTL_EXIT_USAGE;
+        if (argc - i > 0)
+                return tundctl_usage_error(verb, "unexpected argument: %s", argv[i]);
+        return -1;
+}
+
+typedef struct ProfileEntry {
+        char name[PROFILE_NAME_MAX + 1];
+        bool enabled;
+        const Tund__SessionInfo *session; /* NULL: not active */
+        int valid;                        /* 1 yes, 0 no, -1 unknown (unreadable) */
+        char *error;
+} ProfileEntry;
+
+static int entry_cmp(const void *a, const void *b) {
+        return strcmp(((const ProfileEntry *) a)->name, ((const ProfileEntry *) b)->name);
+}
+
+/* The helper's sessions, or NULL (quietly) when it cannot be asked. */
+static IpcMsg *helper_status(char **ret_error) {
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__GetStatus g = TUND__GET_STATUS__INIT;
+        IpcMsg *reply = NULL;
+
+        g.profile = (char *) "";
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
+        m.get_status = &g;
+        tundctl_set_quiet(true);
+        int r = tundctl_simple_call(&m, "GetStatus", &reply);
+        tundctl_set_quiet(false);
+        if (r != 0) {
+                *ret_error = strdup(tundctl_last_error());
+                return NULL;
+        }
+        return reply;
+}
+
+static void entries_free(ProfileEntry *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].error);
+        free(v);
+}
+
+int tundctl_profiles(int argc, char *argv[]) {
+        _cleanup_(ipc_msg_freep) IpcMsg *reply = NULL;
+        _cleanup_free_ char *helper_error = NULL;
+        const Tund__StatusReply *st = NULL;
+        ProfileEntry *v = NULL;
+        size_t n = 0;
+        DIR *d;
+        struct dirent *de;
+        int r;
+
+        r = tundctl_noargs_parse("profiles", argc, argv);
+        if (r >= 0)
+                return r;
+
+        d = opendir(arg_g.config_dir);
+        if (!d)
+                return tundctl_fail(tundctl_exit_from_errno(-errno) == TUNDCTL_EXIT_PERMISSION ?
+                                            TUNDCTL_EXIT_PERMISSION :
+                                            TUNDCTL_EXIT_FAILURE,
+                                    "cannot read %s: %m", arg_g.config_dir);
+        reply = helper_status(&helper_error);
+        if (reply)
+                st = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS);
+
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                char name[NAME_MAX + 1], path[PATH_MAX];
+                struct stat sb;
+                ProfileEntry *e;
+
+                if (len <= 5 || !streq(de->d_name + len - 5, ".conf"))
+                        continue;
+                snprintf(name, sizeof(name), "%.*s", (int) (len - 5), de->d_name);
+                if (!profile_name_is_valid(name))
+                        continue;
+                e = realloc(v, (n + 1) * sizeof(ProfileEntry));
+                if (!e) {
+                        closedir(d);
+                        entries_free(v, n);
+                        return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
+                }
+                v = e;
+                e = &v[n++];
+                *e = (ProfileEntry){ .valid = -1 };
+                memcpy(e->name, name, strlen(name) + 1); /* valid: at most 32 characters */
+                snprintf(path, sizeof(path), TUNDCTL_WANTS_DIR "/tund@%s.service", name);
+                e->enabled = lstat(path, &sb) == 0;
+                for (size_t i = 0; st && i < st->n_sessions; i++)
+                        if (streq(st->sessions[i]->profile, name))
+                                e->session = st->sessions[i];
+
+                Profile *p = NULL;
+                snprintf(path, sizeof(path), "%s/%s", arg_g.config_dir, de->d_name);
+                r = profile_load_file(path, &p, &e->error);
+                if (r >= 0)
+                        e->valid = 1;
+                else if (r != -EACCES)
+                        e->valid = 0;
+                else {
+                        free(e->error);
+                        e->error = NULL;
+                }
+                profile_free(p);
+        }
+        closedir(d);
+        if (n > 0)
+                qsort(v, n, sizeof(ProfileEntry), entry_cmp);
+
+        if (arg_g.json) {
+                Json j;
+                json_init(&j, stdout);
+                json_document_begin(&j);
+                json_kv_string(&j, "config_dir", arg_g.config_dir);
+                json_kv_bool(&j, "helper_reachable", st != NULL);
+                json_key(&j, "helper_error");
+                if (st)
+                        json_null(&j);
+                else
+                        json_string(&j, helper_error);
+                json_key(&j, "profiles");
+                json_array_begin(&j);
+                for (size_t i = 0; i < n; i++) {
+                        json_object_begin(&j);
+                        json_kv_string(&j, "name", v[i].name);
+                        json_kv_bool(&j, "enabled", v[i].enabled);
+                        json_key(&j, "active");
+                        if (!st)
+                                json_null(&j); /* unknown */
+                        else
+                                json_bool(&j, v[i].session != NULL);
+                        json_key(&j, "state");
+                        if (v[i].session)
+                                json_string(&j, tundctl_session_state_to_string(v[i].session->state));
+                        else
+                                json_null(&j);
+                        json_key(&j, "valid");
+                        if (v[i].valid < 0)
+                                json_null(&j);
+                        else
+                                json_bool(&j, v[i].valid);
+                        json_key(&j, "error");
+                        if (v[i].error)
+                                json_string(&j, v[i].error);
+                        else
+                                json_null(&j);
+                        json_object_end(&j);
+                }
+                json_array_end(&j);
+                json_document_end(&j);
+        } else if (n == 0)
+                printf("No profiles in %s.\n", arg_g.config_dir);
+        else {
+                _cleanup_(tundctl_table_freep) Table *t =
+                        tundctl_table_new(4, "profile", "enabled", "active", "valid");
+                bool color = tundctl_use_color(STDOUT_FILENO);
+                if (!t) {
+                        entries_free(v, n);
+                        return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
+                }
+                for (size_t i = 0; i < n; i++) {
+                        const char *row[] = {
+                                v[i].name,
+                                v[i].enabled ? "enabled" : "disabled",
+                                !st ? "unknown" : v[i].session ?
+                                                tundctl_session_state_to_string(v[i].session->state) :
+                                                "inactive",
+                                v[i].valid < 0 ? "unknown" : v[i].valid ? "yes" : "no",
+                        };
+                        if (tundctl_table_add_row(t, row) < 0)
+                                break;
+                        if (v[i].session)
+                                tundctl_table_set_color(t, 2, ANSI_GREEN);
+                        if (v[i].valid == 0)
+                                tundctl_table_set_color(t, 3, ANSI_RED);
+                }
+                tundctl_table_print(t, stdout, color);
+                for (size_t i = 0; i < n; i++)
+                        if (v[i].error)
+                                printf("%s\n", v[i].error);
+                if (!st)
+                        printf("(active state unknown: %s)\n", helper_error ? helper_error : "");
+        }
+        entries_free(v, n);
+        return TUNDCTL_EXIT_OK;
+}
