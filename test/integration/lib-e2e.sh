@@ -91,7 +91,10 @@ e2e_helper_start() {
 		--idle-exit "${E2E_IDLE_EXIT:-0}" "$@" >>"$W/helper.log" 2>&1 &
 	HELPER_PID=$!
 	T_PIDS+=("$HELPER_PID")
-	wait_for 5 cns test -S /run/tund/shim.sock
+	wait_for 5 cns test -S /run/tund/shim.sock || return 1
+	# what SocketMode=/SocketGroup= of the .socket units do (the activator sets no modes)
+	cns sh -c 'chgrp tund /run/tund/control.sock && chmod 0660 /run/tund/control.sock &&
+		chmod 0600 /run/tund/shim.sock'
 }
 
 e2e_profile() {

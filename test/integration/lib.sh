@@ -18,9 +18,9 @@ fail() { echo "FAIL: $1: ${2:-}"; }
 skip() { echo "SKIP: $1: ${2:-}"; }
 # check NAME CMD...: PASS if CMD succeeds, else FAIL with its output.
 check() {
-	local name=$1 out
+	local _name=$1 _out
 	shift
-	if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 5 | tr '\n' ' ')"; fi
+	if _out=$("$@" 2>&1); then pass "$_name"; else fail "$_name" "$(echo "$_out" | tail -n 5 | tr '\n' ' ')"; fi
 }
 
 ns_add() {

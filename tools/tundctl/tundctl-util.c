@@ -475,7 +475,7 @@ static bool color_on;
 bool tundctl_color_decide(int forced, bool isatty_, const char *term, const char *no_color) {
         if (forced >= 0)
                 return forced > 0;
-        if (no_color) /* https://no-color.org: set at all, whatever the value */
+        if (!isempty(no_color)) /* https://no-color.org: set and not empty, whatever value */
                 return false;
         if (!isatty_)
                 return false;

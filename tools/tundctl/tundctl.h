@@ -177,7 +177,8 @@ char *tundctl_short_key(char buf[TUNDCTL_FMT_MAX], const char *key);
 
 /* ---- colour ---- */
 
-/* isatty(fd) && TERM != dumb && NO_COLOR unset, unless --color/--no-color decided. */
+/* isatty(fd) && TERM set and != dumb && NO_COLOR unset or empty, unless --color/--no-color
+ * decided. */
 bool tundctl_use_color(int fd);
 /* Pure form of the above, for tests. */
 bool tundctl_color_decide(int forced, bool isatty_, const char *term, const char *no_color);
