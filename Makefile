@@ -15,6 +15,16 @@ LIBEXECDIR ?= $(PREFIX)/libexec/tund
 UNITDIR ?= /lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
+# What the Debian package installs besides the programs (make install DESTDIR=... PREFIX=/usr).
+SYSCONFDIR ?= /etc
+NMDIR ?= $(PREFIX)/lib/NetworkManager
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# iproute2 6.1 (bookworm) reads rt_protos.d only under /etc/iproute2.
+RTPROTOSDIR ?= $(SYSCONFDIR)/iproute2/rt_protos.d
+MANPAGES = $(patsubst man/%.scd,$(B)/man/%,$(wildcard man/*.scd))
+DEB_OUT ?= $(B)/deb
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 B ?= build
@@ -56,6 +66,7 @@ TEST_HELPERS := $(patsubst test/helpers/%.c,$(B)/test/helpers/%,$(wildcard test/
 BINARIES := $(foreach p,$(BUILT_PROGRAMS),$(B)/$(call prog_name,$(p)))
 
 .PHONY: all check unit integration asan fuzz-smoke fuzz fuzzers deps install clean demo \
+	programs deb \
 	bench bench-routes format
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -105,15 +116,18 @@ $(B)/test/helpers/%: $(B)/obj/test/helpers/%.o $(ARCHIVES)
 
 # --- tests ---
 # `make check` runs unit tests, then (as root) the namespace integration tests.
+# test/integration/lib*.sh are libraries the scripts source, not tests.
+INTEGRATION_TESTS = $(sort $(filter-out test/integration/lib%,$(wildcard test/integration/*$(T)*.sh)))
+
 check: all
-	B=$(B) test/run $(UNIT_TESTS) $(sort $(wildcard test/integration/*.sh))
+	B=$(B) test/run $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 unit: all
 	B=$(B) test/run $(UNIT_TESTS)
 
 # Only the scripts matching T, e.g. `make integration T=netcfg`.
 integration: all
-	B=$(B) test/run $(sort $(wildcard test/integration/*$(T)*.sh))
+	B=$(B) test/run $(INTEGRATION_TESTS)
 
 asan:
 	$(MAKE) B=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
@@ -151,11 +165,38 @@ bench-routes: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-install: $(BINARIES)
+# Man pages from scdoc sources: man/NAME.SECTION.scd -> $(B)/man/NAME.SECTION
+$(B)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@
+
+# What `make install` needs built (the Debian package builds only this).
+programs: $(BINARIES) $(MANPAGES)
+
+# /etc/tund holds profiles with private keys: root only (tmpfiles.d enforces it at every boot).
+install: programs
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
 	for p in $(filter-out %/tund-tunnel,$(BINARIES)); do install -m 0755 $$p $(DESTDIR)$(SBINDIR)/; done
 	$(if $(filter %/tund-tunnel,$(BINARIES)),install -m 0755 $(B)/tund-tunnel $(DESTDIR)$(LIBEXECDIR)/)
 	$(if $(wildcard units/*),install -d $(DESTDIR)$(UNITDIR) && install -m 0644 $(wildcard units/*) $(DESTDIR)$(UNITDIR)/)
+	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	$(if $(wildcard tools/tundctl/tundctl.bash-completion),install -d $(DESTDIR)$(BASHCOMPDIR) && \
+		install -m 0644 tools/tundctl/tundctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/tundctl)
+	$(if $(wildcard tools/nm-dispatcher/90-tund),install -d $(DESTDIR)$(NMDIR)/dispatcher.d && \
+		install -m 0755 tools/nm-dispatcher/90-tund $(DESTDIR)$(NMDIR)/dispatcher.d/)
+	$(if $(wildcard tools/nm-dispatcher/*.conf),install -d $(DESTDIR)$(NMDIR)/conf.d && \
+		install -m 0644 $(wildcard tools/nm-dispatcher/*.conf) $(DESTDIR)$(NMDIR)/conf.d/)
+	install -d $(DESTDIR)$(RTPROTOSDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 data/rt_protos.d/tund.conf $(DESTDIR)$(RTPROTOSDIR)/
+	install -m 0644 data/sysusers.d/tund.conf $(DESTDIR)$(SYSUSERSDIR)/
+	install -m 0644 data/tmpfiles.d/tund.conf $(DESTDIR)$(TMPFILESDIR)/
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/tund
+
+# The Debian package, built with dpkg-buildpackage from a copy of the tree in a temporary
+# directory (nothing is written next to the checkout); the .deb ends up in $(DEB_OUT).
+deb:
+	debian/make-deb $(DEB_OUT)
 
 clean:
 	rm -rf build build-asan $(BF)

@@ -1,8 +1,9 @@
 /* A small JSON emitter. Strings are the only hard part: everything tundctl prints comes from
  * the helper, a profile or the kernel, so any byte may turn up; the output stays valid UTF-8
- * JSON whatever the input (invalid sequences become U+FFFD). No Debian JSON library is used
- * because the build links a fixed set of pkg-config packages (see the report in tundctl(8)
- * NOTES): this file is the whole of it, and test-tundctl-json.c checks every escape. */
+ * JSON whatever the input (invalid sequences become U+FFFD). No Debian JSON library
+ * (libjson-c, libjansson) is used because the Makefile links every program against one fixed
+ * pkg-config list (PKGS) with no per-program additions: this file is the whole of it, and
+ * test-tundctl-json.c checks every escape. */
 #include <inttypes.h>
 #include <stdio.h>
 

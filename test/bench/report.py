@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Turns test/bench/run's raw samples (one JSON object a line) into the results: one line per
+benchmark on stdout (ratio against its baseline, target met or not), results.json, the
+Markdown report (BENCHMARKS.md) and a gnuplot PNG of the ratios."""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+
+MIB = 1024  # KiB
+
+# (id, title, bench, subject, baseline, better, target, note)
+#   better: "lower" (times, memory) or "higher" (throughput); target: a ratio or None
+ROWS = [
+    ("ttfp", "Time to first packet", "ttfp", "tund", "wg-quick", "lower", 0.5,
+     "profile start -> first ping reply through the tunnel; cold helper"),
+    ("ttfp-bare", "Time to first packet (info)", "ttfp", "tund", "bare wireguard-go", "lower", None,
+     "vs wireguard-go + wg set + ip by hand (no wg-quick script)"),
+    ("dataplane", "Data plane (iperf3)", "dataplane", "tund", "bare wireguard-go", "higher", 0.95,
+     "same engine, same peer, same namespaces"),
+] + [
+    (f"routes-{n}", f"Routes {n // 1000}k", f"routes-{n}", "libnetcfg", "ip-batch", "lower", 1.0,
+     "IPv6 /64s on a TUN link")
+    for n in (1000, 10000, 100000)
+] + [
+    (f"routes-{n}-pp", f"Routes {n // 1000}k vs one ip per route", f"routes-{n}", "libnetcfg",
+     "per-process", "lower", 0.02,
+     "per-process sampled: 2,000 routes timed, extrapolated" if n > 1000 else "")
+    for n in (1000, 10000, 100000)
+] + [
+    ("activation", "Activation", "activation", "helper", "floor", "lower", 2.0,
+     "connect on a cold socket -> first reply, systemd-socket-activate"),
+] + [
+    (f"ctl-{n}", f"Control API, {n} client{'s' if n > 1 else ''}", f"ctl-{n}", "GetStatus", "Ping",
+     "higher", None, "req/s, GetStatus vs the cheapest request (Ping), live session")
+    for n in (1, 10, 100)
+] + [
+    ("fanout", "Watch fan-out", "fanout", None, "1 subscribers", "lower", None,
+     "event leaves the tunnel -> last subscriber has it (median of 10 events)"),
+]
+MEM = [("helper", "tund-helperd"), ("shim", "tund-netshimd"), ("tunnel", "tund-tunnel"),
+       ("wireguard-go", "wireguard-go (info)")]
+
+
+def stats(v):
+    if not v:
+        return None
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v),
+            "samples": v}
+
+
+def fmt(x):
+    if x is None:
+        return "—"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def cell(s, unit):
+    if not s:
+        return "—"
+    return f"{fmt(s['median'])} {unit} ({fmt(s['min'])}–{fmt(s['max'])})"
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) // 1024} MiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    wg = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "wireguard-go"],
+                        capture_output=True, text=True).stdout or "?"
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu, "memory": mem,
+            "wireguard_go": wg}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for a in ("raw", "json", "md", "plot", "started"):
+        ap.add_argument("--" + a, required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=0)
+    args = ap.parse_args()
+
+    samples, details, units = {}, {}, {}
+    with open(args.raw) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            key = (r["bench"], r["variant"])
+            samples.setdefault(key, []).append(float(r["value"]))
+            units[r["bench"]] = r.get("unit", "")
+            if "detail" in r:
+                details.setdefault(key, []).append(r["detail"])
+            if "routes" in r:
+                details.setdefault(key, []).append(r)
+
+    results = []
+    fan_subject = None
+    for (b, v) in samples:
+        if b == "fanout" and v != "1 subscribers":
+            fan_subject = v
+    for rid, title, bench, subj, base, better, target, note in ROWS:
+        if subj is None:
+            subj = fan_subject
+        s = stats(samples.get((bench, subj), []))
+        bs = stats(samples.get((bench, base), []))
+        if not s or not bs:
+            continue
+        ratio = s["median"] / bs["median"] if bs["median"] else None
+        met = None
+        if target is not None and ratio is not None:
+            met = ratio <= target if better == "lower" else ratio >= target
+        res = {"id": rid, "title": title, "subject": subj, "baseline": base,
+               "unit": units.get(bench, ""), "better": better, "target": target,
+               "ratio": ratio, "met": met, "subject_stats": s, "baseline_stats": bs,
+               "note": note}
+        if bench.startswith("routes-"):
+            n = int(bench.split("-")[1])
+            res["us_per_route"] = {subj: s["median"] * 1000 / n, base: bs["median"] * 1000 / n}
+        if bench.startswith("ctl-"):
+            for who, key in ((subj, "subject_latency"), (base, "baseline_latency")):
+                d = details.get((bench, who), [])
+                if d:
+                    res[key] = {"p50_us": statistics.median(x["p50_us"] for x in d),
+                                "p99_us": statistics.median(x["p99_us"] for x in d)}
+        if bench == "fanout":
+            d = details.get((bench, subj), [])
+            if d:
+                res["fanout"] = {
+                    "subscribers_wanted": d[0]["subscribers_wanted"],
+                    "subscribers": min(x["subscribers"] for x in d),
+                    "refused": max(x["refused"] for x in d),
+                    "dropped": max(x["dropped"] for x in d),
+                    "p50_us": statistics.median(x["p50_us"] for x in d),
+                    "p99_us": statistics.median(x["p99_us"] for x in d),
+                    "max_us": max(x["max_us"] for x in d),
+                }
+        results.append(res)
+
+    memory = []
+    for phase in ("idle", "load", "fanout"):
+        for who, name in MEM:
+            s = stats(samples.get((f"mem-{phase}", who), []))
+            if not s:
+                continue
+            info = who == "wireguard-go"
+            ratio = s["median"] / (4 * MIB)
+            memory.append({"id": f"mem-{phase}-{who}", "process": name, "phase": phase,
+                           "unit": "KiB", "stats": s, "target_kib": None if info else 4 * MIB,
+                           "ratio": ratio, "met": None if info else s["max"] <= 4 * MIB})
+
+    m = machine()
+    out = {"started": args.started, "seconds": args.seconds, "rounds": args.rounds, "machine": m,
+           "results": results, "memory": memory}
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=1)
+
+    # --- the lines on stdout ---
+    def verdict(r):
+        if r["met"] is None:
+            return "(no target)"
+        op = "<=" if r["better"] == "lower" else ">="
+        return f"target {op} {r['target']}x: {'MET' if r['met'] else 'MISSED'}"
+    for r in results:
+        print(f"{r['title']:<34} {r['subject']} {fmt(r['subject_stats']['median'])} {r['unit']}"
+              f" vs {r['baseline']} {fmt(r['baseline_stats']['median'])} {r['unit']}:"
+              f" {r['ratio']:.3f}x  {verdict(r)}")
+    for r in memory:
+        v = "(info)" if r["met"] is None else ("target <= 4 MiB: " + ("MET" if r["met"] else "MISSED"))
+        print(f"{'Peak RSS ' + r['phase']:<34} {r['process']} {r['stats']['max'] / MIB:.2f} MiB"
+              f" ({r['ratio']:.2f}x of 4 MiB)  {v}")
+
+    write_md(args.md, out)
+    plot(args.plot, results, memory)
+
+
+def write_md(path, out):
+    m = out["machine"]
+    L = []
+    L.append("# Benchmarks\n")
+    L.append("Generated by `make bench` (`test/bench/run`, report by `test/bench/report.py`); "
+             "do not edit by hand. Every benchmark runs side by side with its baseline in the same "
+             "run, alternating, and is reported as the ratio of the medians, so that the noise "
+             "of a shared machine hits both sides alike. Benchmarks never fail CI for being "
+             "slow (`make check` does not run them).\n")
+    L.append(f"- **Date:** {out['started']} ({out['seconds']} s for the whole run)")
+    L.append(f"- **Machine:** {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, "
+             f"kernel {m['kernel']}, wireguard-go {m['wireguard_go']} (Debian); a shared "
+             "machine with other test runs going on: absolute numbers are noisy, ratios less so")
+    L.append(f"- **Samples:** median of {out['rounds']} alternating rounds per variant, "
+             "(min–max) in brackets\n")
+    L.append("## Results\n")
+    L.append("| benchmark | tund | baseline | ratio | target | met |")
+    L.append("|---|---|---|---|---|---|")
+    for r in out["results"]:
+        t = "—" if r["target"] is None else ("≤ " if r["better"] == "lower" else "≥ ") + f"{r['target']}×"
+        met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        extra = ""
+        if "us_per_route" in r:
+            u = r["us_per_route"]
+            extra = "<br>" + ", ".join(f"{k}: {v:.2f} µs/route" for k, v in u.items())
+        if "subject_latency" in r:
+            a, b = r["subject_latency"], r.get("baseline_latency", {})
+            extra = (f"<br>GetStatus p50 {a['p50_us']:.0f} µs, p99 {a['p99_us']:.0f} µs"
+                     + (f"; Ping p50 {b['p50_us']:.0f} µs, p99 {b['p99_us']:.0f} µs" if b else ""))
+        if "fanout" in r:
+            f = r["fanout"]
+            extra = (f"<br>{f['subscribers']} of {f['subscribers_wanted']} subscribers accepted "
+                     f"({f['refused']} refused, {f['dropped']} dropped); all deliveries: "
+                     f"p50 {f['p50_us']:.0f} µs, p99 {f['p99_us']:.0f} µs, max {f['max_us']:.0f} µs")
+        note = f"<br><small>{r['note']}</small>" if r["note"] else ""
+        L.append(f"| {r['title']}{note} | {r['subject']}: {cell(r['subject_stats'], r['unit'])}{extra} "
+                 f"| {r['baseline']}: {cell(r['baseline_stats'], r['unit'])} "
+                 f"| {r['ratio']:.3f}× | {t} | {met} |")
+    L.append("")
+    if out["memory"]:
+        L.append("### Memory: peak RSS (VmHWM), target ≤ 4 MiB per tund process\n")
+        L.append("| process | phase | VmHWM median (min–max) | of 4 MiB | met |")
+        L.append("|---|---|---|---|---|")
+        phases = {"idle": "tunnel up, idle (each round, after the first ping)",
+                  "load": "after the control-API load (all rounds, 1–100 clients)",
+                  "fanout": "fake-tunnel helper after the watch fan-out"}
+        for r in out["memory"]:
+            s = r["stats"]
+            met = "— (info)" if r["met"] is None else ("yes" if r["met"] else "**no**")
+            L.append(f"| {r['process']} | {phases[r['phase']]} | {s['median'] / MIB:.2f} MiB "
+                     f"({s['min'] / MIB:.2f}–{s['max'] / MIB:.2f}) | {r['ratio']:.2f}× | {met} |")
+        L.append("")
+    L.append(METHOD)
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+METHOD = """## Method
+
+Everything runs as root inside network namespaces the run creates (`tund-t*-PID`, removed at
+exit, also on failure), on documentation addresses; the e2e setup is `test/integration/lib-e2e.sh`:
+a client namespace with a private D-Bus and systemd-resolved, a server namespace with a
+wireguard-go peer, joined by veth. The plot of the ratios is written to `build/bench/results.png`
+and the samples to `build/bench/results.json` (not committed).
+
+1. **Time to first packet.** tund: the helper waits cold under `systemd-socket-activate` with the
+   two named sockets; the clock starts when `tund-netshimd` is started and stops at the first
+   ping reply from the server's tunnel address, polled with `ping -i 0.005` (a new ping every
+   5 ms while there is no route yet). Baseline: `wg-quick up` (wireguard-go as the userspace
+   implementation, it creates the TUN and daemonizes) with the same profile minus `[Tund]`, polled
+   the same way; `wg-quick down` between rounds. The profile has no `DNS=` (wg-quick would need
+   resolvconf). Extra row: wireguard-go started by hand and configured with `wg set` and `ip`.
+2. **Route programming.** `test/bench/bench-routes.sh` (also `make bench-routes`): N IPv6 /64
+   routes on a TUN link in a private namespace: `netcfg-tool --routes-file` (libnetcfg: libmnl
+   batches, one ack per route; process start included) vs `ip -batch` (process start included),
+   alternating which goes first, table flushed between methods. The one-`ip`-per-route baseline
+   (wg-quick's way) times the whole set for 1k (3 rounds) and the first 2,000 routes for 10k and
+   100k (2 rounds), extrapolated linearly.
+3. **Activation.** A fresh `systemd-socket-activate -l control.sock -l shim.sock
+   --fdname=control:shim` per sample; the clock runs from `connect()` on the cold control socket
+   to the first reply: for tund-helperd the handshake lines and a `Ping` -> `Pong`
+   (`bench-ctl-load activate`), for the floor (`test/helpers/bench-floor.c`, accepts and writes
+   a line) that line. One warm-up round of each is discarded.
+4. **Control API.** `test/helpers/bench-ctl-load.c` (libipc): N connections (1, 10, 100), each
+   with one request outstanding in a loop for `CTL_TIME` s, against the real helper with a live
+   session; GetStatus alternating with Ping (the cheapest request: the baseline). Requests per
+   second over all connections, latency p50/p99 per request. **Watch fan-out:** the helper with
+   `test/helpers/bench-fake-tunnel.c` as its tunnel; N connections send Watch; a CtlRebind makes
+   the fake tunnel emit a Status event stamped with CLOCK_MONOTONIC just before it leaves the
+   tunnel; every subscriber records arrival − stamp; per event the slowest subscriber counts;
+   10 events per sample, 1 subscriber (baseline) alternating with `FANOUT` subscribers.
+5. **Data plane.** iperf3 (`IPERF_TIME` s, TCP, client -> server) through tund vs through a bare
+   wireguard-go (it creates its own TUN; configured by hand with `wg set` and `ip`), same keys,
+   same peer, same namespaces, alternating.
+6. **Memory.** VmHWM from `/proc/PID/status` of tund-helperd, tund-netshimd and tund-tunnel,
+   after each round's first ping (idle) and after the control-API load; wireguard-go is
+   reported for information (it is not tund's code).
+"""
+
+
+def plot(path, results, memory):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        print("bench: gnuplot not found, no plot (apt-get install gnuplot-nox)")
+        return
+    rows = [(r["title"], r["ratio"], r["target"], r["met"]) for r in results if r["ratio"]]
+    rows += [(f"Peak RSS {r['phase']}: {r['process'].split(' ')[0]}", r["ratio"],
+              None if r["met"] is None else 1.0, r["met"]) for r in memory
+             if r["phase"] != "fanout"]
+    with tempfile.TemporaryDirectory(prefix="tund-t-plot.") as d:
+        data = os.path.join(d, "ratios.dat")
+        with open(data, "w") as f:
+            for i, (t, ratio, target, met) in enumerate(reversed(rows)):
+                color = {True: 0x2a9d3a, False: 0xd62828, None: 0x5078b4}[met]
+                f.write(f"{i} \"{t}\" {ratio:.6g} {target if target else 'NaN'} {color}\n")
+        n = len(rows)
+        script = f"""
+set terminal pngcairo size 1100,{120 + 26 * n} font "DejaVu Sans,10"
+set output "{path}"
+set title "tund benchmarks: ratio to the baseline measured in the same run (log scale)"
+set logscale x
+set xrange [0.001:20]
+set yrange [-0.7:{n - 0.3}]
+set ytics nomirror
+set grid xtics
+set key bottom right
+set xlabel "ratio (tund / baseline); green: target met, red: missed, blue: no target"
+set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb "#444444"
+plot "{data}" using (sqrt(0.001 * $3)):1:(0.001):3:($1 - 0.35):($1 + 0.35):4:ytic(2) \\
+        with boxxyerror fs solid 0.7 lc rgb variable notitle, \\
+     "" using 3:1:(sprintf("%.3g", $3)) with labels left offset 0.5,0 notitle, \\
+     "" using 4:1 with points pt 9 ps 1.5 lc rgb "black" title "target"
+"""
+        # boxxyerror reads x:y:xlow:xhigh:ylow:yhigh; color from column 5
+        script = script.replace(":4:ytic(2)", ":5:ytic(2)")
+        sp = os.path.join(d, "plot.gp")
+        with open(sp, "w") as f:
+            f.write(script)
+        r = subprocess.run([gp, sp], capture_output=True, text=True)
+        if r.returncode != 0:
+            print("bench: gnuplot failed: " + r.stderr.strip()[:500])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+#!/bin/bash
+# tundctl check: a good profile (by name and by file, human and --json, never a key in the
+# output) and each kind of bad profile: exit 5 and libprofile's FILE:LINE error.
+. "$(dirname "$0")/lib.sh"
+
+CTL="$B/tundctl"
+[ -x "$CTL" ] || { fail setup "$CTL not built"; exit 1; }
+W=$(mktemp -d /tmp/tund-t-check-XXXXXX) || exit 1
+T_FILES+=("$W")
+E="$W/etc"
+mkdir -p "$E" && chmod 700 "$E"
+
+PRIV=$(wg genkey)
+PUB=$(wg genkey | wg pubkey)
+PSK=$(wg genpsk)
+
+cat >"$E/good.conf" <<CONF
+# a wg-quick profile with tund's section
+[Interface]
+PrivateKey = $PRIV
+Address = 192.0.2.2/32, 2001:db8:1::2/128
+DNS = 192.0.2.53, corp.example
+MTU = 1400
+
+[Peer]
+PublicKey = $PUB
+PresharedKey = $PSK
+Endpoint = vpn.example.com:51820
+AllowedIPs = 0.0.0.0/0, ::/0
+PersistentKeepalive = 25
+
+[Tund]
+ExcludedRoutes = 198.51.100.0/24
+RoutingDomains = ~internal.example
+CONF
+chmod 600 "$E/good.conf"
+
+# --- good ---
+"$CTL" --config-dir "$E" check good >"$W/out" 2>&1
+rc=$?
+if [ "$rc" = 0 ] && grep -qF "$E/good.conf: valid: interface tund-good, 2 addresses, 1 peer, DNS full, full tunnel" "$W/out"; then
+	pass check_good_by_name
+else
+	fail check_good_by_name "rc=$rc $(cat "$W/out")"
+fi
+"$CTL" check "$E/good.conf" >/dev/null 2>&1
+check check_good_by_path test $? = 0
+"$CTL" check --json "$E/good.conf" >"$W/g.json" 2>&1
+check check_good_json_valid python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["profile"]
+assert d["schema"] == 1 and d["valid"] is True, d
+assert p["name"] == "good" and p["interface"] == "tund-good", p
+assert p["addresses"] == ["192.0.2.2/32", "2001:db8:1::2/128"], p
+assert p["dns_servers"] == ["192.0.2.53"] and p["search_domains"] == ["corp.example"], p
+assert p["routing_domains"] == ["internal.example"] and p["dns_mode"] == "full", p
+assert p["mtu"] == 1400 and p["table"] == "auto" and p["full_tunnel"] is True, p
+assert p["excluded_routes"] == ["198.51.100.0/24"], p
+peer = p["peers"][0]
+assert peer["public_key"] == sys.argv[2] and peer["has_preshared_key"] is True, peer
+assert peer["endpoint"] == "vpn.example.com:51820" and peer["persistent_keepalive"] == 25, peer
+assert peer["allowed_ips"] == ["0.0.0.0/0", "::/0"], peer
+' "$W/g.json" "$PUB"
+# never a secret, in either output
+cat "$W/out" "$W/g.json" >"$W/all"
+"$CTL" --config-dir "$E" check good -h >>"$W/all" 2>&1
+check check_no_private_key bash -c "! grep -qF -- '$PRIV' '$W/all'"
+check check_no_preshared_key bash -c "! grep -qF -- '$PSK' '$W/all'"
+
+# --- bad: NAME LINE EXPECTED-TEXT, then the file's lines (key material substituted) ---
+bad() {
+	local name=$1 line=$2 text=$3 rc
+	shift 3
+	printf '%s\n' "$@" | sed -e "s|@PRIV@|$PRIV|" -e "s|@PUB@|$PUB|" >"$E/$name.conf"
+	chmod 600 "$E/$name.conf"
+	"$CTL" --config-dir "$E" check "$name" >"$W/out" 2>"$W/err"
+	rc=$?
+	if [ "$rc" = 5 ] && grep -qF "tundctl: $E/$name.conf:$line: $text" "$W/err"; then
+		pass "check_bad_$name"
+	else
+		fail "check_bad_$name" "rc=$rc $(cat "$W/err")"
+	fi
+	"$CTL" --config-dir "$E" --json check "$name" >"$W/b.json" 2>/dev/null
+	if python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["valid"] is False and d["line"] == int(sys.argv[2]) and d["exit_code"] == 5, d
+assert d["error"].startswith(sys.argv[3] + ":" + sys.argv[2] + ": "), d
+assert "profile" not in d
+' "$W/b.json" "$line" "$E/$name.conf" 2>"$W/perr"; then
+		pass "check_bad_${name}_json"
+	else
+		fail "check_bad_${name}_json" "$(cat "$W/b.json" "$W/perr")"
+	fi
+	if grep -qF -- "$PRIV" "$W/err" "$W/b.json"; then fail "check_bad_${name}_no_key" "private key printed"; fi
+}
+bad syntax 3 'syntax error' '[Interface]' 'PrivateKey = @PRIV@' 'Address 192.0.2.2/32'
+bad unknownkey 3 'Colour: unknown key in this section' '[Interface]' 'PrivateKey = @PRIV@' 'Colour = blue'
+bad badkey 2 'PrivateKey: not a valid WireGuard key' '[Interface]' 'PrivateKey = notakey'
+bad postup 3 'PostUp: not supported' '[Interface]' 'PrivateKey = @PRIV@' 'PostUp = iptables -F'
+bad saveconfig 2 'SaveConfig: not supported' '[Interface]' 'SaveConfig = true' 'PrivateKey = @PRIV@'
+bad duplicate 4 'MTU: duplicate key (already set on line 3)' '[Interface]' 'PrivateKey = @PRIV@' 'MTU = 1400' 'MTU = 1300'
+bad noprivkey 1 'PrivateKey: missing in [Interface]' '[Interface]' 'Address = 192.0.2.2/32'
+bad section 3 'unknown section [Frobnicate]' '[Interface]' 'PrivateKey = @PRIV@' '[Frobnicate]'
+bad address 3 'Address: "192.0.2.300/32" is not a valid' '[Interface]' 'PrivateKey = @PRIV@' 'Address = 192.0.2.300/32'
+bad endpoint 5 'Endpoint: "vpn.example.com" is not HOST:PORT' '[Interface]' 'PrivateKey = @PRIV@' '[Peer]' 'PublicKey = @PUB@' 'Endpoint = vpn.example.com'
+bad nopubkey 3 'PublicKey: missing in [Peer]' '[Interface]' 'PrivateKey = @PRIV@' '[Peer]' 'AllowedIPs = 10.0.0.0/8'
+bad dnsmode 5 'DNSMode: "full" needs DNS servers' '[Interface]' 'PrivateKey = @PRIV@' '' '[Tund]' 'DNSMode = full'
+bad mtu 3 'MTU: "100" is not a number between 576 and 65535' '[Interface]' 'PrivateKey = @PRIV@' 'MTU = 100'
+
+# --- refused files: too open, wrong kind, missing ---
+cp "$E/good.conf" "$E/open.conf"
+chmod 644 "$E/open.conf"
+"$CTL" --config-dir "$E" check open >/dev/null 2>"$W/err"
+rc=$?
+if [ "$rc" = 5 ] && grep -qF "$E/open.conf: permissions 0644 are too open" "$W/err"; then pass check_too_open_exit5; else fail check_too_open_exit5 "rc=$rc $(cat "$W/err")"; fi
+"$CTL" --config-dir "$E" --json check open >"$W/b.json" 2>/dev/null
+check check_too_open_json_line_null python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["valid"] is False and d["line"] is None and d["exit_code"] == 5' "$W/b.json"
+"$CTL" --config-dir "$E" check missing >/dev/null 2>"$W/err"
+rc=$?
+if [ "$rc" = 1 ] && grep -qF "$E/missing.conf: cannot open: No such file or directory" "$W/err"; then pass check_missing_exit1; else fail check_missing_exit1 "rc=$rc $(cat "$W/err")"; fi
+"$CTL" check 'bad name' >/dev/null 2>&1
+check check_bad_name_exit2 test $? = 2
+# a non-root caller cannot read a root-only profile: permission denied, exit 4
+chmod 755 "$W" "$E"
+setpriv --reuid nobody --regid nogroup --clear-groups "$CTL" check "$E/good.conf" >/dev/null 2>"$W/err"
+rc=$?
+if [ "$rc" = 4 ] && grep -q 'Permission denied' "$W/err"; then pass check_unreadable_exit4; else fail check_unreadable_exit4 "rc=$rc $(cat "$W/err")"; fi
