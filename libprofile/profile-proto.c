@@ -122,7 +122,7 @@ static int network_fill(Tund__NetworkSettings *ns, const Profile *p) {
         ns->dns_default_route = p->dns_mode == PROFILE_DNS_MODE_FULL;
         ns->table = p->table;
         ns->table_off = p->table_off;
-        ns->fwmark = p->fwmark;
+        ns->fwmark = profile_effective_fwmark(p);
         return 0;
 }
 
@@ -174,7 +174,7 @@ int profile_to_wg_config(const Profile *p, Tund__WgConfig **ret) {
                 return -ENOMEM;
         tund__network_settings__init(c->network);
         c->listen_port = p->listen_port;
-        c->fwmark = p->fwmark;
+        c->fwmark = profile_effective_fwmark(p);
         r = peers_fill(c, p);
         if (r < 0)
                 return r;
@@ -200,4 +200,12 @@ Tund__WgConfig *profile_wg_config_free(Tund__WgConfig *c) {
                         wipe_string(c->peers[i]->preshared_key);
         tund__wg_config__free_unpacked(c, NULL);
         return NULL;
+}
+
+uint32_t profile_effective_fwmark(const Profile *p) {
+        if (p->fwmark != 0)
+                return p->fwmark;
+        if (p->table == 0 && !p->table_off && profile_has_default_route(p))
+                return PROFILE_FWMARK_AUTO;
+        return 0;
 }

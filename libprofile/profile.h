@@ -16,6 +16,10 @@
 #define PROFILE_NAME_MAX 32
 #define PROFILE_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
 #define PROFILE_DEFAULT_DIR "/etc/tund"
+/* The fwmark a full tunnel without FwMark= gets, as wg-quick picks one: the engine's own UDP
+ * carries it and tund's policy rule ("not fwmark M lookup T") lets it bypass the tunnel, so
+ * there is no routing loop even when the endpoint moves. Equal to NETCFG_FWMARK_DEFAULT. */
+#define PROFILE_FWMARK_AUTO 29813U
 
 typedef struct ProfileAddress {
         int family; /* AF_INET or AF_INET6 */
@@ -98,6 +102,9 @@ Profile *profile_free(Profile *p);
 
 /* The full tunnel test used for the DNS default: a peer routes 0.0.0.0/0 or ::/0. */
 bool profile_has_default_route(const Profile *p);
+/* The fwmark the engine and the rules use: FwMark=, or PROFILE_FWMARK_AUTO for a full tunnel
+ * routed through tund's own table (no Table=), else 0. */
+uint32_t profile_effective_fwmark(const Profile *p);
 
 /* Builds the protobuf WgConfig (with its NetworkSettings) for the tunnel. Returns 0 or
  * -ENOMEM. Free with profile_wg_config_free(), which wipes the keys first. */

@@ -770,7 +770,9 @@ static void on_peers_reply(int error, const char *reply, size_t len, void *userd
                 else
                         log_warning(t, "peer poll: %s", buf);
         } else if (op->reply_to) {
-                (void) peer_tracker_record_all(&t->tracker, &d);
+                /* A requester's view is not the watchers': leave the delta tracker alone, or
+                 * the shim's periodic GetPeers would swallow changes before the poll sends
+                 * them to watchers. */
                 peers_send(t, &d, NULL, false, op->reply_to);
         } else {
                 _cleanup_free_ bool *changed = calloc(MAX(d.n_peers, (size_t) 1), sizeof(bool));

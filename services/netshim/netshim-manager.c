@@ -15,6 +15,9 @@
 #include "netshim.h"
 #include "shim.pb-c.h"
 
+_Static_assert(PROFILE_FWMARK_AUTO == NETCFG_FWMARK_DEFAULT,
+               "a full tunnel's automatic fwmark must be the one libnetcfg's rules exempt");
+
 #define RETRY_MIN_USEC (100 * USEC_PER_MSEC)
 #define RETRY_MAX_USEC (5 * USEC_PER_SEC)
 #define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)

@@ -13,7 +13,8 @@ e2e_profile ft "DNS = 192.0.2.1, corp.example" "0.0.0.0/0, ::/0"
 BASE=$(e2e_dump)
 e2e_helper_start || { fail setup "helper"; exit 1; }
 
-pid_of() { cns ps -e -o pid=,comm= | awk -v c="$1" '$2 == c { print $1; exit }'; }
+# The process itself: not a short-lived `wireguard-go --version` run by the version checks.
+pid_of() { cns ps -e -o pid=,comm=,args= | awk -v c="$1" '$2 == c && !/--version/ { print $1; exit }'; }
 kill_in() { local p; p=$(pid_of "$1") && [ -n "$p" ] && cns kill -9 "$p"; }
 helper_alive() { [ -n "$(pid_of tund-helperd)" ]; }
 wait_gone() { wait_for 10 bash -c "[ -z \"\$(cns ps -e -o comm= | grep -x '$1')\" ]"; }

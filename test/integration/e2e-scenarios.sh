@@ -35,6 +35,27 @@ if wait_for 20 e2e_ready work; then pass shim_first_then_helper_ready; else fail
 
 # --- split tunnel, IPv4 and IPv6 inside ---
 check split_ping_v4_peer cns ping -c 1 -W 3 192.0.2.1
+# tundctl against the real stack
+sleep 2.5 # one peer poll
+ctl status --json >"$W/status.json" 2>&1
+check ctl_status_json python3 -c "
+import json, sys, time
+d = json.load(open('$W/status.json'))
+s = d['sessions'][0]
+assert d['schema'] == 1, d
+assert s['profile'] == 'work' and s['state'] == 'running' and s['ifname'] == 'tund-work', s
+assert s['engine_version'] == '0.0.20220316' and s['engine_pid'] > 0 and s['tunnel_pid'] > 0, s
+assert s['applied']['routes_applied'] == 4, s['applied']
+p = s['peers'][0]
+assert p['endpoint'] == '198.51.100.1:51820', p
+assert 0 < time.time() - p['last_handshake_sec'] < 60, p
+assert p['rx_bytes'] > 0 and p['tx_bytes'] > 0, p
+text = open('$W/status.json').read()
+assert '$CKEY' not in text and '$PSK' not in text, 'a secret key in the status output'
+assert p['has_preshared_key'] is True, p
+"
+check ctl_status_human bash -c "ctl status | grep -E '^work +running +tund-work +198.51.100.1:51820 +[0-9]+ s ago'"
+check ctl_peers_human bash -c "ctl peers | grep -q '198.51.100.1:51820'"
 check split_ping_v4_behind cns ping -c 1 -W 3 203.0.113.1
 check split_ping_v6_peer cns ping -6 -c 1 -W 3 2001:db8:1::1
 check split_ping_v6_behind cns ping -6 -c 1 -W 3 2001:db8:2::1
@@ -80,10 +101,29 @@ AllowedIPs = 203.0.113.128/25
 InterfaceName = tund-lab
 CONF
 chmod 600 "$W/etc/lab.conf"
+# tundctl watch, subscribed before the start, sees both sessions come up and the handshake
+nsenter -t "$RNS_PID" -n -m -p -- "$B/tundctl" --socket /run/tund/control.sock watch --json >"$W/watch.json" 2>&1 &
+WATCH_PID=$!
+T_PIDS+=("$WATCH_PID")
+wait_for 5 grep -q 'watchers.:1\|"watchers":1' <(ctl status --json 2>/dev/null) || sleep 0.5
 up work && up lab && pass two_profiles_up || fail two_profiles_up "not both ready"
 check two_profiles_work cns ping -c 1 -W 3 203.0.113.1
 check two_profiles_lab cns ping -c 1 -W 3 203.0.113.129
 check two_profiles_lab_route bash -c "ip -n $RNS route get 203.0.113.129 | grep -q 'dev tund-lab'"
+sleep 2.5 # a peer poll, whose delta carries the handshake
+check watch_sees_handshake python3 -c "
+import json
+seen = set()
+for line in open('$W/watch.json'):
+    e = json.loads(line)
+    if e.get('event') == 'peers':
+        for p in e['peers']['peers']:
+            if p.get('last_handshake_sec', 0) > 0:
+                seen.add(e['profile'])
+assert seen == {'work', 'lab'}, seen
+"
+check watch_sees_running bash -c "grep -q '\"profile\":\"lab\",\"event\":\"status\",\"status\":{\"state\":\"running\"' $W/watch.json"
+kill -INT "$(e2e_child_pid "$WATCH_PID")" 2>/dev/null
 check two_profiles_two_tunnels bash -c "[ \$(cns ps -e -o comm= | grep -c tund-tunnel) = 2 ]"
 down lab two_profiles_lab_stop
 check two_profiles_work_survives cns ping -c 1 -W 3 203.0.113.1
@@ -107,6 +147,8 @@ e2e_profile full "DNS = 192.0.2.1, corp.example" "0.0.0.0/0, ::/0"
 up full && pass full_up || fail full_up "not ready"
 check full_rules_v4 bash -c "[ \$(ip -n $RNS rule show | grep -c '^217[0-9][0-9]:') = 2 ]"
 check full_rules_v6 bash -c "[ \$(ip -n $RNS -6 rule show | grep -c '^217[0-9][0-9]:') = 2 ]"
+check full_engine_fwmark bash -c "[ \$(cns wg show tund-full fwmark) = 0x7475 ]"
+check full_rule_exempts_engine bash -c "ip -n $RNS rule show | grep -q 'not from all fwmark 0x7475 lookup 29813'"
 check full_ping_v4 cns ping -c 1 -W 3 203.0.113.1
 check full_ping_v6 cns ping -6 -c 1 -W 3 2001:db8:2::1
 check full_default_via_tunnel bash -c "ip -n $RNS route get 203.0.113.77 | grep -q 'dev tund-full'"

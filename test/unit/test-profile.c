@@ -671,3 +671,27 @@ TEST(proto_conversion_split_table_off) {
         profile_wg_config_free(c);
         profile_free(p);
 }
+
+/* A full tunnel gets an fwmark for its engine (the rules exempt it), as wg-quick does. */
+TEST(effective_fwmark) {
+        static const char *full = MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 0.0.0.0/0\n";
+        static const char *split = MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 10.0.0.0/8\n";
+        Profile *p = parse_ok(full);
+        ASSERT_EQ(profile_effective_fwmark(p), PROFILE_FWMARK_AUTO);
+        Tund__WgConfig *c = NULL;
+        ASSERT_OK(profile_to_wg_config(p, &c));
+        ASSERT_EQ(c->fwmark, PROFILE_FWMARK_AUTO); /* the engine's set=1 */
+        ASSERT_EQ(c->network->fwmark, PROFILE_FWMARK_AUTO); /* and the rules agree */
+        profile_wg_config_free(c);
+        profile_free(p);
+
+        p = parse_ok(split);
+        ASSERT_EQ(profile_effective_fwmark(p), 0);
+        profile_free(p);
+        p = parse_ok(MINIMAL "FwMark = 0x1234\n[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = ::/0\n");
+        ASSERT_EQ(profile_effective_fwmark(p), 0x1234);
+        profile_free(p);
+        p = parse_ok(MINIMAL "Table = 1234\n[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 0.0.0.0/0\n");
+        ASSERT_EQ(profile_effective_fwmark(p), 0); /* an explicit table gets no rules */
+        profile_free(p);
+}
