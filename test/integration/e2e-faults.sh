@@ -89,3 +89,42 @@ for phase in starting running stopping; do
 		kill_case "$target" "$phase"
 	done
 done
+
+# --- every pending tundctl call ends in an error within its timeout ---
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+e2e_shim_start ft
+wait_for 20 e2e_ready ft || fail pending_setup "not ready"
+# a watch open when the helper dies ends at once: "not running" (3)
+nsenter -t "$RNS_PID" -n -m -p -- "$B/tundctl" --socket /run/tund/control.sock watch >/dev/null 2>&1 &
+WP=$!
+sleep 0.5
+t0=$(date +%s%N)
+kill_in tund-helperd
+wait "$WP"
+rc=$?
+dt=$(ms_since "$t0")
+if [ "$rc" = 3 ] && [ "$dt" -lt 5000 ]; then pass pending_watch_ends_when_helper_killed; else
+	fail pending_watch_ends_when_helper_killed "exit $rc after $dt ms"
+fi
+recover
+clean_after pending_helper_killed
+
+# a request relayed to a hung tunnel (SIGSTOP) fails by the client's timeout, not a hang
+e2e_shim_start ft
+wait_for 20 e2e_ready ft || fail pending_setup2 "not ready"
+TP=$(pid_of tund-tunnel)
+cns kill -STOP "$TP"
+t0=$(date +%s%N)
+out=$(ctl --timeout 3 peers 2>&1)
+rc=$?
+dt=$(ms_since "$t0")
+cns kill -CONT "$TP"
+if [ "$rc" != 0 ] && [ "$dt" -lt 6000 ]; then pass pending_peers_hung_tunnel_times_out; else
+	fail pending_peers_hung_tunnel_times_out "exit $rc after $dt ms: $out"
+fi
+case "$out" in *"no answer from tund-helperd within 3.0 s"*) pass pending_error_says_why ;;
+*) fail pending_error_says_why "$out" ;; esac
+check helper_still_answers ctl status
+e2e_shim_stop ft
+[ "$E2E_RC" = 0 ] && pass pending_clean_stop || fail pending_clean_stop "exit $E2E_RC"
+clean_after pending_hung_tunnel
