@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdio.h>
 
+#include "error-util.h"
 #include "ipc.h"
 
 int ipc_handshake_format(char *buf, size_t size, const char *role, const IpcVersion *v, size_t n) {
@@ -25,18 +26,6 @@ int ipc_handshake_format(char *buf, size_t size, const char *role, const IpcVers
         buf[len++] = '\n';
         buf[len] = 0;
         return (int) len;
-}
-
-static int set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int set_error(char **ret_error, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return 0;
 }
 
 /* Parses "M.m[,M.m...]" strictly: decimal numbers without signs or leading junk. */
@@ -79,27 +68,27 @@ int ipc_handshake_parse(const char *line, const char *expect_role, const IpcVers
         if (ret_error)
                 *ret_error = NULL;
         if (strlen(line) >= IPC_HANDSHAKE_LINE_MAX)
-                return set_error(ret_error, "handshake line longer than %u bytes",
-                                 IPC_HANDSHAKE_LINE_MAX) - EPROTO;
+                return error_set(ret_error, -EPROTO, "handshake line longer than %u bytes",
+                                 IPC_HANDSHAKE_LINE_MAX);
         if (strncmp(line, "tund ", 5) != 0)
-                return set_error(ret_error, "peer is not speaking the tund protocol") - EPROTO;
+                return error_set(ret_error, -EPROTO, "peer is not speaking the tund protocol");
 
         const char *role = line + 5, *sp = strchr(role, ' ');
         if (!sp || sp == role)
-                return set_error(ret_error, "malformed handshake line") - EPROTO;
+                return error_set(ret_error, -EPROTO, "malformed handshake line");
         size_t role_len = (size_t) (sp - role);
         for (size_t i = 0; i < role_len; i++)
                 if (!islower((unsigned char) role[i]))
-                        return set_error(ret_error, "malformed role in handshake") - EPROTO;
+                        return error_set(ret_error, -EPROTO, "malformed role in handshake");
 
         IpcVersion theirs[IPC_MAX_VERSIONS];
         size_t n_theirs = 0;
         if (parse_versions(sp + 1, theirs, &n_theirs) < 0)
-                return set_error(ret_error, "malformed version list in handshake") - EPROTO;
+                return error_set(ret_error, -EPROTO, "malformed version list in handshake");
 
         if (strlen(expect_role) != role_len || strncmp(role, expect_role, role_len) != 0)
-                return set_error(ret_error, "peer has role '%.*s', expected '%s'",
-                                 (int) role_len, role, expect_role) - EPERM;
+                return error_set(ret_error, -EPERM, "peer has role '%.*s', expected '%s'",
+                                 (int) role_len, role, expect_role);
 
         /* Highest common major; within it the lower of the two highest minors. */
         bool found = false;
@@ -116,8 +105,8 @@ int ipc_handshake_parse(const char *line, const char *expect_role, const IpcVers
                         }
                 }
         if (!found)
-                return set_error(ret_error, "no common protocol version (peer offers %s)",
-                                 sp + 1) - EPROTONOSUPPORT;
+                return error_set(ret_error, -EPROTONOSUPPORT, "no common protocol version (peer offers %s)",
+                                 sp + 1);
         if (ret)
                 *ret = best;
         return 0;

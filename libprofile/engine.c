@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "engine.h"
+#include "error-util.h"
 #include "macro.h"
 
 #define ENGINE_OUTPUT_MAX 4096
@@ -78,19 +79,6 @@ EngineTunFlavour engine_flavour_from_version(const char *version) {
         if (date <= ENGINE_LAST_PI_DATE && version[end] == '\0')
                 return ENGINE_TUN_FLAVOUR_PI;
         return ENGINE_TUN_FLAVOUR_UNKNOWN;
-}
-
-static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
 }
 
 static uint64_t now_usec(void) {
@@ -167,7 +155,7 @@ static int run_version(const char *path, uint64_t timeout_usec, char *out, size_
         pid_t pid;
 
         if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return fail(ret_error, negative_errno(), "%s: cannot create a pipe: %m", path);
+                return error_set(ret_error, negative_errno(), "%s: cannot create a pipe: %m", path);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
@@ -177,7 +165,7 @@ static int run_version(const char *path, uint64_t timeout_usec, char *out, size_
         safe_close(pipefd[1]);
         if (e != 0) {
                 safe_close(pipefd[0]);
-                return fail(ret_error, -e, "%s: cannot run: %s", path, strerror(e));
+                return error_set(ret_error, -e, "%s: cannot run: %s", path, strerror(e));
         }
 
         r = read_output(pipefd[0], out, size, deadline);
@@ -186,10 +174,10 @@ static int run_version(const char *path, uint64_t timeout_usec, char *out, size_
                 kill(pid, SIGKILL);
         e = wait_child(pid, r < 0 ? now_usec() + USEC_PER_SEC : deadline, ret_status);
         if (r == -ETIMEDOUT || e == -ETIMEDOUT)
-                return fail(ret_error, -ETIMEDOUT, "%s --version: no answer within %llu ms", path,
+                return error_set(ret_error, -ETIMEDOUT, "%s --version: no answer within %llu ms", path,
                             (unsigned long long) (timeout_usec / USEC_PER_MSEC));
         if (r < 0 || e < 0)
-                return fail(ret_error, r < 0 ? r : e, "%s --version: %s", path,
+                return error_set(ret_error, r < 0 ? r : e, "%s --version: %s", path,
                             strerror(-(r < 0 ? r : e)));
         return 0;
 }
@@ -213,7 +201,7 @@ int engine_detect_full(const char *path, EngineTunFlavour override, uint64_t tim
         if (timeout_usec == 0)
                 timeout_usec = ENGINE_DEFAULT_TIMEOUT_USEC;
         if (strlen(path) >= sizeof(info.path))
-                return fail(ret_error, -ENAMETOOLONG, "%s: path too long", path);
+                return error_set(ret_error, -ENAMETOOLONG, "%s: path too long", path);
         strcpy(info.path, path);
 
         r = run_version(path, timeout_usec, out, sizeof(out), &status, ret_error);
@@ -221,7 +209,7 @@ int engine_detect_full(const char *path, EngineTunFlavour override, uint64_t tim
                 return r;
         output_summary(out, summary, sizeof(summary));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return fail(ret_error, -ENOEXEC, "%s --version: %s %d: \"%s\"", path,
+                return error_set(ret_error, -ENOEXEC, "%s --version: %s %d: \"%s\"", path,
                             WIFEXITED(status) ? "exited with status" : "killed by signal",
                             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), summary);
 
@@ -231,7 +219,7 @@ int engine_detect_full(const char *path, EngineTunFlavour override, uint64_t tim
                 info.flavour = override;
                 info.flavour_overridden = 1;
         } else if (info.flavour == ENGINE_TUN_FLAVOUR_UNKNOWN)
-                return fail(ret_error, -EPROTONOSUPPORT,
+                return error_set(ret_error, -EPROTONOSUPPORT,
                             "%s: unknown wireguard-go version in \"%s\": cannot tell whether it "
                             "needs IFF_NO_PI; set EngineTunFlavour=pi or no-pi in [Tund]",
                             path, summary);

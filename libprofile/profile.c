@@ -15,6 +15,7 @@
 #define INI_HANDLER_LINENO 1
 #include <ini.h>
 
+#include "error-util.h"
 #include "profile-internal.h"
 #include "profile-values.h"
 
@@ -328,19 +329,6 @@ static char *name_from_path(const char *path) {
         return strndup(base, n);
 }
 
-static int fail_file(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail_file(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 /* Reads the whole file after checking what the fd really is: the checks and the read use the
  * same open file, so a rename in between cannot swap in another. */
 static int read_profile_fd(int fd, const char *path, char **ret, char **ret_error) {
@@ -350,20 +338,20 @@ static int read_profile_fd(int fd, const char *path, char **ret, char **ret_erro
         ssize_t k;
 
         if (fstat(fd, &st) < 0)
-                return fail_file(ret_error, negative_errno(), "%s: cannot stat: %m", path);
+                return error_set(ret_error, negative_errno(), "%s: cannot stat: %m", path);
         if (!S_ISREG(st.st_mode))
-                return fail_file(ret_error, -EINVAL, "%s: not a regular file", path);
+                return error_set(ret_error, -EINVAL, "%s: not a regular file", path);
         if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH))
-                return fail_file(ret_error, -EPERM,
+                return error_set(ret_error, -EPERM,
                                  "%s: permissions %04o are too open: the profile holds a private "
                                  "key, make it readable by its owner only (chmod 600)",
                                  path, (unsigned) (st.st_mode & 07777));
         if (st.st_uid != 0 && st.st_uid != geteuid())
-                return fail_file(ret_error, -EPERM,
+                return error_set(ret_error, -EPERM,
                                  "%s: owned by uid %u: a profile must belong to root", path,
                                  (unsigned) st.st_uid);
         if (st.st_size > PROFILE_FILE_MAX)
-                return fail_file(ret_error, -EFBIG, "%s: larger than %d bytes", path,
+                return error_set(ret_error, -EFBIG, "%s: larger than %d bytes", path,
                                  PROFILE_FILE_MAX);
 
         buf = calloc(1, (size_t) PROFILE_FILE_MAX + 1);
@@ -377,14 +365,14 @@ static int read_profile_fd(int fd, const char *path, char **ret, char **ret_erro
 
                         explicit_wipe(buf, n);
                         free(buf);
-                        return fail_file(ret_error, r, "%s: cannot read: %m", path);
+                        return error_set(ret_error, r, "%s: cannot read: %m", path);
                 }
                 n += (size_t) k;
         }
         if (memchr(buf, '\0', n)) {
                 explicit_wipe(buf, n);
                 free(buf);
-                return fail_file(ret_error, -EINVAL, "%s: contains a NUL byte", path);
+                return error_set(ret_error, -EINVAL, "%s: contains a NUL byte", path);
         }
         *ret = buf;
         return (int) n;
@@ -400,14 +388,14 @@ int profile_load_file(const char *path, Profile **ret, char **ret_error) {
         if (!name)
                 return -ENOMEM;
         if (!profile_name_is_valid(name))
-                return fail_file(ret_error, -EINVAL,
+                return error_set(ret_error, -EINVAL,
                                  "%s: \"%s\" is not a valid profile name (1 to 32 characters of "
                                  "A-Z a-z 0-9 _ . -, then \".conf\")",
                                  path, profile_token_is_printable(name) ? name : "?");
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                return fail_file(ret_error, negative_errno(), "%s: cannot open: %m", path);
+                return error_set(ret_error, negative_errno(), "%s: cannot open: %m", path);
         n = read_profile_fd(fd, path, &text, ret_error);
         if (n < 0)
                 return n;
@@ -421,7 +409,7 @@ int profile_load_name(const char *dir, const char *name, Profile **ret, char **r
         _cleanup_free_ char *path = NULL;
 
         if (!name || !profile_name_is_valid(name))
-                return fail_file(ret_error, -EINVAL,
+                return error_set(ret_error, -EINVAL,
                                  "\"%s\" is not a valid profile name (1 to 32 characters of "
                                  "A-Z a-z 0-9 _ . -)",
                                  name && profile_token_is_printable(name) ? name : "?");

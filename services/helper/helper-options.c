@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "helper-options.h"
+#include "error-util.h"
 #include "macro.h"
 
 enum {
@@ -87,18 +88,6 @@ static int parse_uid(const char *s, uid_t *ret) {
         return 0;
 }
 
-static int fail(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **ret_error, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
 int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -131,7 +120,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_LISTEN_DIR:
                         if (optarg[0] != '/')
-                                return fail(ret_error, "--listen-dir needs an absolute path: %s",
+                                return error_set(ret_error, -EINVAL, "--listen-dir needs an absolute path: %s",
                                             optarg);
                         o->listen_dir = optarg;
                         break;
@@ -142,7 +131,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_TUNNEL:
                         if (optarg[0] != '/')
-                                return fail(ret_error, "--tunnel needs an absolute path: %s",
+                                return error_set(ret_error, -EINVAL, "--tunnel needs an absolute path: %s",
                                             optarg);
                         o->tunnel_path = optarg;
                         break;
@@ -154,17 +143,17 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_TUNNEL_USER:
                         if (isempty(optarg))
-                                return fail(ret_error, "--tunnel-user: empty name");
+                                return error_set(ret_error, -EINVAL, "--tunnel-user: empty name");
                         o->tunnel_user = optarg;
                         break;
                 case ARG_CONTROL_GROUP:
                         if (isempty(optarg))
-                                return fail(ret_error, "--control-group: empty name");
+                                return error_set(ret_error, -EINVAL, "--control-group: empty name");
                         o->control_group = optarg;
                         break;
                 case ARG_SHIM_UID:
                         if (parse_uid(optarg, &o->shim_uid) < 0)
-                                return fail(ret_error, "--shim-uid: not a uid: %s", optarg);
+                                return error_set(ret_error, -EINVAL, "--shim-uid: not a uid: %s", optarg);
                         o->shim_uid_set = true;
                         break;
                 case ARG_START_TIMEOUT:
@@ -181,13 +170,13 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 case '?':
                 default:
                         if (optopt > 0 && optopt < 0x80)
-                                return fail(ret_error, "unknown option or missing argument: -%c",
+                                return error_set(ret_error, -EINVAL, "unknown option or missing argument: -%c",
                                             optopt);
-                        return fail(ret_error, "unknown option or missing argument: %s",
+                        return error_set(ret_error, -EINVAL, "unknown option or missing argument: %s",
                                     argv[optind - 1]);
                 }
         }
         if (optind < argc)
-                return fail(ret_error, "unexpected argument: %s", argv[optind]);
+                return error_set(ret_error, -EINVAL, "unexpected argument: %s", argv[optind]);
         return 0;
 }

@@ -8,19 +8,8 @@
 #include <sys/stat.h>
 
 #include "helper-verify.h"
+#include "error-util.h"
 #include "macro.h"
-
-static int verr(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int verr(char **ret_error, int r, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 static const char *shown(const char *p) {
         return *p ? p : "/";
@@ -29,10 +18,10 @@ static const char *shown(const char *p) {
 static int check_owner_mode(const struct stat *st, const VerifyOptions *o, const char *what,
                             char **ret_error) {
         if (st->st_uid != o->trusted_uid)
-                return verr(ret_error, -EPERM, "%s is owned by uid %u, not uid %u", shown(what),
+                return error_set(ret_error, -EPERM, "%s is owned by uid %u, not uid %u", shown(what),
                             (unsigned) st->st_uid, (unsigned) o->trusted_uid);
         if (st->st_mode & (S_IWGRP | S_IWOTH))
-                return verr(ret_error, -EPERM, "%s is group- or other-writable (mode %04o)%s",
+                return error_set(ret_error, -EPERM, "%s is group- or other-writable (mode %04o)%s",
                             shown(what), (unsigned) (st->st_mode & 07777),
                             S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)
                                     ? "; sticky directories are not trusted either"
@@ -43,26 +32,26 @@ static int check_owner_mode(const struct stat *st, const VerifyOptions *o, const
 static int check_dir_fd(int fd, const VerifyOptions *o, const char *what, char **ret_error) {
         struct stat st;
         if (fstat(fd, &st) < 0)
-                return verr(ret_error, negative_errno(), "cannot stat %s: %m", shown(what));
+                return error_set(ret_error, negative_errno(), "cannot stat %s: %m", shown(what));
         if (!S_ISDIR(st.st_mode))
-                return verr(ret_error, -ENOTDIR, "%s is not a directory", shown(what));
+                return error_set(ret_error, -ENOTDIR, "%s is not a directory", shown(what));
         return check_owner_mode(&st, o, what, ret_error);
 }
 
 static int check_file_fd(int fd, const VerifyOptions *o, const char *what, char **ret_error) {
         struct stat st;
         if (fstat(fd, &st) < 0)
-                return verr(ret_error, negative_errno(), "cannot stat %s: %m", what);
+                return error_set(ret_error, negative_errno(), "cannot stat %s: %m", what);
         if (!S_ISREG(st.st_mode))
-                return verr(ret_error, -EPERM, "%s is not a regular file", what);
+                return error_set(ret_error, -EPERM, "%s is not a regular file", what);
         int r = check_owner_mode(&st, o, what, ret_error);
         if (r < 0)
                 return r;
         if (st.st_mode & (S_ISUID | S_ISGID))
-                return verr(ret_error, -EPERM, "%s is set-uid or set-gid (mode %04o)", what,
+                return error_set(ret_error, -EPERM, "%s is set-uid or set-gid (mode %04o)", what,
                             (unsigned) (st.st_mode & 07777));
         if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
-                return verr(ret_error, -EPERM, "%s is not executable (mode %04o)", what,
+                return error_set(ret_error, -EPERM, "%s is not executable (mode %04o)", what,
                             (unsigned) (st.st_mode & 07777));
         return 0;
 }
@@ -88,33 +77,33 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
         if (ret_error)
                 *ret_error = NULL;
         if (isempty(path) || path[0] != '/')
-                return verr(ret_error, -EINVAL, "tunnel path is not absolute: %s",
+                return error_set(ret_error, -EINVAL, "tunnel path is not absolute: %s",
                             path ? path : "(null)");
         if (strlen(path) >= PATH_MAX)
-                return verr(ret_error, -ENAMETOOLONG, "tunnel path too long");
+                return error_set(ret_error, -ENAMETOOLONG, "tunnel path too long");
         snprintf(todo, sizeof(todo), "%s", path);
 
         base = open(o->root ? o->root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (base < 0)
-                return verr(ret_error, negative_errno(), "cannot open %s: %m",
+                return error_set(ret_error, negative_errno(), "cannot open %s: %m",
                             o->root ? o->root : "/");
         r = check_dir_fd(base, o, "", ret_error);
         if (r < 0)
                 return r;
         dirfd = fcntl(base, F_DUPFD_CLOEXEC, 3);
         if (dirfd < 0)
-                return verr(ret_error, negative_errno(), "dup: %m");
+                return error_set(ret_error, negative_errno(), "dup: %m");
 
         for (;;) {
                 char *p = todo;
                 while (*p == '/')
                         p++;
                 if (!*p)
-                        return verr(ret_error, -EISDIR, "%s is a directory, not a program",
+                        return error_set(ret_error, -EISDIR, "%s is a directory, not a program",
                                     shown(shown_path));
                 size_t len = strcspn(p, "/");
                 if (len > NAME_MAX)
-                        return verr(ret_error, -ENAMETOOLONG, "path component too long");
+                        return error_set(ret_error, -ENAMETOOLONG, "path component too long");
                 memcpy(comp, p, len);
                 comp[len] = 0;
                 char *rest = p + len;
@@ -128,7 +117,7 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                                 continue; /* ".." of the root is the root */
                         int up = openat(dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
                         if (up < 0)
-                                return verr(ret_error, negative_errno(), "cannot open ..: %m");
+                                return error_set(ret_error, negative_errno(), "cannot open ..: %m");
                         safe_close(dirfd);
                         dirfd = up;
                         depth--;
@@ -140,31 +129,31 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                 char what[PATH_MAX * 2 + NAME_MAX + 2];
                 snprintf(what, sizeof(what), "%s/%s", shown_path, comp);
                 if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return verr(ret_error, negative_errno(), "%s: %m", what);
+                        return error_set(ret_error, negative_errno(), "%s: %m", what);
 
                 if (S_ISLNK(st.st_mode)) {
                         /* The link lives in a verified directory, so only the trusted owner
                          * made it; its target is walked and verified like the rest. */
                         char target[PATH_MAX];
                         if (++links > HELPER_VERIFY_MAX_SYMLINKS)
-                                return verr(ret_error, -ELOOP, "%s: too many symlinks", what);
+                                return error_set(ret_error, -ELOOP, "%s: too many symlinks", what);
                         ssize_t n = readlinkat(dirfd, comp, target, sizeof(target) - 1);
                         if (n < 0)
-                                return verr(ret_error, negative_errno(), "%s: readlink: %m",
+                                return error_set(ret_error, negative_errno(), "%s: readlink: %m",
                                             what);
                         target[n] = 0;
                         if (n == 0)
-                                return verr(ret_error, -ENOENT, "%s: empty symlink", what);
+                                return error_set(ret_error, -ENOENT, "%s: empty symlink", what);
                         char joined[sizeof(todo)];
                         if ((size_t) snprintf(joined, sizeof(joined), "%s%s%s", target,
                                               *todo ? "/" : "", todo) >= sizeof(joined))
-                                return verr(ret_error, -ENAMETOOLONG, "%s: path too long", what);
+                                return error_set(ret_error, -ENAMETOOLONG, "%s: path too long", what);
                         snprintf(todo, sizeof(todo), "%s", joined);
                         if (target[0] == '/') {
                                 safe_close(dirfd);
                                 dirfd = fcntl(base, F_DUPFD_CLOEXEC, 3);
                                 if (dirfd < 0)
-                                        return verr(ret_error, negative_errno(), "dup: %m");
+                                        return error_set(ret_error, negative_errno(), "dup: %m");
                                 depth = 0;
                                 shown_path[0] = 0;
                         }
@@ -176,7 +165,7 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                                 openat(dirfd, comp,
                                        O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
                         if (fd < 0)
-                                return verr(ret_error, negative_errno(), "cannot open %s: %m",
+                                return error_set(ret_error, negative_errno(), "cannot open %s: %m",
                                             what);
                         r = check_file_fd(fd, o, what, ret_error);
                         if (r < 0)
@@ -185,24 +174,24 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                                 char hex[65];
                                 r = helper_sha256_fd(fd, hex);
                                 if (r < 0)
-                                        return verr(ret_error, r, "cannot hash %s: %s", what,
+                                        return error_set(ret_error, r, "cannot hash %s: %s", what,
                                                     r == -EOPNOTSUPP ? "libcrypto not available"
                                                                      : strerror(-r));
                                 if (!streq(hex, o->sha256_hex))
-                                        return verr(ret_error, -EPERM,
+                                        return error_set(ret_error, -EPERM,
                                                     "%s: SHA-256 %s does not match the pinned %s",
                                                     what, hex, o->sha256_hex);
                         }
                         /* Executed with execveat(): make sure no flag of ours leaks into it. */
                         if (fcntl(fd, F_SETFL, 0) < 0)
-                                return verr(ret_error, negative_errno(), "fcntl: %m");
+                                return error_set(ret_error, negative_errno(), "fcntl: %m");
                         *ret_fd = TAKE_FD(fd);
                         return 0;
                 }
 
                 int next = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
-                        return verr(ret_error, negative_errno(), "cannot open %s: %m", what);
+                        return error_set(ret_error, negative_errno(), "cannot open %s: %m", what);
                 safe_close(dirfd);
                 dirfd = next;
                 depth++;

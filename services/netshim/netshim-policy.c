@@ -1,7 +1,7 @@
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 
+#include "error-util.h"
 #include "macro.h"
 #include "netshim-policy.h"
 
@@ -63,39 +63,27 @@ static bool bytes_in(const ProtobufCBinaryData *b, const ProtobufCBinaryData *se
         return false;
 }
 
-static int refuse(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int refuse(char **ret_error, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EPERM;
-}
-
 static int check_prefixes(const Tund__NetworkSettings *a, const Tund__NetworkSettings *r,
                           char **ret_error) {
         char buf[64];
         for (size_t i = 0; i < r->n_addresses; i++)
                 if (!prefix_in(r->addresses[i], a->addresses, a->n_addresses))
-                        return refuse(ret_error, "address %s is not one of the profile's Address=",
+                        return error_set(ret_error, -EPERM, "address %s is not one of the profile's Address=",
                                       prefix_str(r->addresses[i], buf, sizeof(buf)));
         for (size_t i = 0; i < r->n_routes; i++)
                 if (!within_any(r->routes[i], a->routes, a->n_routes))
-                        return refuse(ret_error, "route %s is outside the profile's AllowedIPs",
+                        return error_set(ret_error, -EPERM, "route %s is outside the profile's AllowedIPs",
                                       prefix_str(r->routes[i], buf, sizeof(buf)));
         for (size_t i = 0; i < r->n_excluded_routes; i++) {
                 const Tund__IpPrefix *p = r->excluded_routes[i];
                 if (!prefix_valid(p))
-                        return refuse(ret_error, "excluded route %s is not a valid prefix",
+                        return error_set(ret_error, -EPERM, "excluded route %s is not a valid prefix",
                                       prefix_str(p, buf, sizeof(buf)));
                 /* Excluding takes traffic off the tunnel: allowed for what the profile
                  * excludes and for holes in what it routes (endpoints, the LAN). */
                 if (!within_any(p, a->excluded_routes, a->n_excluded_routes) &&
                     !within_any(p, a->routes, a->n_routes))
-                        return refuse(ret_error,
+                        return error_set(ret_error, -EPERM,
                                       "excluded route %s is neither in ExcludedRoutes= nor "
                                       "inside the profile's AllowedIPs",
                                       prefix_str(p, buf, sizeof(buf)));
@@ -107,18 +95,18 @@ static int check_dns(const Tund__NetworkSettings *a, const Tund__NetworkSettings
                      char **ret_error) {
         for (size_t i = 0; i < r->n_dns_servers; i++)
                 if (!bytes_in(&r->dns_servers[i], a->dns_servers, a->n_dns_servers))
-                        return refuse(ret_error, "DNS server #%zu is not one of the profile's DNS=",
+                        return error_set(ret_error, -EPERM, "DNS server #%zu is not one of the profile's DNS=",
                                       i + 1);
         for (size_t i = 0; i < r->n_search_domains; i++)
                 if (!string_in(r->search_domains[i], a->search_domains, a->n_search_domains))
-                        return refuse(ret_error, "search domain '%s' is not in the profile",
+                        return error_set(ret_error, -EPERM, "search domain '%s' is not in the profile",
                                       r->search_domains[i]);
         for (size_t i = 0; i < r->n_routing_domains; i++)
                 if (!string_in(r->routing_domains[i], a->routing_domains, a->n_routing_domains))
-                        return refuse(ret_error, "routing domain '%s' is not in the profile",
+                        return error_set(ret_error, -EPERM, "routing domain '%s' is not in the profile",
                                       r->routing_domains[i]);
         if (r->dns_mode != a->dns_mode || r->dns_default_route != a->dns_default_route)
-                return refuse(ret_error, "DNS mode differs from the profile's DNSMode=");
+                return error_set(ret_error, -EPERM, "DNS mode differs from the profile's DNSMode=");
         return 0;
 }
 
@@ -133,13 +121,13 @@ int netshim_settings_check(const Tund__NetworkSettings *a, const Tund__NetworkSe
         if (k < 0)
                 return k;
         if (r->table != a->table || r->table_off != a->table_off)
-                return refuse(ret_error, "routing table differs from the profile's Table=");
+                return error_set(ret_error, -EPERM, "routing table differs from the profile's Table=");
         if (r->fwmark != a->fwmark)
-                return refuse(ret_error, "fwmark differs from the profile's FwMark=");
+                return error_set(ret_error, -EPERM, "fwmark differs from the profile's FwMark=");
         bool v6 = false;
         for (size_t i = 0; i < r->n_addresses; i++)
                 v6 |= r->addresses[i]->address.len == 16;
         if (r->mtu != 0 && (r->mtu < (v6 ? 1280u : 576u) || r->mtu > 65535))
-                return refuse(ret_error, "MTU %u is out of range", r->mtu);
+                return error_set(ret_error, -EPERM, "MTU %u is out of range", r->mtu);
         return 0;
 }

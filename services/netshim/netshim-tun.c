@@ -11,21 +11,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "error-util.h"
 #include "macro.h"
 #include "netshim-tun.h"
-
-static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 static bool ifname_ok(const char *ifname) {
         size_t n = ifname ? strlen(ifname) : 0;
@@ -40,22 +28,22 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
         short want;
 
         if (!ifname_ok(ifname))
-                return fail(ret_error, -EINVAL, "invalid interface name");
+                return error_set(ret_error, -EINVAL, "invalid interface name");
         if (flavour == ENGINE_TUN_FLAVOUR_PI)
                 want = IFF_TUN;
         else if (flavour == ENGINE_TUN_FLAVOUR_NO_PI)
                 want = IFF_TUN | IFF_NO_PI;
         else
-                return fail(ret_error, -EINVAL, "%s: TUN flavour of the engine unknown", ifname);
+                return error_set(ret_error, -EINVAL, "%s: TUN flavour of the engine unknown", ifname);
 
         fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         if (fd < 0)
-                return fail(ret_error, negative_errno(), "%s: cannot open /dev/net/tun: %m",
+                return error_set(ret_error, negative_errno(), "%s: cannot open /dev/net/tun: %m",
                             ifname);
         strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
         ifr.ifr_flags = want;
         if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-                return fail(ret_error, negative_errno(), "%s: cannot create the TUN device: %m",
+                return error_set(ret_error, negative_errno(), "%s: cannot create the TUN device: %m",
                             ifname);
 
         /* A persistent device of that name would have been reused: make sure it is a TUN
@@ -63,13 +51,13 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
          * IFF_NOFILTER in the same bit, and TUNSETIFF has just set our framing anyway. */
         memset(&ifr, 0, sizeof(ifr));
         if (ioctl(fd, TUNGETIFF, &ifr) < 0)
-                return fail(ret_error, negative_errno(), "%s: TUNGETIFF: %m", ifname);
+                return error_set(ret_error, negative_errno(), "%s: TUNGETIFF: %m", ifname);
         if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP | IFF_VNET_HDR)) != IFF_TUN)
-                return fail(ret_error, -EEXIST,
+                return error_set(ret_error, -EEXIST,
                             "%s: exists as a device with flags 0x%x, not a plain TUN", ifname,
                             (unsigned) ifr.ifr_flags);
         if (!streq(ifr.ifr_name, ifname))
-                return fail(ret_error, -EEXIST, "%s: kernel named the device %s", ifname,
+                return error_set(ret_error, -EEXIST, "%s: kernel named the device %s", ifname,
                             ifr.ifr_name);
         return TAKE_FD(fd);
 }
@@ -78,14 +66,14 @@ static int uapi_dir(const char *dir, char **ret_error) {
         struct stat st;
 
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return fail(ret_error, negative_errno(), "%s: cannot create: %m", dir);
+                return error_set(ret_error, negative_errno(), "%s: cannot create: %m", dir);
         /* Only root may create names in it, or anyone could plant a socket for the engine. */
         if (lstat(dir, &st) < 0)
-                return fail(ret_error, negative_errno(), "%s: %m", dir);
+                return error_set(ret_error, negative_errno(), "%s: %m", dir);
         if (!S_ISDIR(st.st_mode))
-                return fail(ret_error, -ENOTDIR, "%s: not a directory", dir);
+                return error_set(ret_error, -ENOTDIR, "%s: not a directory", dir);
         if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
-                return fail(ret_error, -EPERM,
+                return error_set(ret_error, -EPERM,
                             "%s: must belong to root and not be group/other-writable", dir);
         return 0;
 }
@@ -98,20 +86,20 @@ static int uapi_clear_stale(const char *path, const struct sockaddr_un *sa, char
         if (lstat(path, &st) < 0) {
                 if (errno == ENOENT)
                         return 0;
-                return fail(ret_error, negative_errno(), "%s: %m", path);
+                return error_set(ret_error, negative_errno(), "%s: %m", path);
         }
         if (!S_ISSOCK(st.st_mode))
-                return fail(ret_error, -EEXIST, "%s: exists and is not a socket", path);
+                return error_set(ret_error, -EEXIST, "%s: exists and is not a socket", path);
         probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (probe < 0)
-                return fail(ret_error, negative_errno(), "socket: %m");
+                return error_set(ret_error, negative_errno(), "socket: %m");
         if (connect(probe, (const struct sockaddr *) sa, sizeof(*sa)) == 0 || errno == EAGAIN)
-                return fail(ret_error, -EADDRINUSE,
+                return error_set(ret_error, -EADDRINUSE,
                             "%s: in use: another engine listens on it", path);
         if (errno != ECONNREFUSED)
-                return fail(ret_error, negative_errno(), "%s: cannot probe: %m", path);
+                return error_set(ret_error, negative_errno(), "%s: cannot probe: %m", path);
         if (unlink(path) < 0 && errno != ENOENT)
-                return fail(ret_error, negative_errno(), "%s: cannot remove stale socket: %m",
+                return error_set(ret_error, negative_errno(), "%s: cannot remove stale socket: %m",
                             path);
         return 0;
 }
@@ -132,29 +120,29 @@ int netshim_uapi_listen_at(const char *dir, const char *ifname, mode_t mode, uid
         int r;
 
         if (!ifname_ok(ifname))
-                return fail(ret_error, -EINVAL, "invalid interface name");
+                return error_set(ret_error, -EINVAL, "invalid interface name");
         r = uapi_dir(dir, ret_error);
         if (r < 0)
                 return r;
         if (asprintf(&path, "%s/%s.sock", dir, ifname) < 0)
                 return -ENOMEM;
         if (sockaddr_for(path, &sa) < 0)
-                return fail(ret_error, -ENAMETOOLONG, "%s: path too long for a socket", path);
+                return error_set(ret_error, -ENAMETOOLONG, "%s: path too long for a socket", path);
         r = uapi_clear_stale(path, &sa, ret_error);
         if (r < 0)
                 return r;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return fail(ret_error, negative_errno(), "socket: %m");
+                return error_set(ret_error, negative_errno(), "socket: %m");
         /* bind() creates the file with the socket inode's mode minus the umask: start from
          * 0000 so that nobody but root can connect before owner and mode are final. */
         if (fchmod(fd, 0) < 0)
-                return fail(ret_error, negative_errno(), "%s: fchmod: %m", path);
+                return error_set(ret_error, negative_errno(), "%s: fchmod: %m", path);
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return fail(ret_error, negative_errno(), "%s: cannot bind: %m", path);
+                return error_set(ret_error, negative_errno(), "%s: cannot bind: %m", path);
         if (lchown(path, uid, gid) < 0 || chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {
-                r = fail(ret_error, negative_errno(), "%s: cannot set up the socket: %m", path);
+                r = error_set(ret_error, negative_errno(), "%s: cannot set up the socket: %m", path);
                 (void) unlink(path);
                 return r;
         }

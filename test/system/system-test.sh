@@ -243,7 +243,9 @@ fi
 # helper the shim socket activates again.
 hpid=$(show tund-helper.service MainPID)
 restarts=$(show tund@demo.service NRestarts)
-cx kill -KILL "$hpid"
+# (the tree has no kill(1): the shell's builtin)
+cx sh -c 'kill -KILL "$1"' sh "$hpid"
+old_procs() { cx sh -c "cat /proc/[0-9]*/comm" 2>/dev/null | grep -c -E '^(tund-helperd|tund-tunnel|wireguard-go)$'; }
 back() {
 	[ "$(cx systemctl show -P NRestarts tund@demo.service)" -gt "$restarts" ] &&
 		[ "$(cx systemctl is-active tund@demo.service)" = active ] && vpn_ping
@@ -253,6 +255,8 @@ if wait_for 40 back; then pass helper_kill_recovered; else
 fi
 nhpid=$(show tund-helper.service MainPID)
 check helper_kill_reactivated test "$nhpid" != 0 -a "$nhpid" != "$hpid"
+# One helper, one tunnel, one wireguard-go: the killed helper's children are gone.
+check helper_kill_no_leftovers test "$(old_procs)" = 3
 elapsed "helper kill checked"
 
 # Idle exit (--idle-exit 3 from the drop-in) once no profile runs, then re-activation by a client.
