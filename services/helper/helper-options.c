@@ -126,7 +126,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_IDLE_EXIT:
                         if (parse_seconds(optarg, true, &o->idle_exit_usec) < 0)
-                                return fail(ret_error,
+                                return error_set(ret_error, -EINVAL,
                                             "--idle-exit: not a number of seconds: %s", optarg);
                         break;
                 case ARG_TUNNEL:
@@ -137,7 +137,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_TUNNEL_SHA256:
                         if (!helper_sha256_hex_valid(optarg, sha))
-                                return fail(ret_error,
+                                return error_set(ret_error, -EINVAL,
                                             "--tunnel-sha256: not 64 hex digits: %s", optarg);
                         o->tunnel_sha256 = sha;
                         break;
@@ -158,13 +158,13 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_START_TIMEOUT:
                         if (parse_seconds(optarg, false, &o->start_timeout_usec) < 0)
-                                return fail(ret_error,
+                                return error_set(ret_error, -EINVAL,
                                             "--start-timeout: not a positive number: %s",
                                             optarg);
                         break;
                 case ARG_STOP_TIMEOUT:
                         if (parse_seconds(optarg, false, &o->stop_timeout_usec) < 0)
-                                return fail(ret_error,
+                                return error_set(ret_error, -EINVAL,
                                             "--stop-timeout: not a positive number: %s", optarg);
                         break;
                 case '?':
