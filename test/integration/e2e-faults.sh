@@ -13,9 +13,22 @@ e2e_profile ft "DNS = 192.0.2.1, corp.example" "0.0.0.0/0, ::/0"
 BASE=$(e2e_dump)
 e2e_helper_start || { fail setup "helper"; exit 1; }
 
-# The process itself: not a short-lived `wireguard-go --version` run by the version checks.
-pid_of() { cns ps -e -o pid=,comm=,args= | awk -v c="$1" '$2 == c && !/--version/ { print $1; exit }'; }
-kill_in() { local p; p=$(pid_of "$1") && [ -n "$p" ] && cns kill -9 "$p"; }
+# The process itself: not a short-lived `wireguard-go --version` run by a version check (the
+# engine proper runs as `wireguard-go -f tund-ft`).
+pid_of() {
+	cns ps -e -o pid=,comm=,args= | awk -v c="$1" '$2 == c && !/--version/ &&
+		(c != "wireguard-go" || / tund-ft$/) { print $1; exit }'
+}
+# Kill the target, retrying while it is not there yet or exits under our hands.
+kill_in() {
+	local p i
+	for ((i = 0; i < 400; i++)); do
+		p=$(pid_of "$1")
+		[ -n "$p" ] && cns kill -9 "$p" 2>/dev/null && return 0
+		sleep 0.005
+	done
+	return 1
+}
 helper_alive() { [ -n "$(pid_of tund-helperd)" ]; }
 wait_gone() { wait_for 10 bash -c "[ -z \"\$(cns ps -e -o comm= | grep -x '$1')\" ]"; }
 
@@ -61,8 +74,7 @@ kill_case() {
 	case $phase in
 	starting)
 		# as soon as the target exists, before READY=1
-		for ((i = 0; i < 400; i++)); do [ -n "$(pid_of "$target")" ] && break; sleep 0.005; done
-		kill_in "$target" ;;
+		kill_in "$target" || fail "${name}_setup" "never saw $target" ;;
 	running)
 		wait_for 20 e2e_ready ft || fail "${name}_setup" "not ready"
 		cns ping -c 1 -W 3 203.0.113.1 >/dev/null
