@@ -71,6 +71,14 @@ static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }
 
+/* memcpy() for arrays that may be empty: memcpy(dst, NULL, 0) is undefined behaviour (and
+ * UBSan says so), and an empty array is often a NULL pointer here. */
+static inline void *memcpy_safe(void *dst, const void *src, size_t n) {
+        if (n == 0)
+                return dst;
+        return memcpy(dst, src, n);
+}
+
 /* Wipe secret memory in a way the compiler will not elide. */
 static inline void explicit_wipe(void *p, size_t n) {
         if (p && n)

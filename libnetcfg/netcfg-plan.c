@@ -162,9 +162,9 @@ int netcfg_objects_copy(const NetcfgObjects *src, NetcfgObjects *dst) {
                 netcfg_objects_done(&o);
                 return -ENOMEM;
         }
-        memcpy(o.addresses, src->addresses, src->n_addresses * sizeof(NetcfgAddress));
-        memcpy(o.routes, src->routes, src->n_routes * sizeof(NetcfgRoute));
-        memcpy(o.rules, src->rules, src->n_rules * sizeof(NetcfgRule));
+        memcpy_safe(o.addresses, src->addresses, src->n_addresses * sizeof(NetcfgAddress));
+        memcpy_safe(o.routes, src->routes, src->n_routes * sizeof(NetcfgRoute));
+        memcpy_safe(o.rules, src->rules, src->n_rules * sizeof(NetcfgRule));
         o.n_addresses = src->n_addresses;
         o.n_routes = src->n_routes;
         o.n_rules = src->n_rules;
@@ -263,7 +263,7 @@ int netcfg_dns_copy(const NetcfgDns *src, NetcfgDns *dst) {
         d.servers = calloc(src->n_servers + 1, sizeof(NetcfgPrefix));
         if (!d.servers)
                 return -ENOMEM;
-        memcpy(d.servers, src->servers, src->n_servers * sizeof(NetcfgPrefix));
+        memcpy_safe(d.servers, src->servers, src->n_servers * sizeof(NetcfgPrefix));
         if (strv_copy(src->search, src->n_search, &d.search) < 0 ||
             (d.n_search = src->n_search, strv_copy(src->routing, src->n_routing, &d.routing) < 0)) {
                 netcfg_dns_done(&d);

@@ -197,9 +197,9 @@ static int objects_append(NetcfgObjects *a, const NetcfgObjects *b) {
         if (!ru)
                 return -ENOMEM;
         a->rules = ru;
-        memcpy(a->addresses + a->n_addresses, b->addresses, b->n_addresses * sizeof(*ad));
-        memcpy(a->routes + a->n_routes, b->routes, b->n_routes * sizeof(*ro));
-        memcpy(a->rules + a->n_rules, b->rules, b->n_rules * sizeof(*ru));
+        memcpy_safe(a->addresses + a->n_addresses, b->addresses, b->n_addresses * sizeof(*ad));
+        memcpy_safe(a->routes + a->n_routes, b->routes, b->n_routes * sizeof(*ro));
+        memcpy_safe(a->rules + a->n_rules, b->rules, b->n_rules * sizeof(*ru));
         a->n_addresses += b->n_addresses;
         a->n_routes += b->n_routes;
         a->n_rules += b->n_rules;

@@ -68,7 +68,7 @@ def fmt(x):
 def cell(s, unit):
     if not s:
         return "—"
-    return f"{fmt(s['median'])} {unit} ({fmt(s['min'])}–{fmt(s['max'])})"
+    return f"{fmt(s['median'])} {unit} ({fmt(s['min'])}–{fmt(s['max'])}, n={s['n']})"
 
 
 def machine():
@@ -161,7 +161,7 @@ def main():
         results.append(res)
 
     memory = []
-    for phase in ("idle", "load", "fanout"):
+    for phase in ("idle", "iperf", "load", "fanout"):
         for who, name in MEM:
             s = stats(samples.get((f"mem-{phase}", who), []))
             if not s:
@@ -216,8 +216,9 @@ def write_md(path, out):
     L.append(f"- **Machine:** {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, "
              f"kernel {m['kernel']}, wireguard-go {m['wireguard_go']} (Debian); a shared "
              "machine with other test runs going on: absolute numbers are noisy, ratios less so")
-    L.append(f"- **Samples:** median of {out['rounds']} alternating rounds per variant, "
-             "(min–max) in brackets\n")
+    L.append(f"- **Samples:** median of at least {out['rounds']} samples per variant, taken "
+             "alternately with the baseline's; (min–max, number of samples) in brackets; "
+             "ratio = median / median of the baseline\n")
     L.append("## Results\n")
     L.append("| benchmark | tund | baseline | ratio | target | met |")
     L.append("|---|---|---|---|---|---|")
@@ -251,6 +252,7 @@ def write_md(path, out):
         L.append("| process | phase | VmHWM median (min–max) | max of 4 MiB | met | of which RssAnon (median) |")
         L.append("|---|---|---|---|---|---|")
         phases = {"idle": "tunnel up, idle (each round, after the first ping)",
+                  "iperf": "after the data-plane samples (iperf3 through the tunnel)",
                   "load": "after the control-API load (all rounds, 1–100 clients)",
                   "fanout": "fake-tunnel helper after the watch fan-out"}
         for r in out["memory"]:
@@ -279,7 +281,10 @@ and the samples to `build/bench/results.json` (not committed).
    5 ms while there is no route yet). Baseline: `wg-quick up` (wireguard-go as the userspace
    implementation, it creates the TUN and daemonizes) with the same profile minus `[Tund]`, polled
    the same way; `wg-quick down` between rounds. The profile has no `DNS=` (wg-quick would need
-   resolvconf). Extra row: wireguard-go started by hand and configured with `wg set` and `ip`.
+   resolvconf). Extra row: wireguard-go started by hand and configured with `wg set` and `ip`
+   (one nsenter per command, so it pays more process starts than wg-quick). A warm-up round of
+   all three is discarded. One more tund start runs under `ip -ts monitor` to show where the
+   time goes (the line under the table).
 2. **Route programming.** `test/bench/bench-routes.sh` (also `make bench-routes`): N IPv6 /64
    routes on a TUN link in a private namespace: `netcfg-tool --routes-file` (libnetcfg: libmnl
    batches, one ack per route; process start included) vs `ip -batch` (process start included),
@@ -290,7 +295,7 @@ and the samples to `build/bench/results.json` (not committed).
    --fdname=control:shim` per sample; the clock runs from `connect()` on the cold control socket
    to the first reply: for tund-helperd the handshake lines and a `Ping` -> `Pong`
    (`bench-ctl-load activate`), for the floor (`test/helpers/bench-floor.c`, accepts and writes
-   a line) that line. One warm-up round of each is discarded.
+   a line) that line. 4×ROUNDS samples each, alternating; one warm-up round is discarded.
 4. **Control API.** `test/helpers/bench-ctl-load.c` (libipc): N connections (1, 10, 100), each
    with one request outstanding in a loop for `CTL_TIME` s, against the real helper with a live
    session; GetStatus alternating with Ping (the cheapest request: the baseline). Requests per
@@ -299,12 +304,16 @@ and the samples to `build/bench/results.json` (not committed).
    the fake tunnel emit a Status event stamped with CLOCK_MONOTONIC just before it leaves the
    tunnel; every subscriber records arrival − stamp; per event the slowest subscriber counts;
    10 events per sample, 1 subscriber (baseline) alternating with `FANOUT` subscribers.
-5. **Data plane.** iperf3 (`IPERF_TIME` s, TCP, client -> server) through tund vs through a bare
-   wireguard-go (it creates its own TUN; configured by hand with `wg set` and `ip`), same keys,
-   same peer, same namespaces, alternating.
+5. **Data plane.** iperf3 (`IPERF_TIME` s per sample, TCP, client -> server, 2×ROUNDS samples
+   each) through tund vs through a bare wireguard-go (it creates its own TUN; configured by hand
+   with `wg set` and `ip`): same engine, same peer, same namespaces, both tunnels up at once
+   (the bare one with a second key the server knows as a second peer, reaching a second server
+   address only), samples alternating every few seconds so that both see the same load.
 6. **Memory.** VmHWM from `/proc/PID/status` of tund-helperd, tund-netshimd and tund-tunnel,
-   after each round's first ping (idle) and after the control-API load; wireguard-go is
-   reported for information (it is not tund's code).
+   after each round's first ping (idle), after the data-plane samples and after the
+   control-API load; the target is checked against the largest value seen. RssAnon (the
+   process's private memory; the rest of VmHWM is shared-library pages) is shown alongside.
+   wireguard-go is reported for information (it is not tund's code).
 """
 
 

@@ -48,13 +48,20 @@ static int print_error(const IpcMsg *reply) {
         return 2;
 }
 
+/* For a reply we kept (ipc_conn_call_wait): prints its Error, frees it and exits 2. */
+static _Noreturn void exit_error_reply(IpcMsg *reply) {
+        int status = print_error(reply);
+        ipc_msg_free(reply);
+        exit(status);
+}
+
 static IpcMsg *ctl_call(Tund__CtlToHelper *m) {
         IpcMsg *reply = NULL;
         int r = ipc_conn_call_wait(conn, &m->base, NULL, 0, CALL_TIMEOUT, &reply);
         if (r < 0)
                 die("call", r);
         if (ipc_msg_error(reply))
-                exit(print_error(reply));
+                exit_error_reply(reply);
         return reply;
 }
 
@@ -268,7 +275,8 @@ static void shim_stop(void) {
         if (r < 0)
                 die("StopSession", r);
         if (ipc_msg_error(reply))
-                exit(print_error(reply));
+                exit_error_reply(reply);
+        ipc_msg_free(reply);
         printf("stopped\n");
         exit(0);
 }
@@ -304,7 +312,7 @@ static void shim_get_peers(void) {
         if (r < 0)
                 die("ShimGetPeers", r);
         if (ipc_msg_error(reply))
-                exit(print_error(reply));
+                exit_error_reply(reply);
         print_peers(ipc_msg_payload(reply, TUND__HELPER_TO_SHIM__PAYLOAD_PEERS));
         ipc_msg_free(reply);
 }
@@ -402,6 +410,7 @@ static int run_shim(const char *sock, int argc, char **argv) {
         if (ipc_msg_error(reply)) {
                 const Tund__Error *e = ipc_msg_error(reply);
                 printf("start-error code=%d msg=%s\n", e->code, e->message);
+                ipc_msg_free(reply);
                 return 2;
         }
         const Tund__StartSessionReply *sr =

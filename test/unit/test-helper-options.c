@@ -1,9 +1,11 @@
 /* tund-helperd's command line. */
 #include "helper-options.h"
+#include "macro.h"
 #include "tests.h"
 
 static int parse(HelperOptions *o, char **err, int argc, char **argv) {
         helper_options_init(o);
+        free(*err); /* the previous call's message */
         *err = NULL;
         return helper_parse_argv(argc, argv, o, err);
 }
@@ -14,7 +16,7 @@ static int parse(HelperOptions *o, char **err, int argc, char **argv) {
 
 TEST(defaults) {
         HelperOptions o;
-        char *err;
+        _cleanup_free_ char *err = NULL;
         char *argv[] = { "tund-helperd", NULL };
         ASSERT_OK(parse(&o, &err, 1, argv));
         ASSERT_STREQ(o.tunnel_path, "/usr/libexec/tund/tund-tunnel");
@@ -28,7 +30,7 @@ TEST(defaults) {
 
 TEST(all_options) {
         HelperOptions o;
-        char *err;
+        _cleanup_free_ char *err = NULL;
         ASSERT_OK(PARSE(&o, &err, "--listen-dir", "/run/x", "--idle-exit", "0", "--tunnel",
                         "/opt/t", "--tunnel-sha256",
                         "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
@@ -49,7 +51,7 @@ TEST(all_options) {
 
 TEST(bad_values_are_refused_with_a_reason) {
         HelperOptions o;
-        char *err;
+        _cleanup_free_ char *err = NULL;
         ASSERT_EQ(PARSE(&o, &err, "--idle-exit", "soon"), -EINVAL);
         ASSERT_CONTAINS(err, "--idle-exit");
         ASSERT_EQ(PARSE(&o, &err, "--idle-exit", "-1"), -EINVAL);
@@ -77,7 +79,7 @@ TEST(bad_values_are_refused_with_a_reason) {
 
 TEST(help_and_version) {
         HelperOptions o;
-        char *err;
+        _cleanup_free_ char *err = NULL;
         ASSERT_OK(PARSE(&o, &err, "-h"));
         ASSERT_TRUE(o.help);
         ASSERT_OK(PARSE(&o, &err, "--version"));

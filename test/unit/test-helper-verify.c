@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "helper-verify.h"
+#include "macro.h"
 #include "tests.h"
 
 static char base[64];
@@ -56,6 +57,7 @@ static void teardown(void) {
 static int verify(const char *path, uid_t uid, const char *sha, char **err) {
         VerifyOptions o = { .trusted_uid = uid, .sha256_hex = sha, .root = base };
         int fd = -1;
+        free(*err); /* the previous call's message */
         *err = NULL;
         int r = helper_verify_open(path, &o, &fd, err);
         if (r >= 0) {
@@ -68,7 +70,7 @@ static int verify(const char *path, uid_t uid, const char *sha, char **err) {
 }
 
 TEST(good_binary_passes) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         ASSERT_OK(verify("/usr/libexec/tund-tunnel", getuid(), NULL, &err));
         ASSERT_OK(verify("//usr/./libexec//tund-tunnel", getuid(), NULL, &err));
@@ -76,7 +78,8 @@ TEST(good_binary_passes) {
 }
 
 TEST(fd_is_the_verified_file) {
-        char *err = NULL, p[256], q[256];
+        _cleanup_free_ char *err = NULL;
+        char p[256], q[256];
         int fd = -1;
         struct stat a, b;
         setup();
@@ -96,7 +99,7 @@ TEST(fd_is_the_verified_file) {
 }
 
 TEST(writable_file_is_refused) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         mkfile("/usr/libexec/tund-tunnel", 0775, "abc");
         ASSERT_EQ(verify("/usr/libexec/tund-tunnel", getuid(), NULL, &err), -EPERM);
@@ -107,7 +110,7 @@ TEST(writable_file_is_refused) {
 }
 
 TEST(writable_parent_is_refused) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         mk("/usr", 0775);
         ASSERT_EQ(verify("/usr/libexec/tund-tunnel", getuid(), NULL, &err), -EPERM);
@@ -121,7 +124,7 @@ TEST(writable_parent_is_refused) {
 }
 
 TEST(sticky_world_writable_dir_is_refused) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         mk("/usr/libexec", 01777);
         ASSERT_EQ(verify("/usr/libexec/tund-tunnel", getuid(), NULL, &err), -EPERM);
@@ -130,7 +133,7 @@ TEST(sticky_world_writable_dir_is_refused) {
 }
 
 TEST(wrong_owner_is_refused) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         /* Trusting another uid: the root of the walk is the first thing owned wrongly. */
         ASSERT_EQ(verify("/usr/libexec/tund-tunnel", getuid() + 1, NULL, &err), -EPERM);
@@ -150,7 +153,7 @@ TEST(wrong_owner_is_refused) {
 }
 
 TEST(bad_file_kinds_are_refused) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         mkfile("/usr/libexec/tund-tunnel", 0644, "abc");
         ASSERT_EQ(verify("/usr/libexec/tund-tunnel", getuid(), NULL, &err), -EPERM);
@@ -169,7 +172,7 @@ TEST(bad_file_kinds_are_refused) {
 }
 
 TEST(symlinked_parents_are_followed_and_verified) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         mklink("/usr/lib", "libexec");          /* relative, inside a good tree */
         mklink("/bin", "/usr/libexec");         /* absolute: restarts at the walk's root */
@@ -190,7 +193,7 @@ TEST(symlinked_parents_are_followed_and_verified) {
 }
 
 TEST(symlink_loops_end) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         setup();
         mklink("/usr/a", "b");
         mklink("/usr/b", "a");
@@ -211,7 +214,7 @@ TEST(sha256_known_vectors) {
 }
 
 TEST(pinned_hash_must_match) {
-        char *err;
+        _cleanup_free_ char *err = NULL;
         char hex[65];
         if (helper_sha256_buf("abc", 3, hex) == -EOPNOTSUPP)
                 SKIP("libcrypto.so.3 not installed");

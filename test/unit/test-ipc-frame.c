@@ -189,7 +189,8 @@ static int fd_on_msg(IpcConn *c, IpcMsg *m, void *u) {
         s->n_fds = m->n_fds;
         if (m->n_fds > 0) {
                 s->cloexec = fcntl(m->fds[0], F_GETFD) & FD_CLOEXEC;
-                pread(m->fds[0], s->text, sizeof(s->text) - 1, 0);
+                if (pread(m->fds[0], s->text, sizeof(s->text) - 1, 0) < 0)
+                        s->text[0] = 0;
                 s->kept_fd = TAKE_FD(m->fds[0]);
         }
         return 0;

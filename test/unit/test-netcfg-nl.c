@@ -246,6 +246,11 @@ TEST(error_messages) {
 
 /* --- against the kernel, in a network namespace of our own (the test runs in a child) --- */
 
+static void mnl_socket_closep(struct mnl_socket **nl) {
+        if (*nl)
+                mnl_socket_close(*nl);
+}
+
 static struct mnl_socket *private_netns(void) {
         struct mnl_socket *nl;
 
@@ -286,7 +291,7 @@ static NetcfgRoute lo_route(unsigned i) {
 }
 
 TEST(batch_flush_boundaries) {
-        struct mnl_socket *nl = private_netns();
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = private_netns();
         NetcfgBatch *b;
         Acks *acks = calloc(1, sizeof(Acks));
         size_t msg_len;
@@ -329,7 +334,7 @@ TEST(batch_flush_boundaries) {
 }
 
 TEST(kernel_ext_ack_text) {
-        struct mnl_socket *nl = private_netns();
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = private_netns();
         NetcfgBatch *b;
         Acks *acks = calloc(1, sizeof(Acks));
         /* Host bits set: the kernel refuses it and says why. */
@@ -353,7 +358,7 @@ TEST(kernel_ext_ack_text) {
 }
 
 TEST(objects_write_idempotent) {
-        struct mnl_socket *nl = private_netns();
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = private_netns();
         NetcfgRoute routes[3] = {
                 lo_route(1),
                 lo_route(2),

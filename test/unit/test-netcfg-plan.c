@@ -58,7 +58,7 @@ static const NetcfgRoute *find_route(const NetcfgPlan *p, const char *dst) {
 }
 
 TEST(split_routes_go_to_main) {
-        Settings *st = settings_new();
+        _cleanup_free_ Settings *st = settings_new();
         NetcfgPlan p;
 
         add(st, 0, "192.0.2.2/24");
@@ -81,7 +81,7 @@ TEST(split_routes_go_to_main) {
 }
 
 TEST(full_tunnel_uses_policy_table_and_rules) {
-        Settings *st = settings_new();
+        _cleanup_free_ Settings *st = settings_new();
         NetcfgPlan p;
 
         add(st, 1, "0.0.0.0/0");
@@ -111,7 +111,7 @@ TEST(full_tunnel_uses_policy_table_and_rules) {
 }
 
 TEST(default_fwmark_and_custom_span) {
-        Settings *st = settings_new();
+        _cleanup_free_ Settings *st = settings_new();
         NetcfgPlanParams pp = {.ifindex = 5, .table = 1000, .rule_priority = 21710};
         NetcfgPlan p;
 
@@ -126,7 +126,7 @@ TEST(default_fwmark_and_custom_span) {
 }
 
 TEST(explicit_table_and_table_off) {
-        Settings *st = settings_new();
+        _cleanup_free_ Settings *st = settings_new();
         NetcfgPlan p;
 
         add(st, 1, "0.0.0.0/0");
@@ -156,42 +156,48 @@ static void expect_invalid(Settings *st, const char *msg) {
 }
 
 TEST(invalid_input) {
-        Settings *st = settings_new();
+        _cleanup_free_ Settings *st = settings_new();
         add(st, 1, "198.51.100.7/24");
         expect_invalid(st,
                        "route 198.51.100.7/24 has host bits set (did you mean 198.51.100.0/24?)");
 
+        free(st);
         st = settings_new();
         add(st, 1, "2001:db8::/129");
         expect_invalid(st, "route 1: prefix length /129 is out of range for IPv6 (0-128)");
 
+        free(st);
         st = settings_new();
         add(st, 0, "192.0.2.2/24");
         st->p[0][0].address.len = 5;
         expect_invalid(st, "address 1: address has 5 bytes");
 
+        free(st);
         st = settings_new();
         add(st, 1, "0.0.0.0/0");
         add(st, 1, "203.0.113.0/24");
         add(st, 2, "203.0.113.0/24");
         expect_invalid(st, "prefix 203.0.113.0/24 is both routed and excluded");
 
+        free(st);
         st = settings_new();
         add(st, 0, "2001:db8::2/64");
         st->s.mtu = 1200;
         expect_invalid(st, "below IPv6's minimum of 1280");
 
+        free(st);
         st = settings_new();
         st->s.mtu = 40;
         expect_invalid(st, "MTU 40 is out of range");
 
+        free(st);
         st = settings_new();
         st->s.table = 255;
         expect_invalid(st, "reserved");
 }
 
 TEST(dns_validation) {
-        Settings *st = settings_new();
+        _cleanup_free_ Settings *st = settings_new();
         uint8_t a[4] = {192, 0, 2, 53};
         ProtobufCBinaryData srv = {4, a};
         char *tilde[] = {"~corp.example"}, *bad[] = {"corp..example"};
@@ -254,9 +260,9 @@ static sd_bus_message *sealed(sd_bus *bus, int (*fill)(sd_bus_message *, int, co
 }
 
 TEST(resolved_set_link_dns_arguments) {
-        sd_bus *bus = offline_bus();
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = offline_bus();
         NetcfgDns d = dns_sample(false);
-        sd_bus_message *m = sealed(bus, netcfg_resolved_fill_dns, &d);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = sealed(bus, netcfg_resolved_fill_dns, &d);
         const void *a;
         size_t len;
         int ifindex, family;
@@ -280,9 +286,9 @@ TEST(resolved_set_link_dns_arguments) {
 }
 
 static void expect_domains(bool full, const char *const *names, const int *routing, size_t n) {
-        sd_bus *bus = offline_bus();
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = offline_bus();
         NetcfgDns d = dns_sample(full);
-        sd_bus_message *m = sealed(bus, netcfg_resolved_fill_domains, &d);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = sealed(bus, netcfg_resolved_fill_domains, &d);
         const char *name;
         int ifindex, b;
 
@@ -323,4 +329,18 @@ TEST(resolvconf_arguments) {
         ASSERT_OK(netcfg_resolvconf_input(&d, &in));
         ASSERT_STREQ(in, "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch corp.example\n");
         free(in);
+}
+
+/* Nothing applied (no rules in a split tunnel, no DNS): copies of empty, NULL-based arrays
+ * (memcpy from NULL is undefined; UBSan in `make asan-unit` catches it). */
+TEST(copies_of_empty_objects) {
+        NetcfgObjects empty = {}, o;
+        NetcfgDns none = {}, d;
+
+        ASSERT_OK(netcfg_objects_copy(&empty, &o));
+        ASSERT_EQ(o.n_addresses + o.n_routes + o.n_rules, 0);
+        netcfg_objects_done(&o);
+        ASSERT_OK(netcfg_dns_copy(&none, &d));
+        ASSERT_TRUE(netcfg_dns_empty(&d));
+        netcfg_dns_done(&d);
 }

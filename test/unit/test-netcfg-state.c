@@ -77,7 +77,7 @@ static void assert_same(const NetcfgContext *a, const NetcfgContext *b) {
 }
 
 TEST(text_round_trip) {
-        NetcfgContext *a = sample(), *b = calloc(1, sizeof(*b));
+        _cleanup_netcfg_ NetcfgContext *a = sample(), *b = calloc(1, sizeof(*b));
         char *text = NULL, *text2 = NULL;
 
         ASSERT_OK(netcfg_state_format(a, &text));
@@ -93,7 +93,7 @@ TEST(text_round_trip) {
 }
 
 TEST(file_round_trip) {
-        NetcfgContext *a = sample(), *b = NULL;
+        _cleanup_netcfg_ NetcfgContext *a = sample(), *b = NULL;
         char dir[] = "/tmp/tund-t-state.XXXXXX", path[64];
         struct stat st;
 
@@ -105,7 +105,6 @@ TEST(file_round_trip) {
         ASSERT_OK(netcfg_state_save(a, path, NULL)); /* replaces atomically */
         ASSERT_OK(netcfg_state_load(&b, path, NULL, NULL));
         assert_same(a, b);
-        netcfg_free(b);
         unlink(path);
         rmdir(dir);
 }
@@ -120,7 +119,8 @@ TEST(load_missing_file) {
 }
 
 static void expect_bad(const char *text, const char *msg) {
-        NetcfgContext *c = calloc(1, sizeof(*c));
+        /* A failed parse leaves what it had read in c: netcfg_free() takes it. */
+        _cleanup_netcfg_ NetcfgContext *c = calloc(1, sizeof(*c));
         char *err = NULL;
 
         ASSERT_TRUE(netcfg_state_parse(c, text, &err) < 0);
