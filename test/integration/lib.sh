@@ -58,6 +58,7 @@ t_cleanup() {
 		ip netns del "$n" 2>/dev/null
 	done
 	for f in "${T_FILES[@]}"; do rm -rf "$f"; done
+	rm -rf "/run/tund-test-bin-$$" # trusted_copy, usually called in $(...)
 }
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -101,4 +102,14 @@ print(json.dumps(d,sort_keys=True))'
 	ip -n "$n" -j -6 route show table all
 	ip -n "$n" -j -4 rule show
 	ip -n "$n" -j -6 rule show
+}
+
+# trusted_copy FILE: a copy of FILE on a path tund-helperd's verifier accepts (root-owned, no
+# group/other-writable directory up to /), whatever the checkout's path (a clone under /tmp
+# is not); echoes the copy's path. Removed at exit.
+trusted_copy() {
+	local d="/run/tund-test-bin-$$"
+	[ -d "$d" ] || { mkdir -m 0755 "$d" && chown root:root "$d"; } || return 1
+	T_FILES+=("$d")
+	install -m 0755 -o root -g root "$1" "$d/$(basename "$1")" && echo "$d/$(basename "$1")"
 }

@@ -149,8 +149,9 @@ for f in "$B/tundctl" "$B/tund-helperd" "$B/test/helpers/helperd-fake-tunnel" "$
 done
 NS=$(ns_add nm) || { fail setup "cannot create namespace"; exit 1; }
 chmod 755 "$W"
+FAKE_TUNNEL=$(trusted_copy "$B/test/helpers/helperd-fake-tunnel") || { fail setup "trusted copy"; exit 1; }
 bg_start ip netns exec "$NS" env FAKE_TUNNEL_BURST=1 "$B/tund-helperd" --listen-dir "$W/run" \
-	--idle-exit 0 --tunnel "$B/test/helpers/helperd-fake-tunnel" --tunnel-user nobody \
+	--idle-exit 0 --tunnel "$FAKE_TUNNEL" --tunnel-user nobody \
 	--control-group nogroup >"$W/helper.log" 2>&1
 wait_for 5 test -S "$W/run/control.sock" || { fail setup "helper: $(tail -3 "$W/helper.log")"; exit 1; }
 bg_start ip netns exec "$NS" "$B/test/helpers/helperd-client" shim "$W/run/shim.sock" \
