@@ -24,7 +24,7 @@ struct IpcCall {
 struct IpcConn {
         unsigned n_ref;
         sd_event *event;
-        sd_event_source *io, *hs_timer, *defer_close;
+        sd_event_source *io, *hs_timer, *defer_close, *frame_timer;
         int fd;
         const IpcChannel *ch;
         IpcHandlers h;
@@ -40,6 +40,7 @@ struct IpcConn {
         IpcVersion version;
 
         IpcFrameReader reader;
+        uint64_t frame_timeout; /* from a frame's first byte to its last; 0 = none */
         IpcOutQueue out;
         uint64_t next_id;
         IpcCall *calls;
@@ -91,6 +92,7 @@ const Tund__Error *ipc_msg_error(const IpcMsg *m) {
 
 static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int conn_hs_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+static int conn_frame_timeout(sd_event_source *s, uint64_t usec, void *userdata);
 static void conn_update_events(IpcConn *c);
 
 int ipc_conn_new(IpcConn **ret, sd_event *e, int fd, const IpcChannel *ch) {
@@ -139,6 +141,7 @@ static void conn_free(IpcConn *c) {
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->hs_timer);
         sd_event_source_disable_unref(c->defer_close);
+        sd_event_source_disable_unref(c->frame_timer);
         safe_close(c->fd);
         ipc_frame_reader_reset(&c->reader);
         ipc_queue_clear(&c->out);
@@ -182,6 +185,40 @@ int ipc_conn_set_handshake_timeout(IpcConn *c, uint64_t usec) {
                 return 0;
         return sd_event_add_time_relative(c->event, &c->hs_timer, CLOCK_MONOTONIC, usec, 0,
                                           conn_hs_timeout, c);
+}
+
+/* A peer that starts a frame and stalls would pin its buffer (up to the channel's maximum)
+ * for as long as it likes: the frame must be complete this long after its first byte. */
+static bool conn_in_frame(IpcConn *c) {
+        return c->reader.hdr_got > 0 || c->reader.n_fds > 0;
+}
+
+static int conn_arm_frame_timer(IpcConn *c) {
+        if (c->closed || c->frame_timeout == 0 || !conn_in_frame(c)) {
+                c->frame_timer = sd_event_source_disable_unref(c->frame_timer);
+                return 0;
+        }
+        if (c->frame_timer)
+                return 0; /* runs from the frame's first byte, not from the latest one */
+        return sd_event_add_time_relative(c->event, &c->frame_timer, CLOCK_MONOTONIC,
+                                          c->frame_timeout, 0, conn_frame_timeout, c);
+}
+
+static void conn_update_frame_timer(IpcConn *c) {
+        int r = conn_arm_frame_timer(c);
+        if (r < 0)
+                ipc_conn_close(c, r, "%s: cannot arm the frame timer: %s", c->ch->name,
+                               strerror(-r));
+}
+
+int ipc_conn_set_frame_timeout(IpcConn *c, uint64_t usec) {
+        c->frame_timeout = usec;
+        c->frame_timer = sd_event_source_disable_unref(c->frame_timer);
+        return conn_arm_frame_timer(c);
+}
+
+uint64_t ipc_conn_get_frame_timeout(IpcConn *c) {
+        return c->frame_timeout;
 }
 
 bool ipc_conn_is_ready(IpcConn *c) {
@@ -247,6 +284,7 @@ static void conn_vclose(IpcConn *c, int error, const char *fmt, va_list ap) {
         c->io = sd_event_source_disable_unref(c->io);
         c->hs_timer = sd_event_source_disable_unref(c->hs_timer);
         c->defer_close = sd_event_source_disable_unref(c->defer_close);
+        c->frame_timer = sd_event_source_disable_unref(c->frame_timer);
         c->fd = safe_close(c->fd);
         ipc_frame_reader_reset(&c->reader);
         ipc_queue_clear(&c->out);
@@ -655,8 +693,10 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         if (!c->closed && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
                 if (!c->ready)
                         conn_read_handshake(c);
-                if (c->ready && !c->closed)
+                if (c->ready && !c->closed) {
                         conn_read_frames(c);
+                        conn_update_frame_timer(c);
+                }
         }
         if (!c->closed)
                 conn_update_events(c);
@@ -667,6 +707,29 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static int conn_hs_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         IpcConn *c = userdata;
         ipc_conn_close(c, -ETIMEDOUT, "%s peer sent no handshake in time", c->ch->name);
+        return 0;
+}
+
+static int conn_frame_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        IpcConn *c = ipc_conn_ref(userdata);
+        c->frame_timer = sd_event_source_disable_unref(c->frame_timer);
+        /* What the socket holds counts, even if the loop had not got to it yet. */
+        conn_read_frames(c);
+        if (!c->closed && conn_in_frame(c)) {
+                if (c->reader.hdr_got < sizeof(c->reader.hdr))
+                        ipc_conn_close(c, -ETIMEDOUT,
+                                       "%s peer stalled in a frame header (%zu of 4 bytes in "
+                                       "%llu ms)",
+                                       c->ch->name, c->reader.hdr_got,
+                                       (unsigned long long) (c->frame_timeout / USEC_PER_MSEC));
+                else
+                        ipc_conn_close(c, -ETIMEDOUT,
+                                       "%s peer stalled in a frame (%zu of %u bytes in %llu ms)",
+                                       c->ch->name, c->reader.body_got, c->reader.body_len,
+                                       (unsigned long long) (c->frame_timeout / USEC_PER_MSEC));
+        } else if (!c->closed)
+                conn_update_frame_timer(c); /* a new frame may have begun */
+        ipc_conn_unref(c);
         return 0;
 }
 

@@ -140,6 +140,7 @@ struct IpcServer {
         IpcAcceptHandler on_accept;
         void *userdata;
         unsigned max_conns, n_conns;
+        uint64_t frame_timeout; /* given to each accepted connection */
         ServerLink *conns;
 };
 
@@ -188,6 +189,7 @@ static int server_accept_one(IpcServer *s) {
         s->conns = &h->link;
         s->n_conns++;
         ipc_conn_set_server_hook(c, server_hook, h);
+        (void) ipc_conn_set_frame_timeout(c, s->frame_timeout); /* nothing read yet: cannot fail */
 
         if (s->on_accept && s->on_accept(s, c, s->userdata) < 0)
                 ipc_conn_close(c, -EPERM, "%s connection refused", s->ch->name);
@@ -237,7 +239,8 @@ int ipc_server_new(IpcServer **ret, sd_event *e, int listen_fd, const IpcChannel
                 .ch = ch,
                 .on_accept = on_accept,
                 .userdata = userdata,
-                .max_conns = 256,
+                .max_conns = IPC_SERVER_MAX_CONNECTIONS_DEFAULT,
+                .frame_timeout = IPC_FRAME_TIMEOUT_SERVER_USEC,
         };
         r = sd_event_add_io(e, &s->io, s->fd, EPOLLIN, server_io, s);
         if (r < 0) {
@@ -267,6 +270,10 @@ IpcServer *ipc_server_free(IpcServer *s) {
 
 void ipc_server_set_max_connections(IpcServer *s, unsigned n) {
         s->max_conns = n;
+}
+
+void ipc_server_set_frame_timeout(IpcServer *s, uint64_t usec) {
+        s->frame_timeout = usec;
 }
 
 unsigned ipc_server_get_connections(IpcServer *s) {

@@ -31,6 +31,9 @@
 #define IPC_HANDSHAKE_LINE_MAX 256u    /* including the '\n' */
 #define IPC_QUEUE_MAX_DEFAULT (4u * 1024u * 1024u) /* bytes queued to one peer */
 #define IPC_HANDSHAKE_TIMEOUT_USEC (5 * USEC_PER_SEC)
+/* Accepted connections (ipc_server): time from a frame's first byte to its last. */
+#define IPC_FRAME_TIMEOUT_SERVER_USEC (10 * USEC_PER_SEC)
+#define IPC_SERVER_MAX_CONNECTIONS_DEFAULT 256u
 #define IPC_MAX_VERSIONS 8u
 
 typedef struct IpcVersion {
@@ -162,6 +165,12 @@ void ipc_conn_set_userdata(IpcConn *c, void *userdata);
 void ipc_conn_set_queue_max(IpcConn *c, size_t bytes);
 /* Time allowed for the peer's handshake line (default IPC_HANDSHAKE_TIMEOUT_USEC; 0 = none). */
 int ipc_conn_set_handshake_timeout(IpcConn *c, uint64_t usec);
+/* Time allowed from a frame's first byte to its last (0 = none, the default; connections
+ * accepted by an IpcServer get IPC_FRAME_TIMEOUT_SERVER_USEC). A peer that starts a frame and
+ * stalls is closed with -ETIMEDOUT instead of pinning up to max_frame bytes forever; an idle
+ * peer between frames is not affected. */
+int ipc_conn_set_frame_timeout(IpcConn *c, uint64_t usec);
+uint64_t ipc_conn_get_frame_timeout(IpcConn *c);
 
 bool ipc_conn_is_ready(IpcConn *c);
 bool ipc_conn_is_closed(IpcConn *c);
@@ -218,6 +227,9 @@ IpcServer *ipc_server_free(IpcServer *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(IpcServer *, ipc_server_free);
 /* Connections open at once beyond this are accepted and closed at once (default 256). */
 void ipc_server_set_max_connections(IpcServer *s, unsigned n);
+/* The frame timeout of connections accepted from now on (default IPC_FRAME_TIMEOUT_SERVER_USEC,
+ * 0 = none); see ipc_conn_set_frame_timeout(). */
+void ipc_server_set_frame_timeout(IpcServer *s, uint64_t usec);
 /* Number of currently open connections accepted by this server. */
 unsigned ipc_server_get_connections(IpcServer *s);
 

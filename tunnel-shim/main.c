@@ -94,6 +94,9 @@ static int run(int argc, char **argv) {
                 fprintf(stderr, SD_ERR "parent already gone\n");
                 return TUNNEL_EXIT_FAILURE;
         }
+        /* We hold the private and preshared keys: no core dumps, no ptrace by the tund user's
+         * other processes (the engine we exec gets the default back). */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         /* Peers that went away show up as EPIPE, not as our death. */
         signal(SIGPIPE, SIG_IGN);
         sigemptyset(&ss);

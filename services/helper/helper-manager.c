@@ -251,6 +251,34 @@ static int manager_setup_users(Manager *m, gid_t *ret_control_gid) {
         return 0;
 }
 
+/* Room for HELPER_CONTROL_MAX_CONNECTIONS clients: systemd's default soft limit is 1024. We
+ * use epoll only, so a higher soft limit is safe here; tunnels get the original back. */
+static void manager_setup_nofile(Manager *m) {
+        unsigned need = HELPER_CONTROL_MAX_CONNECTIONS + HELPER_SHIM_MAX_CONNECTIONS +
+                        HELPER_NOFILE_RESERVE;
+        struct rlimit rl;
+        m->max_control = HELPER_CONTROL_MAX_CONNECTIONS;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur < HELPER_NOFILE_WANT && rl.rlim_cur < rl.rlim_max) {
+                rlim_t orig = rl.rlim_cur;
+                rl.rlim_cur = MIN((rlim_t) HELPER_NOFILE_WANT, rl.rlim_max);
+                if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+                        m->nofile_soft_orig = orig;
+                else
+                        rl.rlim_cur = orig;
+        }
+        if (rl.rlim_cur < need) {
+                rlim_t room = rl.rlim_cur > HELPER_SHIM_MAX_CONNECTIONS + HELPER_NOFILE_RESERVE
+                                      ? rl.rlim_cur - HELPER_SHIM_MAX_CONNECTIONS -
+                                                HELPER_NOFILE_RESERVE
+                                      : 16;
+                m->max_control = (unsigned) MIN((rlim_t) m->max_control, MAX(room, (rlim_t) 16));
+                log_notice("RLIMIT_NOFILE is %llu: serving at most %u control clients at once.",
+                           (unsigned long long) rl.rlim_cur, m->max_control);
+        }
+}
+
 int helper_manager_start(Manager *m) {
         _cleanup_close_ int control = -EBADF, shim = -EBADF;
         gid_t control_gid = 0;
@@ -259,6 +287,7 @@ int helper_manager_start(Manager *m) {
         r = manager_setup_users(m, &control_gid);
         if (r < 0)
                 return r;
+        manager_setup_nofile(m);
         helper_control_routes_init(m);
         helper_shim_routes_init(m);
         helper_tunnel_routes_init(m);
@@ -277,6 +306,8 @@ int helper_manager_start(Manager *m) {
                                    &ipc_channel_shim_server, helper_shim_accept, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot serve the sockets: %m");
+        ipc_server_set_max_connections(m->control_server, m->max_control);
+        ipc_server_set_max_connections(m->shim_server, HELPER_SHIM_MAX_CONNECTIONS);
 
         r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_sigterm, m);
         if (r >= 0)

@@ -450,6 +450,7 @@ static int session_spawn(Session *s, IpcMsg *msg, char **ret_error) {
                 .uid = m->tunnel_uid,
                 .gid = m->tunnel_gid,
                 .allow_root = m->tunnel_uid == 0,
+                .nofile_soft = m->nofile_soft_orig,
                 .envp = m->child_env,
         };
         r = helper_tunnel_spawn(&a, &s->tunnel_pid, &step);

@@ -92,6 +92,15 @@ static _Noreturn void child(const TunnelSpawnArgs *a, int errfd, pid_t parent) {
         if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
                 child_fail(errfd, STEP_SIGNALS);
 
+        /* The helper raised its own fd limit for its clients; the engine gets what we got. */
+        if (a->nofile_soft > 0) {
+                struct rlimit rl;
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > a->nofile_soft) {
+                        rl.rlim_cur = a->nofile_soft;
+                        (void) setrlimit(RLIMIT_NOFILE, &rl);
+                }
+        }
+
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
                 child_fail(errfd, STEP_PDEATHSIG);
         if (getppid() != parent)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* Where the tunnel finds its fds (tunnel.proto). */
@@ -17,6 +18,7 @@ typedef struct TunnelSpawnArgs {
         uid_t uid;
         gid_t gid;
         bool allow_root;     /* pass --allow-root (the tunnel user is root: tests) */
+        rlim_t nofile_soft;  /* RLIMIT_NOFILE soft limit to restore, 0 = inherit ours */
         char *const *envp;
 } TunnelSpawnArgs;
 

@@ -8,6 +8,7 @@
  *   helper-watch.c     Watch subscribers */
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -24,6 +25,13 @@
 #define HELPER_REBIND_TIMEOUT_USEC (20 * USEC_PER_SEC)   /* tunnel resolving endpoints again */
 #define HELPER_DRAIN_USEC (1 * USEC_PER_SEC) /* reading a dead tunnel's last messages */
 #define HELPER_WATCH_QUEUE_MAX (256u * 1024u) /* bytes queued to one watcher before dropping */
+/* Connections open at once (tund-helperd(8) "LIMITS"): more are accepted and closed at once.
+ * Control clients are tundctl calls and watchers; shims are one per profile. The fd limit is
+ * raised to fit them (RLIMIT_NOFILE soft up to HELPER_NOFILE_WANT, at most the hard limit). */
+#define HELPER_CONTROL_MAX_CONNECTIONS 2048u
+#define HELPER_SHIM_MAX_CONNECTIONS 64u
+#define HELPER_NOFILE_RESERVE 64u /* listening sockets, tunnels, pidfds, journal, ... */
+#define HELPER_NOFILE_WANT 4096u
 
 typedef struct Manager Manager;
 typedef struct Session Session;
@@ -105,6 +113,9 @@ struct Manager {
         uid_t tunnel_uid;
         gid_t tunnel_gid;
         char **child_env;
+
+        unsigned max_control; /* HELPER_CONTROL_MAX_CONNECTIONS, less if fds are short */
+        rlim_t nofile_soft_orig; /* what we were started with, if we raised it (else 0) */
 
         uint64_t start_mono;
         bool stopping;

@@ -1,4 +1,5 @@
 /* tund-netshimd PROFILE — the TUN owner of one profile; see tund-netshimd(8). */
+#include <sys/prctl.h>
 #include <getopt.h>
 #include <stdio.h>
 
@@ -125,6 +126,8 @@ static int run(int argc, char **argv) {
         if (arg_cleanup)
                 return netshim_cleanup(&o) < 0 ? NETSHIM_EXIT_FAILURE : 0;
 
+        /* The profile's private and preshared keys are read into our memory: no core dumps. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         _cleanup_(manager_freep) Manager *m = NULL;
         r = manager_new(&m, &o);
         if (r < 0)

@@ -4,16 +4,18 @@
  *   bench-ctl-load load SOCK CLIENTS SECONDS [status|ping]
  *       CLIENTS connections, each sending GetStatus (or Ping) in a loop, one outstanding
  *       request per connection, for SECONDS; requests per second and latency percentiles.
- *   bench-ctl-load watch SOCK SUBSCRIBERS ROUNDS
- *       SUBSCRIBERS connections send Watch; then ROUNDS times a CtlRebind (root) makes
- *       bench-fake-tunnel emit a Status event stamped "bench-ts=<CLOCK_MONOTONIC ns>"; the
- *       latency of every delivery (arrival - stamp) and of the last subscriber per round.
- *       Connections the helper refuses are counted, not fatal.
+ *   bench-ctl-load watch SOCK SUBSCRIBERS ROUNDS [PROCS]
+ *       SUBSCRIBERS connections (spread over PROCS processes) send Watch; then ROUNDS times a
+ *       CtlRebind (root) makes bench-fake-tunnel emit a Status event stamped
+ *       "bench-ts=<CLOCK_MONOTONIC ns>"; the latency of every delivery (arrival - stamp) and
+ *       of the last subscriber per event. Connections the helper refuses are counted.
  *   bench-ctl-load activate SOCK helper|floor
  *       connect to a cold socket -> first reply: handshake + Ping -> Pong (helper) or the
  *       first line (floor, bench-floor). Microseconds. */
 #include <inttypes.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -171,9 +173,19 @@ static int run_load(const char *sock, unsigned n, double seconds, const char *wh
 
 /* ---- watch fan-out ---- */
 
-static unsigned round_seen, round_no;
-static uint64_t round_last_ns;
-static Samples fan_all, fan_last;
+/* The subscribers are spread over PROCS processes, each with its own event loop: one sd-event
+ * loop dispatches one ready connection per iteration, so a single receiver with 1,000 ready
+ * sockets would measure itself (quadratically), not the helper. Each subscriber process
+ * records (stamp, latency) of every Status event it receives and reports them on a pipe when
+ * the parent closes its stop pipe; the parent triggers the events and aggregates. */
+
+typedef struct Delivery {
+        uint64_t stamp, latency;
+} Delivery;
+
+static Delivery *got;
+static size_t n_got, cap_got;
+static bool stop_now;
 
 static int on_event(IpcConn *c, IpcMsg *m, void *u) {
         uint64_t now = mono_ns();
@@ -183,16 +195,69 @@ static int on_event(IpcConn *c, IpcMsg *m, void *u) {
         uint64_t ts;
         if (sscanf(ev->status->text, "bench-ts=%" SCNu64, &ts) != 1 || now < ts)
                 return 0;
-        samples_add(&fan_all, now - ts);
-        if (now - ts > round_last_ns)
-                round_last_ns = now - ts;
-        round_seen++;
+        if (n_got == cap_got) {
+                cap_got = cap_got ? cap_got * 2 : 4096;
+                got = realloc(got, cap_got * sizeof(*got));
+                if (!got)
+                        die("realloc", -ENOMEM);
+        }
+        got[n_got++] = (Delivery){ ts, now - ts };
         return 0;
 }
 
 static unsigned n_closed;
 static void on_watch_close(IpcConn *c, int error, const char *reason, void *u) {
         n_closed++;
+}
+
+static int on_stop(sd_event_source *s, int fd, uint32_t revents, void *u) {
+        stop_now = true;
+        return 0;
+}
+
+/* A subscriber process: n Watch connections; "ok refused\n" on out when subscribed; on EOF of
+ * stop, "stamp latency\n" per delivery, then "closed N\n". */
+static _Noreturn void watch_child(const char *sock, unsigned n, int out, int stop) {
+        IpcConn **subs = calloc(n, sizeof(*subs));
+        unsigned ok = 0, refused = 0;
+        static const IpcHandlers h = { .on_message = on_event, .on_close = on_watch_close };
+        if (sd_event_new(&event) < 0)
+                die("sd_event_new", -ENOMEM);
+        for (unsigned i = 0; i < n; i++) {
+                IpcConn *c = ctl_connect(sock);
+                Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+                Tund__Watch w = TUND__WATCH__INIT;
+                w.profile = (char *) "";
+                m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_WATCH;
+                m.watch = &w;
+                IpcMsg *reply = NULL;
+                int r = ipc_conn_call_wait(c, &m.base, NULL, 0, 5 * USEC_PER_SEC, &reply);
+                if (r < 0 || ipc_msg_error(reply)) {
+                        refused++;
+                        ipc_msg_free(reply);
+                        ipc_conn_close(c, 0, "refused");
+                        ipc_conn_unref(c);
+                        continue;
+                }
+                ipc_msg_free(reply);
+                ipc_conn_set_handlers(c, &h, NULL);
+                subs[ok++] = c;
+        }
+        FILE *f = fdopen(out, "w");
+        if (!f)
+                die("fdopen", -errno);
+        fprintf(f, "%u %u\n", ok, refused);
+        fflush(f);
+        if (sd_event_add_io(event, NULL, stop, EPOLLIN, on_stop, NULL) < 0)
+                die("sd_event_add_io", -EIO);
+        while (!stop_now)
+                if (sd_event_run(event, UINT64_MAX) < 0)
+                        die("sd_event_run", -EIO);
+        for (size_t i = 0; i < n_got; i++)
+                fprintf(f, "%" PRIu64 " %" PRIu64 "\n", got[i].stamp, got[i].latency);
+        fprintf(f, "closed %u\n", n_closed);
+        fclose(f);
+        _exit(0);
 }
 
 static bool rebind_done;
@@ -206,43 +271,66 @@ static void on_rebind(IpcConn *c, int error, IpcMsg *reply, void *u) {
         rebind_done = true;
 }
 
-static int run_watch(const char *sock, unsigned n, unsigned rounds) {
+static void run_for(uint64_t usec) {
+        uint64_t until = mono_ns() + usec * 1000;
+        while (mono_ns() < until)
+                if (sd_event_run(event, 5 * USEC_PER_MSEC) < 0)
+                        die("sd_event_run", -EIO);
+}
+
+static int cmp_delivery(const void *a, const void *b) {
+        const Delivery *x = a, *y = b;
+        return x->stamp < y->stamp ? -1 : x->stamp > y->stamp;
+}
+
+static int run_watch(const char *sock, unsigned n, unsigned rounds, unsigned procs) {
+        if (procs < 1)
+                procs = 1;
+        if (procs > n)
+                procs = n;
         raise_nofile(n + 64);
-        IpcConn *trigger = ctl_connect(sock);
-        int r = ipc_conn_wait_ready(trigger, 10 * USEC_PER_SEC);
-        if (r < 0)
-                die("handshake", r);
-        IpcConn **subs = calloc(n, sizeof(*subs));
-        unsigned ok = 0, refused = 0;
-        static const IpcHandlers h = { .on_message = on_event, .on_close = on_watch_close };
-        for (unsigned i = 0; i < n; i++) {
-                IpcConn *c = ctl_connect(sock);
-                Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
-                Tund__Watch w = TUND__WATCH__INIT;
-                w.profile = (char *) "";
-                m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_WATCH;
-                m.watch = &w;
-                IpcMsg *reply = NULL;
-                r = ipc_conn_call_wait(c, &m.base, NULL, 0, 5 * USEC_PER_SEC, &reply);
-                if (r < 0 || ipc_msg_error(reply)) {
-                        refused++;
-                        ipc_msg_free(reply);
-                        ipc_conn_close(c, 0, "refused");
-                        ipc_conn_unref(c);
-                        continue;
+        FILE **res = calloc(procs, sizeof(*res));
+        int *stops = calloc(procs, sizeof(*stops));
+        pid_t *pids = calloc(procs, sizeof(*pids));
+        unsigned ok = 0, refused = 0, closed = 0;
+        for (unsigned k = 0; k < procs; k++) {
+                int o[2], st[2];
+                if (pipe2(o, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0)
+                        die("pipe2", -errno);
+                unsigned share = n / procs + (k < n % procs);
+                pids[k] = fork();
+                if (pids[k] < 0)
+                        die("fork", -errno);
+                if (pids[k] == 0) {
+                        close(o[0]);
+                        close(st[1]);
+                        for (unsigned j = 0; j < k; j++)
+                                close(stops[j]); /* only the parent may keep them open */
+                        watch_child(sock, share, o[1], st[0]);
                 }
-                ipc_msg_free(reply);
-                ipc_conn_set_handlers(c, &h, NULL);
-                subs[ok++] = c;
+                close(o[1]);
+                close(st[0]);
+                stops[k] = st[1];
+                res[k] = fdopen(o[0], "r");
+                unsigned a, b;
+                char line[128];
+                if (!res[k] || !fgets(line, sizeof(line), res[k]) ||
+                    sscanf(line, "%u %u", &a, &b) != 2)
+                        die("subscriber process", -EPIPE);
+                ok += a;
+                refused += b;
         }
         if (ok == 0)
                 die("no subscriber was accepted", -ECONNREFUSED);
 
-        for (round_no = 0; round_no < rounds; round_no++) {
-                round_seen = 0;
-                round_last_ns = 0;
+        if (sd_event_new(&event) < 0)
+                die("sd_event_new", -ENOMEM);
+        IpcConn *trigger = ctl_connect(sock);
+        int r = ipc_conn_wait_ready(trigger, 10 * USEC_PER_SEC);
+        if (r < 0)
+                die("handshake", r);
+        for (unsigned i = 0; i < rounds; i++) {
                 rebind_done = false;
-                unsigned closed_before = n_closed;
                 Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
                 Tund__CtlRebind rb = TUND__CTL_REBIND__INIT;
                 rb.profile = (char *) "";
@@ -252,28 +340,61 @@ static int run_watch(const char *sock, unsigned n, unsigned rounds) {
                 if (ipc_conn_call(trigger, &m.base, NULL, 0, 10 * USEC_PER_SEC, on_rebind, NULL) < 0)
                         die("CtlRebind", -EIO);
                 uint64_t give_up = mono_ns() + 10ull * 1000000000u;
-                while ((!rebind_done || round_seen + (n_closed - closed_before) < ok) &&
-                       mono_ns() < give_up)
+                while (!rebind_done && mono_ns() < give_up)
                         if (sd_event_run(event, 100 * USEC_PER_MSEC) < 0)
                                 die("sd_event_run", -EIO);
-                samples_add(&fan_last, round_last_ns);
-                /* let the helper settle between rounds */
-                uint64_t pause_until = mono_ns() + 20 * 1000000u;
-                while (mono_ns() < pause_until)
-                        sd_event_run(event, 5 * USEC_PER_MSEC);
+                /* let every subscriber have it before the next event (generous) */
+                run_for(ok > 100 ? 250 * USEC_PER_MSEC : 20 * USEC_PER_MSEC);
         }
-        size_t deliveries = fan_all.n;
+        for (unsigned k = 0; k < procs; k++)
+                close(stops[k]);
+        Samples all = {}, last = {};
+        size_t nd = 0;
+        Delivery *d = NULL;
+        for (unsigned k = 0; k < procs; k++) {
+                uint64_t a, b;
+                unsigned c;
+                char line[128];
+                for (;;) {
+                        if (!fgets(line, sizeof(line), res[k]))
+                                die("subscriber results", -EPIPE);
+                        if (sscanf(line, "%" SCNu64 " %" SCNu64, &a, &b) == 2) {
+                                d = realloc(d, (nd + 1) * sizeof(*d));
+                                if (!d)
+                                        die("realloc", -ENOMEM);
+                                d[nd++] = (Delivery){ a, b };
+                                samples_add(&all, b);
+                        } else if (sscanf(line, "closed %u", &c) == 1) {
+                                closed += c;
+                                break;
+                        } else
+                                die("subscriber results", -EPIPE);
+                }
+                fclose(res[k]);
+                waitpid(pids[k], NULL, 0);
+        }
+        /* the slowest subscriber of each event */
+        qsort(d, nd, sizeof(*d), cmp_delivery);
+        for (size_t i = 0; i < nd;) {
+                uint64_t mx = 0;
+                size_t j = i;
+                for (; j < nd && d[j].stamp == d[i].stamp; j++)
+                        if (d[j].latency > mx)
+                                mx = d[j].latency;
+                samples_add(&last, mx);
+                i = j;
+        }
         printf("{\"subscribers_wanted\":%u,\"subscribers\":%u,\"refused\":%u,\"dropped\":%u,"
-               "\"rounds\":%u,\"deliveries\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-               "\"max_us\":%.1f,\"last_p50_us\":%.1f,\"last_max_us\":%.1f}\n",
-               n, ok, refused, n_closed, rounds, deliveries, samples_pct_us(&fan_all, 50),
-               samples_pct_us(&fan_all, 99), samples_pct_us(&fan_all, 100),
-               samples_pct_us(&fan_last, 50), samples_pct_us(&fan_last, 100));
-        for (unsigned i = 0; i < ok; i++)
-                ipc_conn_close(subs[i], 0, "done"), ipc_conn_unref(subs[i]);
+               "\"procs\":%u,\"rounds\":%u,\"events\":%zu,\"deliveries\":%zu,"
+               "\"missing\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
+               "\"last_p50_us\":%.1f,\"last_max_us\":%.1f}\n",
+               n, ok, refused, closed, procs, rounds, last.n, nd,
+               (size_t) ok * rounds > nd ? (size_t) ok * rounds - nd : 0,
+               samples_pct_us(&all, 50), samples_pct_us(&all, 99), samples_pct_us(&all, 100),
+               samples_pct_us(&last, 50), samples_pct_us(&last, 100));
         ipc_conn_close(trigger, 0, "done");
         ipc_conn_unref(trigger);
-        free(subs);
+        free(d);
         return 0;
 }
 
@@ -319,19 +440,20 @@ static int run_activate(const char *sock, const char *what) {
 int main(int argc, char *argv[]) {
         if (argc < 4) {
                 fprintf(stderr, "usage: bench-ctl-load load SOCK CLIENTS SECONDS [status|ping]\n"
-                                "       bench-ctl-load watch SOCK SUBSCRIBERS ROUNDS\n"
+                                "       bench-ctl-load watch SOCK SUBSCRIBERS ROUNDS [PROCS]\n"
                                 "       bench-ctl-load activate SOCK helper|floor\n");
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);
+        if (!strcmp(argv[1], "watch")) /* makes its event loops after forking */
+                return run_watch(argv[2], (unsigned) atoi(argv[3]),
+                                 argc > 4 ? (unsigned) atoi(argv[4]) : 10,
+                                 argc > 5 ? (unsigned) atoi(argv[5]) : 1);
         if (sd_event_default(&event) < 0)
                 die("sd_event_default", -ENOMEM);
         if (!strcmp(argv[1], "load"))
                 return run_load(argv[2], (unsigned) atoi(argv[3]), argc > 4 ? atof(argv[4]) : 1.0,
                                 argc > 5 ? argv[5] : "status");
-        if (!strcmp(argv[1], "watch"))
-                return run_watch(argv[2], (unsigned) atoi(argv[3]),
-                                 argc > 4 ? (unsigned) atoi(argv[4]) : 10);
         if (!strcmp(argv[1], "activate"))
                 return run_activate(argv[2], argv[3]);
         fprintf(stderr, "bench-ctl-load: unknown mode %s\n", argv[1]);

@@ -73,7 +73,11 @@ kill_case() {
 	e2e_shim_start ft
 	case $phase in
 	starting)
-		# as soon as the target exists, before READY=1
+		# as soon as the target exists, before READY=1; the helper once the shim reached it (a
+		# helper killed before the shim connects is just not there yet: the shim waits for it,
+		# as it must, and nothing ends — a slow start, under ASan say, hit exactly that)
+		[ "$target" = tund-helperd ] &&
+			wait_for 20 grep -qE 'STATUS=(connecting to|starting the tunnel)' "$W/notify-ft"
 		kill_in "$target" || fail "${name}_setup" "never saw $target" ;;
 	running)
 		wait_for 20 e2e_ready ft || fail "${name}_setup" "not ready"

@@ -1,0 +1,119 @@
+#!/bin/bash
+# Load on tund-helperd (--listen-dir, in a namespace of ours): 1,000 control clients with a
+# request always in flight and 100 watch subscribers (10 of which never read) while a session
+# starts and stops again and again, its tunnel bursting log events. Well-behaved clients see no
+# failure, the silent subscribers are dropped with a log line, the helper's memory stays
+# bounded (VmHWM reported) and everything it held is released afterwards.
+. "$(dirname "$0")/lib.sh"
+
+H=$B/tund-helperd
+C=$B/test/helpers/helperd-client
+F=$B/test/helpers/helperd-fake-tunnel
+L=$B/test/helpers/robust-load
+for f in "$H" "$C" "$F" "$L"; do
+	[ -x "$f" ] || { fail load-setup "$f not built"; exit 1; }
+done
+CLIENTS=${LOAD_CLIENTS:-1000} WATCHERS=${LOAD_WATCHERS:-100} STALLED=${LOAD_STALLED:-10}
+SECONDS_=${LOAD_SECONDS:-20}
+# ASan keeps up to 256 MiB of freed memory in quarantine: a looser bound for its builds.
+if grep -q __asan_init "$H"; then HWM_MAX_KB=${LOAD_HWM_MAX_KB:-524288}; else HWM_MAX_KB=${LOAD_HWM_MAX_KB:-65536}; fi
+
+R=/run/tund-test-$$
+T_FILES+=("$R")
+mkdir -m 0755 "$R" "$R/libexec" "$R/sock"
+install -m 0755 "$F" "$R/libexec/tund-tunnel"
+NS=$(ns_add rl) || { fail load-setup "cannot create a namespace"; exit 1; }
+LOG=$R/helper.log
+CTL=$R/sock/control.sock
+IF=tl$$
+
+# Each Rebind makes the fake tunnel emit 1,500 log events of ~400 bytes (600 KB per watcher).
+ip netns exec "$NS" env FAKE_TUNNEL_BURST=1500 "$H" --listen-dir "$R/sock" \
+	--tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody --control-group nogroup \
+	--idle-exit 0 --stop-timeout 2 >>"$LOG" 2>&1 &
+HPID=$!
+T_PIDS+=("$HPID")
+wait_for 5 test -S "$R/sock/shim.sock" || { fail load-setup "helper: $(tail -3 "$LOG")"; exit 1; }
+nfds() { ls "/proc/$HPID/fd" 2>/dev/null | wc -l; }
+ctl() { "$C" ctl "$CTL" "$@"; }
+check load-helper-up ctl ping
+FDS0=$(nfds)
+t_start=$(date +%s)
+
+# Two drivers: the request clients, and the subscribers (which must keep up with bursts).
+"$L" "$CTL" --clients "$CLIENTS" --watchers 0 --stalled 0 \
+	--seconds "$SECONDS_" >"$R/load-clients.out" 2>"$R/load-clients.err" &
+LPID=$!
+T_PIDS+=("$LPID")
+"$L" "$CTL" --clients 0 --watchers "$WATCHERS" --stalled "$STALLED" \
+	--seconds "$SECONDS_" >"$R/load-watchers.out" 2>"$R/load-watchers.err" &
+WPID=$!
+T_PIDS+=("$WPID")
+for d in clients watchers; do
+	wait_for 20 grep -q '^running' "$R/load-$d.out" || { fail load-driver-start "$(cat "$R/load-$d.err")"; exit 1; }
+done
+wait_for 20 bash -c "\"$C\" ctl \"$CTL\" status | grep -q 'watchers=$WATCHERS'" ||
+	echo "note: $(ctl status | head -1)"
+echo "with the load: $(ctl status | head -1), helper fds $(nfds)"
+
+# Sessions start and stop while the load runs; the first two get a Rebind (an event burst).
+cycles=0 ok=0 t_end=$((t_start + SECONDS_ - 3))
+while [ "$(date +%s)" -lt "$t_end" ]; do
+	cycles=$((cycles + 1))
+	out=$R/shim-$cycles.out
+	ip netns exec "$NS" "$C" shim "$R/sock/shim.sock" --profile load --ifname "${IF}" \
+		--stop-after-ms "$([ "$cycles" -le 2 ] && echo 3000 || echo 500)" >"$out" 2>&1 &
+	SP=$!
+	T_PIDS+=("$SP")
+	if wait_for 15 grep -q '^started' "$out" && [ "$cycles" -le 2 ]; then
+		r=$(ctl rebind load 2>&1)
+		[ "$r" = ack ] || echo "rebind $cycles: $r"
+	fi
+	wait "$SP"
+	grep -q '^stopped' "$out" && ok=$((ok + 1)) || echo "cycle $cycles: $(tail -2 "$out" | tr '\n' ' ')"
+done
+[ "$cycles" -ge 2 ] && [ "$ok" = "$cycles" ] && pass load-sessions-start-and-stop ||
+	fail load-sessions-start-and-stop "$ok of $cycles cycles"
+echo "session cycles: $ok of $cycles"
+HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$HPID/status")
+
+rc=0
+wait "$LPID" || rc=$?
+wait "$WPID" || rc=$?
+sc=$(grep '^calls=' "$R/load-clients.out") sw=$(grep '^calls=' "$R/load-watchers.out")
+echo "load, request clients: $sc"
+echo "load, watchers: $sw"
+[ "$rc" = 0 ] && [ -n "$sc" ] && [ -n "$sw" ] && pass load-drivers-ran ||
+	fail load-drivers-ran "exit $rc: $(tail -3 "$R"/load-*.err | tr '\n' ' ')"
+val() { echo "$1" | sed -n "s/.*\\b$2=\\([0-9]*\\).*/\\1/p"; }
+calls=$(val "$sc" calls)
+[ "${calls:-0}" -gt "$CLIENTS" ] && pass load-requests-served || fail load-requests-served "$sc"
+[ "$(val "$sc" failed)" = 0 ] && [ "$(val "$sc" not_ready)" = 0 ] && [ "$(val "$sw" failed)" = 0 ] &&
+	[ "$(val "$sw" not_ready)" = 0 ] && pass load-no-failed-request ||
+	fail load-no-failed-request "$sc / $sw $(head -3 "$R"/load-*.err | tr '\n' ' ')"
+[ "$(val "$sc" lost)" = 0 ] && [ "$(val "$sw" lost)" = 0 ] && pass load-well-behaved-clients-kept ||
+	fail load-well-behaved-clients-kept "$sc / $sw $(head -3 "$R"/load-*.err | tr '\n' ' ')"
+ev=$(val "$sw" events)
+[ "${ev:-0}" -gt 0 ] && pass load-watchers-got-events || fail load-watchers-got-events "$sw"
+[ "$(val "$sw" stalled_dropped)" = "$STALLED" ] && pass load-silent-watchers-dropped ||
+	fail load-silent-watchers-dropped "$sw"
+n=$(grep -c 'Dropping watch subscriber pid [0-9]*: control peer is not reading' "$LOG")
+[ "$n" = "$STALLED" ] && pass load-silent-watchers-drop-logged ||
+	fail load-silent-watchers-drop-logged "$n log lines: $(grep -i 'watch' "$LOG" | tail -2 | tr '\n' ' ')"
+
+echo "helper VmHWM under load: ${HWM} kB"
+[ -n "$HWM" ] && [ "$HWM" -lt "$HWM_MAX_KB" ] && pass load-helper-memory-bounded ||
+	fail load-helper-memory-bounded "VmHWM ${HWM} kB (bound ${HWM_MAX_KB} kB)"
+wait_for 10 bash -c "[ \$(ls /proc/$HPID/fd | wc -l) -le $FDS0 ]" && pass load-fds-released ||
+	fail load-fds-released "$(nfds) fds, $FDS0 before"
+out=$(ctl status)
+echo "$out" | grep -q '^helper pid=[0-9]* sessions=0 clients=1 watchers=0' && pass load-clients-forgotten ||
+	fail load-clients-forgotten "$out"
+dt=$(($(date +%s) - t_start))
+[ "$dt" -lt 60 ] && pass load-bounded-in-time || fail load-bounded-in-time "${dt}s"
+
+kill -TERM "$HPID"
+rc=0
+wait "$HPID" || rc=$?
+[ "$rc" = 0 ] && pass load-helper-clean-exit || fail load-helper-clean-exit "exit status $rc: $(tail -5 "$LOG")"
+exit 0
