@@ -163,7 +163,7 @@ demo: all
 	test/demo.sh
 
 bench: all
-	test/bench/run
+	B=$(B) test/bench/run
 
 bench-routes: all
 	B=$(B) test/bench/bench-routes.sh

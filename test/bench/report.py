@@ -358,7 +358,7 @@ set yrange [-0.7:{n - 0.3}]
 set ytics nomirror
 set grid xtics
 set key top right
-set xlabel "ratio (tund / baseline); green: target met, red: missed, blue: no target"
+set xlabel "ratio (tund / baseline; memory: VmHWM / 4 MiB); green: target met, red: missed, blue: no target"
 set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb "#444444"
 plot "{data}" using (sqrt(0.001 * $3)):1:(0.001):3:($1 - 0.35):($1 + 0.35):4:ytic(2) \\
         with boxxyerror fs solid 0.7 lc rgb variable notitle, \\

@@ -374,7 +374,8 @@ static int run_watch(const char *sock, unsigned n, unsigned rounds, unsigned pro
                 waitpid(pids[k], NULL, 0);
         }
         /* the slowest subscriber of each event */
-        qsort(d, nd, sizeof(*d), cmp_delivery);
+        if (nd > 0)
+                qsort(d, nd, sizeof(*d), cmp_delivery);
         for (size_t i = 0; i < nd;) {
                 uint64_t mx = 0;
                 size_t j = i;
