@@ -32,8 +32,10 @@ int netcfg_batch_new(NetcfgBatch **ret, struct mnl_socket *nl, size_t limit, net
         if (!b)
                 return -ENOMEM;
         *b = (NetcfgBatch){.nl = nl, .limit = limit, .cb = cb, .userdata = userdata};
-        /* libmnl writes the message that overflows past the limit: leave room for it. */
-        b->buf = malloc(limit + NETCFG_NLMSG_MAX);
+        /* libmnl writes the message that overflows past the limit: leave room for it. Zeroed:
+         * attribute alignment padding is not always written by libmnl, and what goes to the
+         * kernel must not be uninitialised memory (valgrind, e2e-valgrind.sh). */
+        b->buf = calloc(1, limit + NETCFG_NLMSG_MAX);
         b->max_tags = limit / NLMSG_HDRLEN + 2;
         b->tags = calloc(b->max_tags, sizeof(size_t));
         if (b->buf)

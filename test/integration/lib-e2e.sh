@@ -16,6 +16,8 @@
 # 203.0.113.0/24 and 2001:db8:2::/48 on the server's loopback.
 . "$(dirname "${BASH_SOURCE[0]}")/lib-resolved.sh"
 
+# E2E_WRAP: a command prefix for the daemons (e.g. valgrind), empty by default.
+E2E_WRAP=()
 cns() { rns "$@"; }
 sns() { ip netns exec "$SRV" "$@"; }
 ctl() { cns "$B/tundctl" --socket /run/tund/control.sock --config-dir "$W/etc" "$@"; }
@@ -87,7 +89,7 @@ e2e_default_route() {
 e2e_helper_start() {
 	cns sh -c 'rm -f /run/tund/control.sock /run/tund/shim.sock'
 	nsenter -t "$RNS_PID" -n -m -p -- systemd-socket-activate -l /run/tund/control.sock -l /run/tund/shim.sock \
-		--fdname=control:shim "$B/tund-helperd" --tunnel /run/tund-bin/tund-tunnel \
+		--fdname=control:shim "${E2E_WRAP[@]}" "$B/tund-helperd" --tunnel /run/tund-bin/tund-tunnel \
 		--idle-exit "${E2E_IDLE_EXIT:-0}" "$@" >>"$W/helper.log" 2>&1 &
 	HELPER_PID=$!
 	T_PIDS+=("$HELPER_PID")
@@ -126,7 +128,7 @@ e2e_shim_start() {
 	: >"$W/notify-$name"
 	[ -S "$W/notify-$name.sock" ] || notify_listen "$W/notify-$name.sock" "$W/notify-$name"
 	# nsenter itself, not the cns function: $! must be nsenter, whose child is the shim.
-	NOTIFY_SOCKET="$W/notify-$name.sock" nsenter -t "$RNS_PID" -n -m -p -- "$B/tund-netshimd" --config-dir "$W/etc" \
+	NOTIFY_SOCKET="$W/notify-$name.sock" nsenter -t "$RNS_PID" -n -m -p -- "${E2E_WRAP[@]}" "$B/tund-netshimd" --config-dir "$W/etc" \
 		--engine-group tund "$name" >>"$W/shim-$name.log" 2>&1 &
 	eval "SHIM_PID_$name=$!"
 	T_PIDS+=($!)
