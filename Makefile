@@ -139,8 +139,8 @@ ASAN_MAKE = $(MAKE) B=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer
 asan:
 	$(ASAN_MAKE) EXCLUDE="test/integration/system-% test/integration/e2e-valgrind.sh" check
 
-# Only the unit tests under ASan+UBSan (LeakSanitizer checks each test's child at exit): what
-# `./quickstart test` runs in CI before the full suite.
+# Only the unit tests under ASan+UBSan (LeakSanitizer checks each test's child at exit), for
+# a quick check (CI runs `make asan`).
 asan-unit:
 	$(ASAN_MAKE) unit
 
