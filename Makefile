@@ -137,12 +137,12 @@ ASAN_MAKE = $(MAKE) B=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer
 # boots the .deb, which a sanitizer build is not (dh_dwz rejects its objects), and the
 # valgrind run (valgrind cannot run ASan binaries).
 asan:
-	$(ASAN_MAKE) EXCLUDE="test/integration/system-% test/integration/e2e-valgrind.sh" check
+	+$(ASAN_MAKE) EXCLUDE="test/integration/system-% test/integration/e2e-valgrind.sh" check
 
 # Only the unit tests under ASan+UBSan (LeakSanitizer checks each test's child at exit), for
 # a quick check (CI runs `make asan`).
 asan-unit:
-	$(ASAN_MAKE) unit
+	+$(ASAN_MAKE) unit
 
 # --- fuzzing (clang + libFuzzer) ---
 FUZZERS := $(patsubst test/fuzz/%.c,$(BF)/%,$(wildcard test/fuzz/fuzz-*.c))
