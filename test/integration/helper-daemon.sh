@@ -46,7 +46,7 @@ start_helper() {
 		FAKE_TUNNEL_MODE_exit=exit FAKE_TUNNEL_MODE_serr=start-error \
 		FAKE_TUNNEL_MODE_scrash=start-crash FAKE_TUNNEL_MODE_hang=hang \
 		FAKE_TUNNEL_MODE_stubborn=stubborn FAKE_TUNNEL_MODE_nostop=nostop \
-		FAKE_TUNNEL_BURST=2000 \
+		FAKE_TUNNEL_BURST=500 \
 		"$H" --listen-dir "$R/sock" --tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody \
 		--control-group nogroup --start-timeout 3 --stop-timeout 1 "$@" >>"$LOG" 2>&1
 	HPID=$!
@@ -196,8 +196,12 @@ WSTALL=$!
 T_PIDS+=($!)
 WGOOD=$!
 wait_for 5 sh -c "\"$C\" ctl \"$R/sock/control.sock\" status | grep -q 'watchers=2'"
+# Four bursts of 500 ~400-byte events with pauses: each fits one subscriber's 256 KiB queue, so
+# a reader that is starved of CPU for a moment keeps up, while the stalled one accumulates
+# ~800 KB, past its queue and the socket buffer, and is dropped.
 out=$(ctl rebind w)
 [ "$out" = ack ] && pass helper-ctl-rebind-relayed || fail helper-ctl-rebind-relayed "$out"
+for _ in 1 2 3; do sleep 0.5; ctl rebind w >/dev/null; done
 if wait_for 10 grep -q '^events=2000' "$R/watch-good.out"; then pass helper-watch-reader-gets-all-events; else
 	fail helper-watch-reader-gets-all-events "$(cat "$R/watch-good.out")"; fi
 wait_for 5 grep -q 'Dropping watch subscriber' "$LOG" && pass helper-watch-stalled-subscriber-dropped ||
