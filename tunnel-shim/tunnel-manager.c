@@ -704,7 +704,16 @@ static int on_start_request(IpcConn *c, IpcMsg *m, void *userdata) {
                            req->ifname ? req->ifname : "", TUNNEL_FD_TUN, t->tun_name);
                 return 0;
         }
-        r = check_engine(t, &err);
+        if (!isempty(req->engine_version) && strlen(req->engine_version) < ENGINE_VERSION_MAX) {
+                /* The shim detected it (and chose the TUN flags by it): running the engine
+                 * once more would cost a Go process start on every VPN start. */
+                snprintf(t->engine_info.path, sizeof(t->engine_info.path), "%s",
+                         t->args.engine_path);
+                snprintf(t->engine_info.version, sizeof(t->engine_info.version), "%s",
+                         req->engine_version);
+                r = 0;
+        } else
+                r = check_engine(t, &err);
         if (r < 0) {
                 start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, -r, "%s",
                            err ? err : strerror(-r));

@@ -302,6 +302,7 @@ static void on_ready(IpcConn *c, void *userdata) {
         ss.ifname = m->profile->ifname;
         ss.config = m->config;
         ss.shim_pid = (uint32_t) getpid();
+        ss.engine_version = m->engine.version; /* spares the tunnel a second engine run */
         out.payload_case = TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION;
         out.start_session = &ss;
         int fds[2] = { m->tun_fd, m->uapi_fd };
