@@ -1,6 +1,7 @@
 /* Engine detection: version parsing, version -> TUN flavour, and running real and fake
  * wireguard-go binaries (fake ones are shell scripts in a temporary directory). */
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,14 +81,27 @@ TEST(detect_installed_wireguard_go) {
                 ASSERT_TRUE(info.flavour != ENGINE_TUN_FLAVOUR_UNKNOWN);
 }
 
+static char fake_dir[] = "/tmp/test-engine-XXXXXX";
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+/* The test child exits through exit(): leave no scripts behind. */
+static void remove_fake_dir(void) {
+        (void) nftw(fake_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Writes an executable script NAME in a fresh temporary directory. */
 static char *fake_engine(const char *body) {
-        static char dir[] = "/tmp/test-engine-XXXXXX";
+        char *dir = fake_dir;
         char *path;
         FILE *f;
 
-        if (dir[strlen(dir) - 1] == 'X')
+        if (dir[strlen(dir) - 1] == 'X') {
                 ASSERT_TRUE(mkdtemp(dir));
+                atexit(remove_fake_dir);
+        }
         ASSERT_TRUE(asprintf(&path, "%s/wg-%d", dir, rand()) > 0);
         f = fopen(path, "we");
         ASSERT_TRUE(f);
