@@ -114,3 +114,29 @@ static inline void close_rec_cb(IpcConn *c, int error, const char *reason, void 
         r->error = error;
         snprintf(r->reason, sizeof(r->reason), "%s", reason);
 }
+
+/* A helper-side control connection is sent `prefix` (plain bytes, e.g. a handshake line), then
+ * `bytes` with `fds` riding on their first byte; it must close with `expect_error` and a reason
+ * containing `expect_reason`, never becoming ready for more. */
+static inline void expect_server_close(const char *prefix, const void *bytes, size_t len,
+                                       const int *fds, size_t n_fds, int expect_error,
+                                       const char *expect_reason) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        ASSERT_OK(sd_event_new(&e));
+        int sv[2];
+        socketpair_or_die(sv);
+        IpcConn *c = NULL;
+        ASSERT_OK(ipc_conn_new(&c, e, sv[0], &ipc_channel_ctl_server));
+        CloseRec cr = {};
+        IpcHandlers h = { .on_close = close_rec_cb };
+        ipc_conn_set_handlers(c, &h, &cr);
+        write_all(sv[1], prefix, strlen(prefix));
+        if (len > 0)
+                send_with_fds(sv[1], bytes, len, fds, n_fds);
+        ASSERT_TRUE(run_until(e, &cr.closed, 2000));
+        ASSERT_EQ(cr.error, expect_error);
+        ASSERT_CONTAINS(cr.reason, expect_reason);
+        ASSERT_TRUE(!ipc_conn_is_ready(c));
+        ipc_conn_unref(c);
+        close(sv[1]);
+}

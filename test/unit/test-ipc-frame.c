@@ -122,22 +122,7 @@ TEST(queue_push_frame_over_max) {
 
 static void expect_protocol_close(const void *bytes, size_t len, const int *fds, size_t n_fds,
                                   const char *reason) {
-        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
-        ASSERT_OK(sd_event_new(&e));
-        int sv[2];
-        socketpair_or_die(sv);
-        IpcConn *c = NULL;
-        ASSERT_OK(ipc_conn_new(&c, e, sv[0], &ipc_channel_ctl_server));
-        CloseRec cr = {};
-        IpcHandlers h = { .on_close = close_rec_cb };
-        ipc_conn_set_handlers(c, &h, &cr);
-        write_all(sv[1], "tund ctl 1.0\n", 13);
-        send_with_fds(sv[1], bytes, len, fds, n_fds);
-        ASSERT_TRUE(run_until(e, &cr.closed, 2000));
-        ASSERT_EQ(cr.error, -EBADMSG);
-        ASSERT_CONTAINS(cr.reason, reason);
-        ipc_conn_unref(c);
-        close(sv[1]);
+        expect_server_close("tund ctl 1.0\n", bytes, len, fds, n_fds, -EBADMSG, reason);
 }
 
 TEST(conn_garbage_message) {

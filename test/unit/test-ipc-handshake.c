@@ -118,22 +118,7 @@ TEST(line_split_across_reads_then_frame_in_same_write) {
 }
 
 static void expect_refused(const char *line, int expect_error, const char *expect_reason) {
-        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
-        ASSERT_OK(sd_event_new(&e));
-        int sv[2];
-        socketpair_or_die(sv);
-        IpcConn *c = NULL;
-        ASSERT_OK(ipc_conn_new(&c, e, sv[0], &ipc_channel_ctl_server));
-        CloseRec cr = {};
-        IpcHandlers h = { .on_close = close_rec_cb };
-        ipc_conn_set_handlers(c, &h, &cr);
-        write_all(sv[1], line, strlen(line));
-        ASSERT_TRUE(run_until(e, &cr.closed, 2000));
-        ASSERT_EQ(cr.error, expect_error);
-        ASSERT_CONTAINS(cr.reason, expect_reason);
-        ASSERT_TRUE(!ipc_conn_is_ready(c));
-        ipc_conn_unref(c);
-        close(sv[1]);
+        expect_server_close(line, NULL, 0, NULL, 0, expect_error, expect_reason);
 }
 
 TEST(conn_refuses_wrong_role) {
