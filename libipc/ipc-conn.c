@@ -8,6 +8,7 @@
 #include "fd-util.h"
 #include "ipc-frame.h"
 #include "ipc-internal.h"
+#include "proto-wipe.h"
 
 #define FRAMES_PER_WAKEUP 32 /* fairness between connections */
 
@@ -66,8 +67,7 @@ IpcMsg *ipc_msg_keep(IpcMsg *m) {
 IpcMsg *ipc_msg_free(IpcMsg *m) {
         if (!m)
                 return NULL;
-        if (m->msg)
-                protobuf_c_message_free_unpacked(m->msg, NULL);
+        proto_free_wiped(m->msg);
         for (size_t i = 0; i < m->n_fds; i++)
                 safe_close(m->fds[i]);
         free(m);
@@ -545,8 +545,10 @@ static void conn_dispatch(IpcConn *c, IpcMsg *m) {
 /* Turns the reader's complete frame into a message; false if the peer broke the protocol. */
 static bool conn_take_frame(IpcConn *c) {
         IpcFrameReader *rd = &c->reader;
-        ProtobufCMessage *msg =
-                protobuf_c_message_unpack(c->ch->recv_desc, NULL, rd->body_len, rd->body);
+        /* Received messages may carry keys: unpacked and freed with the wiping allocator. */
+        ProtobufCMessage *msg = protobuf_c_message_unpack(c->ch->recv_desc,
+                                                          &proto_wiping_allocator, rd->body_len,
+                                                          rd->body);
         if (!msg) {
                 ipc_conn_close(c, -EBADMSG, "%s peer sent an undecodable %u-byte message",
                                c->ch->name, rd->body_len);
@@ -555,21 +557,21 @@ static bool conn_take_frame(IpcConn *c) {
         Tund__Rpc **slot = ipc_proto_rpc_slot(msg);
         Tund__Rpc *rpc = slot ? *slot : NULL;
         if (!rpc) {
-                protobuf_c_message_free_unpacked(msg, NULL);
+                proto_free_wiped(msg);
                 ipc_conn_close(c, -EBADMSG, "%s peer sent a message without Rpc header",
                                c->ch->name);
                 return false;
         }
         if (rpc->fd_count != rd->n_fds) {
                 unsigned want = rpc->fd_count;
-                protobuf_c_message_free_unpacked(msg, NULL);
+                proto_free_wiped(msg);
                 ipc_conn_close(c, -EBADMSG, "%s peer announced %u fds but sent %zu",
                                c->ch->name, want, rd->n_fds);
                 return false;
         }
         IpcMsg *m = calloc(1, sizeof(*m));
         if (!m) {
-                protobuf_c_message_free_unpacked(msg, NULL);
+                proto_free_wiped(msg);
                 ipc_conn_close(c, -ENOMEM, "out of memory");
                 return false;
         }

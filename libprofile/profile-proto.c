@@ -1,5 +1,5 @@
 /* Profile -> Tund__WgConfig for the tunnel. Everything is allocated with malloc() so
- * tund__wg_config__free_unpacked() with the default allocator frees it. */
+ * profile_wg_config_free() (protobuf-c's free with the wiping allocator) frees it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 
 #include "macro.h"
 #include "profile.h"
+#include "proto-wipe.h"
 
 static Tund__IpPrefix *prefix_new(const ProfilePrefix *p) {
         size_t len = p->family == AF_INET ? 4 : 16;
@@ -185,20 +186,9 @@ int profile_to_wg_config(const Profile *p, Tund__WgConfig **ret) {
         return 0;
 }
 
-static void wipe_string(char *s) {
-        /* protobuf-c's default for an unset string is a shared constant: never write to it. */
-        if (s && s != protobuf_c_empty_string)
-                explicit_wipe(s, strlen(s));
-}
-
 Tund__WgConfig *profile_wg_config_free(Tund__WgConfig *c) {
-        if (!c)
-                return NULL;
-        wipe_string(c->private_key);
-        for (size_t i = 0; i < c->n_peers; i++)
-                if (c->peers[i])
-                        wipe_string(c->peers[i]->preshared_key);
-        tund__wg_config__free_unpacked(c, NULL);
+        /* Every block, the key strings among them, is wiped before it is freed. */
+        proto_free_wiped(c ? &c->base : NULL);
         return NULL;
 }
 
