@@ -102,8 +102,9 @@ unsigned netcfg_batch_n_sends(const NetcfgBatch *b);
 int netcfg_nl_open(struct mnl_socket **ret);
 
 /* Applies (type RTM_NEW*) or removes (RTM_DEL*) a set of objects in one batch series.
- * results[i] per object: 0 or -errno, idempotent cases (EEXIST on add, ESRCH/ENOENT/
- * EADDRNOTAVAIL on delete) mapped to 0. Returns the first failure with a message. */
+ * results[i] per object: 0 done, 1 for the idempotent cases (EEXIST on add, ESRCH/ENOENT/
+ * EADDRNOTAVAIL on delete: already there, already gone), or -errno. Returns the first
+ * failure with a message. */
 typedef struct NetcfgOpResult {
         int *addresses; /* each sized like the matching array in NetcfgObjects */
         int *routes;

@@ -76,15 +76,16 @@ static void write_ack(void *userdata, size_t tag, int error, const char *extack)
         size_t i = tag >> 2, kind = tag & 3;
         char what[160];
 
-        if (error_is_benign(w->add, kind, error))
-                error = 0;
+        bool benign = error_is_benign(w->add, kind, error);
         if (w->res) {
                 int *v = kind == KIND_ADDRESS ? w->res->addresses
                          : kind == KIND_ROUTE ? w->res->routes
                                               : w->res->rules;
                 if (v)
-                        v[i] = error;
+                        v[i] = benign ? 1 : error;
         }
+        if (benign)
+                error = 0;
         if (error == 0 || w->first_error != 0)
                 return;
         w->first_error = error;

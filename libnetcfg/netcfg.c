@@ -1,5 +1,6 @@
 /* The context: apply, revert, and the bookkeeping of what is applied. */
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdio.h>
 
 #include "netcfg-internal.h"
@@ -223,6 +224,66 @@ static void commit(NetcfgContext *ctx, NetcfgPlan *plan, NetcfgDnsBackend backen
         ctx->applied = true;
 }
 
+static bool prefix_equal(const NetcfgPrefix *a, const NetcfgPrefix *b) {
+        return a->family == b->family && a->len == b->len &&
+               memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* A route add that met EEXIST is only "already there" if the route is ours: the kernel says
+ * EEXIST just as well when another link routes the same prefix in that table (another VPN
+ * profile, the LAN), and the traffic meant for this tunnel would silently go there. Like
+ * wg-quick, refuse such an overlap, naming the other link. Only routes new to this context
+ * are checked (plan->routes[i] with results[i] == 1), so a re-apply reads nothing. */
+static int check_route_overlaps(NetcfgContext *ctx, const NetcfgObjects *plan,
+                                const int *results, char **ret_error) {
+        _cleanup_(netcfg_objects_done) NetcfgObjects existed = {}, fresh = {};
+        _cleanup_free_ NetcfgRoute *kernel = NULL;
+        size_t n_kernel = 0;
+        int r;
+
+        existed.routes = calloc(plan->n_routes + 1, sizeof(NetcfgRoute));
+        if (!existed.routes)
+                return netcfg_errorf(ret_error, -ENOMEM, "checking routes");
+        for (size_t i = 0; i < plan->n_routes; i++)
+                if (results[i] == 1 && plan->routes[i].oif > 0)
+                        existed.routes[existed.n_routes++] = plan->routes[i];
+        if (existed.n_routes == 0)
+                return 0;
+        if (netcfg_objects_subtract(&existed, &ctx->obj, &fresh) < 0)
+                return netcfg_errorf(ret_error, -ENOMEM, "checking routes");
+        if (fresh.n_routes == 0)
+                return 0;
+        r = netcfg_read_routes(0, 0, 0, &kernel, &n_kernel, ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < fresh.n_routes; i++) {
+                const NetcfgRoute *want = &fresh.routes[i], *other = NULL;
+                bool ours = false;
+                for (size_t k = 0; k < n_kernel && !ours; k++) {
+                        if (kernel[k].table != want->table || !prefix_equal(&kernel[k].dst, &want->dst))
+                                continue;
+                        if (kernel[k].oif == want->oif)
+                                ours = true;
+                        else if (!other)
+                                other = &kernel[k];
+                }
+                if (ours || !other)
+                        continue;
+                char p[NETCFG_PREFIX_STRLEN], table[16], dev[IF_NAMESIZE] = "";
+                if (other->oif <= 0 || !if_indextoname((unsigned) other->oif, dev))
+                        snprintf(dev, sizeof(dev), "%s", other->oif > 0 ? "?" : "none");
+                snprintf(table, sizeof(table), "%u", want->table);
+                return netcfg_errorf(ret_error, -EEXIST,
+                                     "route %s overlaps a route that is already there: table %s "
+                                     "sends %s to dev %s (another VPN profile, or a local "
+                                     "network). Remove the overlap from AllowedIPs or from the "
+                                     "other side",
+                                     netcfg_prefix_to_string(&want->dst, p, sizeof(p)),
+                                     want->table == RT_TABLE_MAIN ? "main" : table, p, dev);
+        }
+        return 0;
+}
+
 int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
                  char **ret_error) {
         NetcfgPlanParams p = {.ifindex = ctx->ifindex,
@@ -252,7 +313,13 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
         r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
         if (r < 0)
                 return r;
-        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj, NULL, ret_error);
+        _cleanup_free_ int *route_results = calloc(plan.obj.n_routes + 1, sizeof(int));
+        if (!route_results)
+                return netcfg_errorf(ret_error, -ENOMEM, "applying network settings");
+        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj,
+                                 &(NetcfgOpResult){ .routes = route_results }, ret_error);
+        if (r >= 0)
+                r = check_route_overlaps(ctx, &plan.obj, route_results, ret_error);
         if (r >= 0)
                 r = apply_dns(ctx, &plan, &backend, ret_error);
         if (r < 0) {

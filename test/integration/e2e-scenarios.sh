@@ -89,18 +89,21 @@ C2KEY=$(wg genkey)
 sns wg set "$SIF" peer "$(echo "$C2KEY" | wg pubkey)" allowed-ips 192.0.2.3/32
 ip -n "$SRV" addr add 203.0.113.129/32 dev lo
 e2e_profile work
-cat >"$W/etc/lab.conf" <<CONF
+lab_profile() { # NAME ADDRESS: the second client key, routing 203.0.113.128/25
+	cat >"$W/etc/$1.conf" <<CONF
 [Interface]
 PrivateKey = $C2KEY
-Address = 192.0.2.3/32
+Address = $2
 [Peer]
 PublicKey = $SPUB
 Endpoint = 198.51.100.1:51820
 AllowedIPs = 203.0.113.128/25
 [Tund]
-InterfaceName = tund-lab
+InterfaceName = tund-$1
 CONF
-chmod 600 "$W/etc/lab.conf"
+	chmod 600 "$W/etc/$1.conf"
+}
+lab_profile lab 192.0.2.3/32
 # tundctl watch, subscribed before the start, sees both sessions come up and the handshake
 nsenter -t "$RNS_PID" -n -m -p -- "$B/tundctl" --socket /run/tund/control.sock watch --json >"$W/watch.json" 2>&1 &
 WATCH_PID=$!
@@ -125,6 +128,18 @@ assert seen == {'work', 'lab'}, seen
 check watch_sees_running bash -c "grep -q '\"profile\":\"lab\",\"event\":\"status\",\"status\":{\"state\":\"running\"' $W/watch.json"
 kill -INT "$(e2e_child_pid "$WATCH_PID")" 2>/dev/null
 check two_profiles_two_tunnels bash -c "[ \$(cns ps -e -o comm= | grep -c tund-tunnel) = 2 ]"
+# A third profile routing what lab already routes: refused with the link that has it, and
+# neither running profile notices.
+lab_profile dup 192.0.2.4/32
+e2e_shim_start dup
+wait "$SHIM_PID_dup"
+DUP_RC=$?
+check overlap_profile_fails test "$DUP_RC" != 0
+check overlap_profile_names_link grep -q 'route 203.0.113.128/25 overlaps .*table main sends 203.0.113.128/25 to dev tund-lab' "$W/shim-dup.log"
+# (the shim exits at the refusal; its tunnel and engine, which hold the TUN, follow)
+overlap_gone() { ! cns ip link show tund-dup >/dev/null 2>&1 && [ "$(cns ps -e -o comm= | grep -c tund-tunnel)" = 2 ]; }
+check overlap_profile_left_nothing wait_for 10 overlap_gone
+check overlap_lab_still_works bash -c "cns ping -c 1 -W 3 203.0.113.129 >/dev/null && ip -n $RNS route get 203.0.113.129 | grep -q 'dev tund-lab'"
 down lab two_profiles_lab_stop
 check two_profiles_work_survives cns ping -c 1 -W 3 203.0.113.1
 down work two_profiles_work_stop

@@ -82,14 +82,15 @@ check full_revert_exact same_as "$BEFORE"
 check full_revert_no_rules test "$(tund_rules | tr '\n' ' ')" = "0 0 "
 
 # --- invalid input: a clear error, nothing half-applied ---
-expect_error() { # NAME PATTERN ARGS...
-	local name=$1 pat=$2 out
-	shift 2
+expect_error_from() { # BASELINE NAME PATTERN ARGS...
+	local base=$1 name=$2 pat=$3 out
+	shift 3
 	if out=$(rns "$TOOL" "$@" 2>&1); then fail "$name" "succeeded: $out"; return; fi
 	if ! grep -q -- "$pat" <<<"$out"; then fail "$name" "unclear error: $out"; return; fi
-	if ! same_as "$BEFORE" >/dev/null; then fail "$name" "namespace changed"; return; fi
+	if ! same_as "$base" >/dev/null; then fail "$name" "namespace changed"; return; fi
 	pass "$name"
 }
+expect_error() { expect_error_from "$BEFORE" "$@"; }
 expect_error invalid_host_bits 'has host bits set (did you mean 198.51.100.0/24?)' \
 	--addr 192.0.2.2/24 --route 198.51.100.7/24 apply $IF
 expect_error invalid_prefix_len 'prefix length /33 is out of range' --route 198.51.100.0/33 apply $IF
@@ -101,6 +102,25 @@ expect_error invalid_routed_and_excluded 'both routed and excluded' --route 0.0.
 # link-up went in: all of that must be rolled back.
 expect_error kernel_failure_rolls_back 'adding address ::1/128' --addr 192.0.2.2/24 \
 	--mtu 1400 --route 198.51.100.0/24 --addr ::1/128 apply $IF
+
+# --- a prefix another link already routes (another profile, the LAN): the kernel's EEXIST
+# is not "already ours". Refused naming that link, like wg-quick; the other route stays. ---
+rns ip route add 203.0.113.128/25 dev tund-lan0
+rns ip -6 route add 2001:db8:77::/48 dev tund-lan0 metric 1024
+BEFORE_LAN=$(snapshot 2>&1)
+expect_error_from "$BEFORE_LAN" overlap_v4_refused \
+	'route 203.0.113.128/25 overlaps a route that is already there: table main sends 203.0.113.128/25 to dev tund-lan0' \
+	--addr 192.0.2.2/24 --route 198.51.100.0/24 --route 203.0.113.128/25 apply $IF
+expect_error_from "$BEFORE_LAN" overlap_v6_refused 'table main sends 2001:db8:77::/48 to dev tund-lan0' \
+	--addr 2001:db8::2/64 --route 2001:db8:77::/48 apply $IF
+check overlap_other_route_kept rns sh -c "ip route show 203.0.113.128/25 | grep -q 'dev tund-lan0' && ip -6 route show 2001:db8:77::/48 | grep -q 'dev tund-lan0'"
+# The kernel's own prefix route of our address is ours: the same prefix in AllowedIPs is fine.
+check overlap_own_prefix_route_ok rns "$TOOL" --addr 192.0.2.2/24 --route 192.0.2.0/24 \
+	--state $STATE apply $IF
+check overlap_own_revert rns "$TOOL" --state $STATE revert
+rns ip route del 203.0.113.128/25 dev tund-lan0
+rns ip -6 route del 2001:db8:77::/48 dev tund-lan0
+check overlap_cleanup_exact same_as "$BEFORE"
 
 # --- crash: kill -9 the applying process, then reconcile ---
 rns "$TOOL" "${FULL[@]}" --dns 192.0.2.53 --search corp.example --hold apply $IF >"$RESOLVED_DIR/hold.out" &

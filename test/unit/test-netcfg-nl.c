@@ -377,12 +377,14 @@ TEST(objects_write_idempotent) {
         char *err = NULL;
 
         ASSERT_OK(netcfg_objects_write(nl, 0, true, &o, &res, &err));
-        ASSERT_OK(netcfg_objects_write(nl, 0, true, &o, &res, &err)); /* EEXIST -> success */
         ASSERT_EQ(rr[2], 0);
-        ASSERT_EQ(ru[0], 0);
+        ASSERT_OK(netcfg_objects_write(nl, 0, true, &o, &res, &err)); /* EEXIST -> success */
+        ASSERT_EQ(rr[2], 1); /* ... reported as "already there" */
+        ASSERT_EQ(ru[0], 1);
         ASSERT_OK(netcfg_objects_write(nl, 0, false, &o, &res, &err));
-        ASSERT_OK(netcfg_objects_write(nl, 0, false, &o, &res, &err)); /* ESRCH etc. -> success */
         ASSERT_EQ(ra[0], 0);
+        ASSERT_OK(netcfg_objects_write(nl, 0, false, &o, &res, &err)); /* ESRCH etc. -> success */
+        ASSERT_EQ(ra[0], 1);
 
         /* A real failure names the object and carries the errno. */
         routes[0].oif = 999;
