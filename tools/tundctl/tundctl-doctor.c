@@ -53,24 +53,15 @@ static _printf_(4, 5) void report(Doctor *d, const char *name, CheckStatus s, co
 /* ---- helper and sockets ---- */
 
 static IpcMsg *check_helper(Doctor *d) {
-        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
-        Tund__GetStatus g = TUND__GET_STATUS__INIT;
         const Tund__StatusReply *st;
         char up[TUNDCTL_FMT_MAX];
         IpcMsg *reply = NULL;
 
-        g.profile = (char *) "";
-        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
-        m.get_status = &g;
-        tundctl_set_quiet(true);
-        int r = tundctl_simple_call(&m, "GetStatus", &reply);
-        tundctl_set_quiet(false);
-        if (r != 0) {
+        if (tundctl_get_status(NULL, true, &reply, &st) != 0) {
                 report(d, "helper", CHECK_FAIL, "%s", tundctl_last_error());
                 return NULL;
         }
-        st = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS);
-        if (!st || !st->helper) {
+        if (!st->helper) {
                 report(d, "helper", CHECK_FAIL, "unexpected reply to GetStatus");
                 return ipc_msg_free(reply);
         }

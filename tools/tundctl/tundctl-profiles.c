@@ -33,25 +33,6 @@ static int entry_cmp(const void *a, const void *b) {
         return strcmp(((const ProfileEntry *) a)->name, ((const ProfileEntry *) b)->name);
 }
 
-/* The helper's sessions, or NULL (quietly) when it cannot be asked. */
-static IpcMsg *helper_status(char **ret_error) {
-        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
-        Tund__GetStatus g = TUND__GET_STATUS__INIT;
-        IpcMsg *reply = NULL;
-
-        g.profile = (char *) "";
-        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
-        m.get_status = &g;
-        tundctl_set_quiet(true);
-        int r = tundctl_simple_call(&m, "GetStatus", &reply);
-        tundctl_set_quiet(false);
-        if (r != 0) {
-                *ret_error = strdup(tundctl_last_error());
-                return NULL;
-        }
-        return reply;
-}
-
 static void entries_free(ProfileEntry *v, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(v[i].error);
@@ -78,9 +59,9 @@ int tundctl_profiles(int argc, char *argv[]) {
                                             TUNDCTL_EXIT_PERMISSION :
                                             TUNDCTL_EXIT_FAILURE,
                                     "cannot read %s: %m", arg_g.config_dir);
-        reply = helper_status(&helper_error);
-        if (reply)
-                st = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS);
+        /* The helper's sessions, when it can be asked (quietly: the listing works without). */
+        if (tundctl_get_status(NULL, true, &reply, &st) != 0)
+                helper_error = strdup(tundctl_last_error());
 
         while ((de = readdir(d))) {
                 size_t len = strlen(de->d_name);

@@ -320,8 +320,6 @@ static void print_warnings(const char *profile, char **w, size_t n) {
 
 int tundctl_status(int argc, char *argv[]) {
         _cleanup_(ipc_msg_freep) IpcMsg *reply = NULL;
-        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
-        Tund__GetStatus g = TUND__GET_STATUS__INIT;
         const Tund__StatusReply *st;
         HealthEnv env = { .now_sec = now_sec(), .resolv_conf_stub = -1 };
         StatusArgs a;
@@ -330,15 +328,9 @@ int tundctl_status(int argc, char *argv[]) {
         r = tundctl_status_parse(argc, argv, &a);
         if (r >= 0)
                 return r;
-        g.profile = (char *) (a.profile ? a.profile : "");
-        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
-        m.get_status = &g;
-        r = tundctl_simple_call(&m, "GetStatus", &reply);
+        r = tundctl_get_status(a.profile, false, &reply, &st);
         if (r != 0)
                 return r;
-        st = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS);
-        if (!st)
-                return tundctl_fail(TUNDCTL_EXIT_FAILURE, "GetStatus: unexpected reply");
 
         for (size_t i = 0; i < st->n_sessions; i++)
                 if (st->sessions[i]->applied &&

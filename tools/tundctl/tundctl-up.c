@@ -88,22 +88,14 @@ static void unit_failure_details(sd_bus *bus, const char *unit, char **ret_statu
 /* The helper's last_error for the profile, if it still knows the session. */
 static char *helper_last_error(const char *profile) {
         _cleanup_(ipc_msg_freep) IpcMsg *reply = NULL;
-        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
-        Tund__GetStatus g = TUND__GET_STATUS__INIT;
         const Tund__StatusReply *st;
         uint64_t saved = arg_g.timeout_usec;
         char *e = NULL;
 
-        g.profile = (char *) profile;
-        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
-        m.get_status = &g;
         arg_g.timeout_usec = MIN(saved, 2 * USEC_PER_SEC);
-        tundctl_set_quiet(true);
-        if (tundctl_simple_call(&m, "GetStatus", &reply) == 0 &&
-            (st = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS)) &&
-            st->n_sessions > 0 && !isempty(st->sessions[0]->last_error))
+        if (tundctl_get_status(profile, true, &reply, &st) == 0 && st->n_sessions > 0 &&
+            !isempty(st->sessions[0]->last_error))
                 e = strdup(st->sessions[0]->last_error);
-        tundctl_set_quiet(false);
         arg_g.timeout_usec = saved;
         return e;
 }

@@ -338,6 +338,32 @@ int tundctl_simple_call(Tund__CtlToHelper *m, const char *what, IpcMsg **ret_rep
         return r;
 }
 
+int tundctl_get_status(const char *profile, bool silent, IpcMsg **ret_reply,
+                       const Tund__StatusReply **ret_status) {
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__GetStatus g = TUND__GET_STATUS__INIT;
+        IpcMsg *reply = NULL;
+        bool was_quiet = quiet;
+
+        g.profile = (char *) (profile ? profile : "");
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
+        m.get_status = &g;
+        quiet = was_quiet || silent;
+        int r = tundctl_simple_call(&m, "GetStatus", &reply);
+        const Tund__StatusReply *st =
+                r == 0 ? ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS) : NULL;
+        if (r == 0 && !st) {
+                reply = ipc_msg_free(reply);
+                r = tundctl_fail(TUNDCTL_EXIT_FAILURE, "GetStatus: unexpected reply");
+        }
+        quiet = was_quiet;
+        if (r != 0)
+                return r;
+        *ret_reply = reply;
+        *ret_status = st;
+        return 0;
+}
+
 /* ---- formatting ---- */
 
 char *tundctl_format_duration(char buf[TUNDCTL_FMT_MAX], uint64_t usec) {

@@ -155,6 +155,10 @@ int tundctl_connect(sd_event *e, IpcConn **ret);
 int tundctl_call(IpcConn *c, Tund__CtlToHelper *m, const char *what, IpcMsg **ret_reply);
 /* One connection + one call, for the simple verbs. */
 int tundctl_simple_call(Tund__CtlToHelper *m, const char *what, IpcMsg **ret_reply);
+/* GetStatus of one profile (NULL: all) as a simple call: 0 with the reply (free it) and its
+ * StatusReply, or an exit code; silent records the error without printing it. */
+int tundctl_get_status(const char *profile, bool silent, IpcMsg **ret_reply,
+                       const Tund__StatusReply **ret_status);
 
 /* ---- formatting ---- */
 
