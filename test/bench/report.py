@@ -309,8 +309,8 @@ and the samples to `build/bench/results.json` (not committed).
    with one request outstanding in a loop for `CTL_TIME` s, against the real helper with a live
    session; GetStatus alternating with Ping (the cheapest request: the baseline). Requests per
    second over all connections, latency p50/p99 per request. **Watch fan-out:** the helper with
-   `test/helpers/bench-fake-tunnel.c` as its tunnel; N connections send Watch; a CtlRebind makes
-   the fake tunnel emit a Status event stamped with CLOCK_MONOTONIC just before it leaves the
+   `test/helpers/helperd-fake-tunnel.c` (FAKE_TUNNEL_REBIND_STAMP=1) as its tunnel; N
+   connections send Watch; a CtlRebind makes the fake tunnel emit a Status event stamped with CLOCK_MONOTONIC just before it leaves the
    tunnel; every subscriber records arrival − stamp; per event the slowest subscriber counts;
    10 events per sample, 1 subscriber (baseline) alternating with `FANOUT` subscribers. The
    subscribers are spread over `FANOUT_PROCS` (10) processes: one sd-event loop dispatches one

@@ -6,8 +6,8 @@
  *       request per connection, for SECONDS; requests per second and latency percentiles.
  *   bench-ctl-load watch SOCK SUBSCRIBERS ROUNDS [PROCS]
  *       SUBSCRIBERS connections (spread over PROCS processes) send Watch; then ROUNDS times a
- *       CtlRebind (root) makes bench-fake-tunnel emit a Status event stamped
- *       "bench-ts=<CLOCK_MONOTONIC ns>"; the latency of every delivery (arrival - stamp) and
+ *       CtlRebind (root) makes the fake tunnel (helperd-fake-tunnel with
+ *       FAKE_TUNNEL_REBIND_STAMP=1) emit a Status event stamped "bench-ts=<CLOCK_MONOTONIC ns>"; the latency of every delivery (arrival - stamp) and
  *       of the last subscriber per event. Connections the helper refuses are counted.
  *   bench-ctl-load activate SOCK helper|floor
  *       connect to a cold socket -> first reply: handshake + Ping -> Pong (helper) or the

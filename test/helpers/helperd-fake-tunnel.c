@@ -7,15 +7,21 @@
  *       ok (default) | start-error | start-crash | hang | crash | kill9 | exit | nostop |
  *       stubborn (ignores StopRequest and SIGTERM)
  *   FAKE_TUNNEL_DELAY_MS     delay before crash/kill9/exit (default 300)
- *   FAKE_TUNNEL_BURST=N      on Rebind, first emit N Log events of ~400 bytes */
+ *   FAKE_TUNNEL_BURST=N      on Rebind, first emit N Log events of ~400 bytes
+ *   FAKE_TUNNEL_REBIND_STAMP=1  on Rebind, first emit a one-way Status whose text is
+ *                            "bench-ts=<CLOCK_MONOTONIC ns>", taken just before the frame is
+ *                            queued: the watch fan-out benchmark (test/bench/run) subtracts it
+ *                            from each subscriber's clock on arrival */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "ipc.h"
 #include "tunnel.pb-c.h"
@@ -236,7 +242,26 @@ static int on_get_peers(IpcConn *c, IpcMsg *msg, void *u) {
         return ipc_conn_send(c, &m.base, msg->msg_id, NULL, 0);
 }
 
+static void send_stamp(IpcConn *c) {
+        char text[64];
+        struct timespec ts;
+        Tund__TunnelToHelper m = TUND__TUNNEL_TO_HELPER__INIT;
+        Tund__Status st = TUND__STATUS__INIT;
+        st.profile = profile;
+        st.state = TUND__SESSION_STATE__SESSION_STATE_RUNNING;
+        st.text = text;
+        st.engine_pid = (uint32_t) getpid();
+        m.payload_case = TUND__TUNNEL_TO_HELPER__PAYLOAD_STATUS;
+        m.status = &st;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        snprintf(text, sizeof(text), "bench-ts=%" PRIu64,
+                 (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec);
+        ipc_conn_send(c, &m.base, 0, NULL, 0);
+}
+
 static int on_rebind(IpcConn *c, IpcMsg *msg, void *u) {
+        if (getenv("FAKE_TUNNEL_REBIND_STAMP"))
+                send_stamp(c);
         const char *b = getenv("FAKE_TUNNEL_BURST");
         int n = b ? atoi(b) : 0;
         char text[400];
