@@ -4,20 +4,9 @@
 # once, and gone again after the idle period.
 . "$(dirname "$0")/lib.sh"
 
-H=$B/tund-helperd
-C=$B/test/helpers/helperd-client
-F=$B/test/helpers/helperd-fake-tunnel
-for f in "$H" "$C" "$F"; do
-	[ -x "$f" ] || { fail helper-activation-setup "$f not built"; exit 1; }
-done
 command -v systemd-socket-activate >/dev/null || { skip helper-activation "no systemd-socket-activate"; exit 0; }
-
-R=/run/tund-test-act-$$
-T_FILES+=("$R")
-mkdir -m 0755 "$R" "$R/libexec" "$R/s1" "$R/s2" "$R/s3"
-install -m 0755 "$F" "$R/libexec/tund-tunnel"
-NS=$(ns_add ha) || { fail helper-activation-setup "cannot create a namespace"; exit 1; }
-LOG=$R/helper.log
+helper_test_setup helper-activation ha
+mkdir -m 0755 "$R/s1" "$R/s2" "$R/s3"
 comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
 
 # activate DIR ORDER...: listens on DIR/<name>.sock in the given order, pid in APID

@@ -5,22 +5,8 @@
 # helper-activation.sh.
 . "$(dirname "$0")/lib.sh"
 
-H=$B/tund-helperd
-C=$B/test/helpers/helperd-client
-F=$B/test/helpers/helperd-fake-tunnel
-for f in "$H" "$C" "$F"; do
-	[ -x "$f" ] || { fail helper-setup "$f not built"; exit 1; }
-done
-
-# The tunnel binary must pass verification: a root-owned 0755 tree under /run (root 0755),
-# never under /tmp (1777, refused even though sticky).
-R=/run/tund-test-$$
-T_FILES+=("$R")
-mkdir -m 0755 "$R" "$R/libexec" "$R/sock"
-install -m 0755 "$F" "$R/libexec/tund-tunnel"
+helper_test_setup helper h
 mkdir -m 1777 "$R/dump" # the fake tunnel (as nobody) writes what it was given here
-NS=$(ns_add h) || { fail helper-setup "cannot create a namespace"; exit 1; }
-LOG=$R/helper.log
 IF=th$$ # interface names: th<pid><letter>, at most 15 characters
 
 ctl() { "$C" ctl "$R/sock/control.sock" "$@"; }

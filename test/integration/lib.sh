@@ -104,6 +104,26 @@ print(json.dumps(d,sort_keys=True))'
 	ip -n "$n" -j -6 rule show
 }
 
+# The head of the tests that run tund-helperd with the fake tunnel: H (helper), C (test client),
+# F (fake tunnel) and any further programs given must be built; R=/run/tund-test-$$ holds the
+# fake as $R/libexec/tund-tunnel (a root-owned 0755 tree under /run passes the helper's
+# verification; /tmp, 1777, is refused even though sticky) and $R/sock for the sockets; NS is a
+# new namespace named after SUFFIX; LOG=$R/helper.log. Ends the test when something is missing.
+helper_test_setup() { # NAME SUFFIX [PROGRAM...]
+	local name=$1 suffix=$2 f
+	shift 2
+	H=$B/tund-helperd C=$B/test/helpers/helperd-client F=$B/test/helpers/helperd-fake-tunnel
+	for f in "$H" "$C" "$F" "$@"; do
+		[ -x "$f" ] || { fail "$name-setup" "$f not built"; exit 1; }
+	done
+	R=/run/tund-test-$$
+	T_FILES+=("$R")
+	mkdir -m 0755 "$R" "$R/libexec" "$R/sock" && install -m 0755 "$F" "$R/libexec/tund-tunnel" ||
+		{ fail "$name-setup" "cannot install the fake tunnel under $R"; exit 1; }
+	NS=$(ns_add "$suffix") || { fail "$name-setup" "cannot create a namespace"; exit 1; }
+	LOG=$R/helper.log
+}
+
 # trusted_copy FILE: a copy of FILE on a path tund-helperd's verifier accepts (root-owned, no
 # group/other-writable directory up to /), whatever the checkout's path (a clone under /tmp
 # is not); echoes the copy's path. Removed at exit.

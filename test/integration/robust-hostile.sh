@@ -5,19 +5,7 @@
 # bounded, and well-behaved clients are served afterwards. Limits: tund-helperd(8) "LIMITS".
 . "$(dirname "$0")/lib.sh"
 
-H=$B/tund-helperd
-C=$B/test/helpers/helperd-client
-F=$B/test/helpers/helperd-fake-tunnel
-for f in "$H" "$C" "$F"; do
-	[ -x "$f" ] || { fail hostile-setup "$f not built"; exit 1; }
-done
-
-R=/run/tund-test-$$
-T_FILES+=("$R")
-mkdir -m 0755 "$R" "$R/libexec" "$R/sock"
-install -m 0755 "$F" "$R/libexec/tund-tunnel"
-NS=$(ns_add rh) || { fail hostile-setup "cannot create a namespace"; exit 1; }
-LOG=$R/helper.log
+helper_test_setup hostile rh
 CTL=$R/sock/control.sock
 MAX_CONTROL=2048 # HELPER_CONTROL_MAX_CONNECTIONS
 

@@ -6,24 +6,13 @@
 # bounded (VmHWM reported) and everything it held is released afterwards.
 . "$(dirname "$0")/lib.sh"
 
-H=$B/tund-helperd
-C=$B/test/helpers/helperd-client
-F=$B/test/helpers/helperd-fake-tunnel
 L=$B/test/helpers/robust-load
-for f in "$H" "$C" "$F" "$L"; do
-	[ -x "$f" ] || { fail load-setup "$f not built"; exit 1; }
-done
+helper_test_setup load rl "$L"
 CLIENTS=${LOAD_CLIENTS:-1000} WATCHERS=${LOAD_WATCHERS:-100} STALLED=${LOAD_STALLED:-10}
 SECONDS_=${LOAD_SECONDS:-20}
 # ASan keeps up to 256 MiB of freed memory in quarantine: a looser bound for its builds.
 if grep -q __asan_init "$H"; then HWM_MAX_KB=${LOAD_HWM_MAX_KB:-524288}; else HWM_MAX_KB=${LOAD_HWM_MAX_KB:-65536}; fi
 
-R=/run/tund-test-$$
-T_FILES+=("$R")
-mkdir -m 0755 "$R" "$R/libexec" "$R/sock"
-install -m 0755 "$F" "$R/libexec/tund-tunnel"
-NS=$(ns_add rl) || { fail load-setup "cannot create a namespace"; exit 1; }
-LOG=$R/helper.log
 CTL=$R/sock/control.sock
 IF=tl$$
 
