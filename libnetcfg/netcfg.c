@@ -116,10 +116,57 @@ static int objects_remove(NetcfgContext *ctx, const NetcfgObjects *o, char **ret
         return netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, false, o, NULL, ret_error);
 }
 
-/* Undo of a failed apply: what this call added, and the link changes this call made. */
-static void apply_rollback(NetcfgContext *ctx, const NetcfgObjects *added, uint32_t mtu_before,
-                           bool set_up) {
-        (void) objects_remove(ctx, added, NULL);
+/* Per-object results of writing a plan, each 1 ("not created by this write") until its ack
+ * says otherwise: objects never reached stay 1. */
+typedef struct ApplyResults {
+        int *addresses, *routes, *rules;
+} ApplyResults;
+
+static void apply_results_done(ApplyResults *r) {
+        free(r->addresses);
+        free(r->routes);
+        free(r->rules);
+}
+
+static int *results_new(size_t n) {
+        int *v = malloc((n + 1) * sizeof(int));
+        for (size_t i = 0; v && i < n; i++)
+                v[i] = 1;
+        return v;
+}
+
+static int apply_results_new(const NetcfgObjects *o, ApplyResults *ret) {
+        *ret = (ApplyResults){ results_new(o->n_addresses), results_new(o->n_routes),
+                               results_new(o->n_rules) };
+        if (!ret->addresses || !ret->routes || !ret->rules) {
+                apply_results_done(ret);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Undo of a failed apply: the objects this call created (result 0) that the context did not
+ * have before, and the link changes this call made. Objects that were there already (the rule
+ * or throw route another profile shares, the kernel's prefix route) are left alone. */
+static void apply_rollback(NetcfgContext *ctx, const NetcfgObjects *plan, const ApplyResults *res,
+                           uint32_t mtu_before, bool set_up) {
+        _cleanup_(netcfg_objects_done) NetcfgObjects created = {}, undo = {};
+        created.addresses = calloc(plan->n_addresses + 1, sizeof(NetcfgAddress));
+        created.routes = calloc(plan->n_routes + 1, sizeof(NetcfgRoute));
+        created.rules = calloc(plan->n_rules + 1, sizeof(NetcfgRule));
+        if (created.addresses && created.routes && created.rules) {
+                for (size_t i = 0; i < plan->n_addresses; i++)
+                        if (res->addresses[i] == 0)
+                                created.addresses[created.n_addresses++] = plan->addresses[i];
+                for (size_t i = 0; i < plan->n_routes; i++)
+                        if (res->routes[i] == 0)
+                                created.routes[created.n_routes++] = plan->routes[i];
+                for (size_t i = 0; i < plan->n_rules; i++)
+                        if (res->rules[i] == 0)
+                                created.rules[created.n_rules++] = plan->rules[i];
+                if (netcfg_objects_subtract(&created, &ctx->obj, &undo) >= 0)
+                        (void) objects_remove(ctx, &undo, NULL);
+        }
         (void) link_restore(ctx, mtu_before, set_up, NULL);
 }
 
@@ -290,7 +337,8 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                               .table = ctx->opts.table,
                               .rule_priority = ctx->opts.rule_priority};
         _cleanup_(netcfg_plan_done) NetcfgPlan plan = {};
-        _cleanup_(netcfg_objects_done) NetcfgObjects added = {}, stale = {};
+        _cleanup_(netcfg_objects_done) NetcfgObjects stale = {};
+        _cleanup_(apply_results_done) ApplyResults res = {};
         NetcfgDnsBackend backend = NETCFG_DNS_NONE;
         uint32_t mtu_before;
         bool set_up;
@@ -306,24 +354,22 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                 return netcfg_errorf(ret_error, -ENOENT,
                                      "no DNS backend: systemd-resolved is "
                                      "not on the system bus and no resolvconf program was found");
-        if (netcfg_objects_subtract(&plan.obj, &ctx->obj, &added) < 0 ||
-            netcfg_objects_subtract(&ctx->obj, &plan.obj, &stale) < 0)
+        if (netcfg_objects_subtract(&ctx->obj, &plan.obj, &stale) < 0 ||
+            apply_results_new(&plan.obj, &res) < 0)
                 return netcfg_errorf(ret_error, -ENOMEM, "comparing network settings");
 
         r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
         if (r < 0)
                 return r;
-        _cleanup_free_ int *route_results = calloc(plan.obj.n_routes + 1, sizeof(int));
-        if (!route_results)
-                return netcfg_errorf(ret_error, -ENOMEM, "applying network settings");
         r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj,
-                                 &(NetcfgOpResult){ .routes = route_results }, ret_error);
+                                 &(NetcfgOpResult){ res.addresses, res.routes, res.rules },
+                                 ret_error);
         if (r >= 0)
-                r = check_route_overlaps(ctx, &plan.obj, route_results, ret_error);
+                r = check_route_overlaps(ctx, &plan.obj, res.routes, ret_error);
         if (r >= 0)
                 r = apply_dns(ctx, &plan, &backend, ret_error);
         if (r < 0) {
-                apply_rollback(ctx, &added, mtu_before, set_up);
+                apply_rollback(ctx, &plan.obj, &res, mtu_before, set_up);
                 return r;
         }
         r = objects_remove(ctx, &stale, ret_error);

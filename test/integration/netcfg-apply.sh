@@ -15,13 +15,17 @@ mkdir -p "$PROTOS" && cp /etc/iproute2/rt_protos.d/* "$PROTOS"/ 2>/dev/null
 cp "$TOP/data/rt_protos.d/tund.conf" "$PROTOS"/
 rns mount --bind "$PROTOS" /etc/iproute2/rt_protos.d
 
-# Two TUN links: tun0 is the tunnel; lan0 stands in for the physical uplink (main default).
+# TUN links: tund-t0 is the tunnel, tund-t1 a second one; tund-lan0 stands in for the physical
+# uplink (main default).
 rns "$TUNHOLD" tund-t0 >/dev/null &
 T_PIDS+=($!)
 rns "$TUNHOLD" tund-lan0 >/dev/null &
 T_PIDS+=($!)
-wait_for 5 rns test -e /sys/class/net/tund-t0 || { fail setup "no TUN link"; exit 1; }
-wait_for 5 rns test -e /sys/class/net/tund-lan0 || { fail setup "no TUN link"; exit 1; }
+rns "$TUNHOLD" tund-t1 >/dev/null & # a second tunnel
+T_PIDS+=($!)
+for l in tund-t0 tund-lan0 tund-t1; do
+	wait_for 5 rns test -e /sys/class/net/$l || { fail setup "no TUN link $l"; exit 1; }
+done
 rns ip link set tund-lan0 up
 rns ip route add default dev tund-lan0
 IF=tund-t0
@@ -40,6 +44,17 @@ snapshot() {
 tund_routes() { rns ip -4 route show table all proto tund; rns ip -6 route show table all proto tund; }
 tund_rules() { rns ip rule show | grep -c '^217[0-9][0-9]:'; rns ip -6 rule show | grep -c '^217[0-9][0-9]:'; }
 same_as() { local now; now=$(snapshot 2>&1); [ "$now" = "$1" ] || { diff <(echo "$1") <(echo "$now") | head -n 20; return 1; }; }
+
+# A refusal: the error matches PATTERN and the namespace is as it was (BASELINE).
+expect_error_from() { # BASELINE NAME PATTERN ARGS...
+	local base=$1 name=$2 pat=$3 out
+	shift 3
+	if out=$(rns "$TOOL" "$@" 2>&1); then fail "$name" "succeeded: $out"; return; fi
+	if ! grep -q -- "$pat" <<<"$out"; then fail "$name" "unclear error: $out"; return; fi
+	if ! same_as "$base" >/dev/null; then fail "$name" "namespace changed"; return; fi
+	pass "$name"
+}
+expect_error() { expect_error_from "$BEFORE" "$@"; }
 
 BEFORE=$(snapshot 2>&1)
 
@@ -77,20 +92,18 @@ check full_default_via_tunnel sh -c "ip -n $RNS route get 198.51.100.1 | grep -q
 check full_engine_exempt sh -c "ip -n $RNS route get 198.51.100.1 mark 0x7475 | grep -q 'dev tund-lan0'"
 check full_excluded_bypasses sh -c "ip -n $RNS route get 203.0.113.7 | grep -q 'dev tund-lan0'"
 check full_throw_routes rns sh -c "ip route show table 29813 | grep -q '^throw 203.0.113.7 proto tund' && ip -6 route show table 29813 | grep -q '^throw 2001:db8:ff::/48 dev lo proto tund'"
+# A second full tunnel (another link, same table and rule priorities): refused, and undoing
+# its attempt removes only what it created, not the rules and throw routes the first shares.
+AFTER_FULL=$(snapshot 2>&1)
+expect_error_from "$AFTER_FULL" full_second_refused_first_intact \
+	'table 29813 sends 0.0.0.0/0 to dev tund-t0\|table 29813 sends ::/0 to dev tund-t0' \
+	--addr 192.0.2.3/24 --route 0.0.0.0/0 --route ::/0 --exclude 203.0.113.7/32 \
+	--exclude 2001:db8:ff::/48 --fwmark 0x7475 apply tund-t1
 check full_revert rns "$TOOL" --state $STATE revert
 check full_revert_exact same_as "$BEFORE"
 check full_revert_no_rules test "$(tund_rules | tr '\n' ' ')" = "0 0 "
 
 # --- invalid input: a clear error, nothing half-applied ---
-expect_error_from() { # BASELINE NAME PATTERN ARGS...
-	local base=$1 name=$2 pat=$3 out
-	shift 3
-	if out=$(rns "$TOOL" "$@" 2>&1); then fail "$name" "succeeded: $out"; return; fi
-	if ! grep -q -- "$pat" <<<"$out"; then fail "$name" "unclear error: $out"; return; fi
-	if ! same_as "$base" >/dev/null; then fail "$name" "namespace changed"; return; fi
-	pass "$name"
-}
-expect_error() { expect_error_from "$BEFORE" "$@"; }
 expect_error invalid_host_bits 'has host bits set (did you mean 198.51.100.0/24?)' \
 	--addr 192.0.2.2/24 --route 198.51.100.7/24 apply $IF
 expect_error invalid_prefix_len 'prefix length /33 is out of range' --route 198.51.100.0/33 apply $IF
