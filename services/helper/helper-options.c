@@ -18,6 +18,7 @@ enum {
         ARG_SHIM_UID,
         ARG_START_TIMEOUT,
         ARG_STOP_TIMEOUT,
+        ARG_WATCH_MEMORY,
         ARG_VERSION,
 };
 
@@ -29,6 +30,7 @@ void helper_options_init(HelperOptions *o) {
                 .idle_exit_usec = HELPER_IDLE_EXIT_DEFAULT_SEC * USEC_PER_SEC,
                 .start_timeout_usec = HELPER_START_TIMEOUT_DEFAULT_SEC * USEC_PER_SEC,
                 .stop_timeout_usec = HELPER_STOP_TIMEOUT_DEFAULT_SEC * USEC_PER_SEC,
+                .watch_memory_max = HELPER_WATCH_MEMORY_DEFAULT_MIB * 1024u * 1024u,
         };
 }
 
@@ -46,9 +48,11 @@ void helper_help(const char *prog) {
                "  --shim-uid UID         uid allowed on the shim socket besides root\n"
                "  --start-timeout SEC    how long a tunnel may take to start (default %u)\n"
                "  --stop-timeout SEC     StopRequest->SIGTERM->SIGKILL steps (default %u)\n"
+               "  --watch-memory MIB     queued to all watch subscribers at most (default %u)\n"
                "  --version, -h --help\n",
                prog, HELPER_IDLE_EXIT_DEFAULT_SEC, HELPER_TUNNEL_PATH_DEFAULT,
-               HELPER_START_TIMEOUT_DEFAULT_SEC, HELPER_STOP_TIMEOUT_DEFAULT_SEC);
+               HELPER_START_TIMEOUT_DEFAULT_SEC, HELPER_STOP_TIMEOUT_DEFAULT_SEC,
+               HELPER_WATCH_MEMORY_DEFAULT_MIB);
 }
 
 bool helper_sha256_hex_valid(const char *s, char ret[65]) {
@@ -101,6 +105,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 { "shim-uid", required_argument, NULL, ARG_SHIM_UID },
                 { "start-timeout", required_argument, NULL, ARG_START_TIMEOUT },
                 { "stop-timeout", required_argument, NULL, ARG_STOP_TIMEOUT },
+                { "watch-memory", required_argument, NULL, ARG_WATCH_MEMORY },
                 {},
         };
         static char sha[65];
@@ -167,6 +172,20 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                                 return error_set(ret_error, -EINVAL,
                                             "--stop-timeout: not a positive number: %s", optarg);
                         break;
+                case ARG_WATCH_MEMORY: {
+                        char *end;
+                        errno = 0;
+                        unsigned long long v = isdigit((unsigned char) optarg[0])
+                                                       ? strtoull(optarg, &end, 10)
+                                                       : 0;
+                        if (v == 0 || errno || *end || v > HELPER_WATCH_MEMORY_MAX_MIB)
+                                return error_set(ret_error, -EINVAL,
+                                                 "--watch-memory: not a number of MiB between 1 "
+                                                 "and %u: %s",
+                                                 HELPER_WATCH_MEMORY_MAX_MIB, optarg);
+                        o->watch_memory_max = v * 1024u * 1024u;
+                        break;
+                }
                 case '?':
                 default:
                         if (optopt > 0 && optopt < 0x80)

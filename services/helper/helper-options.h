@@ -9,6 +9,9 @@
 #define HELPER_IDLE_EXIT_DEFAULT_SEC 30u
 #define HELPER_START_TIMEOUT_DEFAULT_SEC 45u
 #define HELPER_STOP_TIMEOUT_DEFAULT_SEC 5u
+/* All watch subscribers' queues together (each is bounded on its own too, helper.h). */
+#define HELPER_WATCH_MEMORY_DEFAULT_MIB 64u
+#define HELPER_WATCH_MEMORY_MAX_MIB 4096u
 
 typedef struct HelperOptions {
         const char *listen_dir;     /* NULL: sockets from systemd */
@@ -21,6 +24,7 @@ typedef struct HelperOptions {
         uint64_t idle_exit_usec;    /* 0 = never */
         uint64_t start_timeout_usec;
         uint64_t stop_timeout_usec; /* StopRequest -> SIGTERM; SIGTERM -> SIGKILL */
+        uint64_t watch_memory_max;  /* bytes queued to all watch subscribers together */
         bool help, version;
 } HelperOptions;
 

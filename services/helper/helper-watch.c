@@ -1,6 +1,8 @@
 /* Watch subscribers: live events from tunnels, each subscriber behind its own bounded queue. A
  * subscriber that does not read overflows its queue and is dropped (libipc closes it with
- * -ENOBUFS, helper-control.c logs it); the others never wait for it. */
+ * -ENOBUFS, helper-control.c logs it); the others never wait for it. The queues together are
+ * bounded too (--watch-memory): up to 2,048 subscribers that never read could otherwise hold
+ * 2,048 full queues; past the bound the subscriber furthest behind is dropped first. */
 #include "helper-log.h"
 #include "helper.h"
 
@@ -21,6 +23,31 @@ void helper_watch_unsubscribe(CtlClient *cc) {
         cc->watch_profile = NULL;
 }
 
+static void watch_enforce_budget(Manager *m) {
+        for (;;) {
+                CtlClient *largest = NULL;
+                size_t total = 0, most = 0;
+                for (CtlClient *cc = m->clients; cc; cc = cc->next) {
+                        if (!cc->watching || ipc_conn_is_closed(cc->conn))
+                                continue;
+                        size_t q = ipc_conn_get_queued(cc->conn);
+                        total += q;
+                        if (q > most) {
+                                most = q;
+                                largest = cc;
+                        }
+                }
+                if (total <= m->opt.watch_memory_max || !largest)
+                        return;
+                /* on_ctl_close logs it as a dropped subscriber and frees it. */
+                ipc_conn_close(largest->conn, -ENOBUFS,
+                               "%zu bytes queued to all watch subscribers, more than "
+                               "--watch-memory %llu MiB: dropping the one furthest behind "
+                               "(%zu bytes)",
+                               total, (unsigned long long) (m->opt.watch_memory_max >> 20), most);
+        }
+}
+
 /* Events go out one-way (msg_id 0, response_to 0): libipc drops a frame whose response_to
  * names no pending call, so a client could not receive them as replies to its Watch. */
 static void watch_send(Manager *m, const char *profile, Tund__WatchEvent *ev) {
@@ -39,6 +66,7 @@ static void watch_send(Manager *m, const char *profile, Tund__WatchEvent *ev) {
                 /* -ENOBUFS closes that subscriber later, never in the middle of this loop. */
                 (void) helper_control_send(cc->conn, &r, 0);
         }
+        watch_enforce_budget(m);
 }
 
 void helper_watch_send_log(Manager *m, const char *profile, const Tund__Log *log) {

@@ -242,6 +242,34 @@ kill -0 "$HPID" 2>/dev/null && pass helper-idle-waits-for-clients || fail helper
 kill "$WP"
 wait_for 5 gone "$HPID" && pass helper-idle-exit-after-last-client || fail helper-idle-exit-after-last-client "still running"
 
+# --- all watch queues together are bounded (--watch-memory): 20 subscribers that never read
+# fill 1 MiB between them long before one reaches its own 256 KiB; the one furthest behind is
+# dropped first, again and again, while a reader still gets every event ---
+start_helper --idle-exit 0 --watch-memory 1 || fail helper-watch-memory-start "no sockets: $(tail -3 "$LOG")"
+shim g --profile g --ifname "${IF}g"
+wait_for 10 started g
+STALLED=()
+for _ in $(seq 20); do
+	"$C" ctl "$R/sock/control.sock" watch g --count 2000000 --quiet --stall >/dev/null 2>&1 &
+	T_PIDS+=($!)
+	STALLED+=($!)
+done
+"$C" ctl "$R/sock/control.sock" watch g --count 1000 --quiet >"$R/watch-budget.out" 2>&1 &
+T_PIDS+=($!)
+wait_for 5 sh -c "\"$C\" ctl \"$R/sock/control.sock\" status | grep -q 'watchers=21'"
+ctl rebind g >/dev/null
+sleep 0.5
+ctl rebind g >/dev/null
+if wait_for 10 grep -q '^events=1000' "$R/watch-budget.out"; then pass helper-watch-memory-reader-gets-all; else
+	fail helper-watch-memory-reader-gets-all "$(cat "$R/watch-budget.out")"; fi
+dropped=$(grep -c 'Dropping watch subscriber .*more than --watch-memory 1 MiB: dropping the one furthest behind' "$LOG")
+[ "$dropped" -ge 1 ] && pass helper-watch-memory-drops-furthest-behind ||
+	fail helper-watch-memory-drops-furthest-behind "$(grep 'Dropping watch' "$LOG" | tail -3)"
+check helper-ping-after-watch-memory ctl ping
+kill "${STALLED[@]}" 2>/dev/null
+kill -TERM "$HPID"
+wait "$HPID"
+
 # --- the binary must verify ---
 mkdir -m 0777 "$R/bad"
 install -m 0755 "$F" "$R/bad/tund-tunnel"

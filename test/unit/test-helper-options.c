@@ -26,6 +26,7 @@ TEST(defaults) {
         ASSERT_TRUE(o.listen_dir == NULL);
         ASSERT_TRUE(o.tunnel_sha256 == NULL);
         ASSERT_TRUE(!o.shim_uid_set);
+        ASSERT_EQ(o.watch_memory_max, 64 * UINT64_C(1048576));
 }
 
 TEST(all_options) {
@@ -35,7 +36,7 @@ TEST(all_options) {
                         "/opt/t", "--tunnel-sha256",
                         "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
                         "--tunnel-user", "nobody", "--control-group", "adm", "--shim-uid", "42",
-                        "--start-timeout", "5", "--stop-timeout", "2"));
+                        "--start-timeout", "5", "--stop-timeout", "2", "--watch-memory", "3"));
         ASSERT_STREQ(o.listen_dir, "/run/x");
         ASSERT_EQ(o.idle_exit_usec, 0);
         ASSERT_STREQ(o.tunnel_path, "/opt/t");
@@ -47,6 +48,7 @@ TEST(all_options) {
         ASSERT_EQ(o.shim_uid, 42);
         ASSERT_EQ(o.start_timeout_usec, 5 * UINT64_C(1000000));
         ASSERT_EQ(o.stop_timeout_usec, 2 * UINT64_C(1000000));
+        ASSERT_EQ(o.watch_memory_max, 3 * UINT64_C(1048576));
 }
 
 TEST(bad_values_are_refused_with_a_reason) {
@@ -70,6 +72,11 @@ TEST(bad_values_are_refused_with_a_reason) {
         ASSERT_EQ(PARSE(&o, &err, "--start-timeout", "0"), -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--stop-timeout", "0"), -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--tunnel-user", ""), -EINVAL);
+        ASSERT_EQ(PARSE(&o, &err, "--watch-memory", "0"), -EINVAL);
+        ASSERT_CONTAINS(err, "--watch-memory: not a number of MiB between 1 and 4096: 0");
+        ASSERT_EQ(PARSE(&o, &err, "--watch-memory", "4097"), -EINVAL);
+        ASSERT_EQ(PARSE(&o, &err, "--watch-memory", "1M"), -EINVAL);
+        ASSERT_EQ(PARSE(&o, &err, "--watch-memory", "-1"), -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--bogus"), -EINVAL);
         ASSERT_CONTAINS(err, "--bogus");
         ASSERT_EQ(PARSE(&o, &err, "--tunnel"), -EINVAL);
