@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
 #include "fd-util.h"
@@ -32,19 +31,12 @@ int helper_manager_new(Manager **ret, const HelperOptions *opt) {
         return 0;
 }
 
-static void session_free_now(Session *s) {
-        /* Only at exit with sessions left (a second SIGTERM): nothing may outlive us. */
-        if (s->tunnel_pid > 0 && !s->reaped) {
-                (void) kill(s->tunnel_pid, SIGKILL);
-                (void) waitpid(s->tunnel_pid, NULL, 0);
-        }
-}
-
 Manager *helper_manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        for (Session *s = m->sessions; s; s = s->next)
-                session_free_now(s);
+        /* Nothing may outlive us. */
+        while (m->sessions)
+                helper_session_abandon(m->sessions);
         m->control_server = ipc_server_free(m->control_server);
         m->shim_server = ipc_server_free(m->shim_server);
         while (m->clients)
@@ -204,18 +196,18 @@ static int manager_listen_dir(Manager *m, gid_t control_gid, int *ret_control, i
         return 0;
 }
 
-static int manager_setup_users(Manager *m, gid_t *ret_control_gid) {
+static int manager_setup_users(Manager *m) {
         struct group *gr = getgrnam(m->opt.control_group);
         m->root_policy = (IpcPolicy){ .description = "root" };
         if (gr) {
                 m->read_policy = (IpcPolicy){ .allow_gid = true, .gid = gr->gr_gid };
-                *ret_control_gid = gr->gr_gid;
+                m->control_gid = gr->gr_gid;
         } else {
                 log_notice("Group \"%s\" does not exist: control read requests are served to "
                            "root only.",
                            m->opt.control_group);
                 m->read_policy = m->root_policy;
-                *ret_control_gid = 0;
+                m->control_gid = 0;
         }
         static char read_desc[96], shim_desc[64];
         if (gr)
@@ -279,12 +271,10 @@ static void manager_setup_nofile(Manager *m) {
         }
 }
 
-int helper_manager_start(Manager *m) {
-        _cleanup_close_ int control = -EBADF, shim = -EBADF;
-        gid_t control_gid = 0;
+int helper_manager_setup(Manager *m) {
         int r;
 
-        r = manager_setup_users(m, &control_gid);
+        r = manager_setup_users(m);
         if (r < 0)
                 return r;
         manager_setup_nofile(m);
@@ -292,8 +282,24 @@ int helper_manager_start(Manager *m) {
         helper_shim_routes_init(m);
         helper_tunnel_routes_init(m);
 
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_sigterm, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch signals: %m");
+        return 0;
+}
+
+int helper_manager_start(Manager *m) {
+        _cleanup_close_ int control = -EBADF, shim = -EBADF;
+        int r;
+
+        r = helper_manager_setup(m);
+        if (r < 0)
+                return r;
+
         if (m->opt.listen_dir)
-                r = manager_listen_dir(m, control_gid, &control, &shim);
+                r = manager_listen_dir(m, m->control_gid, &control, &shim);
         else
                 r = manager_listen_systemd(m, &control, &shim);
         if (r < 0)
@@ -308,12 +314,6 @@ int helper_manager_start(Manager *m) {
                 return log_error_errno(r, "Cannot serve the sockets: %m");
         ipc_server_set_max_connections(m->control_server, m->max_control);
         ipc_server_set_max_connections(m->shim_server, HELPER_SHIM_MAX_CONNECTIONS);
-
-        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_sigterm, m);
-        if (r >= 0)
-                r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_sigterm, m);
-        if (r < 0)
-                return log_error_errno(r, "Cannot watch signals: %m");
         (void) sd_event_set_watchdog(m->event, true);
 
         log_info("tund-helperd %s ready (tunnel %s as uid %u%s; sockets %s).", TUND_VERSION,

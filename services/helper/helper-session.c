@@ -120,13 +120,14 @@ static void session_finish(Session *s) {
                     "Session %s ended: tunnel %d %s%s%s.", s->profile, (int) s->tunnel_pid,
                     reason, asked ? "; stopped because " : "", asked ? s->stop_reason : "");
 
+        /* A shim that asked to stop while the start was pending gets both replies. */
         if (s->start_msg_id && s->shim)
                 (void) ipc_conn_reply_error(s->shim->conn, s->start_msg_id,
                                             TUND__ERROR_CODE__ERROR_ENGINE, 0,
                                             "tunnel for %s ended before it started: %s%s%s",
                                             s->profile, reason, asked ? "; stopped because " : "",
                                             asked ? s->stop_reason : "");
-        else if (s->stop_msg_id && s->shim) {
+        if (s->stop_msg_id && s->shim) {
                 Tund__HelperToShim r = TUND__HELPER_TO_SHIM__INIT;
                 Tund__Ack ack = TUND__ACK__INIT;
                 r.payload_case = TUND__HELPER_TO_SHIM__PAYLOAD_ACK;
@@ -289,6 +290,16 @@ void helper_session_stop(Session *s, const char *reason) {
         session_terminate(s);
 }
 
+void helper_session_abandon(Session *s) {
+        if (s->tunnel_pid > 0 && !s->reaped) {
+                (void) kill(s->tunnel_pid, SIGKILL);
+                (void) waitpid(s->tunnel_pid, NULL, 0);
+        }
+        /* Calls still pending on the tunnel channel end with it: as no-ops. */
+        s->state = SESSION_EXITED;
+        session_free(s);
+}
+
 void helper_session_shim_gone(Session *s) {
         s->shim = NULL;
         s->start_msg_id = s->stop_msg_id = 0;
@@ -426,8 +437,9 @@ static int check_session_fds(int tun, int uapi, const char *ifname, char *why, s
         return 0;
 }
 
-static int session_spawn(Session *s, IpcMsg *msg, char **ret_error) {
-        Manager *m = s->m;
+/* The production HelperSpawnFunc: verify the binary, then execute the verified file. */
+static int session_exec_tunnel(Manager *m, int tun_fd, int uapi_fd, int *ret_channel,
+                               pid_t *ret_pid, char **ret_error) {
         _cleanup_close_ int exe = -EBADF, ours = -EBADF, theirs = -EBADF;
         const char *step = NULL;
         int sv[2], r;
@@ -444,8 +456,8 @@ static int session_spawn(Session *s, IpcMsg *msg, char **ret_error) {
         TunnelSpawnArgs a = {
                 .exe_fd = exe,
                 .channel_fd = theirs,
-                .tun_fd = msg->fds[0],
-                .uapi_fd = msg->fds[1],
+                .tun_fd = tun_fd,
+                .uapi_fd = uapi_fd,
                 .change_user = m->change_user,
                 .uid = m->tunnel_uid,
                 .gid = m->tunnel_gid,
@@ -453,17 +465,31 @@ static int session_spawn(Session *s, IpcMsg *msg, char **ret_error) {
                 .nofile_soft = m->nofile_soft_orig,
                 .envp = m->child_env,
         };
-        r = helper_tunnel_spawn(&a, &s->tunnel_pid, &step);
+        r = helper_tunnel_spawn(&a, ret_pid, &step);
         if (r < 0) {
                 if (asprintf(ret_error, "spawning %s failed at %s: %s", m->opt.tunnel_path,
                              step ? step : "?", strerror(-r)) < 0)
                         *ret_error = NULL;
                 return r;
         }
+        *ret_channel = TAKE_FD(ours);
+        return 0;
+}
+
+static int session_spawn(Session *s, IpcMsg *msg, char **ret_error) {
+        Manager *m = s->m;
+        _cleanup_close_ int ours = -EBADF;
+        pid_t pid = 0;
+        int r;
+
+        r = (m->spawn ?: session_exec_tunnel)(m, msg->fds[0], msg->fds[1], &ours, &pid,
+                                              ret_error);
+        if (r < 0)
+                return r;
+        s->tunnel_pid = pid;
         /* The tunnel has them now; the TUN must not stay alive through us. */
         msg->fds[0] = safe_close(msg->fds[0]);
         msg->fds[1] = safe_close(msg->fds[1]);
-        theirs = safe_close(theirs);
 
         r = sd_event_add_child(m->event, &s->child, s->tunnel_pid, WEXITED, on_child, s);
         if (r >= 0)

@@ -54,6 +54,13 @@ struct ShimClient {
         bool started;     /* one StartSession per connection */
 };
 
+/* How a session's tunnel comes to life: from the shim's TUN and UAPI fds (the caller closes its
+ * copies afterwards), the helper's end of the tunnel channel and the child's pid, which the
+ * caller watches with sd_event_add_child() and must be a child of ours. -errno with *ret_error
+ * (malloc'd, may stay NULL) on failure. */
+typedef int (*HelperSpawnFunc)(Manager *m, int tun_fd, int uapi_fd, int *ret_channel,
+                               pid_t *ret_pid, char **ret_error);
+
 typedef struct PendingAck {
         IpcConn *conn;
         uint64_t msg_id;
@@ -109,10 +116,15 @@ struct Manager {
         IpcPolicy read_policy, root_policy, shim_policy;
         IpcRoute ctl_routes[6], shim_routes[3], tunnel_routes[1];
         uid_t shim_uid;
+        gid_t control_gid; /* owner group of --listen-dir's control.sock */
         bool change_user; /* we are root: tunnels run as tunnel_uid */
         uid_t tunnel_uid;
         gid_t tunnel_gid;
         char **child_env;
+
+        /* NULL: verify and execute opt.tunnel_path. Only tests set it, to fake tunnels
+         * (test/unit/test-helper-session.c, test/fuzz/fuzz-helper.c). */
+        HelperSpawnFunc spawn;
 
         unsigned max_control; /* HELPER_CONTROL_MAX_CONNECTIONS, less if fds are short */
         rlim_t nofile_soft_orig; /* what we were started with, if we raised it (else 0) */
@@ -124,6 +136,10 @@ struct Manager {
 
 /* helper-manager.c */
 int helper_manager_new(Manager **ret, const HelperOptions *opt);
+/* Users and policies, the fd limit, routes and signals: everything but the sockets, so a test
+ * can hand connections to helper_control_accept()/helper_shim_accept() itself. */
+int helper_manager_setup(Manager *m);
+/* helper_manager_setup(), then serves the sockets and tells systemd READY=1. */
 int helper_manager_start(Manager *m);
 Manager *helper_manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, helper_manager_free);
@@ -137,6 +153,9 @@ Session *helper_manager_find_session_id(Manager *m, uint64_t id);
 int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *req);
 /* Begins stopping (StopRequest, then SIGTERM, then SIGKILL); reason is kept for the shim. */
 void helper_session_stop(Session *s, const char *reason);
+/* Only at exit with sessions left (a second SIGTERM): kills and reaps the tunnel and frees the
+ * session without replying to anyone (the helper's connections close next). */
+void helper_session_abandon(Session *s);
 void helper_session_shim_gone(Session *s);
 void helper_session_set_last_error(Session *s, const char *fmt, ...) _printf_(2, 3);
 void helper_session_tunnel_closed(Session *s, int error, const char *reason);
