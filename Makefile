@@ -149,7 +149,8 @@ FUZZERS := $(patsubst test/fuzz/%.c,$(BF)/%,$(wildcard test/fuzz/fuzz-*.c))
 FUZZ_TIME ?= 10
 fuzzers:
 	$(MAKE) B=$(BF) CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-		SAN_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(FUZZERS)
+		SAN_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+		$(FUZZERS)
 
 $(BF)/fuzz-%: test/fuzz/fuzz-%.c $(ARCHIVES)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_ARCHIVES) $(PKG_LIBS)
