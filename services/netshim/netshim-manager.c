@@ -24,6 +24,7 @@ _Static_assert(PROFILE_FWMARK_AUTO == NETCFG_FWMARK_DEFAULT,
 #define PEERS_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
 static void manager_connect(Manager *m);
+static void manager_attach(Manager *m, int fd);
 
 static void set_status(Manager *m, const char *fmt, ...) _printf_(2, 3);
 static void set_status(Manager *m, const char *fmt, ...) {
@@ -258,7 +259,9 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 out.get_peers = &gp;
                 (void) ipc_conn_call(m->conn, &out.base, NULL, 0, PEERS_TIMEOUT_USEC, on_peers, m);
         }
+        /* A time source is one-shot: it is off once it has fired, whatever its time says. */
         (void) sd_event_source_set_time_relative(s, STATUS_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -266,6 +269,10 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void on_started(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
         Manager *m = userdata;
+        /* Stopping already (SIGTERM while starting): the StopSession reply ends the run, and
+         * a stopping shim must not become ready. */
+        if (m->state != NETSHIM_STARTING)
+                return;
         if (error < 0) {
                 manager_fail(m, "StartSession failed: %s",
                              error == -ETIMEDOUT ? "no answer from tund-helperd in time"
@@ -279,13 +286,16 @@ static void on_started(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
         }
         Tund__StartSessionReply *r =
                 ipc_msg_payload(reply, TUND__HELPER_TO_SHIM__PAYLOAD_START_SESSION_REPLY);
+        if (!r) {
+                manager_fail(m, "tund-helperd answered StartSession with an unexpected message");
+                return;
+        }
         m->state = NETSHIM_RUNNING;
         /* The helper has the fds now (the tunnel holds the TUN); ours keep the link alive
          * until we exit, so a crashed tunnel does not take the interface with it. */
         log_info("%s is up on %s (tunnel pid %u, wireguard-go %s pid %u).", m->profile->name,
-                 m->profile->ifname, r ? r->tunnel_pid : 0,
-                 r && !isempty(r->engine_version) ? r->engine_version : "?",
-                 r ? r->engine_pid : 0);
+                 m->profile->ifname, r->tunnel_pid,
+                 !isempty(r->engine_version) ? r->engine_version : "?", r->engine_pid);
         (void) sd_notifyf(false, "READY=1\nSTATUS=running on %s, waiting for the first handshake",
                           m->profile->ifname);
         snprintf(m->status, sizeof(m->status), "running");
@@ -342,7 +352,13 @@ static void manager_connect(Manager *m) {
                 manager_fail(m, "cannot connect to %s: %s", m->opts.shim_socket, strerror(-r));
                 return;
         }
-        r = ipc_conn_new(&m->conn, m->event, fd, &ipc_channel_shim_client);
+        manager_attach(m, fd);
+}
+
+/* Serves the helper on fd, a connected stream socket (taken over): on_ready sends
+ * StartSession once the handshake is done. */
+static void manager_attach(Manager *m, int fd) {
+        int r = ipc_conn_new(&m->conn, m->event, fd, &ipc_channel_shim_client);
         if (r < 0) {
                 manager_fail(m, "cannot set up the helper connection: %s", strerror(-r));
                 return;
@@ -425,10 +441,17 @@ static int manager_load(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot build the tunnel configuration: %m");
         free(err), err = NULL;
-        r = engine_detect_full(m->opts.engine_path, m->profile->tun_flavour, 0, &m->engine, &err);
-        if (r < 0) {
-                log_error("%s", err ? err : strerror(-r));
-                return -EINVAL;
+        if (m->opts.engine) {
+                m->engine = *m->opts.engine;
+                if (m->profile->tun_flavour != ENGINE_TUN_FLAVOUR_UNKNOWN)
+                        m->engine.flavour = m->profile->tun_flavour;
+        } else {
+                r = engine_detect_full(m->opts.engine_path, m->profile->tun_flavour, 0,
+                                       &m->engine, &err);
+                if (r < 0) {
+                        log_error("%s", err ? err : strerror(-r));
+                        return -EINVAL;
+                }
         }
         m->state_path = netshim_state_path(&m->opts, m->profile->name);
         if (asprintf(&m->uapi_path, "%s/%s.sock", m->opts.uapi_dir, m->profile->ifname) < 0 ||
@@ -438,6 +461,11 @@ static int manager_load(Manager *m) {
 }
 
 int manager_start(Manager *m) {
+        return manager_start_fd(m, -EBADF);
+}
+
+int manager_start_fd(Manager *m, int helper_fd) {
+        _cleanup_close_ int fd = helper_fd;
         int r = manager_load(m);
         if (r < 0)
                 return r;
@@ -485,6 +513,9 @@ int manager_start(Manager *m) {
                 r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up signal handling: %m");
-        manager_connect(m);
+        if (fd >= 0)
+                manager_attach(m, TAKE_FD(fd));
+        else
+                manager_connect(m);
         return 0;
 }

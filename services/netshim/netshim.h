@@ -20,6 +20,7 @@ typedef struct NetshimOptions {
         const char *state_dir;    /* /run/tund/netshim: what was applied, for --cleanup */
         const char *uapi_dir;     /* /run/wireguard */
         const char *engine_path;  /* for the TUN flavour */
+        const EngineInfo *engine; /* already detected (tests, fuzzing): engine_path is not run */
         const char *engine_group; /* owner group of the UAPI socket: the engine's */
         const char *bus_address;  /* resolved's bus; NULL: system bus */
         const char *resolvconf;
@@ -59,6 +60,10 @@ int manager_new(Manager **ret, const NetshimOptions *opts);
 /* Loads the profile, cleans up a predecessor's leftovers, creates the TUN and UAPI socket and
  * starts connecting to the helper. Returns NETSHIM_EXIT_CONFIG-worthy errors as -EINVAL. */
 int manager_start(Manager *m);
+/* As manager_start(), but serves the helper on helper_fd, an already connected stream socket
+ * (taken over, also on failure), instead of connecting to opts.shim_socket: tests and the
+ * fuzzer play the helper on the other end of a socketpair. helper_fd < 0: connect. */
+int manager_start_fd(Manager *m, int helper_fd);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
