@@ -4,15 +4,12 @@
  * is a symlink (resolved's stub, resolvconf's /run file) writing it would break its owner,
  * and on systems where it is a plain file nothing could restore it after a crash. */
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "netcfg-internal.h"
+#include "spawn-util.h"
 
 #define RESOLVE1_DEST "org.freedesktop.resolve1"
 #define RESOLVE1_PATH "/org/freedesktop/resolve1"
@@ -260,15 +257,12 @@ int netcfg_resolvconf_input(const NetcfgDns *d, char **ret) {
         return 0;
 }
 
-/* Runs PROG ARG RECORD with `input` on stdin; its output (first bytes) goes into the error. */
+/* Runs PROG ARG RECORD with `input` on stdin, within NETCFG_RESOLVCONF_TIMEOUT_USEC; its
+ * output (first bytes) goes into the error. */
 static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char *ifname,
                           const char *input, char **ret_error) {
-        char prog[PATH_MAX], record[IFNAMSIZ + 8], out[256] = "";
-        int in[2] = {-EBADF, -EBADF}, outp[2] = {-EBADF, -EBADF}, st = 0, r;
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        size_t got = 0;
-        ssize_t k;
+        char prog[PATH_MAX], record[IFNAMSIZ + 8], out[256];
+        int st = 0, r;
 
         r = resolvconf_find(opts, prog, sizeof(prog));
         if (r < 0)
@@ -276,45 +270,16 @@ static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char
         if (netcfg_resolvconf_record(ifname, record, sizeof(record)) < 0)
                 return netcfg_errorf(ret_error, -EINVAL, "resolvconf record for link \"%s\"",
                                      ifname);
-        /* stdin is a socket, not a pipe, so writing to a child that exited without reading
-         * gives EPIPE (MSG_NOSIGNAL) instead of killing the caller with SIGPIPE. */
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0 ||
-            pipe2(outp, O_CLOEXEC) < 0) {
-                r = negative_errno();
-                safe_close(in[0]), safe_close(in[1]);
-                return netcfg_errorf(ret_error, r, "running %s", prog);
-        }
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-        posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-        posix_spawn_file_actions_adddup2(&fa, outp[1], 2);
         char *argv[] = {prog, (char *) arg, record, NULL};
-        r = -posix_spawn(&pid, prog, &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        safe_close(in[0]);
-        safe_close(outp[1]);
-        if (r == 0 && input) /* small: fits the socket buffer, no deadlock with its output */
-                (void) send(in[1], input, strlen(input), MSG_NOSIGNAL);
-        safe_close(in[1]);
-        while (r == 0 && (k = read(outp[0], out + got, sizeof(out) - 1 - got)) != 0) {
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        break;
-                got += (size_t) k;
-                if (got == sizeof(out) - 1) {
-                        char sink[512]; /* keep draining so the child can exit */
-                        while (read(outp[0], sink, sizeof(sink)) > 0)
-                                ;
-                        break;
-                }
-        }
-        safe_close(outp[0]);
+        r = spawn_capture(prog, argv, environ, input, NETCFG_RESOLVCONF_TIMEOUT_USEC, out,
+                          sizeof(out), &st);
+        if (r == -ETIMEDOUT)
+                return netcfg_errorf(ret_error, r, "%s %s %s: no answer within %llu s", prog, arg,
+                                     record,
+                                     (unsigned long long) (NETCFG_RESOLVCONF_TIMEOUT_USEC /
+                                                           USEC_PER_SEC));
         if (r < 0)
                 return netcfg_errorf(ret_error, r, "running %s", prog);
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return netcfg_errorf(ret_error, negative_errno(), "waiting for %s", prog);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
                 return 0;
         out[strcspn(out, "\n")] = 0;

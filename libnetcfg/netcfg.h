@@ -39,6 +39,8 @@
 #define NETCFG_RULE_PRIO_SPAN 10U
 
 #define NETCFG_TABLE_MAIN 254U
+/* How long resolvconf may take to add or delete a record before it is killed. */
+#define NETCFG_RESOLVCONF_TIMEOUT_USEC (10 * UINT64_C(1000000))
 
 typedef enum NetcfgDnsBackend {
         NETCFG_DNS_AUTO = 0, /* options only: resolved if it is on the bus, else resolvconf */

@@ -1,20 +1,16 @@
 /* Engine detection: run `wireguard-go --version` and map the version to TUN flags. */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "engine.h"
 #include "error-util.h"
 #include "macro.h"
+#include "spawn-util.h"
 
 #define ENGINE_OUTPUT_MAX 4096
 #define ENGINE_NAME "wireguard-go"
@@ -81,104 +77,17 @@ EngineTunFlavour engine_flavour_from_version(const char *version) {
         return ENGINE_TUN_FLAVOUR_UNKNOWN;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
-/* Reads the child's output until EOF or the deadline. Returns the length or -ETIMEDOUT. */
-static int read_output(int fd, char *buf, size_t size, uint64_t deadline) {
-        size_t n = 0;
-
-        for (;;) {
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                uint64_t now = now_usec();
-                ssize_t k;
-                int r;
-
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                r = poll(&pfd, 1, (int) ((deadline - now + 999) / 1000));
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return negative_errno();
-                if (r == 0)
-                        continue;
-                k = read(fd, buf + n, size - 1 - n);
-                if (k < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                /* Keep draining so the child never blocks on a full pipe; drop the excess. */
-                if (n == size - 1)
-                        n = size - 2;
-        }
-        buf[n] = '\0';
-        return (int) n;
-}
-
-static int wait_child(pid_t pid, uint64_t deadline, int *ret_status) {
-        int st;
-
-        for (;;) {
-                pid_t r = waitpid(pid, &st, WNOHANG);
-
-                if (r == pid)
-                        break;
-                if (r < 0 && errno != EINTR)
-                        return negative_errno();
-                if (now_usec() >= deadline) {
-                        kill(pid, SIGKILL);
-                        (void) waitpid(pid, &st, 0);
-                        return -ETIMEDOUT;
-                }
-                (void) poll(NULL, 0, 10);
-        }
-        *ret_status = st;
-        return 0;
-}
-
 /* Runs PATH --version with no environment and stdin from /dev/null. */
 static int run_version(const char *path, uint64_t timeout_usec, char *out, size_t size,
                        int *ret_status, char **ret_error) {
         char *const argv[] = { (char *) "wireguard-go", (char *) "--version", NULL };
         char *const envp[] = { NULL };
-        posix_spawn_file_actions_t fa;
-        uint64_t deadline = now_usec() + timeout_usec;
-        int pipefd[2], r, e;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return error_set(ret_error, negative_errno(), "%s: cannot create a pipe: %m", path);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-        e = posix_spawn(&pid, path, &fa, NULL, argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        safe_close(pipefd[1]);
-        if (e != 0) {
-                safe_close(pipefd[0]);
-                return error_set(ret_error, -e, "%s: cannot run: %s", path, strerror(e));
-        }
-
-        r = read_output(pipefd[0], out, size, deadline);
-        safe_close(pipefd[0]);
+        int r = spawn_capture(path, argv, envp, NULL, timeout_usec, out, size, ret_status);
+        if (r == -ETIMEDOUT)
+                return error_set(ret_error, r, "%s --version: no answer within %llu ms", path,
+                                 (unsigned long long) (timeout_usec / USEC_PER_MSEC));
         if (r < 0)
-                kill(pid, SIGKILL);
-        e = wait_child(pid, r < 0 ? now_usec() + USEC_PER_SEC : deadline, ret_status);
-        if (r == -ETIMEDOUT || e == -ETIMEDOUT)
-                return error_set(ret_error, -ETIMEDOUT, "%s --version: no answer within %llu ms", path,
-                            (unsigned long long) (timeout_usec / USEC_PER_MSEC));
-        if (r < 0 || e < 0)
-                return error_set(ret_error, r < 0 ? r : e, "%s --version: %s", path,
-                            strerror(-(r < 0 ? r : e)));
+                return error_set(ret_error, r, "%s: cannot run: %s", path, strerror(-r));
         return 0;
 }
 

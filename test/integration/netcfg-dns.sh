@@ -79,15 +79,27 @@ mkdir -p "$RESOLVED_DIR/bin"
 cat >"$RC" <<EOF
 #!/bin/sh
 echo "args: \$*" >>"$RESOLVED_DIR/resolvconf.log"
+# (the shell's own signal state as started: read by a builtin loop, before it forks and waits)
+while read -r k v; do case \$k in SigBlk:|SigIgn:) echo "\$k \$v" >>"$RESOLVED_DIR/resolvconf.log" ;; esac; done </proc/self/status
 cat >>"$RESOLVED_DIR/resolvconf.log"
 EOF
 chmod 755 "$RC"
 NOBUS=(env DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent)
-out=$(rns "${NOBUS[@]}" PATH="$RESOLVED_DIR/bin:/usr/bin:/bin" "$TOOL" "${SPLIT[@]}" --state $STATE apply $IF 2>&1)
+# (SIGTERM ignored in the caller, as a daemon's is blocked for sd-event: resolvconf must start
+# with default dispositions and an empty mask, or systemd could not stop it)
+out=$(rns "${NOBUS[@]}" PATH="$RESOLVED_DIR/bin:/usr/bin:/bin" sh -c 'trap "" TERM; exec "$@"' sh \
+	"$TOOL" "${SPLIT[@]}" --state $STATE apply $IF 2>&1)
 check auto_falls_back_to_resolvconf grep -q 'dns=resolvconf' <<<"$out"
 check resolvconf_add_args grep -qx "args: -a $IF.tund" "$RESOLVED_DIR/resolvconf.log"
 check resolvconf_input sh -c "grep -qx 'nameserver 192.0.2.53' $RESOLVED_DIR/resolvconf.log && grep -qx 'nameserver 2001:db8::53' $RESOLVED_DIR/resolvconf.log && grep -qx 'search corp.example' $RESOLVED_DIR/resolvconf.log"
 check resolvconf_no_tilde sh -c "! grep -q '~' $RESOLVED_DIR/resolvconf.log"
+term_not_ignored() { # SIGTERM (bit 14 of SigIgn) at its default, nothing blocked
+	local ign blk
+	ign=$(sed -n 's/^SigIgn: //p' "$RESOLVED_DIR/resolvconf.log" | head -n 1)
+	blk=$(sed -n 's/^SigBlk: //p' "$RESOLVED_DIR/resolvconf.log" | head -n 1)
+	[ -n "$ign" ] && [ $((0x$ign & 0x4000)) = 0 ] && [ "$blk" = 0000000000000000 ] || { echo "SigIgn $ign SigBlk $blk"; return 1; }
+}
+check resolvconf_default_signals term_not_ignored
 check resolvconf_revert rns "${NOBUS[@]}" "$TOOL" --resolvconf "$RC" --state $STATE revert
 check resolvconf_delete_args grep -qx "args: -d $IF.tund" "$RESOLVED_DIR/resolvconf.log"
 check resolved_untouched expect_prop DNS 'a(iay) 0'
@@ -112,6 +124,15 @@ sigpipe_safe() {
 	done
 }
 check resolvconf_early_exit_no_sigpipe sigpipe_safe
+# A resolvconf that hangs is killed after 10 s: the apply fails saying so and is rolled back.
+cat >"$RC" <<'EOF'
+#!/bin/sh
+exec sleep 61
+EOF
+LAST=$(rns "${NOBUS[@]}" "$TOOL" --resolvconf "$RC" "${SPLIT[@]}" apply $IF 2>&1)
+check resolvconf_hang_times_out out_has "-a $IF.tund: no answer within 10 s"
+check resolvconf_hang_rolled_back no_address 192.0.2.2
+check resolvconf_hang_killed sh -c "! ip netns pids $RNS | xargs -r ps -o args= -p | grep -q 'sleep 61'"
 
 # --- no backend: a clear error only when DNS was asked for, nothing applied ---
 LAST=$(rns "${NOBUS[@]}" PATH=/nonexistent "$TOOL" "${SPLIT[@]}" apply $IF 2>&1)
