@@ -72,6 +72,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->status_timer);
         sd_event_source_disable_unref(m->stop_timer);
+        sd_event_source_disable_unref(m->sigterm);
+        sd_event_source_disable_unref(m->sigint);
         netcfg_free(m->netcfg);
         safe_close(m->tun_fd);
         safe_close(m->uapi_fd);
@@ -90,10 +92,16 @@ static void manager_revert(Manager *m) {
         _cleanup_free_ char *err = NULL;
         if (m->netcfg) {
                 int r = netcfg_revert(m->netcfg, &err);
-                if (r < 0)
-                        log_warning_errno(r, "Reverting the network settings of %s failed: %s",
-                                          m->profile->ifname, err ? err : "unknown error");
-                else if (m->applied)
+                if (r < 0) {
+                        /* The state file stays for --cleanup (ExecStopPost) to retry. */
+                        log_warning_errno(r, "Reverting the network settings of %s failed, "
+                                          "keeping %s for the cleanup: %s",
+                                          m->profile->ifname, m->state_path,
+                                          err ? err : "unknown error");
+                        m->applied = false;
+                        return;
+                }
+                if (m->applied)
                         log_info("Reverted the network settings of %s.", m->profile->ifname);
         }
         if (m->state_path && unlink(m->state_path) < 0 && errno != ENOENT)
@@ -508,9 +516,9 @@ int manager_start_fd(Manager *m, int helper_fd) {
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
         sigprocmask(SIG_BLOCK, &ss, NULL);
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_signal, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+                r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up signal handling: %m");
         if (fd >= 0)

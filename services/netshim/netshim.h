@@ -48,7 +48,7 @@ typedef struct Manager {
         NetcfgContext *netcfg;
         int tun_fd, uapi_fd;
         IpcConn *conn;
-        sd_event_source *retry_timer, *status_timer, *stop_timer;
+        sd_event_source *retry_timer, *status_timer, *stop_timer, *sigterm, *sigint;
         unsigned retries;
         NetshimState state;
         int exit_code;

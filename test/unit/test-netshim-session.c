@@ -27,7 +27,9 @@
         "InterfaceName = tuss0\n"
 
 typedef struct Fixture {
-        char dir[64], config_dir[96], state_dir[96], uapi_dir[96];
+        const char *profile;    /* NULL: PROFILE */
+        const char *resolvconf; /* a script's text, written to dir/resolvconf; NULL: none */
+        char dir[64], config_dir[96], state_dir[96], uapi_dir[96], resolvconf_path[96];
         Manager *m;
         IpcConn *helper;
         uint64_t start_id, stop_id, peers_id;
@@ -93,8 +95,17 @@ static void fixture_start(Fixture *f) {
         snprintf(path, sizeof(path), "%s/work.conf", f->config_dir);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         ASSERT_TRUE(fd >= 0);
-        ASSERT_EQ(write(fd, PROFILE, strlen(PROFILE)), (ssize_t) strlen(PROFILE));
+        const char *text = f->profile ? f->profile : PROFILE;
+        ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t) strlen(text));
         close(fd);
+        snprintf(f->resolvconf_path, sizeof(f->resolvconf_path), "%s/resolvconf", f->dir);
+        if (f->resolvconf) {
+                fd = open(f->resolvconf_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_EQ(write(fd, f->resolvconf, strlen(f->resolvconf)),
+                          (ssize_t) strlen(f->resolvconf));
+                close(fd);
+        }
 
         NetshimOptions o = {
                 .profile_name = "work",
@@ -104,7 +115,7 @@ static void fixture_start(Fixture *f) {
                 .uapi_dir = f->uapi_dir,
                 .engine = &engine,
                 .bus_address = "unix:path=/nonexistent/bus",
-                .resolvconf = "/nonexistent/resolvconf",
+                .resolvconf = f->resolvconf ? f->resolvconf_path : "/nonexistent/resolvconf",
                 .start_timeout_usec = 60 * USEC_PER_SEC,
                 .stop_timeout_usec = 60 * USEC_PER_SEC,
         };
@@ -268,5 +279,50 @@ TEST(start_reply_wrong_payload) {
         reply_ack(&f, f.start_id);
         ASSERT_EQ(f.m->state, NETSHIM_DONE);
         ASSERT_EQ(f.m->exit_code, NETSHIM_EXIT_FAILURE);
+        fixture_done(&f);
+}
+
+/* A revert that fails (here resolvconf refuses to delete the record) keeps the state file, so
+ * that the cleanup (--cleanup, ExecStopPost) can retry from it. */
+TEST(failed_revert_keeps_the_state_file) {
+        Fixture f = {
+                .profile = "[Interface]\n"
+                           "PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n"
+                           "Address = 10.77.0.2/32\n"
+                           "DNS = 10.77.0.53\n"
+                           "[Peer]\n"
+                           "PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n"
+                           "Endpoint = 203.0.113.1:51820\n"
+                           "AllowedIPs = 10.77.0.0/16\n"
+                           "[Tund]\n"
+                           "InterfaceName = tuss0\n",
+                .resolvconf = "#!/bin/sh\n"
+                              "case \"$1\" in -a) cat >/dev/null; exit 0 ;; esac\n"
+                              "echo \"resolvconf: refusing $*\"; exit 1\n",
+        };
+        fixture_start(&f);
+        pump(&f);
+        Tund__HelperToShim out = TUND__HELPER_TO_SHIM__INIT;
+        Tund__ApplyNetworkSettings a = TUND__APPLY_NETWORK_SETTINGS__INIT;
+        a.settings = f.m->config->network;
+        ASSERT_TRUE(a.settings->n_dns_servers == 1);
+        out.payload_case = TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS;
+        out.apply_network_settings = &a;
+        ASSERT_TRUE(ipc_conn_call(f.helper, &out.base, NULL, 0, 0, on_applied, &f) > 0);
+        for (int i = 0; i < 200 && !f.applied; i++) {
+                pump(&f);
+                usleep(10 * 1000);
+        }
+        ASSERT_TRUE(f.applied);
+        char state[200];
+        snprintf(state, sizeof(state), "%s/work.state", f.state_dir);
+        ASSERT_EQ(access(state, F_OK), 0);
+
+        reply_started(&f);
+        raise(SIGTERM);
+        pump(&f);
+        reply_ack(&f, f.stop_id);
+        ASSERT_EQ(f.m->state, NETSHIM_DONE);
+        ASSERT_EQ(access(state, F_OK), 0);
         fixture_done(&f);
 }
