@@ -214,6 +214,13 @@ static void cancel_ops(Tunnel *t) {
         t->poll_timer = sd_event_source_disable_unref(t->poll_timer);
 }
 
+/* wireguard-go removes its socket file on a clean exit; after SIGKILL it stays and would look
+ * like a live engine. Best effort: the directory may not be ours. */
+static void remove_stale_socket(Tunnel *t) {
+        if (t->engine_spawned && unlink(t->uapi_path) >= 0)
+                log_info(t, "removed the stale UAPI socket %s", t->uapi_path);
+}
+
 /* Ends the process once the queued messages are out (or after a bound). */
 static void tunnel_finish(Tunnel *t, int status) {
         if (t->exiting)
@@ -222,10 +229,7 @@ static void tunnel_finish(Tunnel *t, int status) {
         t->exit_status = status;
         cancel_ops(t);
         wipe_secrets(t);
-        /* wireguard-go removes its socket file on a clean exit; after SIGKILL it stays and
-         * would look like a live engine. Best effort: the directory may not be ours. */
-        if (t->engine_spawned && unlink(t->uapi_path) >= 0)
-                log_info(t, "removed the stale UAPI socket %s", t->uapi_path);
+        remove_stale_socket(t);
         sd_event_now(t->event, CLOCK_MONOTONIC, &t->drain_deadline);
         t->drain_deadline += TUNNEL_DRAIN_TIMEOUT_USEC;
         if (sd_event_add_time_relative(t->event, &t->drain_timer, CLOCK_MONOTONIC, 0, 0,
@@ -391,6 +395,8 @@ static void engine_gone(Tunnel *t, int engine_status) {
                 tunnel_finish(t, TUNNEL_EXIT_FAILURE);
                 return;
         }
+        /* Before StopResponse, which is our last message (its Log would come after it). */
+        remove_stale_socket(t);
         if (t->stop_reply_pending) {
                 Tund__TunnelToHelper m = TUND__TUNNEL_TO_HELPER__INIT;
                 Tund__StopResponse r = TUND__STOP_RESPONSE__INIT;
@@ -701,7 +707,7 @@ static int on_start_request(IpcConn *c, IpcMsg *m, void *userdata) {
         if (!streq_ptr(req->ifname, t->tun_name)) {
                 start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, EINVAL,
                            "StartRequest is for interface \"%.15s\" but the TUN on fd %d is %s",
-                           req->ifname ? req->ifname : "", TUNNEL_FD_TUN, t->tun_name);
+                           req->ifname ? req->ifname : "", t->tun_fd, t->tun_name);
                 return 0;
         }
         if (!isempty(req->engine_version) && strlen(req->engine_version) < ENGINE_VERSION_MAX) {
@@ -748,7 +754,18 @@ static void peers_send(Tunnel *t, const UapiDevice *d, const bool *pick, bool de
         }
         m.payload_case = TUND__TUNNEL_TO_HELPER__PAYLOAD_PEERS;
         m.peers = u;
-        (void) send_msg(t, &m, reply_to);
+        r = send_msg(t, &m, reply_to);
+        if (r == -EMSGSIZE) {
+                /* Over the channel's frame limit (tens of thousands of allowed IPs): an answer
+                 * all the same, not a request left hanging. */
+                char text[128];
+                snprintf(text, sizeof(text), "the state of %zu peer(s) does not fit in one message",
+                         u->n_peers);
+                if (reply_to)
+                        reply_error(t, reply_to, TUND__ERROR_CODE__ERROR_INTERNAL, EMSGSIZE, text);
+                else
+                        log_warning(t, "peer update not sent: %s", text);
+        }
         peer_update_free(u);
 }
 
@@ -1030,44 +1047,45 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* ---- setup ---- */
 
-int tunnel_new(Tunnel **ret, const TunnelArgs *args) {
+int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd, int tun_fd,
+                   int uapi_fd) {
+        _cleanup_close_ int ipc = ipc_fd;
         _cleanup_free_ char *err = NULL;
         char creds[256];
         int r;
 
         Tunnel *t = calloc(1, sizeof(*t));
-        if (!t)
+        if (!t) {
+                safe_close(tun_fd);
+                safe_close(uapi_fd);
                 return -ENOMEM;
+        }
         t->args = *args;
-        t->tun_fd = t->uapi_fd = -EBADF;
+        t->tun_fd = tun_fd;
+        t->uapi_fd = uapi_fd;
         peer_tracker_init(&t->tracker);
         *ret = t;
 
         tunnel_describe_credentials(creds, sizeof(creds));
         fprintf(stderr, SD_INFO "tund-tunnel %s starting: %s\n", TUND_VERSION, creds);
 
-        r = tunnel_check_ipc_fd(TUNNEL_FD_IPC, &err);
+        r = tunnel_check_ipc_fd(ipc, &err);
         if (r >= 0)
-                r = tunnel_check_tun_fd(TUNNEL_FD_TUN, t->tun_name, &t->tun_flags, &err);
+                r = tunnel_check_tun_fd(t->tun_fd, t->tun_name, &t->tun_flags, &err);
         if (r >= 0)
-                r = tunnel_check_uapi_fd(TUNNEL_FD_UAPI, t->uapi_path, sizeof(t->uapi_path),
-                                         &err);
+                r = tunnel_check_uapi_fd(t->uapi_fd, t->uapi_path, sizeof(t->uapi_path), &err);
         if (r < 0) {
                 fprintf(stderr, SD_ERR "%s\n", err ? err : strerror(-r));
                 return r;
         }
-        t->tun_fd = TUNNEL_FD_TUN;
-        t->uapi_fd = TUNNEL_FD_UAPI;
 
-        r = sd_event_default(&t->event);
-        if (r < 0)
-                return r;
+        t->event = sd_event_ref(e);
         r = sd_event_add_signal(t->event, NULL, SIGTERM, on_signal, t);
         if (r >= 0)
                 r = sd_event_add_signal(t->event, NULL, SIGINT, on_signal, t);
         if (r < 0)
                 return r;
-        r = ipc_conn_new(&t->conn, t->event, TUNNEL_FD_IPC, &ipc_channel_tunnel_child);
+        r = ipc_conn_new(&t->conn, t->event, TAKE_FD(ipc), &ipc_channel_tunnel_child);
         if (r < 0)
                 return r;
         ipc_conn_set_handlers(t->conn,
@@ -1075,19 +1093,29 @@ int tunnel_new(Tunnel **ret, const TunnelArgs *args) {
                                                .on_close = on_conn_close },
                               t);
         ipc_conn_set_routes(t->conn, tunnel_routes, ELEMENTSOF(tunnel_routes));
+        /* Polling starts with the first RUNNING tick; the timer checks the state itself. */
+        r = sd_event_add_time_relative(t->event, &t->poll_timer, CLOCK_MONOTONIC, TUNNEL_POLL_USEC,
+                                       0, on_poll, t);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(t->poll_timer, SD_EVENT_ON);
+        if (r < 0)
+                return r;
         fprintf(stderr, SD_INFO "TUN %s (flags %#x), UAPI socket %s, engine %s\n", t->tun_name,
                 t->tun_flags, t->uapi_path, t->args.engine_path);
         return 0;
 }
 
-int tunnel_run(Tunnel *t) {
-        /* Polling starts with the first RUNNING tick; the timer checks the state itself. */
-        int r = sd_event_add_time_relative(t->event, &t->poll_timer, CLOCK_MONOTONIC,
-                                           TUNNEL_POLL_USEC, 0, on_poll, t);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(t->poll_timer, SD_EVENT_ON);
+int tunnel_new(Tunnel **ret, const TunnelArgs *args) {
+        sd_event *e = NULL;
+        int r = sd_event_default(&e);
         if (r < 0)
                 return r;
+        r = tunnel_new_fds(ret, args, e, TUNNEL_FD_IPC, TUNNEL_FD_TUN, TUNNEL_FD_UAPI);
+        sd_event_unref(e);
+        return r;
+}
+
+int tunnel_run(Tunnel *t) {
         return sd_event_loop(t->event);
 }
 

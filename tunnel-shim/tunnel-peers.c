@@ -11,14 +11,38 @@ void peer_tracker_init(PeerTracker *t) {
 void peer_tracker_done(PeerTracker *t) {
         free(t->reported);
         t->reported = NULL;
-        t->n_reported = 0;
+        t->n_reported = t->n_allocated = 0;
 }
 
-static UapiPeer *tracker_find(const PeerTracker *t, const uint8_t key[WG_KEY_LEN]) {
-        for (size_t i = 0; i < t->n_reported; i++)
-                if (memcmp(t->reported[i].public_key, key, WG_KEY_LEN) == 0)
-                        return &t->reported[i];
-        return NULL;
+static int key_compare(const void *key, const void *peer) {
+        return memcmp(key, ((const UapiPeer *) peer)->public_key, WG_KEY_LEN);
+}
+
+/* A binary search in the first n of reported, which are in key order: a scan per peer made
+ * every poll quadratic, seconds for the tens of thousands of peers a get=1 reply can hold. */
+static UapiPeer *tracker_find(const PeerTracker *t, size_t n, const uint8_t key[WG_KEY_LEN]) {
+        return n > 0 ? bsearch(key, t->reported, n, sizeof(UapiPeer), key_compare) : NULL;
+}
+
+static int peer_compare(const void *a, const void *b) {
+        return memcmp(((const UapiPeer *) a)->public_key, ((const UapiPeer *) b)->public_key,
+                      WG_KEY_LEN);
+}
+
+/* Puts the peers appended by tracker_record() in their place. A key recorded twice (a device
+ * that lists a peer twice, which uapi_parse_reply() refuses) keeps one record. */
+static void tracker_sort(PeerTracker *t) {
+        size_t n = 0;
+        if (t->n_reported < 2)
+                return;
+        qsort(t->reported, t->n_reported, sizeof(UapiPeer), peer_compare);
+        for (size_t i = 0; i < t->n_reported; i++) {
+                if (n > 0 && memcmp(t->reported[n - 1].public_key, t->reported[i].public_key,
+                                    WG_KEY_LEN) == 0)
+                        n--;
+                t->reported[n++] = t->reported[i];
+        }
+        t->n_reported = n;
 }
 
 static bool endpoint_equal(const UapiPeer *a, const UapiPeer *b) {
@@ -40,25 +64,32 @@ static bool counter_moved(uint64_t old, uint64_t now, uint64_t threshold) {
         return now < old || now - old >= threshold;
 }
 
-bool peer_tracker_changed(const PeerTracker *t, const UapiPeer *p) {
-        const UapiPeer *o = tracker_find(t, p->public_key);
+static bool changed(const UapiPeer *o, const UapiPeer *p, uint64_t bytes_threshold) {
         if (!o)
                 return true;
         return o->last_handshake_sec != p->last_handshake_sec ||
                o->last_handshake_nsec != p->last_handshake_nsec || !endpoint_equal(o, p) ||
                o->persistent_keepalive != p->persistent_keepalive ||
-               counter_moved(o->rx_bytes, p->rx_bytes, t->bytes_threshold) ||
-               counter_moved(o->tx_bytes, p->tx_bytes, t->bytes_threshold);
+               counter_moved(o->rx_bytes, p->rx_bytes, bytes_threshold) ||
+               counter_moved(o->tx_bytes, p->tx_bytes, bytes_threshold);
 }
 
-static int tracker_record(PeerTracker *t, const UapiPeer *p) {
-        UapiPeer *o = tracker_find(t, p->public_key);
+bool peer_tracker_changed(const PeerTracker *t, const UapiPeer *p) {
+        return changed(tracker_find(t, t->n_reported, p->public_key), p, t->bytes_threshold);
+}
+
+/* Updates o, or appends p (out of order until tracker_sort()). */
+static int tracker_record(PeerTracker *t, UapiPeer *o, const UapiPeer *p) {
         if (!o) {
-                UapiPeer *n = reallocarray(t->reported, t->n_reported + 1, sizeof(*n));
-                if (!n)
-                        return -ENOMEM;
-                t->reported = n;
-                o = &n[t->n_reported++];
+                if (t->n_reported == t->n_allocated) {
+                        size_t a = MAX(2 * t->n_allocated, (size_t) 16);
+                        UapiPeer *n = reallocarray(t->reported, a, sizeof(*n));
+                        if (!n)
+                                return -ENOMEM;
+                        t->reported = n;
+                        t->n_allocated = a;
+                }
+                o = &t->reported[t->n_reported++];
         }
         *o = *p;
         o->allowed_ips = NULL;
@@ -67,26 +98,28 @@ static int tracker_record(PeerTracker *t, const UapiPeer *p) {
 }
 
 int peer_tracker_delta(PeerTracker *t, const UapiDevice *d, bool *ret_changed) {
-        int n = 0;
-        for (size_t i = 0; i < d->n_peers; i++) {
-                ret_changed[i] = peer_tracker_changed(t, &d->peers[i]);
+        size_t sorted = t->n_reported;
+        int n = 0, r = 0;
+        for (size_t i = 0; r >= 0 && i < d->n_peers; i++) {
+                UapiPeer *o = tracker_find(t, sorted, d->peers[i].public_key);
+                ret_changed[i] = changed(o, &d->peers[i], t->bytes_threshold);
                 if (!ret_changed[i])
                         continue;
-                int r = tracker_record(t, &d->peers[i]);
-                if (r < 0)
-                        return r;
+                r = tracker_record(t, o, &d->peers[i]);
                 n++;
         }
-        return n;
+        tracker_sort(t);
+        return r < 0 ? r : n;
 }
 
 int peer_tracker_record_all(PeerTracker *t, const UapiDevice *d) {
-        for (size_t i = 0; i < d->n_peers; i++) {
-                int r = tracker_record(t, &d->peers[i]);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        size_t sorted = t->n_reported;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < d->n_peers; i++)
+                r = tracker_record(t, tracker_find(t, sorted, d->peers[i].public_key),
+                                   &d->peers[i]);
+        tracker_sort(t);
+        return r;
 }
 
 static Tund__IpPrefix *prefix_new(const UapiPrefix *p) {

@@ -15,8 +15,8 @@
 
 /* What was last reported per peer. */
 typedef struct PeerTracker {
-        UapiPeer *reported; /* allowed_ips not kept */
-        size_t n_reported;
+        UapiPeer *reported; /* in key order; allowed_ips not kept */
+        size_t n_reported, n_allocated;
         uint64_t bytes_threshold;
 } PeerTracker;
 

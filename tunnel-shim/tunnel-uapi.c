@@ -439,6 +439,16 @@ int uapi_build_endpoints(const Tund__WgConfig *cfg, const UapiEndpoint *endpoint
 
 /* ---- replies ---- */
 
+/* Room for one more element in an array of n: it doubles whenever n reaches a power of two.
+ * Growing by one element at a time copied the whole array each time: quadratic for a reply
+ * with tens of thousands of allowed IPs, minutes under ASan or valgrind, which never grow a
+ * block in place. */
+static void *array_grow(void *p, size_t n, size_t size) {
+        if (n > 0 && (n & (n - 1)) != 0)
+                return p;
+        return reallocarray(p, n > 0 ? 2 * n : 1, size);
+}
+
 void uapi_device_done(UapiDevice *d) {
         if (!d)
                 return;
@@ -499,7 +509,7 @@ static int peer_line(UapiPeer *p, const char *key, const char *value) {
                 UapiPrefix pfx;
                 if (parse_prefix(value, &pfx) < 0)
                         return -EINVAL;
-                UapiPrefix *n = reallocarray(p->allowed_ips, p->n_allowed_ips + 1, sizeof(*n));
+                UapiPrefix *n = array_grow(p->allowed_ips, p->n_allowed_ips, sizeof(*n));
                 if (!n)
                         return -ENOMEM;
                 p->allowed_ips = n;
@@ -557,10 +567,7 @@ static int new_peer(UapiDevice *d, const char *value) {
         uint8_t k[WG_KEY_LEN];
         if (wg_key_from_hex(k, value) < 0)
                 return -EINVAL;
-        for (size_t i = 0; i < d->n_peers; i++)
-                if (memcmp(d->peers[i].public_key, k, WG_KEY_LEN) == 0)
-                        return -EEXIST;
-        UapiPeer *n = reallocarray(d->peers, d->n_peers + 1, sizeof(*n));
+        UapiPeer *n = array_grow(d->peers, d->n_peers, sizeof(*n));
         if (!n)
                 return -ENOMEM;
         d->peers = n;
@@ -568,6 +575,34 @@ static int new_peer(UapiDevice *d, const char *value) {
         memcpy(n[d->n_peers].public_key, k, WG_KEY_LEN);
         d->n_peers++;
         return 0;
+}
+
+static int peer_ptr_compare(const void *a, const void *b) {
+        const UapiPeer *x = *(const UapiPeer *const *) a, *y = *(const UapiPeer *const *) b;
+        int c = memcmp(x->public_key, y->public_key, WG_KEY_LEN);
+        return c != 0 ? c : x < y ? -1 : x > y;
+}
+
+/* The index of the first peer whose key an earlier peer has too, -1 if none, or -ENOMEM.
+ * Sorted, not compared with every earlier peer as each arrives: that was quadratic, ~20 s
+ * for the 50000 peers a 4 MiB reply can hold. */
+static ssize_t find_duplicate(const UapiDevice *d) {
+        ssize_t dup = -1;
+        if (d->n_peers < 2)
+                return -1;
+        const UapiPeer **v = calloc(d->n_peers, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->n_peers; i++)
+                v[i] = &d->peers[i];
+        /* Equal keys end up in the order of their peers: v[i] is a later one than v[i - 1]. */
+        qsort(v, d->n_peers, sizeof(*v), peer_ptr_compare);
+        for (size_t i = 1; i < d->n_peers; i++)
+                if (memcmp(v[i - 1]->public_key, v[i]->public_key, WG_KEY_LEN) == 0 &&
+                    (dup < 0 || v[i] - d->peers < dup))
+                        dup = v[i] - d->peers;
+        free(v);
+        return dup;
 }
 
 /* Names a key for an error message: printable, bounded, never a value. */
@@ -580,6 +615,7 @@ static void key_for_message(const char *key, char buf[33]) {
 
 int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_error) {
         UapiDevice d = {};
+        _cleanup_free_ unsigned *peer_lines = NULL; /* where each peer starts */
         bool have_errno = false;
         unsigned lineno = 0;
         char line[UAPI_LINE_MAX];
@@ -637,12 +673,17 @@ int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_er
                         d.errnum = (int) v;
                         have_errno = true;
                 } else if (streq(key, "public_key")) {
-                        r = new_peer(&d, value);
+                        unsigned *l = array_grow(peer_lines, d.n_peers, sizeof(*l));
+                        if (l)
+                                peer_lines = l;
+                        r = l ? new_peer(&d, value) : -ENOMEM;
                         if (r < 0) {
-                                r = fail(ret_error, -EBADMSG, "line %u: %s public_key", lineno,
-                                         r == -EEXIST ? "duplicate" : "malformed");
+                                r = fail(ret_error, r == -ENOMEM ? r : -EBADMSG,
+                                         "line %u: %s public_key", lineno,
+                                         r == -ENOMEM ? "no memory for" : "malformed");
                                 break;
                         }
+                        peer_lines[d.n_peers - 1] = lineno;
                 } else if (d.n_peers > 0) {
                         r = peer_line(&d.peers[d.n_peers - 1], key, value);
                         if (r < 0) {
@@ -660,6 +701,14 @@ int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_er
                 }
         }
         explicit_wipe(line, sizeof(line));
+        if (r >= 0) {
+                ssize_t dup = find_duplicate(&d);
+                if (dup == -ENOMEM)
+                        r = fail(ret_error, -ENOMEM, "out of memory");
+                else if (dup >= 0)
+                        r = fail(ret_error, -EBADMSG, "line %u: duplicate public_key",
+                                 peer_lines[dup]);
+        }
         if (r >= 0 && !have_errno)
                 r = fail(ret_error, -EBADMSG, "reply ends without errno=");
         if (r < 0) {

@@ -54,8 +54,14 @@ typedef struct TunnelArgs {
 
 typedef struct Tunnel Tunnel;
 
-/* Checks the inherited fds and logs who we are. */
+/* Checks the inherited fds (TUNNEL_FD_*) and logs who we are. Runs on the thread's default
+ * sd-event; SIGTERM, SIGINT and SIGCHLD must be blocked. */
 int tunnel_new(Tunnel **ret, const TunnelArgs *args);
+/* The same on the given fds and event loop (referenced), for harnesses that play the helper
+ * and the engine in-process (test/fuzz/fuzz-tunnel.c). Takes ownership of the three fds, also
+ * on failure. */
+int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd, int tun_fd,
+                   int uapi_fd);
 /* Runs until stopped; returns the exit status. */
 int tunnel_run(Tunnel *t);
 Tunnel *tunnel_free(Tunnel *t);

@@ -1,5 +1,6 @@
 /* Peer deltas (tunnel-peers.c) and network-settings derivation (tunnel-settings.c). */
 #include <arpa/inet.h>
+#include <time.h>
 
 #include "tests.h"
 #include "tunnel-peers.h"
@@ -64,6 +65,63 @@ TEST(peers_delta_changes) {
         ps[1].last_handshake_nsec = 1;
         ASSERT_TRUE(peer_tracker_changed(&t, &ps[1]));
         peer_tracker_done(&t);
+}
+
+/* No peers at all, before and after some: nothing to sort, nothing reported. */
+TEST(peers_delta_empty) {
+        PeerTracker t;
+        UapiPeer ps[1] = { peer(1) };
+        UapiDevice none = {}, one = { .peers = ps, .n_peers = 1 };
+        bool ch[1];
+        peer_tracker_init(&t);
+        ASSERT_EQ(peer_tracker_delta(&t, &none, ch), 0);
+        ASSERT_OK(peer_tracker_record_all(&t, &none));
+        ASSERT_EQ(peer_tracker_delta(&t, &one, ch), 1);
+        ASSERT_EQ(peer_tracker_delta(&t, &none, ch), 0);
+        ASSERT_EQ(t.n_reported, 1);
+        peer_tracker_done(&t);
+}
+
+/* Tens of thousands of peers, in any order: each poll used to look every peer up by a scan
+ * (seconds per poll); now the tracker keeps its records sorted. (Found by fuzz-tunnel.) */
+TEST(peers_delta_many) {
+        size_t n = 50000;
+        UapiPeer *ps = calloc(n, sizeof(*ps));
+        bool *ch = calloc(n, sizeof(*ch));
+        UapiDevice d = { .peers = ps, .n_peers = n };
+        PeerTracker t;
+        struct timespec t0, t1;
+
+        ASSERT_TRUE(ps && ch);
+        for (size_t i = 0; i < n; i++) {
+                /* Keys out of order: a multiplicative shuffle of 0..n-1. */
+                size_t k = (i * 7919) % n;
+                ps[i].public_key[0] = (uint8_t) (k >> 16);
+                ps[i].public_key[1] = (uint8_t) (k >> 8);
+                ps[i].public_key[2] = (uint8_t) k;
+                ps[i].last_handshake_sec = 1;
+        }
+        peer_tracker_init(&t);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ASSERT_EQ(peer_tracker_delta(&t, &d, ch), (int) n);
+        ASSERT_EQ(peer_tracker_delta(&t, &d, ch), 0);
+        ps[n / 2].last_handshake_sec = 2;
+        ASSERT_EQ(peer_tracker_delta(&t, &d, ch), 1);
+        ASSERT_TRUE(ch[n / 2] && !ch[n / 2 + 1]);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ASSERT_TRUE(t1.tv_sec - t0.tv_sec < 5);
+        ASSERT_EQ(t.n_reported, n);
+
+        /* Half of them again, plus new ones: only the new ones are news. */
+        d.n_peers = n / 2;
+        ps[0].public_key[3] = 1;
+        ASSERT_EQ(peer_tracker_delta(&t, &d, ch), 1);
+        ASSERT_TRUE(ch[0] && !ch[1]);
+        ASSERT_EQ(t.n_reported, n + 1);
+        ASSERT_TRUE(!peer_tracker_changed(&t, &ps[0]) && !peer_tracker_changed(&t, &ps[n - 1]));
+        peer_tracker_done(&t);
+        free(ps);
+        free(ch);
 }
 
 TEST(peers_update_build) {

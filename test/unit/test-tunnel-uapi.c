@@ -1,5 +1,6 @@
 /* The UAPI text protocol: reply parsing and set=1 building (tunnel-shim/tunnel-uapi.c). */
 #include <arpa/inet.h>
+#include <time.h>
 
 #include "tests.h"
 #include "tunnel-uapi.h"
@@ -430,4 +431,57 @@ TEST(secbuf_grows) {
         ASSERT_OK(secbuf_printf(&b, "%s", big));
         ASSERT_EQ(b.len, 4599);
         secbuf_wipe(&b);
+}
+
+static uint64_t elapsed_ms(const struct timespec *since) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (uint64_t) (now.tv_sec - since->tv_sec) * 1000 +
+               (uint64_t) ((now.tv_nsec - since->tv_nsec) / 1000000);
+}
+
+/* What a 4 MiB reply can hold parses in linear time: every new peer used to be compared with
+ * all before it (~20 s for 50000 peers) and the arrays grew by one element per line (minutes
+ * under ASan for 170000 allowed IPs). The bound is loose; the old code missed it by far.
+ * (Found by fuzz-tunnel.) */
+TEST(uapi_parse_large_replies) {
+        size_t n = 50000, len = 0;
+        char *buf = malloc(UAPI_REPLY_MAX);
+        struct timespec t0;
+        UapiDevice d = {};
+        char *err = NULL;
+
+        ASSERT_TRUE(buf);
+        for (size_t i = 0; i < n; i++)
+                len += (size_t) sprintf(buf + len, "public_key=%064zx\n", i + 1);
+        strcpy(buf + len, "errno=0\n\n");
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ASSERT_OK(parse(buf, &d, &err));
+        ASSERT_TRUE(elapsed_ms(&t0) < 5000);
+        ASSERT_EQ(d.n_peers, n);
+        ASSERT_EQ(d.peers[n - 1].public_key[31], (uint8_t) (n & 0xff));
+        uapi_device_done(&d);
+
+        len = (size_t) sprintf(buf, "public_key=" PUB1_HEX "\n");
+        for (n = 0; len + 40 < UAPI_REPLY_MAX; n++)
+                len += (size_t) sprintf(buf + len, "allowed_ip=10.%zu.0.0/16\n", n % 256);
+        strcpy(buf + len, "errno=0\n\n");
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ASSERT_OK(parse(buf, &d, &err));
+        ASSERT_TRUE(elapsed_ms(&t0) < 5000);
+        ASSERT_EQ(d.n_peers, 1);
+        ASSERT_EQ(d.peers[0].n_allowed_ips, n);
+        ASSERT_EQ(d.peers[0].allowed_ips[n - 1].addr[1], (uint8_t) ((n - 1) % 256));
+        uapi_device_done(&d);
+        free(buf);
+}
+
+/* The duplicate found after sorting is still named by the line of its second appearance. */
+TEST(uapi_parse_duplicate_line) {
+        expect_malformed("public_key=" PUB1_HEX "\npublic_key=" PUB2_HEX "\npublic_key=" PUB1_HEX
+                         "\npublic_key=" PUB2_HEX "\nerrno=0\n\n",
+                         "line 3: duplicate public_key");
+        expect_malformed("public_key=" PUB2_HEX "\nlisten_port=1\npublic_key=" PUB2_HEX
+                         "\npublic_key=" PUB2_HEX "\nerrno=0\n\n",
+                         "line 3: duplicate public_key");
 }
