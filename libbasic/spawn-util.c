@@ -1,7 +1,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -72,7 +71,7 @@ static int wait_child(pid_t pid, uint64_t deadline, int *ret_status) {
         return 0;
 }
 
-static int spawn_attr(posix_spawnattr_t *attr) {
+int spawn_attr_init_clean_signals(posix_spawnattr_t *attr) {
         sigset_t none, defaults;
         int e;
 
@@ -114,7 +113,7 @@ int spawn_capture(const char *path, char *const argv[], char *const envp[], cons
                 in_r = p[0];
                 in_w = p[1];
         }
-        r = spawn_attr(&attr);
+        r = spawn_attr_init_clean_signals(&attr);
         if (r < 0)
                 return r;
         posix_spawn_file_actions_init(&fa);

@@ -7,10 +7,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "macro.h"
+#include "spawn-util.h"
 
-static int spawn_prepare(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, int out_w,
-                         int tun, int uapi) {
-        sigset_t none, defaults;
+static int spawn_prepare(posix_spawn_file_actions_t *fa, int out_w, int tun, int uapi) {
         int r;
 
         /* dup2 onto the fixed numbers clears CLOEXEC on the targets; the sources are ours, all
@@ -26,18 +25,6 @@ static int spawn_prepare(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr
                 r = posix_spawn_file_actions_adddup2(fa, uapi, ENGINE_CHILD_UAPI_FD);
         if (!r)
                 r = posix_spawn_file_actions_addclosefrom_np(fa, ENGINE_CHILD_UAPI_FD + 1);
-        if (r)
-                return -r;
-
-        /* Our signals are blocked for sd-event and SIGPIPE is ignored: none of that is the
-         * engine's business. */
-        sigemptyset(&none);
-        sigfillset(&defaults);
-        r = posix_spawnattr_setsigmask(attr, &none);
-        if (!r)
-                r = posix_spawnattr_setsigdefault(attr, &defaults);
-        if (!r)
-                r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         return -r;
 }
 
@@ -93,11 +80,12 @@ int tunnel_engine_spawn(const EngineSpawnArgs *a, pid_t *ret_pid, int *ret_outpu
                                  (char *) (a->ifname ? a->ifname : "tund"), NULL };
         if ((r = posix_spawn_file_actions_init(&fa)))
                 return -r;
-        if ((r = posix_spawnattr_init(&attr))) {
+        /* Our signals are blocked for sd-event and SIGPIPE is ignored: not the engine's. */
+        if ((r = spawn_attr_init_clean_signals(&attr)) < 0) {
                 posix_spawn_file_actions_destroy(&fa);
-                return -r;
+                return r;
         }
-        r = spawn_prepare(&fa, &attr, out_w, tun, uapi);
+        r = spawn_prepare(&fa, out_w, tun, uapi);
         pid_t pid = 0;
         if (r >= 0)
                 r = -posix_spawn(&pid, a->path, &fa, &attr, a->argv ? a->argv : default_argv,

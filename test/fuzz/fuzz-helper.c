@@ -60,6 +60,7 @@
 
 #include "helper-log.h"
 #include "helper.h"
+#include "spawn-util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -360,26 +361,24 @@ static int fake_spawn(Manager *m, int tun_fd, int uapi_fd, int *ret_channel, pid
 
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, pipe_r, 0);
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, 1, 2);
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
+        int r = spawn_attr_init_clean_signals(&attr);
+        if (r < 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return r;
+        }
         static char *const argv[] = { (char *) "sh", (char *) "-c",
                                       (char *) "read x; exit $((x))", NULL };
         static char *const envp[] = { NULL };
         pid_t pid;
-        int r = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
+        r = -posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
-        if (r != 0)
-                return -r;
+        if (r < 0)
+                return r;
         int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0) { /* before Linux 5.3: no tunnels (the helper does not know it yet) */
                 r = -errno;

@@ -16,6 +16,7 @@
 
 #include "helper-log.h"
 #include "helper.h"
+#include "spawn-util.h"
 #include "tests.h"
 
 #define IFNAME "tst0"
@@ -92,15 +93,9 @@ static int fake_spawn(Manager *m, int tun, int uapi, int *ret_channel, pid_t *re
         ASSERT_OK(pipe2(pp, O_CLOEXEC));
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, pp[0], 0);
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
+        ASSERT_OK(spawn_attr_init_clean_signals(&attr));
         static char *const argv[] = { (char *) "sh", (char *) "-c", (char *) "read x", NULL };
         ASSERT_EQ(posix_spawn(&tunnel.pid, "/bin/sh", &fa, &attr, argv, NULL), 0);
         posix_spawn_file_actions_destroy(&fa);
