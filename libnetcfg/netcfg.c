@@ -116,13 +116,9 @@ static int objects_remove(NetcfgContext *ctx, const NetcfgObjects *o, char **ret
         return netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, false, o, NULL, ret_error);
 }
 
-/* Per-object results of writing a plan, each 1 ("not created by this write") until its ack
- * says otherwise: objects never reached stay 1. */
-typedef struct ApplyResults {
-        int *addresses, *routes, *rules;
-} ApplyResults;
-
-static void apply_results_done(ApplyResults *r) {
+/* Per-object results of writing a plan (NetcfgOpResult), each 1 ("not created by this write")
+ * until its ack says otherwise: objects never reached stay 1. */
+static void op_result_done(NetcfgOpResult *r) {
         free(r->addresses);
         free(r->routes);
         free(r->rules);
@@ -135,38 +131,46 @@ static int *results_new(size_t n) {
         return v;
 }
 
-static int apply_results_new(const NetcfgObjects *o, ApplyResults *ret) {
-        *ret = (ApplyResults){ results_new(o->n_addresses), results_new(o->n_routes),
-                               results_new(o->n_rules) };
+static int op_result_new(const NetcfgObjects *o, NetcfgOpResult *ret) {
+        *ret = (NetcfgOpResult){ results_new(o->n_addresses), results_new(o->n_routes),
+                                 results_new(o->n_rules) };
         if (!ret->addresses || !ret->routes || !ret->rules) {
-                apply_results_done(ret);
+                op_result_done(ret);
                 return -ENOMEM;
         }
         return 0;
 }
 
+/* The objects of plan whose write result was want (0 created, 1 already there), less those
+ * the context already had: what this apply created, or found in its way. */
+static int objects_new_with_result(const NetcfgContext *ctx, const NetcfgObjects *plan,
+                                   const NetcfgOpResult *res, int want, NetcfgObjects *ret) {
+        _cleanup_(netcfg_objects_done) NetcfgObjects o = {};
+        o.addresses = calloc(plan->n_addresses + 1, sizeof(NetcfgAddress));
+        o.routes = calloc(plan->n_routes + 1, sizeof(NetcfgRoute));
+        o.rules = calloc(plan->n_rules + 1, sizeof(NetcfgRule));
+        if (!o.addresses || !o.routes || !o.rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < plan->n_addresses; i++)
+                if (res->addresses[i] == want)
+                        o.addresses[o.n_addresses++] = plan->addresses[i];
+        for (size_t i = 0; i < plan->n_routes; i++)
+                if (res->routes[i] == want)
+                        o.routes[o.n_routes++] = plan->routes[i];
+        for (size_t i = 0; i < plan->n_rules; i++)
+                if (res->rules[i] == want)
+                        o.rules[o.n_rules++] = plan->rules[i];
+        return netcfg_objects_subtract(&o, &ctx->obj, ret);
+}
+
 /* Undo of a failed apply: the objects this call created (result 0) that the context did not
  * have before, and the link changes this call made. Objects that were there already (the rule
  * or throw route another profile shares, the kernel's prefix route) are left alone. */
-static void apply_rollback(NetcfgContext *ctx, const NetcfgObjects *plan, const ApplyResults *res,
-                           uint32_t mtu_before, bool set_up) {
-        _cleanup_(netcfg_objects_done) NetcfgObjects created = {}, undo = {};
-        created.addresses = calloc(plan->n_addresses + 1, sizeof(NetcfgAddress));
-        created.routes = calloc(plan->n_routes + 1, sizeof(NetcfgRoute));
-        created.rules = calloc(plan->n_rules + 1, sizeof(NetcfgRule));
-        if (created.addresses && created.routes && created.rules) {
-                for (size_t i = 0; i < plan->n_addresses; i++)
-                        if (res->addresses[i] == 0)
-                                created.addresses[created.n_addresses++] = plan->addresses[i];
-                for (size_t i = 0; i < plan->n_routes; i++)
-                        if (res->routes[i] == 0)
-                                created.routes[created.n_routes++] = plan->routes[i];
-                for (size_t i = 0; i < plan->n_rules; i++)
-                        if (res->rules[i] == 0)
-                                created.rules[created.n_rules++] = plan->rules[i];
-                if (netcfg_objects_subtract(&created, &ctx->obj, &undo) >= 0)
-                        (void) objects_remove(ctx, &undo, NULL);
-        }
+static void apply_rollback(NetcfgContext *ctx, const NetcfgObjects *plan,
+                           const NetcfgOpResult *res, uint32_t mtu_before, bool set_up) {
+        _cleanup_(netcfg_objects_done) NetcfgObjects undo = {};
+        if (objects_new_with_result(ctx, plan, res, 0, &undo) >= 0)
+                (void) objects_remove(ctx, &undo, NULL);
         (void) link_restore(ctx, mtu_before, set_up, NULL);
 }
 
@@ -280,32 +284,27 @@ static bool prefix_equal(const NetcfgPrefix *a, const NetcfgPrefix *b) {
  * EEXIST just as well when another link routes the same prefix in that table (another VPN
  * profile, the LAN), and the traffic meant for this tunnel would silently go there. Like
  * wg-quick, refuse such an overlap, naming the other link. Only routes new to this context
- * are checked (plan->routes[i] with results[i] == 1), so a re-apply reads nothing. */
+ * are checked (result 1, not in the context), so a re-apply reads nothing. */
 static int check_route_overlaps(NetcfgContext *ctx, const NetcfgObjects *plan,
-                                const int *results, char **ret_error) {
-        _cleanup_(netcfg_objects_done) NetcfgObjects existed = {}, fresh = {};
+                                const NetcfgOpResult *res, char **ret_error) {
+        _cleanup_(netcfg_objects_done) NetcfgObjects fresh = {};
         _cleanup_free_ NetcfgRoute *kernel = NULL;
-        size_t n_kernel = 0;
+        size_t n_kernel = 0, n_link = 0;
         int r;
 
-        existed.routes = calloc(plan->n_routes + 1, sizeof(NetcfgRoute));
-        if (!existed.routes)
+        if (objects_new_with_result(ctx, plan, res, 1, &fresh) < 0)
                 return netcfg_errorf(ret_error, -ENOMEM, "checking routes");
-        for (size_t i = 0; i < plan->n_routes; i++)
-                if (results[i] == 1 && plan->routes[i].oif > 0)
-                        existed.routes[existed.n_routes++] = plan->routes[i];
-        if (existed.n_routes == 0)
-                return 0;
-        if (netcfg_objects_subtract(&existed, &ctx->obj, &fresh) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "checking routes");
-        if (fresh.n_routes == 0)
+        for (size_t i = 0; i < fresh.n_routes; i++)
+                if (fresh.routes[i].oif > 0)
+                        n_link++;
+        if (n_link == 0)
                 return 0;
         r = netcfg_read_routes(0, 0, 0, &kernel, &n_kernel, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < fresh.n_routes; i++) {
                 const NetcfgRoute *want = &fresh.routes[i], *other = NULL;
-                bool ours = false;
+                bool ours = want->oif <= 0; /* throw routes: shared by design */
                 for (size_t k = 0; k < n_kernel && !ours; k++) {
                         if (kernel[k].table != want->table || !prefix_equal(&kernel[k].dst, &want->dst))
                                 continue;
@@ -338,7 +337,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                               .rule_priority = ctx->opts.rule_priority};
         _cleanup_(netcfg_plan_done) NetcfgPlan plan = {};
         _cleanup_(netcfg_objects_done) NetcfgObjects stale = {};
-        _cleanup_(apply_results_done) ApplyResults res = {};
+        _cleanup_(op_result_done) NetcfgOpResult res = {};
         NetcfgDnsBackend backend = NETCFG_DNS_NONE;
         uint32_t mtu_before;
         bool set_up;
@@ -355,17 +354,16 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                                      "no DNS backend: systemd-resolved is "
                                      "not on the system bus and no resolvconf program was found");
         if (netcfg_objects_subtract(&ctx->obj, &plan.obj, &stale) < 0 ||
-            apply_results_new(&plan.obj, &res) < 0)
+            op_result_new(&plan.obj, &res) < 0)
                 return netcfg_errorf(ret_error, -ENOMEM, "comparing network settings");
 
         r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
         if (r < 0)
                 return r;
         r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj,
-                                 &(NetcfgOpResult){ res.addresses, res.routes, res.rules },
-                                 ret_error);
+                                 &res, ret_error);
         if (r >= 0)
-                r = check_route_overlaps(ctx, &plan.obj, res.routes, ret_error);
+                r = check_route_overlaps(ctx, &plan.obj, &res, ret_error);
         if (r >= 0)
                 r = apply_dns(ctx, &plan, &backend, ret_error);
         if (r < 0) {
