@@ -23,6 +23,8 @@ void helper_watch_unsubscribe(CtlClient *cc) {
         cc->watch_profile = NULL;
 }
 
+/* Past --watch-memory, drops the subscriber with the longest queue until the rest fit. Called
+ * only when the send loop's total says so: the common case walks the clients once. */
 static void watch_enforce_budget(Manager *m) {
         for (;;) {
                 CtlClient *largest = NULL;
@@ -58,15 +60,17 @@ static void watch_send(Manager *m, const char *profile, Tund__WatchEvent *ev) {
         ev->time_usec = now;
         r.payload_case = TUND__HELPER_TO_CTL__PAYLOAD_EVENT;
         r.event = ev;
+        size_t total = 0;
         for (CtlClient *cc = m->clients; cc; cc = cc->next) {
                 if (!cc->watching || ipc_conn_is_closed(cc->conn))
                         continue;
-                if (cc->watch_profile && !streq(cc->watch_profile, profile))
-                        continue;
                 /* -ENOBUFS closes that subscriber later, never in the middle of this loop. */
-                (void) helper_control_send(cc->conn, &r, 0);
+                if (!cc->watch_profile || streq(cc->watch_profile, profile))
+                        (void) helper_control_send(cc->conn, &r, 0);
+                total += ipc_conn_get_queued(cc->conn);
         }
-        watch_enforce_budget(m);
+        if (total > m->opt.watch_memory_max)
+                watch_enforce_budget(m);
 }
 
 void helper_watch_send_log(Manager *m, const char *profile, const Tund__Log *log) {
