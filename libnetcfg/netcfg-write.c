@@ -63,7 +63,9 @@ static bool error_is_benign(bool add, size_t kind, int error) {
                 return error == -EEXIST;
         switch (kind) {
         case KIND_ADDRESS:
-                return error == -EADDRNOTAVAIL || error == -ENODEV;
+                /* ENXIO: the link has no IPv6 at all any more (an MTU below 1280 removes it,
+                 * addresses and all), so the address is gone too. */
+                return error == -EADDRNOTAVAIL || error == -ENODEV || error == -ENXIO;
         case KIND_ROUTE:
                 return error == -ESRCH || error == -ENODEV;
         default:

@@ -5,7 +5,11 @@
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 
 #include "netcfg-internal.h"
 #include "tests.h"
@@ -393,4 +397,32 @@ TEST(objects_write_idempotent) {
         ASSERT_EQ(rr[0], -ENODEV);
         ASSERT_EQ(rr[1], 0);
         free(err);
+}
+
+/* An MTU below 1280 takes IPv6 off a link (not loopback), its addresses with it; removing one
+ * then gets ENXIO ("IPv6 is disabled on this device"): already gone, not a failure (found by
+ * fuzz-netshim: a re-apply with a small MTU failed, and so did the revert). */
+TEST(address_gone_with_the_links_ipv6) {
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = private_netns();
+        struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "tnl0");
+        int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (tun < 0 || ioctl(tun, TUNSETIFF, &ifr) < 0)
+                SKIP("no TUN: %m");
+        int ifindex = (int) if_nametoindex("tnl0");
+        ASSERT_TRUE(ifindex > 0);
+        NetcfgAddress addrs[1] = {{.prefix = pfx("2001:db8::7/128"), .ifindex = ifindex}};
+        NetcfgObjects o = {addrs, 1, NULL, 0, NULL, 0};
+        int ra[1];
+        NetcfgOpResult res = {ra, NULL, NULL};
+        char *err = NULL;
+
+        ASSERT_OK(netcfg_link_set(nl, ifindex, 0, 1, &err));
+        ASSERT_OK(netcfg_objects_write(nl, 0, true, &o, &res, &err));
+        ASSERT_EQ(ra[0], 0);
+        ASSERT_OK(netcfg_link_set(nl, ifindex, 1000, -1, &err));
+        ASSERT_OK(netcfg_objects_write(nl, 0, false, &o, &res, &err));
+        ASSERT_EQ(ra[0], 1);
+        free(err);
+        close(tun);
 }
