@@ -243,8 +243,10 @@ static int manager_setup_users(Manager *m) {
         return 0;
 }
 
-/* Room for HELPER_CONTROL_MAX_CONNECTIONS clients: systemd's default soft limit is 1024. We
- * use epoll only, so a higher soft limit is safe here; tunnels get the original back. */
+/* Room for HELPER_CONTROL_MAX_CONNECTIONS clients. systemd gives services a soft limit of 1024
+ * (for select() users) under a high hard limit, and recommends that a program that uses epoll
+ * only, as we do, raise the soft limit to the hard one at start. Tunnels get the original
+ * back (helper-spawn.c), after their fd map is set up. */
 static void manager_setup_nofile(Manager *m) {
         unsigned need = HELPER_CONTROL_MAX_CONNECTIONS + HELPER_SHIM_MAX_CONNECTIONS +
                         HELPER_NOFILE_RESERVE;
@@ -252,9 +254,9 @@ static void manager_setup_nofile(Manager *m) {
         m->max_control = HELPER_CONTROL_MAX_CONNECTIONS;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return;
-        if (rl.rlim_cur < HELPER_NOFILE_WANT && rl.rlim_cur < rl.rlim_max) {
+        if (rl.rlim_cur < rl.rlim_max) {
                 rlim_t orig = rl.rlim_cur;
-                rl.rlim_cur = MIN((rlim_t) HELPER_NOFILE_WANT, rl.rlim_max);
+                rl.rlim_cur = rl.rlim_max;
                 if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
                         m->nofile_soft_orig = orig;
                 else

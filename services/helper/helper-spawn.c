@@ -19,6 +19,7 @@ enum {
         STEP_SIGNALS,
         STEP_PDEATHSIG,
         STEP_FDS,
+        STEP_NOFILE,
         STEP_BOUNDING,
         STEP_GROUPS,
         STEP_KEEPCAPS,
@@ -35,6 +36,7 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_SIGNALS] = "resetting signals",
         [STEP_PDEATHSIG] = "PR_SET_PDEATHSIG",
         [STEP_FDS] = "setting up the fd map",
+        [STEP_NOFILE] = "restoring RLIMIT_NOFILE",
         [STEP_BOUNDING] = "dropping the capability bounding set",
         [STEP_GROUPS] = "setgroups",
         [STEP_KEEPCAPS] = "PR_SET_KEEPCAPS",
@@ -92,15 +94,6 @@ static _Noreturn void child(const TunnelSpawnArgs *a, int errfd, pid_t parent) {
         if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
                 child_fail(errfd, STEP_SIGNALS);
 
-        /* The helper raised its own fd limit for its clients; the engine gets what we got. */
-        if (a->nofile_soft > 0) {
-                struct rlimit rl;
-                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > a->nofile_soft) {
-                        rl.rlim_cur = a->nofile_soft;
-                        (void) setrlimit(RLIMIT_NOFILE, &rl);
-                }
-        }
-
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
                 child_fail(errfd, STEP_PDEATHSIG);
         if (getppid() != parent)
@@ -124,6 +117,18 @@ static _Noreturn void child(const TunnelSpawnArgs *a, int errfd, pid_t parent) {
         errfd = 7;
         if (syscall(SYS_close_range, 8u, ~0u, 0u) < 0)
                 child_fail(errfd, STEP_FDS);
+
+        /* The helper raised its own fd limit for its clients; the tunnel and the engine get the
+         * limit we were started with. Only now: with more fds open than that limit (a helper
+         * serving ~1,000 control clients), F_DUPFD above could not have found a free one. */
+        if (a->nofile_soft > 0) {
+                struct rlimit rl;
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > a->nofile_soft) {
+                        rl.rlim_cur = a->nofile_soft;
+                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                                child_fail(errfd, STEP_NOFILE);
+                }
+        }
 
         if (a->change_user) {
                 /* Only what the engine needs stays possible, even for a later exec. */

@@ -27,11 +27,10 @@
 #define HELPER_WATCH_QUEUE_MAX (256u * 1024u) /* bytes queued to one watcher before dropping */
 /* Connections open at once (tund-helperd(8) "LIMITS"): more are accepted and closed at once.
  * Control clients are tundctl calls and watchers; shims are one per profile. The fd limit is
- * raised to fit them (RLIMIT_NOFILE soft up to HELPER_NOFILE_WANT, at most the hard limit). */
+ * raised to fit them (RLIMIT_NOFILE soft up to the hard limit; tunnels get the original). */
 #define HELPER_CONTROL_MAX_CONNECTIONS 2048u
 #define HELPER_SHIM_MAX_CONNECTIONS 64u
 #define HELPER_NOFILE_RESERVE 64u /* listening sockets, tunnels, pidfds, journal, ... */
-#define HELPER_NOFILE_WANT 4096u
 
 typedef struct Manager Manager;
 typedef struct Session Session;
