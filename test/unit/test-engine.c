@@ -82,6 +82,7 @@ TEST(detect_installed_wireguard_go) {
 }
 
 static char fake_dir[] = "/tmp/test-engine-XXXXXX";
+static bool fake_dir_made;
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path);
@@ -98,8 +99,10 @@ static char *fake_engine(const char *body) {
         char *path;
         FILE *f;
 
-        if (dir[strlen(dir) - 1] == 'X') {
+        /* A flag, not the template's trailing X: mkdtemp's random suffix may itself end in X. */
+        if (!fake_dir_made) {
                 ASSERT_TRUE(mkdtemp(dir));
+                fake_dir_made = true;
                 atexit(remove_fake_dir);
         }
         ASSERT_TRUE(asprintf(&path, "%s/wg-%d", dir, rand()) > 0);
