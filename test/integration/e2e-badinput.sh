@@ -10,7 +10,9 @@ e2e_profile good
 e2e_shim_start good
 wait_for 20 e2e_ready good || { fail setup "session not ready"; e2e_logs; exit 1; }
 HPID=$(cns ps -e -o pid=,comm= | awk '$2 == "tund-helperd" { print $1 }')
-RAW="$TOP/test/integration/rawclient.py"
+# A copy the unprivileged cases below can read (the checkout may be in /root, 0700).
+RAW=/run/tund-bin/rawclient.py
+cns install -m 0644 "$TOP/test/integration/rawclient.py" "$RAW" || { fail setup "copy rawclient.py"; exit 1; }
 raw() { cns python3 "$RAW" "$@"; }
 
 # unaffected SESSION-CHECK-NAME: the helper is the same process and the tunnel still works

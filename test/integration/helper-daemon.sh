@@ -11,6 +11,7 @@ IF=th$$ # interface names: th<pid><letter>, at most 15 characters
 
 ctl() { "$C" ctl "$R/sock/control.sock" "$@"; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+CN=$(trusted_copy "$C") || { fail helper-setup "cannot copy $C"; exit 1; } # nobody can run it
 
 # shim NAME ARGS...: a shim client in our namespace, output in $R/shim-NAME.out, pid in SHIM_NAME
 shim() {
@@ -45,7 +46,7 @@ start_helper --idle-exit 0 || { fail helper-start "no sockets: $(tail -3 "$LOG")
 check helper-listen-dir-modes test "$(stat -c '%a %U %G' "$R/sock/control.sock") $(stat -c '%a %U %G' "$R/sock/shim.sock")" \
 	= "660 root nogroup 600 root root"
 check helper-ping ctl ping
-out=$(as_nobody "$C" ctl "$R/sock/control.sock" status 2>&1)
+out=$(as_nobody "$CN" ctl "$R/sock/control.sock" status 2>&1)
 case "$out" in "helper pid=$HPID "*) pass helper-policy-group-may-read ;; *) fail helper-policy-group-may-read "$out" ;; esac
 
 # --- a session ---
@@ -98,14 +99,14 @@ out=$(ctl peers)
 echo "$out" | grep -q '^profiles=2' && pass helper-ctl-peers-all || fail helper-ctl-peers-all "$out"
 
 # --- policy ---
-out=$(as_nobody "$C" ctl "$R/sock/control.sock" stop a 2>&1)
+out=$(as_nobody "$CN" ctl "$R/sock/control.sock" stop a 2>&1)
 echo "$out" | grep -q '^error code=3 msg=CtlStopSession: permission denied: allowed for root only (you are uid 65534)' &&
 	pass helper-policy-nobody-may-not-stop || fail helper-policy-nobody-may-not-stop "$out"
-out=$(as_nobody "$C" shim-hello "$R/sock/shim.sock" 2>&1)
+out=$(as_nobody "$CN" shim-hello "$R/sock/shim.sock" 2>&1)
 echo "$out" | grep -q 'Permission denied' && pass helper-shim-socket-mode-keeps-nobody-out ||
 	fail helper-shim-socket-mode-keeps-nobody-out "$out"
 chmod 0666 "$R/sock/shim.sock" # only to reach the per-connection check
-out=$(as_nobody "$C" shim-hello "$R/sock/shim.sock" 2>&1)
+out=$(as_nobody "$CN" shim-hello "$R/sock/shim.sock" 2>&1)
 chmod 0600 "$R/sock/shim.sock"
 if echo "$out" | grep -q '^refused' && grep -q 'Refusing shim connection from pid [0-9]* uid 65534' "$LOG"; then
 	pass helper-shim-accept-refuses-nobody

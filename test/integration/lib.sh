@@ -126,7 +126,9 @@ helper_test_setup() { # NAME SUFFIX [PROGRAM...]
 
 # trusted_copy FILE: a copy of FILE on a path tund-helperd's verifier accepts (root-owned, no
 # group/other-writable directory up to /), whatever the checkout's path (a clone under /tmp
-# is not); echoes the copy's path. Removed at exit.
+# is not); echoes the copy's path. Removed at exit. Also the way to run a program or script as
+# another user: the checkout may be in a directory only root can enter (/root on Debian; test/run
+# runs every test from such a view).
 trusted_copy() {
 	local d="/run/tund-test-bin-$$"
 	[ -d "$d" ] || { mkdir -m 0755 "$d" && chown root:root "$d"; } || return 1

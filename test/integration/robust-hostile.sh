@@ -195,7 +195,8 @@ grep '^VmHWM' "/proc/$HPID/status" | sed 's/^/helper after the flood: /'
 
 # --- the shim socket: a non-root uid is refused per connection (not only by the mode) ---
 chmod 0666 "$R/sock/shim.sock" # only to reach the per-connection check
-out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$C" shim-hello "$R/sock/shim.sock" 2>&1)
+CN=$(trusted_copy "$C") || { fail hostile-setup "cannot copy $C"; exit 1; } # nobody can run it
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$CN" shim-hello "$R/sock/shim.sock" 2>&1)
 chmod 0600 "$R/sock/shim.sock"
 if echo "$out" | grep -q '^refused' && grep -q 'Refusing shim connection from pid [0-9]* uid 65534' "$LOG"; then
 	pass hostile-shim-non-root-refused

@@ -124,6 +124,7 @@ if [ "$rc" = 1 ] && grep -qF "$E/missing.conf: cannot open: No such file or dire
 check check_bad_name_exit2 test $? = 2
 # a non-root caller cannot read a root-only profile: permission denied, exit 4
 chmod 755 "$W" "$E"
-setpriv --reuid nobody --regid nogroup --clear-groups "$CTL" check "$E/good.conf" >/dev/null 2>"$W/err"
+CTLN=$(trusted_copy "$CTL") || { fail check_unreadable_setup "cannot copy $CTL"; exit 1; }
+setpriv --reuid nobody --regid nogroup --clear-groups "$CTLN" check "$E/good.conf" >/dev/null 2>"$W/err"
 rc=$?
 if [ "$rc" = 4 ] && grep -q 'Permission denied' "$W/err"; then pass check_unreadable_exit4; else fail check_unreadable_exit4 "rc=$rc $(cat "$W/err")"; fi

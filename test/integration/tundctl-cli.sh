@@ -26,6 +26,7 @@ SOCK="$W/run/control.sock"
 VERSION=$(cat "$TOP/VERSION")
 
 ctl() { ip netns exec "$NS" "$CTL" --socket "$SOCK" --config-dir "$W/etc" "$@"; }
+CTLN=$(trusted_copy "$CTL") || { fail setup "cannot copy $CTL"; exit 1; } # nobody can run it
 as_nobody() { ip netns exec "$NS" setpriv --reuid nobody --regid nogroup --clear-groups "$@"; }
 # jcheck NAME FILE PYTHON-EXPR: PASS if the expression over d (the parsed JSON) is true.
 jcheck() {
@@ -192,16 +193,16 @@ if [ "$rc" = 2 ] && grep -q 'name a profile or --all' "$W/err"; then pass rebind
 
 # --- permissions: nobody is in the control group (nogroup) here: reads yes, rebind no ---
 N0=$(rebinds)
-as_nobody "$CTL" --socket "$SOCK" rebind --all >"$W/out" 2>"$W/err"
+as_nobody "$CTLN" --socket "$SOCK" rebind --all >"$W/out" 2>"$W/err"
 rc=$?
 if [ "$rc" = 4 ] && grep -q 'permission denied' "$W/err" && grep -q 'root' "$W/err"; then pass nobody_rebind_exit4; else fail nobody_rebind_exit4 "rc=$rc $(cat "$W/err")"; fi
 check nobody_rebind_no_effect test "$(rebinds)" = "$N0"
-as_nobody "$CTL" --socket "$SOCK" --json rebind --all >"$W/e.json" 2>/dev/null
+as_nobody "$CTLN" --socket "$SOCK" --json rebind --all >"$W/e.json" 2>/dev/null
 jcheck nobody_rebind_json "$W/e.json" "d['error']['exit_code'] == 4"
-as_nobody "$CTL" --socket "$SOCK" status >/dev/null 2>"$W/err"
+as_nobody "$CTLN" --socket "$SOCK" status >/dev/null 2>"$W/err"
 check nobody_status_allowed test $? = 0
 chmod 0600 "$SOCK"
-as_nobody "$CTL" --socket "$SOCK" status >/dev/null 2>"$W/err"
+as_nobody "$CTLN" --socket "$SOCK" status >/dev/null 2>"$W/err"
 rc=$?
 chmod 0660 "$SOCK"
 if [ "$rc" = 4 ] && grep -q "cannot reach tund-helperd at $SOCK: Permission denied" "$W/err"; then pass nobody_socket_exit4; else fail nobody_socket_exit4 "rc=$rc $(cat "$W/err")"; fi
