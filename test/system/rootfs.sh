@@ -1,6 +1,8 @@
 #!/bin/bash
 # usage: rootfs.sh   -> prints the path of a cached, debootstrapped Debian bookworm tree that
 # boots systemd and has what the tund package and the system test need.
+#        rootfs.sh --mirror  -> prints only the Debian mirror it would use (APT_ETC=DIR to read
+# another apt configuration; TUND_TEST_MIRROR=URL overrides it).
 # Cached under /var/cache/tund-test/ (TUND_TEST_CACHE); rebuilt only when missing or when the
 # package list below (or the mirror) changes: the cache key is a hash of both.
 set -euo pipefail
@@ -12,14 +14,60 @@ SUITE=bookworm
 PACKAGES=systemd-sysv,dbus,iproute2,iputils-ping,wireguard-go,wireguard-tools,libmnl0,libnl-3-200,libnl-route-3-200,libprotobuf-c1,libinih1
 
 die() { echo "rootfs.sh: $*" >&2; exit 1; }
-command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
 
-# The Debian mirror apt uses (deb822 .sources or one-line .list).
-mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-	awk '/^URIs:/ {u=$2} /^Suites:/ && / '"$SUITE"'( |$)/ {print u; exit}')
-[ -n "$mirror" ] || mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-	awk '$1=="deb" && $3=="'"$SUITE"'" {print $2; exit}')
-[ -n "$mirror" ] || die "no Debian $SUITE mirror in /etc/apt/sources.list{,.d/}"
+# find_mirror: the URI of the first enabled "deb" source for $SUITE in apt's configuration
+# ($APT_ETC, /etc/apt by default), in any of its formats: one-line sources.list and
+# sources.list.d/*.list ("deb [options] URI SUITE COMPONENTS"), deb822 sources.list.d/*.sources
+# stanzas (Types:, URIs:, Suites:, Enabled:). A machine installed by the Debian installer or
+# debootstrap has only sources.list; newer ones only debian.sources. Says what it read when it
+# finds nothing.
+APT_ETC=${APT_ETC:-/etc/apt}
+find_mirror() {
+	local f found=
+	local -a lists=() deb822=()
+	[ -f "$APT_ETC/sources.list" ] && lists+=("$APT_ETC/sources.list")
+	for f in "$APT_ETC"/sources.list.d/*.list; do [ -f "$f" ] && lists+=("$f"); done
+	for f in "$APT_ETC"/sources.list.d/*.sources; do [ -f "$f" ] && deb822+=("$f"); done
+	if [ ${#deb822[@]} -gt 0 ]; then
+		found=$(awk -v suite="$SUITE" '
+			function flush() {
+				if (types ~ /(^| )deb( |$)/ && suites ~ ("(^| )" suite "( |$)") &&
+				    tolower(enabled) != "no" && uris != "") {
+					split(uris, u, " "); print u[1]; done = 1; exit
+				}
+				types = uris = suites = enabled = ""
+			}
+			FNR == 1 { flush() }
+			/^[ \t]*$/ { flush(); next }
+			/^#/ { next }
+			{ key = tolower($1); sub(/^[^:]*:[ \t]*/, ""); }
+			key == "types:" { types = $0 } key == "uris:" { uris = $0 }
+			key == "suites:" { suites = $0 } key == "enabled:" { enabled = $0 }
+			END { if (!done) flush() }' "${deb822[@]}")
+	fi
+	if [ -z "$found" ] && [ ${#lists[@]} -gt 0 ]; then
+		found=$(awk -v suite="$SUITE" '
+			{ sub(/#.*/, "") }
+			$1 != "deb" { next }
+			{ i = 2; if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ } }
+			$(i + 1) == suite { print $i; exit }' "${lists[@]}")
+	fi
+	if [ -z "$found" ]; then
+		local read="${lists[*]} ${deb822[*]}"
+		[ -n "${read// /}" ] || read="nothing: no sources.list, sources.list.d/*.list or *.sources"
+		echo "rootfs.sh: no \"deb\" source for Debian $SUITE in $APT_ETC (read: $read);" \
+			"set TUND_TEST_MIRROR=URL to choose one" >&2
+		return 1
+	fi
+	echo "$found"
+}
+mirror=${TUND_TEST_MIRROR:-}
+[ -n "$mirror" ] || mirror=$(find_mirror) || exit 1
+if [ "${1:-}" = --mirror ]; then
+	echo "$mirror"
+	exit 0
+fi
+command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
 
 key=$(printf '%s\n' "$SUITE" "$mirror" "$PACKAGES" | sha256sum | cut -c1-16)
 tree="$CACHE/rootfs-$key"
