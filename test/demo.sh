@@ -16,6 +16,10 @@ command -v iperf3 >/dev/null || die "iperf3 missing: run 'make deps'"
 step "Setting up two network namespaces: 'client' (tund, a private D-Bus and systemd-resolved)"
 echo "    and 'server' (a wireguard-go peer at 198.51.100.1:51820), joined by a veth pair."
 e2e_setup demo || die "could not build the namespaces"
+# The client namespace's /etc/resolv.conf names resolved's stub, as on a machine that uses
+# systemd-resolved (the harness starts from a copy of the host's).
+printf 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n' >"$W/resolv.stub"
+cns mount --bind "$W/resolv.stub" /etc/resolv.conf || die "cannot use resolved's stub in the namespace"
 sns python3 "$TOP/test/integration/dns-responder.py" 192.0.2.1 corp.example 192.0.2.53 "$W/dns.log" &
 T_PIDS+=($!)
 sns iperf3 -s -B 203.0.113.1 -1 >/dev/null 2>&1 &
@@ -60,6 +64,7 @@ show cns iperf3 -c 203.0.113.1 -t 2 -f m
 step "Split DNS: only corp.example goes to the tunnel's DNS server"
 show resolvectl_ns status tund-demo
 show resolvectl_ns query --cache=no intranet.corp.example
+show cns getent hosts intranet.corp.example
 
 step "Stopping (SIGTERM, as systemctl stop does): the tunnel stops, tund reverts what it applied"
 e2e_shim_stop demo

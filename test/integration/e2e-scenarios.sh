@@ -35,8 +35,8 @@ if wait_for 20 e2e_ready work; then pass shim_first_then_helper_ready; else fail
 
 # --- split tunnel, IPv4 and IPv6 inside ---
 check split_ping_v4_peer cns ping -c 1 -W 3 192.0.2.1
-# tundctl against the real stack
-sleep 2.5 # one peer poll
+# tundctl against the real stack, right after the first handshake: status asks the engine
+# then and there, so it has the handshake and the bytes before the tunnel's next poll.
 ctl status --json >"$W/status.json" 2>&1
 check ctl_status_json python3 -c "
 import json, sys, time

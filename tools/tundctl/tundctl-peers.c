@@ -72,8 +72,6 @@ static int print_table(const Tund__PeersReply *pr, int64_t now) {
 
 int tundctl_peers(int argc, char *argv[]) {
         _cleanup_(ipc_msg_freep) IpcMsg *reply = NULL;
-        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
-        Tund__CtlGetPeers g = TUND__CTL_GET_PEERS__INIT;
         const Tund__PeersReply *pr;
         int64_t now = (int64_t) time(NULL);
         size_t total = 0;
@@ -83,15 +81,9 @@ int tundctl_peers(int argc, char *argv[]) {
         r = tundctl_peers_parse(argc, argv, &a);
         if (r >= 0)
                 return r;
-        g.profile = (char *) (a.profile ? a.profile : "");
-        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_PEERS;
-        m.get_peers = &g;
-        r = tundctl_simple_call(&m, "CtlGetPeers", &reply);
+        r = tundctl_get_peers(a.profile, false, &reply, &pr);
         if (r != 0)
                 return r;
-        pr = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_PEERS);
-        if (!pr)
-                return tundctl_fail(TUNDCTL_EXIT_FAILURE, "CtlGetPeers: unexpected reply");
 
         if (arg_g.json) {
                 Json j;

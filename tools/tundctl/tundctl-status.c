@@ -100,8 +100,10 @@ int tundctl_session_health(const Tund__SessionInfo *s, const HealthEnv *env, cha
                                 ns->n_dns_servers, ns->n_dns_servers == 1 ? "" : "s");
         if (r >= 0 && ap && streq_ptr(ap->dns_backend, "resolved") && env->resolv_conf_stub == 0)
                 r = add_warning(list, n,
-                                RESOLV_CONF " does not use systemd-resolved's stub (127.0.0.53): "
-                                "the tunnel's DNS settings are bypassed (resolv.conf trampled?)");
+                                RESOLV_CONF " does not use systemd-resolved's stub (127.0.0.53), "
+                                "so programs that read it ask its nameservers directly and bypass "
+                                "the tunnel's DNS settings (resolv.conf trampled?): link it to "
+                                "/run/systemd/resolve/stub-resolv.conf");
         if (r >= 0 && !isempty(s->last_error))
                 r = add_warning(list, n, "last error: %s", s->last_error);
         return r;
@@ -318,10 +320,49 @@ static void print_warnings(const char *profile, char **w, size_t n) {
                        tundctl_ansi(ANSI_RESET));
 }
 
+/* The helper's copy of a session's peers is what the tunnel's last poll sent (every
+ * TUNNEL_POLL_USEC, and only what changed): right after the first handshake it still says
+ * "never" and 0 B while `wg show` says "Now". So status asks the engines once, as `tundctl
+ * peers` does, and shows their answer where there is one; a session whose tunnel did not
+ * answer keeps the helper's copy. The swapped-in arrays belong to the peers reply: put the
+ * originals back (live_peers_restore) before either message is freed. */
+typedef struct LivePeers {
+        Tund__SessionInfo *session;
+        size_t n_peers;
+        Tund__PeerState **peers;
+} LivePeers;
+
+static LivePeers *live_peers_use(const Tund__StatusReply *st, const Tund__PeersReply *pr) {
+        LivePeers *saved = calloc(st->n_sessions + 1, sizeof(LivePeers));
+        if (!saved)
+                return NULL;
+        for (size_t i = 0; i < st->n_sessions; i++) {
+                Tund__SessionInfo *s = st->sessions[i];
+                saved[i] = (LivePeers){ s, s->n_peers, s->peers };
+                for (size_t k = 0; k < pr->n_profiles; k++)
+                        if (streq_ptr(pr->profiles[k]->profile, s->profile)) {
+                                s->n_peers = pr->profiles[k]->n_peers;
+                                s->peers = pr->profiles[k]->peers;
+                                break;
+                        }
+        }
+        return saved;
+}
+
+static LivePeers *live_peers_restore(LivePeers *saved) {
+        for (LivePeers *l = saved; l && l->session; l++) {
+                l->session->n_peers = l->n_peers;
+                l->session->peers = l->peers;
+        }
+        free(saved);
+        return NULL;
+}
+
+static int status_print(const StatusArgs *a, const Tund__StatusReply *st);
+
 int tundctl_status(int argc, char *argv[]) {
         _cleanup_(ipc_msg_freep) IpcMsg *reply = NULL;
         const Tund__StatusReply *st;
-        HealthEnv env = { .now_sec = now_sec(), .resolv_conf_stub = -1 };
         StatusArgs a;
         int r;
 
@@ -331,6 +372,21 @@ int tundctl_status(int argc, char *argv[]) {
         r = tundctl_get_status(a.profile, false, &reply, &st);
         if (r != 0)
                 return r;
+        _cleanup_(ipc_msg_freep) IpcMsg *peers_reply = NULL;
+        const Tund__PeersReply *pr = NULL;
+        LivePeers *saved = NULL;
+        if (st->n_sessions > 0 && tundctl_get_peers(a.profile, true, &peers_reply, &pr) == 0) {
+                saved = live_peers_use(st, pr);
+                if (!saved)
+                        return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
+        }
+        r = status_print(&a, st);
+        live_peers_restore(saved);
+        return r;
+}
+
+static int status_print(const StatusArgs *a, const Tund__StatusReply *st) {
+        HealthEnv env = { .now_sec = now_sec(), .resolv_conf_stub = -1 };
 
         for (size_t i = 0; i < st->n_sessions; i++)
                 if (st->sessions[i]->applied &&
@@ -360,11 +416,11 @@ int tundctl_status(int argc, char *argv[]) {
                 json_array_begin(&j);
         } else {
                 tundctl_use_color(STDOUT_FILENO);
-                if (!a.profile)
+                if (!a->profile)
                         print_helper_line(st);
                 if (st->n_sessions == 0)
                         printf("No sessions.\n");
-                else if (!a.profile) {
+                else if (!a->profile) {
                         printf("\n");
                         if (print_table(st, &env) < 0)
                                 return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
@@ -384,9 +440,9 @@ int tundctl_status(int argc, char *argv[]) {
                 if (arg_g.json)
                         json_session(&j, s, &env, w, n);
                 else {
-                        if (a.profile)
+                        if (a->profile)
                                 print_detail(s, &env);
-                        if (n > 0 && !any_warning && !a.profile)
+                        if (n > 0 && !any_warning && !a->profile)
                                 printf("\n");
                         print_warnings(s->profile, w, n);
                 }

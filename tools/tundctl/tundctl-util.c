@@ -364,6 +364,32 @@ int tundctl_get_status(const char *profile, bool silent, IpcMsg **ret_reply,
         return 0;
 }
 
+int tundctl_get_peers(const char *profile, bool silent, IpcMsg **ret_reply,
+                      const Tund__PeersReply **ret_peers) {
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__CtlGetPeers g = TUND__CTL_GET_PEERS__INIT;
+        IpcMsg *reply = NULL;
+        bool was_quiet = quiet;
+
+        g.profile = (char *) (profile ? profile : "");
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_PEERS;
+        m.get_peers = &g;
+        quiet = was_quiet || silent;
+        int r = tundctl_simple_call(&m, "CtlGetPeers", &reply);
+        const Tund__PeersReply *pr =
+                r == 0 ? ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_PEERS) : NULL;
+        if (r == 0 && !pr) {
+                reply = ipc_msg_free(reply);
+                r = tundctl_fail(TUNDCTL_EXIT_FAILURE, "CtlGetPeers: unexpected reply");
+        }
+        quiet = was_quiet;
+        if (r != 0)
+                return r;
+        *ret_reply = reply;
+        *ret_peers = pr;
+        return 0;
+}
+
 /* ---- formatting ---- */
 
 char *tundctl_format_duration(char buf[TUNDCTL_FMT_MAX], uint64_t usec) {

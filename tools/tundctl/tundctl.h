@@ -159,6 +159,9 @@ int tundctl_simple_call(Tund__CtlToHelper *m, const char *what, IpcMsg **ret_rep
  * StatusReply, or an exit code; silent records the error without printing it. */
 int tundctl_get_status(const char *profile, bool silent, IpcMsg **ret_reply,
                        const Tund__StatusReply **ret_status);
+/* CtlGetPeers (the engines' live view) the same way. */
+int tundctl_get_peers(const char *profile, bool silent, IpcMsg **ret_reply,
+                      const Tund__PeersReply **ret_peers);
 
 /* ---- formatting ---- */
 
