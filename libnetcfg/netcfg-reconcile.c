@@ -15,10 +15,14 @@ static int reconcile_collect_routes(const NetcfgContext *ctx, int ifindex, Netcf
         NetcfgRoute *all;
         int r;
 
-        r = netcfg_read_routes(0, ctx->opts.table, NETCFG_RTPROT_TUND, &o->routes, &o->n_routes,
-                               ret_error);
-        if (r < 0 || ifindex <= 0)
-                return r;
+        if (!ctx->opts.link_only) {
+                r = netcfg_read_routes(0, ctx->opts.table, NETCFG_RTPROT_TUND, &o->routes,
+                                       &o->n_routes, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (ifindex <= 0)
+                return 0;
         r = netcfg_read_routes(ifindex, 0, NETCFG_RTPROT_TUND, &on_link, &n_on_link, ret_error);
         if (r < 0)
                 return r;
@@ -32,25 +36,30 @@ static int reconcile_collect_routes(const NetcfgContext *ctx, int ifindex, Netcf
         return 0;
 }
 
-/* Rules in the profile's span that look up tund's table or main (the suppress rule).
- * Deleted by priority and table (and protocol 0 = any), which the kernel matches alone. */
+/* Rules with proto tund in the profile's span that look up its table or main (the suppress
+ * rule); an admin's rule there (another protocol) stays. Deleted by priority, table and
+ * protocol. */
 static int reconcile_collect_rules(const NetcfgContext *ctx, NetcfgObjects *o, char **ret_error) {
         uint32_t lo = ctx->opts.rule_priority, hi = lo + NETCFG_RULE_PRIO_SPAN - 1;
         size_t n = 0;
         int r;
 
+        if (ctx->opts.link_only)
+                return 0;
         r = netcfg_read_rules(lo, hi, &o->rules, &o->n_rules, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < o->n_rules; i++) {
                 NetcfgRule ru = o->rules[i];
 
-                if (ru.table != ctx->opts.table && ru.table != NETCFG_TABLE_MAIN)
+                if (ru.protocol != NETCFG_RTPROT_TUND ||
+                    (ru.table != ctx->opts.table && ru.table != NETCFG_TABLE_MAIN))
                         continue;
                 o->rules[n++] = (NetcfgRule){.family = ru.family,
                                              .priority = ru.priority,
                                              .table = ru.table,
-                                             .suppress_prefixlen = -1};
+                                             .suppress_prefixlen = -1,
+                                             .protocol = NETCFG_RTPROT_TUND};
         }
         o->n_rules = n;
         return 0;

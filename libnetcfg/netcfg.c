@@ -330,6 +330,75 @@ static int check_route_overlaps(NetcfgContext *ctx, const NetcfgObjects *plan,
         return 0;
 }
 
+/* Does table (tund's, proto tund) send the family's default route somewhere? */
+static int table_has_default(uint32_t table, int family, char **ret_error) {
+        _cleanup_free_ NetcfgRoute *routes = NULL;
+        size_t n = 0;
+        int r = netcfg_read_routes(0, table, NETCFG_RTPROT_TUND, &routes, &n, ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (routes[i].dst.family == family && routes[i].dst.len == 0 &&
+                    routes[i].type == RTN_UNICAST)
+                        return 1;
+        return 0;
+}
+
+/* Two full tunnels cannot both win: the rule with the lower priority would take every packet
+ * and the other profile would say "running" while nothing went through it. A plan whose
+ * policy rule sends a family's default route to its own table is refused while another
+ * tund policy rule (proto tund, in tund's span, another table) does so already. */
+static int check_full_tunnel_conflict(const NetcfgContext *ctx, const NetcfgPlan *plan,
+                                      char **ret_error) {
+        _cleanup_free_ NetcfgRule *rules = NULL;
+        size_t n_rules = 0;
+        int r;
+
+        for (size_t i = 0; i < plan->obj.n_rules; i++) {
+                const NetcfgRule *want = &plan->obj.rules[i];
+                bool full = false;
+                if (!want->invert)
+                        continue;
+                for (size_t k = 0; k < plan->obj.n_routes && !full; k++) {
+                        const NetcfgRoute *rt = &plan->obj.routes[k];
+                        full = rt->table == want->table && rt->dst.family == want->family &&
+                               rt->dst.len == 0 && rt->type == RTN_UNICAST;
+                }
+                if (!full)
+                        continue;
+                if (!rules) {
+                        r = netcfg_read_rules(NETCFG_RULE_PRIO_MIN, NETCFG_RULE_PRIO_MAX, &rules,
+                                              &n_rules, ret_error);
+                        if (r < 0)
+                                return r;
+                }
+                for (size_t k = 0; k < n_rules; k++) {
+                        const NetcfgRule *o = &rules[k];
+                        if (o->protocol != NETCFG_RTPROT_TUND || !o->invert ||
+                            o->family != want->family || o->table == want->table ||
+                            o->table == NETCFG_TABLE_MAIN)
+                                continue;
+                        r = table_has_default(o->table, o->family, ret_error);
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
+                                continue;
+                        const char *owner = ctx->opts.table_owner
+                                                    ? ctx->opts.table_owner(o->table,
+                                                                            ctx->opts.table_owner_userdata)
+                                                    : NULL;
+                        return netcfg_errorf(
+                                ret_error, -EBUSY,
+                                "another full tunnel is up: %s%s%stable %u (rule priority %u) "
+                                "already takes every %s packet. Two full tunnels cannot run "
+                                "at once: stop it first",
+                                owner ? "profile " : "", owner ?: "", owner ? ", " : "",
+                                o->table, o->priority, want->family == AF_INET ? "IPv4" : "IPv6");
+                }
+        }
+        return 0;
+}
+
 int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
                  char **ret_error) {
         NetcfgPlanParams p = {.ifindex = ctx->ifindex,
@@ -346,6 +415,8 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
         if (!s)
                 return netcfg_errorf(ret_error, -EINVAL, "no network settings given");
         r = netcfg_plan_build(s, &p, &plan, ret_error);
+        if (r >= 0)
+                r = check_full_tunnel_conflict(ctx, &plan, ret_error);
         if (r < 0)
                 return r;
         /* Fail before touching anything when DNS is asked for and nothing can apply it. */

@@ -30,13 +30,20 @@
 #define NETCFG_TABLE_DEFAULT 29813U
 #define NETCFG_FWMARK_DEFAULT 29813U
 
-/* tund's policy-rule priorities: 21700..21799, ten per profile starting at the profile's
+/* tund's policy-rule priorities: 21700..22699, ten per profile starting at the profile's
  * base (NetcfgOptions.rule_priority, default 21700): base+0 "lookup main
  * suppress_prefixlength 0", base+1 "not fwmark M lookup T". Below (= before) the main
  * table's 32766 and clear of wg-quick (32764/32765) and Tailscale (5210-5270). */
 #define NETCFG_RULE_PRIO_MIN 21700U
-#define NETCFG_RULE_PRIO_MAX 21799U
 #define NETCFG_RULE_PRIO_SPAN 10U
+#define NETCFG_RULE_PRIO_MAX (NETCFG_RULE_PRIO_MIN + NETCFG_SLOTS * NETCFG_RULE_PRIO_SPAN - 1)
+
+/* Several profiles at once: each owns one slot N, which gives it table NETCFG_TABLE_DEFAULT + N
+ * and rule priorities NETCFG_RULE_PRIO_MIN + N * NETCFG_RULE_PRIO_SPAN onwards. The shim picks
+ * and records the slot (netshim-slot.c). */
+#define NETCFG_SLOTS 100U
+#define NETCFG_SLOT_TABLE(n) (NETCFG_TABLE_DEFAULT + (n))
+#define NETCFG_SLOT_PRIORITY(n) (NETCFG_RULE_PRIO_MIN + (n) * NETCFG_RULE_PRIO_SPAN)
 
 #define NETCFG_TABLE_MAIN 254U
 /* How long resolvconf may take to add or delete a record before it is killed. */
@@ -59,6 +66,13 @@ typedef struct NetcfgOptions {
         uint32_t table;         /* automatic policy table; 0: NETCFG_TABLE_DEFAULT */
         uint32_t rule_priority; /* first rule priority; 0: NETCFG_RULE_PRIO_MIN */
         size_t batch_limit;     /* bytes per netlink batch (flush); 0: 32 KiB, max 128 KiB */
+        /* reconcile only: the profile owns no table or rule span (yet); remove only the
+         * link's routes and DNS, never what is in a table or priority another may own */
+        bool link_only;
+        /* Names the owner of another tund table in errors ("profile work"); may be NULL or
+         * return NULL. */
+        const char *(*table_owner)(uint32_t table, void *userdata);
+        void *table_owner_userdata;
 } NetcfgOptions;
 
 typedef struct NetcfgResult {
@@ -81,7 +95,9 @@ NetcfgContext *netcfg_free(NetcfgContext *ctx);
 
 /* Makes the link carry exactly `s` (everything from an earlier apply that `s` no longer asks
  * for is removed). Validates everything before changing anything; on a failure midway it
- * undoes what this call added, so the previous state stays in force. */
+ * undoes what this call added, so the previous state stays in force. A full tunnel (a /0 in
+ * tund's own table) while another tund table already takes that family's default route is
+ * refused with -EBUSY, naming the other (opts.table_owner): two cannot both win. */
 int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
                  char **ret_error);
 /* Removes exactly what was applied (idempotent; fine when the link is gone). */
@@ -95,10 +111,11 @@ int netcfg_state_load(NetcfgContext **ret, const char *path, const NetcfgOptions
                       char **ret_error);
 
 /* Removes tund-owned leftovers after a crash: routes with proto tund on the link (if it
- * exists) and in the profile's table, rules in the profile's priority span (opts->table,
- * opts->rule_priority), resolved's link settings (RevertLink, if the link exists) and the
- * resolvconf record IFNAME.tund. Idempotent; safe when the link is gone. Returns the number
- * of kernel objects removed. */
+ * exists) and in the profile's table, rules with proto tund in the profile's priority span
+ * (opts->table, opts->rule_priority; neither with opts->link_only), resolved's link settings
+ * (RevertLink, if the link exists) and the resolvconf record IFNAME.tund. Nothing another
+ * protocol made, whatever its table or priority. Idempotent; safe when the link is gone.
+ * Returns the number of kernel objects removed. */
 int netcfg_reconcile(const char *ifname, const NetcfgOptions *opts, char **ret_error);
 
 /* --- reading (libnl-route-3 caches; resolved over sd-bus) --- */

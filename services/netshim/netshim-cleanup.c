@@ -36,11 +36,21 @@ int netshim_cleanup(const NetshimOptions *opts) {
         if (state)
                 (void) unlink(state);
         free(err), err = NULL;
+        /* The table and rule span are this profile's only while it holds their slot; without
+         * one, only what is on its link. */
+        int slot = netshim_slot_find(opts->state_dir, opts->profile_name);
+        if (slot >= 0) {
+                nopts.table = NETCFG_SLOT_TABLE((unsigned) slot);
+                nopts.rule_priority = NETCFG_SLOT_PRIORITY((unsigned) slot);
+        } else
+                nopts.link_only = true;
         int r = netcfg_reconcile(ifname, &nopts, &err);
         if (r < 0)
                 ret = log_warning_errno(r, "Reconcile of %s failed: %s", ifname, err);
         else if (r > 0)
                 log_info("Removed %d leftover routes/rules of %s.", r, ifname);
+        if (r >= 0 && slot >= 0)
+                netshim_slot_release(opts->state_dir, opts->profile_name);
 
         _cleanup_free_ char *uapi = NULL;
         if (asprintf(&uapi, "%s/%s.sock", opts->uapi_dir, ifname) >= 0 && unlink(uapi) >= 0)

@@ -80,6 +80,7 @@ Manager *manager_free(Manager *m) {
         profile_wg_config_free(m->config);
         profile_free(m->profile);
         free(m->state_path);
+        free(m->table_owner);
         free(m->uapi_path);
         sd_event_unref(m->event);
         free(m);
@@ -107,6 +108,10 @@ static void manager_revert(Manager *m) {
         if (m->state_path && unlink(m->state_path) < 0 && errno != ENOENT)
                 log_warning_errno(errno, "Cannot remove %s: %m", m->state_path);
         m->applied = false;
+        /* Nothing of ours is left in the table and span: another profile may have them. */
+        if (m->slot_claimed)
+                netshim_slot_release(m->opts.state_dir, m->profile->name);
+        m->slot_claimed = false;
 }
 
 void manager_finish(Manager *m, int code) {
@@ -412,6 +417,13 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* ---- setup ---- */
 
+static const char *manager_table_owner(uint32_t table, void *userdata) {
+        Manager *m = userdata;
+        free(m->table_owner);
+        m->table_owner = netshim_slot_owner(m->opts.state_dir, table);
+        return m->table_owner;
+}
+
 static int manager_cleanup_predecessor(Manager *m) {
         /* What a killed predecessor applied is in its state file; what it could not record,
          * reconcile finds by tund's protocol number, table and rule range. */
@@ -479,9 +491,18 @@ int manager_start_fd(Manager *m, int helper_fd) {
                 return r;
         if (mkdir(m->opts.state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s: %m", m->opts.state_dir);
+        _cleanup_free_ char *err = NULL;
+        unsigned slot;
+        r = netshim_slot_claim(m->opts.state_dir, m->profile->name, &slot, &err);
+        if (r < 0)
+                return log_error_errno(r, "Profile %s: %s", m->profile->name, err);
+        m->slot_claimed = true;
+        m->netcfg_opts.table = NETCFG_SLOT_TABLE(slot);
+        m->netcfg_opts.rule_priority = NETCFG_SLOT_PRIORITY(slot);
+        m->netcfg_opts.table_owner = manager_table_owner;
+        m->netcfg_opts.table_owner_userdata = m;
         manager_cleanup_predecessor(m);
 
-        _cleanup_free_ char *err = NULL;
         r = netshim_tun_create(m->profile->ifname, m->engine.flavour, &err);
         if (r < 0)
                 return log_error_errno(r, "%s", err ? err : "Cannot create the TUN device: %m");

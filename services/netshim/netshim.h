@@ -53,6 +53,8 @@ typedef struct Manager {
         NetshimState state;
         int exit_code;
         bool applied;
+        bool slot_claimed;
+        char *table_owner; /* the last table_owner() answer */
         char status[256];
 } Manager;
 
@@ -74,6 +76,17 @@ void manager_finish(Manager *m, int code);
 /* ExecStopPost=: removes whatever a shim of this profile left (state file, tund routes and
  * rules, DNS settings, the UAPI socket file). Idempotent. */
 int netshim_cleanup(const NetshimOptions *opts);
+
+/* The profile's routing table and rule span (netshim-slot.c): claims its slot (the one it
+ * holds already, else the first free one from a hash of its name) under STATE_DIR/slots. */
+int netshim_slot_claim(const char *state_dir, const char *profile, unsigned *ret_slot,
+                       char **ret_error);
+/* The slot the profile holds, or -ENOENT. */
+int netshim_slot_find(const char *state_dir, const char *profile);
+/* Gives the profile's slot back: only once its settings are reverted. */
+void netshim_slot_release(const char *state_dir, const char *profile);
+/* The profile holding tund table `table`, or NULL (malloc'ed). */
+char *netshim_slot_owner(const char *state_dir, uint32_t table);
 
 /* Paths derived from the options. */
 char *netshim_state_path(const NetshimOptions *opts, const char *profile);

@@ -160,10 +160,15 @@ e2e_default_route
 BASE=$(e2e_dump)
 e2e_profile full "DNS = 192.0.2.1, corp.example" "0.0.0.0/0, ::/0"
 up full && pass full_up || fail full_up "not ready"
-check full_rules_v4 bash -c "[ \$(ip -n $RNS rule show | grep -c '^217[0-9][0-9]:') = 2 ]"
-check full_rules_v6 bash -c "[ \$(ip -n $RNS -6 rule show | grep -c '^217[0-9][0-9]:') = 2 ]"
+# The profile's own table and rule span (its slot, claimed under the shim's state dir).
+SLOT=$(cns sh -c 'grep -lx full /run/tund/netshim/slots/*' 2>/dev/null | head -1)
+SLOT=${SLOT##*/}
+check full_slot_claimed test -n "$SLOT"
+TBL=$((29813 + ${SLOT:-0})) PRI=$((21700 + 10 * ${SLOT:-0}))
+check full_rules_v4 bash -c "[ \"\$(ip -n $RNS rule show | grep -E 'proto (tund|116)' | cut -d: -f1 | tr '\n' ' ')\" = '$PRI $((PRI + 1)) ' ]"
+check full_rules_v6 bash -c "[ \"\$(ip -n $RNS -6 rule show | grep -E 'proto (tund|116)' | cut -d: -f1 | tr '\n' ' ')\" = '$PRI $((PRI + 1)) ' ]"
 check full_engine_fwmark bash -c "[ \$(cns wg show tund-full fwmark) = 0x7475 ]"
-check full_rule_exempts_engine bash -c "ip -n $RNS rule show | grep -q 'not from all fwmark 0x7475 lookup 29813'"
+check full_rule_exempts_engine bash -c "ip -n $RNS rule show | grep -Eq '^$((PRI + 1)):.*not from all fwmark 0x7475 lookup $TBL proto (tund|116)'"
 check full_ping_v4 cns ping -c 1 -W 3 203.0.113.1
 check full_ping_v6 cns ping -6 -c 1 -W 3 2001:db8:2::1
 check full_default_via_tunnel bash -c "ip -n $RNS route get 203.0.113.77 | grep -q 'dev tund-full'"
