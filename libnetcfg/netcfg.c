@@ -496,3 +496,27 @@ int netcfg_revert(NetcfgContext *ctx, char **ret_error) {
         ctx->set_up = ctx->applied = false;
         return 0;
 }
+
+int netcfg_reassert(NetcfgContext *ctx, unsigned *ret_restored, char **ret_error) {
+        _cleanup_(op_result_done) NetcfgOpResult res = {};
+        unsigned n = 0;
+        int r;
+
+        if (op_result_new(&ctx->obj, &res) < 0)
+                return netcfg_errorf(ret_error, -ENOMEM, "checking applied settings");
+        /* Adds are idempotent (EEXIST: already there), so writing everything again re-creates
+         * exactly what is missing, and its per-object results count it. */
+        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &ctx->obj, &res,
+                                 ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ctx->obj.n_addresses; i++)
+                n += res.addresses[i] == 0;
+        for (size_t i = 0; i < ctx->obj.n_routes; i++)
+                n += res.routes[i] == 0;
+        for (size_t i = 0; i < ctx->obj.n_rules; i++)
+                n += res.rules[i] == 0;
+        if (ret_restored)
+                *ret_restored = n;
+        return 0;
+}

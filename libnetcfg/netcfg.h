@@ -100,6 +100,9 @@ NetcfgContext *netcfg_free(NetcfgContext *ctx);
  * refused with -EBUSY, naming the other (opts.table_owner): two cannot both win. */
 int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
                  char **ret_error);
+/* Puts back whatever of the applied addresses, routes and rules has gone (another program
+ * deleted it) and counts it in *ret_restored; 0 when nothing was missing. */
+int netcfg_reassert(NetcfgContext *ctx, unsigned *ret_restored, char **ret_error);
 /* Removes exactly what was applied (idempotent; fine when the link is gone). */
 int netcfg_revert(NetcfgContext *ctx, char **ret_error);
 

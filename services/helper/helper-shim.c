@@ -88,10 +88,33 @@ void helper_shim_routes_init(Manager *m) {
                                         p, shim_dispatch_get_peers };
 }
 
+/* A one-way Log: an event of the shim's own running session (its settings were deleted by
+ * another program and restored, say). Watchers get it under the session's profile, never one
+ * the shim names; a warning or worse is also the session's last error, which status shows. */
+static void shim_event_log(ShimClient *sc, Tund__Log *log) {
+        Session *s = sc->session;
+        if (!s || !helper_session_permits(s->state, SREQ_SHIM_GET_PEERS))
+                return;
+        char *theirs = log->profile;
+        log->profile = s->profile;
+        log->pid = 0;
+        helper_watch_send_log(sc->m, s->profile, log);
+        log->profile = theirs;
+        if (log->level >= TUND__LOG_LEVEL__LOG_LEVEL_WARNING) {
+                helper_session_set_last_error(s, "network shim: %s", log->message);
+                log_session(LOG_WARNING, s->profile, s->tunnel_pid, NULL, "Network shim of %s: %s",
+                            s->profile, log->message);
+        }
+}
+
 /* Our replies to the shim's requests are routed; its replies to ours (ApplyNetworkSettings)
- * arrive through the call callbacks. One-way messages from a shim have no meaning. */
+ * arrive through the call callbacks. The one one-way message a shim sends is Log. */
 static int on_shim_message(IpcConn *c, IpcMsg *m, void *userdata) {
-        if (m->msg_id == 0)
+        if (m->msg_id != 0)
+                return 0;
+        if (m->payload_case == TUND__SHIM_TO_HELPER__PAYLOAD_LOG)
+                shim_event_log(userdata, ((Tund__ShimToHelper *) m->msg)->log);
+        else
                 log_debug("Ignoring a one-way message (case %u) from a shim.", m->payload_case);
         return 0;
 }

@@ -26,8 +26,7 @@ _Static_assert(PROFILE_FWMARK_AUTO == NETCFG_FWMARK_DEFAULT,
 static void manager_connect(Manager *m);
 static void manager_attach(Manager *m, int fd);
 
-static void set_status(Manager *m, const char *fmt, ...) _printf_(2, 3);
-static void set_status(Manager *m, const char *fmt, ...) {
+void set_status(Manager *m, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(m->status, sizeof(m->status), fmt, ap);
@@ -69,6 +68,7 @@ Manager *manager_free(Manager *m) {
                 ipc_conn_close(m->conn, 0, NULL);
                 m->conn = ipc_conn_unref(m->conn);
         }
+        netshim_watch_stop(m);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->status_timer);
         sd_event_source_disable_unref(m->stop_timer);
@@ -123,6 +123,7 @@ void manager_finish(Manager *m, int code) {
                 ipc_conn_close(m->conn, 0, NULL);
                 m->conn = ipc_conn_unref(m->conn);
         }
+        netshim_watch_stop(m); /* our own revert is no one else's deletion */
         manager_revert(m);
         /* The TUN vanishes with its last fd, taking link-bound routes and resolved's settings. */
         m->tun_fd = safe_close(m->tun_fd);
@@ -132,8 +133,7 @@ void manager_finish(Manager *m, int code) {
         sd_event_exit(m->event, code);
 }
 
-static void manager_fail(Manager *m, const char *fmt, ...) _printf_(2, 3);
-static void manager_fail(Manager *m, const char *fmt, ...) {
+void manager_fail(Manager *m, const char *fmt, ...) {
         char buf[512];
         va_list ap;
         va_start(ap, fmt);
@@ -185,6 +185,10 @@ static int on_apply(Manager *m, IpcMsg *req, const Tund__ApplyNetworkSettings *a
                                             err ? err : strerror(-r));
         }
         free(err), err = NULL;
+        r = netshim_watch_start(m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch the routes and rules of %s (another program "
+                                  "could delete them unnoticed): %m", m->profile->ifname);
         r = netcfg_state_save(m->netcfg, m->state_path, &err);
         if (r < 0)
                 log_warning_errno(r, "Cannot save the applied state to %s (cleanup after a "

@@ -1,6 +1,7 @@
 /* tund-netshimd: the TUN owner of one profile (tund@PROFILE.service). */
 #pragma once
 
+#include <libmnl/libmnl.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -54,6 +55,8 @@ typedef struct Manager {
         int exit_code;
         bool applied;
         bool slot_claimed;
+        struct mnl_socket *watch_nl; /* rtnetlink deletions, while settings are applied */
+        sd_event_source *watch_io, *watch_timer;
         char *table_owner; /* the last table_owner() answer */
         char status[256];
 } Manager;
@@ -72,6 +75,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 /* Ends the run: reverts what was applied, removes the state and UAPI socket files, exits the
  * loop with code. */
 void manager_finish(Manager *m, int code);
+
+/* STATUS= (and the log); the run's failure: STATUS=failed: ..., revert, exit code 1. */
+void set_status(Manager *m, const char *fmt, ...) _printf_(2, 3);
+void manager_fail(Manager *m, const char *fmt, ...) _printf_(2, 3);
+
+/* netshim-watch.c: while settings are applied, notices when another program deletes one of
+ * the profile's addresses, routes or rules, puts it back and tells the helper (watchers and
+ * `tundctl status` see it); fails the session when it cannot. Start is idempotent. */
+int netshim_watch_start(Manager *m);
+void netshim_watch_stop(Manager *m);
 
 /* ExecStopPost=: removes whatever a shim of this profile left (state file, tund routes and
  * rules, DNS settings, the UAPI socket file). Idempotent. */

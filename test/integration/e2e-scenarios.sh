@@ -178,5 +178,21 @@ check full_still_passing_traffic cns ping -c 1 -W 3 203.0.113.1
 check full_dns_default_route bash -c "resolvectl_ns status tund-full | grep -q -- '+DefaultRoute'"
 check full_dns_root_domain bash -c "resolvectl_ns status tund-full | grep -q 'DNS Domain:.* ~\\.'"
 check full_dns_answer bash -c "resolvectl_ns query --cache=no www.corp.example | grep -q 192.0.2.53"
+# Another program deletes the full tunnel's rules and default route: the shim notices, puts
+# them back, and status says so; the traffic never stays in clear.
+RULES0=$(ip -n "$RNS" rule show; ip -n "$RNS" -6 rule show)
+ROUTES0=$(ip -n "$RNS" route show table "$TBL"; ip -n "$RNS" -6 route show table "$TBL")
+export RULES0 ROUTES0
+ip -n "$RNS" rule del pref $((PRI + 1)) && ip -n "$RNS" -6 rule del pref "$PRI" &&
+	ip -n "$RNS" route del default table "$TBL"
+if wait_for 5 bash -c "[ \"\$(ip -n $RNS rule show; ip -n $RNS -6 rule show)\" = \"\$RULES0\" ] &&
+	[ \"\$(ip -n $RNS route show table $TBL; ip -n $RNS -6 route show table $TBL)\" = \"\$ROUTES0\" ]"; then
+	pass full_deleted_settings_restored
+else
+	fail full_deleted_settings_restored "$(ip -n "$RNS" rule show | tr '\n' ' ') $(ip -n "$RNS" route show table "$TBL" | tr '\n' ' ')"
+fi
+check full_restore_logged grep -q '3 addresses, routes or rules of tund-full deleted by another program: restored' "$W/shim-full.log"
+check full_restore_in_status bash -c "ctl status full | grep -q 'last error: network shim: 3 addresses, routes or rules of tund-full deleted by another program: restored'"
+check full_restored_passes_traffic bash -c "ip -n $RNS route get 203.0.113.77 | grep -q 'dev tund-full' && cns ping -c 1 -W 3 203.0.113.1"
 down full full_stop_exit_0
 same_as_base full_stop_leaves_namespace_identical
