@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "string-util.h"
+
 static const char *log_ident = "tund";
 static int log_max_level = LOG_INFO;
 static int log_prefix_levels = -1;
@@ -30,6 +32,8 @@ int log_internal(int level, int error, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
+        /* One line, whatever a peer's text in it says (string-util.h). */
+        string_sanitize_inplace(buf);
         if (log_prefix_levels < 0)
                 log_prefix_levels = getenv("JOURNAL_STREAM") != NULL;
         if (log_prefix_levels)

@@ -6,6 +6,7 @@
 #include <systemd/sd-journal.h>
 
 #include "helper-log.h"
+#include "string-util.h"
 
 static bool helper_use_journal;
 static int helper_max_level = LOG_INFO;
@@ -42,6 +43,7 @@ static int log_journal(int level, int error, const LogFields *f, const char *msg
         }
         if (f && f->profile) {
                 snprintf(buf_profile, sizeof(buf_profile), "PROFILE=%s", f->profile);
+                string_sanitize_inplace(buf_profile);
                 iov[n++] = (struct iovec){ buf_profile, strlen(buf_profile) };
         }
         if (f && f->tunnel_pid > 0) {
@@ -50,10 +52,12 @@ static int log_journal(int level, int error, const LogFields *f, const char *msg
         }
         if (f && f->message_id) {
                 snprintf(buf_mid, sizeof(buf_mid), "MESSAGE_ID=%s", f->message_id);
+                string_sanitize_inplace(buf_mid);
                 iov[n++] = (struct iovec){ buf_mid, strlen(buf_mid) };
         }
         if (f && f->source) {
                 snprintf(buf_src, sizeof(buf_src), "TUND_SOURCE=%s", f->source);
+                string_sanitize_inplace(buf_src);
                 iov[n++] = (struct iovec){ buf_src, strlen(buf_src) };
         }
         int r = sd_journal_sendv(iov, (int) n);
@@ -75,6 +79,8 @@ int helper_log_internal(int level, int error, const LogFields *f, const char *fm
         errno = error < 0 ? -error : error; /* for %m */
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        /* One line, whatever a peer's text in it says: the journal and stderr alike. */
+        string_sanitize_inplace(msg);
 
         if (!helper_use_journal || log_journal(level, error, f, msg) < 0) {
                 char ctx[160] = "";
@@ -85,6 +91,7 @@ int helper_log_internal(int level, int error, const LogFields *f, const char *fm
                                  f->tunnel_pid > 0 ? (int) f->tunnel_pid : 0,
                                  f->message_id ? " MESSAGE_ID=" : "",
                                  f->message_id ? f->message_id : "");
+                string_sanitize_inplace(ctx);
                 fprintf(stderr, "<%d>%s%s%s\n", level, f && f->source ? "tunnel: " : "", msg,
                         ctx);
                 fflush(stderr);

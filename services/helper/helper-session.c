@@ -17,6 +17,7 @@
 #include "helper-spawn.h"
 #include "helper-verify.h"
 #include "helper.h"
+#include "string-util.h"
 
 ProtobufCMessage *helper_proto_dup(const ProtobufCMessage *msg) {
         if (!msg)
@@ -49,8 +50,9 @@ void helper_session_set_last_error(Session *s, const char *fmt, ...) {
                 t = NULL;
         va_end(ap);
         if (t) {
+                /* Shown by tundctl and relayed to the shim's STATUS=: printable only. */
                 free(s->last_error);
-                s->last_error = t;
+                s->last_error = string_sanitize_inplace(t);
         }
 }
 

@@ -11,7 +11,10 @@
  *   FAKE_TUNNEL_REBIND_STAMP=1  on Rebind, first emit a one-way Status whose text is
  *                            "bench-ts=<CLOCK_MONOTONIC ns>", taken just before the frame is
  *                            queued: the watch fan-out benchmark (test/bench/run) subtracts it
- *                            from each subscriber's clock on arrival */
+ *                            from each subscriber's clock on arrival
+ *   FAKE_TUNNEL_TEXT=S       S (any bytes: newlines, escapes) in place of the peer's endpoint,
+ *                            the start-error message and the crash/exit log line, and as a
+ *                            warning logged once the tunnel is up (robust-injection.sh) */
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,6 +36,12 @@ static const char *mode = "ok";
 static uint64_t start_request_id;
 static int exit_code = -1;
 static sd_event_source *exit_timer;
+
+/* FAKE_TUNNEL_TEXT, or def. */
+static const char *text_or(const char *def) {
+        const char *t = getenv("FAKE_TUNNEL_TEXT");
+        return t ? t : def;
+}
 
 static const char *mode_for(const char *p) {
         char name[128];
@@ -121,7 +130,7 @@ static void send_log(Tund__LogLevel level, const char *text, const char *message
 
 static void fill_peers(Tund__PeerUpdate *pu, Tund__PeerState *ps, Tund__PeerState **v) {
         ps->public_key = (char *) "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
-        ps->endpoint = (char *) "192.0.2.1:51820";
+        ps->endpoint = (char *) text_or("192.0.2.1:51820");
         ps->rx_bytes = 1234;
         ps->tx_bytes = 5678;
         ps->last_handshake_sec = 1700000000;
@@ -143,12 +152,12 @@ static void send_peers_event(void) {
 
 static int misbehave(sd_event_source *s, uint64_t usec, void *u) {
         if (!strcmp(mode, "crash") || !strcmp(mode, "kill9")) {
-                send_log(TUND__LOG_LEVEL__LOG_LEVEL_ERROR, "fake: engine crashed", NULL);
+                send_log(TUND__LOG_LEVEL__LOG_LEVEL_ERROR, text_or("fake: engine crashed"), NULL);
                 raise(SIGKILL);
         }
         if (!strcmp(mode, "exit")) {
-                send_log(TUND__LOG_LEVEL__LOG_LEVEL_ERROR, "fake: engine exited unexpectedly",
-                         NULL);
+                send_log(TUND__LOG_LEVEL__LOG_LEVEL_ERROR,
+                         text_or("fake: engine exited unexpectedly"), NULL);
                 exit_after_flush(2);
         }
         return 0;
@@ -173,6 +182,8 @@ static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *u) {
         send_log(TUND__LOG_LEVEL__LOG_LEVEL_INFO, "fake: engine up",
                  "0123456789abcdef0123456789abcdef");
         send_peers_event();
+        if (getenv("FAKE_TUNNEL_TEXT"))
+                send_log(TUND__LOG_LEVEL__LOG_LEVEL_WARNING, text_or(""), NULL);
         if (!strcmp(mode, "crash") || !strcmp(mode, "kill9") || !strcmp(mode, "exit"))
                 sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC,
                                            delay_ms() * USEC_PER_MSEC, 0, misbehave, NULL);
@@ -189,7 +200,7 @@ static int on_start(IpcConn *c, IpcMsg *msg, void *u) {
                 return 0;
         if (!strcmp(mode, "start-error"))
                 return ipc_conn_reply_error(c, msg->msg_id, TUND__ERROR_CODE__ERROR_ENGINE, 0,
-                                            "fake: engine refused to start");
+                                            "%s", text_or("fake: engine refused to start"));
         if (!strcmp(mode, "start-crash")) {
                 send_log(TUND__LOG_LEVEL__LOG_LEVEL_ERROR, "fake: engine failed to start",
                          NULL);

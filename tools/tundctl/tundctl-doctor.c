@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "netcfg.h"
+#include "string-util.h"
 #include "tundctl.h"
 
 typedef enum CheckStatus { CHECK_OK, CHECK_WARN, CHECK_FAIL, CHECK_SKIP } CheckStatus;
@@ -46,8 +47,11 @@ static _printf_(4, 5) void report(Doctor *d, const char *name, CheckStatus s, co
                 json_object_end(&d->j);
                 return;
         }
+        /* Messages quote the helper's text (session names, errors): printable only. */
+        char n[64];
         printf("%s%-4s%s  %-16s %s\n", d->color ? colors[s] : "", check_status_to_string(s),
-               d->color ? ANSI_RESET : "", name, msg);
+               d->color ? ANSI_RESET : "", string_sanitize(n, sizeof(n), name),
+               string_sanitize_inplace(msg));
 }
 
 /* ---- helper and sockets ---- */

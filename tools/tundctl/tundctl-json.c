@@ -7,46 +7,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "string-util.h"
 #include "tundctl.h"
 
 bool tundctl_json_done;
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. Refuses overlong
- * forms, surrogates and code points above U+10FFFF (RFC 3629). */
-static size_t utf8_valid_len(const unsigned char *s, uint32_t *ret_cp) {
-        uint32_t cp;
-        size_t n;
-
-        if (s[0] < 0x80) {
-                *ret_cp = s[0];
-                return 1;
-        }
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                n = 2;
-                cp = s[0] & 0x1f;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                n = 3;
-                cp = s[0] & 0x0f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                n = 4;
-                cp = s[0] & 0x07;
-        } else
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        *ret_cp = cp;
-        return n;
-}
-
-void json_write_string(FILE *f, const char *str) {
-        const unsigned char *s = (const unsigned char *) str;
-
+void json_write_string(FILE *f, const char *s) {
         if (!s) {
                 fputs("null", f);
                 return;
@@ -54,7 +20,7 @@ void json_write_string(FILE *f, const char *str) {
         fputc('"', f);
         while (*s) {
                 uint32_t cp;
-                size_t n = utf8_valid_len(s, &cp);
+                size_t n = utf8_decode(s, &cp);
 
                 if (n == 0) {
                         fputs("\\ufffd", f);
@@ -84,9 +50,10 @@ void json_write_string(FILE *f, const char *str) {
                         fputs("\\t", f);
                         break;
                 default:
-                        /* Control characters must be escaped; DEL and the JavaScript line
-                         * separators are, so the output is safe to paste anywhere. */
-                        if (cp < 0x20 || cp == 0x7f || cp == 0x2028 || cp == 0x2029)
+                        /* Control characters must be escaped; DEL, C1 and the JavaScript
+                         * line separators are (string-util.h's unichar_is_control()), so the
+                         * output is safe to paste anywhere and inert on a terminal. */
+                        if (unichar_is_control(cp))
                                 fprintf(f, "\\u%04" PRIx32, cp);
                         else
                                 fwrite(s, 1, n, f);

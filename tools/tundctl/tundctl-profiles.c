@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "profile.h"
+#include "string-util.h"
 #include "tundctl.h"
 
 int tundctl_noargs_parse(const char *verb, int argc, char *argv[]) {
@@ -176,8 +177,8 @@ int tundctl_profiles(int argc, char *argv[]) {
                 }
                 tundctl_table_print(t, stdout, color);
                 for (size_t i = 0; i < n; i++)
-                        if (v[i].error)
-                                printf("%s\n", v[i].error);
+                        if (v[i].error) /* may quote the file: one printable line */
+                                printf("%s\n", string_sanitize_inplace(v[i].error));
                 if (!st)
                         printf("(active state unknown: %s)\n", helper_error ? helper_error : "");
         }

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "profile.h"
+#include "string-util.h"
 #include "tundctl.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
@@ -61,6 +62,8 @@ static _printf_(3, 4) int add_warning(char ***list, size_t *n, const char *fmt, 
         va_end(ap);
         if (r < 0)
                 return -ENOMEM;
+        /* Warnings quote the tunnel's last error: one printable line each. */
+        string_sanitize_inplace(l[*n]);
         (*n)++;
         return 0;
 }
@@ -210,12 +213,12 @@ static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *e
 }
 
 static void print_helper_line(const Tund__StatusReply *st) {
-        char up[TUNDCTL_FMT_MAX];
+        char up[TUNDCTL_FMT_MAX], version[TUNDCTL_FMT_MAX];
 
         if (!st->helper)
                 return;
         printf("tund-helperd %s (pid %u, up %s): %zu session%s, %u client%s, %u watching\n",
-               st->helper->version, st->helper->pid,
+               string_sanitize(version, sizeof(version), st->helper->version), st->helper->pid,
                tundctl_format_duration(up, st->helper->uptime_usec), st->n_sessions,
                st->n_sessions == 1 ? "" : "s", st->clients, st->clients == 1 ? "" : "s",
                st->watchers);
@@ -264,9 +267,11 @@ static int print_table(const Tund__StatusReply *st, const HealthEnv *env) {
         return 0;
 }
 
+/* Every string of the session came from the helper: each is printed through string_sanitize()
+ * into t (what tundctl_table_add_row() does for the table). */
 static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
         const Tund__NetworkSettings *ns = s->settings;
-        char buf[TUNDCTL_FMT_MAX], age[TUNDCTL_FMT_MAX];
+        char buf[TUNDCTL_FMT_MAX], age[TUNDCTL_FMT_MAX], t[512];
         time_t started = (time_t) (s->started_usec / USEC_PER_SEC);
         char when[64] = "-";
         struct tm tm;
@@ -274,16 +279,17 @@ static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
         if (started > 0 && localtime_r(&started, &tm))
                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
         printf("%s●%s %s\n", tundctl_ansi(state_color(s->state)), tundctl_ansi(ANSI_RESET),
-               s->profile);
+               string_sanitize(t, sizeof(t), s->profile));
         printf("%13s: %s%s%s\n", "State", tundctl_ansi(state_color(s->state)),
                tundctl_session_state_to_string(s->state), tundctl_ansi(ANSI_RESET));
-        printf("%13s: %s", "Interface", s->ifname);
+        printf("%13s: %s", "Interface", string_sanitize(t, sizeof(t), s->ifname));
         if (s->applied && s->applied->ifindex)
                 printf(" (index %u)", s->applied->ifindex);
         printf("\n%13s: %s (%s)\n", "Started", when,
                tundctl_format_age(age, env->now_sec, (int64_t) started));
         printf("%13s: shim %u, tunnel %u, engine %u (%s)\n", "Processes", s->shim_pid,
-               s->tunnel_pid, s->engine_pid, isempty(s->engine_version) ? "?" : s->engine_version);
+               s->tunnel_pid, s->engine_pid,
+               isempty(s->engine_version) ? "?" : string_sanitize(t, sizeof(t), s->engine_version));
         if (ns) {
                 printf("%13s:", "Addresses");
                 for (size_t i = 0; i < ns->n_addresses; i++)
@@ -295,7 +301,7 @@ static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
                         printf(", %u policy rules", s->applied->rules_applied);
                 printf("\n");
         }
-        printf("%13s: %s, %s", "DNS", session_dns_backend(s),
+        printf("%13s: %s, %s", "DNS", string_sanitize(t, sizeof(t), session_dns_backend(s)),
                ns ? tundctl_dns_mode_to_string(ns->dns_mode) : "split");
         for (size_t i = 0; ns && i < ns->n_dns_servers; i++)
                 printf("%s%s", i ? " " : " (",
@@ -306,17 +312,21 @@ static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
         for (size_t i = 0; i < s->n_peers; i++) {
                 const Tund__PeerState *p = s->peers[i];
                 char rx[TUNDCTL_FMT_MAX], tx[TUNDCTL_FMT_MAX];
-                printf("%13s: %s\n", "Peer", p->public_key);
+                printf("%13s: %s\n", "Peer", string_sanitize(t, sizeof(t), p->public_key));
                 printf("%13s  endpoint %s, handshake %s, rx %s, tx %s\n", "",
-                       isempty(p->endpoint) ? "-" : p->endpoint,
+                       isempty(p->endpoint) ? "-" : string_sanitize(t, sizeof(t), p->endpoint),
                        tundctl_format_age(age, env->now_sec, p->last_handshake_sec),
                        tundctl_format_bytes(rx, p->rx_bytes), tundctl_format_bytes(tx, p->tx_bytes));
         }
 }
 
+/* The warnings are printable already (add_warning()); the profile name came from the helper. */
 static void print_warnings(const char *profile, char **w, size_t n) {
+        char p[256];
+
+        string_sanitize(p, sizeof(p), profile);
         for (size_t i = 0; i < n; i++)
-                printf("%s%s: warning: %s%s\n", tundctl_ansi(ANSI_YELLOW), profile, w[i],
+                printf("%s%s: warning: %s%s\n", tundctl_ansi(ANSI_YELLOW), p, w[i],
                        tundctl_ansi(ANSI_RESET));
 }
 

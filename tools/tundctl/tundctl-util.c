@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "string-util.h"
 #include "tundctl.h"
 
 TundctlGlobals arg_g;
@@ -178,6 +179,8 @@ int tundctl_fail(int code, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(last_error, sizeof(last_error), fmt, ap);
         va_end(ap);
+        /* Errors carry the helper's and the tunnel's text: printable only. */
+        string_sanitize_inplace(last_error);
         if (!quiet)
                 fprintf(stderr, "tundctl: %s\n", last_error);
         return code;
@@ -602,16 +605,14 @@ int tundctl_table_add_row(Table *t, const char *const *texts) {
         c += t->n_rows * t->n_columns;
         for (size_t i = 0; i < t->n_columns; i++) {
                 c[i].color = NULL;
-                c[i].text = strdup(isempty(texts[i]) ? "-" : texts[i]);
+                /* One line per row: a newline, tab or escape from a peer would break the
+                 * columns or drive the terminal. */
+                c[i].text = string_sanitize_dup(isempty(texts[i]) ? "-" : texts[i]);
                 if (!c[i].text) {
                         for (size_t k = 0; k < i; k++)
                                 free(c[k].text);
                         return -ENOMEM;
                 }
-                /* One line per row: a newline or tab from a peer would break the columns. */
-                for (char *p = c[i].text; *p; p++)
-                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                                *p = '?';
         }
         t->n_rows++;
         return 0;

@@ -2,6 +2,7 @@
  * when the helper is not running: tundctl's own version is always known. */
 #include <stdio.h>
 
+#include "string-util.h"
 #include "tundctl.h"
 
 int tundctl_version(int argc, char *argv[]) {
@@ -9,7 +10,7 @@ int tundctl_version(int argc, char *argv[]) {
         Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
         Tund__Ping ping = TUND__PING__INIT;
         const Tund__Pong *pong = NULL;
-        char up[TUNDCTL_FMT_MAX];
+        char up[TUNDCTL_FMT_MAX], version[TUNDCTL_FMT_MAX];
         int r;
 
         r = tundctl_noargs_parse("version", argc, argv);
@@ -48,7 +49,8 @@ int tundctl_version(int argc, char *argv[]) {
         }
         printf("tundctl %s\n", TUND_VERSION);
         if (pong)
-                printf("tund-helperd %s (pid %u, up %s)\n", pong->version, pong->pid,
+                printf("tund-helperd %s (pid %u, up %s)\n",
+                       string_sanitize(version, sizeof(version), pong->version), pong->pid,
                        tundctl_format_duration(up, pong->uptime_usec));
         else
                 printf("tund-helperd: not reachable: %s\n", tundctl_last_error());

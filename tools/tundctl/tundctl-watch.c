@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "profile.h"
+#include "string-util.h"
 #include "tundctl.h"
 
 static int watch_option(int c, const char *value, void *userdata) {
@@ -111,10 +112,11 @@ static void print_event_json(const Tund__WatchEvent *ev) {
         tundctl_json_done = true;
 }
 
-/* One line, whatever the event carries: control characters from a log become '?'. */
+/* One line, whatever the event carries: control characters and invalid UTF-8 from a log
+ * become '?' (string-util.h). */
 static void print_sanitized(const char *s) {
-        for (; s && *s; s++)
-                fputc((unsigned char) *s < 0x20 || *s == 0x7f ? '?' : *s, stdout);
+        _cleanup_free_ char *t = string_sanitize_dup(s);
+        fputs(t ? t : "?", stdout);
 }
 
 static void print_event_human(const Tund__WatchEvent *ev) {
@@ -123,8 +125,9 @@ static void print_event_human(const Tund__WatchEvent *ev) {
                 tx[TUNDCTL_FMT_MAX];
 
         format_time(when, ev->time_usec);
-        printf("%s%s%s %s ", tundctl_ansi(ANSI_GREY), when, tundctl_ansi(ANSI_RESET),
-               isempty(ev->profile) ? "-" : ev->profile);
+        printf("%s%s%s ", tundctl_ansi(ANSI_GREY), when, tundctl_ansi(ANSI_RESET));
+        print_sanitized(isempty(ev->profile) ? "-" : ev->profile);
+        printf(" ");
         switch (ev->event_case) {
         case TUND__WATCH_EVENT__EVENT_LOG: {
                 bool bad = ev->log->level >= TUND__LOG_LEVEL__LOG_LEVEL_WARNING;
@@ -145,7 +148,9 @@ static void print_event_human(const Tund__WatchEvent *ev) {
                 printf("peers %zu%s", ev->peers->n_peers, ev->peers->delta ? " changed" : "");
                 for (size_t i = 0; i < ev->peers->n_peers; i++) {
                         const Tund__PeerState *p = ev->peers->peers[i];
-                        printf("%s %s endpoint ", i ? ";" : ":", tundctl_short_key(k, p->public_key));
+                        printf("%s ", i ? ";" : ":");
+                        print_sanitized(tundctl_short_key(k, p->public_key));
+                        printf(" endpoint ");
                         print_sanitized(isempty(p->endpoint) ? "-" : p->endpoint);
                         printf(" handshake %s rx %s tx %s",
                                tundctl_format_age(hs, now, p->last_handshake_sec),
