@@ -51,6 +51,8 @@ typedef struct NetcfgPlanParams {
         int ifindex;
         uint32_t table;         /* automatic policy table */
         uint32_t rule_priority; /* base of the profile's span */
+        bool exempt_uid_set;    /* exempt the engine by its uid, not by a fwmark */
+        uint32_t exempt_uid;
 } NetcfgPlanParams;
 
 /* Validates everything first; on failure nothing is allocated in *ret. */

@@ -95,6 +95,10 @@ struct nlmsghdr *netcfg_nlmsg_rule(void *buf, uint16_t type, const NetcfgRule *r
                 mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, (uint32_t) r->suppress_prefixlen);
         if (r->protocol)
                 mnl_attr_put_u8(nlh, FRA_PROTOCOL, r->protocol);
+        if (r->uid_set) {
+                struct fib_rule_uid_range u = { .start = r->uid, .end = r->uid };
+                mnl_attr_put(nlh, FRA_UID_RANGE, sizeof(u), &u);
+        }
         return nlh;
 }
 

@@ -8,14 +8,14 @@
  *    The family's routes go to tund's table T, excluded prefixes become throw routes in T
  *    (a lookup hitting one falls through to the main table), and two rules in the profile's
  *    priority span: base+0 "lookup main suppress_prefixlength 0" (anything more specific than
- *    a default route in main, e.g. the LAN, wins) and base+1 "not fwmark M lookup T".
- *  - automatic otherwise: the routes go to the main table on the link.
+ *    a default route in main, e.g. the LAN, wins) and base+1 "not uidrange U-U lookup T"
+ *    (U the engine's user), or "not fwmark M lookup T" when no user is given.
  *
- * Why fwmark and not a uid range: the engine's UDP socket carries the mark (wireguard-go sets
- * SO_MARK from UAPI fwmark=), so the exemption follows exactly the engine's packets whatever
- * user runs it; a uid range would also exempt every other process of that user (the helper
- * and the tunnel shim share user tund) and breaks if the engine ever runs as another user.
- * It is wg-quick's proven scheme and needs nothing beyond what the engine already has. */
+ * Why a uid range: the engine runs without capabilities and cannot put a mark on its socket
+ * (SO_MARK needs CAP_NET_ADMIN). The range exempts every process of the engine's user: the
+ * helper (which sends nothing to the network) and the tunnel (whose endpoint lookups then
+ * reach the underlay's DNS, as they must when the tunnel is not up yet). Without a user,
+ * wg-quick's fwmark scheme (for callers whose engine keeps the capability). */
 #include <arpa/inet.h>
 #include <linux/rtnetlink.h>
 #include <ctype.h>
@@ -137,7 +137,8 @@ bool netcfg_route_equal(const NetcfgRoute *a, const NetcfgRoute *b) {
 bool netcfg_rule_equal(const NetcfgRule *a, const NetcfgRule *b) {
         return a->family == b->family && a->priority == b->priority && a->table == b->table &&
                a->fwmark == b->fwmark && a->invert == b->invert &&
-               a->suppress_prefixlen == b->suppress_prefixlen;
+               a->suppress_prefixlen == b->suppress_prefixlen && a->uid_set == b->uid_set &&
+               (!a->uid_set || a->uid == b->uid);
 }
 
 bool netcfg_address_equal(const NetcfgAddress *a, const NetcfgAddress *b) {
@@ -401,13 +402,15 @@ static void plan_rules(NetcfgPlan *plan, const NetcfgPlanParams *p, uint32_t fwm
                         .family = f ? AF_INET6 : AF_INET,
                         .priority = p->rule_priority + 1,
                         .table = p->table,
-                        .fwmark = fwmark,
+                        .fwmark = p->exempt_uid_set ? 0 : fwmark,
                         .invert = true,
                         .suppress_prefixlen = -1,
                         .protocol = NETCFG_RTPROT_TUND,
+                        .uid_set = p->exempt_uid_set,
+                        .uid = p->exempt_uid,
                 };
         }
-        plan->fwmark = plan->obj.n_rules ? fwmark : 0;
+        plan->fwmark = plan->obj.n_rules && !p->exempt_uid_set ? fwmark : 0;
 }
 
 static int plan_routes(const Tund__NetworkSettings *s, const NetcfgPlanParams *p, NetcfgPlan *plan,

@@ -11,7 +11,8 @@
  *   dns-flags 0 0          (full, default-route)
  *   address 192.0.2.2/24 7
  *   route 198.51.100.0/24 29813 1 7   (table, rtm_type, oif)
- *   rule 4 21701 29813 29813 1 -1     (family, priority, table, fwmark, invert, suppress)
+ *   rule 4 21701 29813 0 1 -1 991     (family, priority, table, fwmark, invert, suppress,
+ *                                      uid or -1; older states lack it)
  *   end
  *
  * The parser accepts exactly this and nothing else; a missing "end" means a torn file. */
@@ -59,8 +60,9 @@ int netcfg_state_format(const NetcfgContext *ctx, char **ret) {
         }
         for (size_t i = 0; i < ctx->obj.n_rules; i++) {
                 const NetcfgRule *r = &ctx->obj.rules[i];
-                fprintf(f, "rule %d %u %u %u %d %d\n", r->family == AF_INET ? 4 : 6, r->priority,
-                        r->table, r->fwmark, r->invert, r->suppress_prefixlen);
+                fprintf(f, "rule %d %u %u %u %d %d %lld\n", r->family == AF_INET ? 4 : 6,
+                        r->priority, r->table, r->fwmark, r->invert, r->suppress_prefixlen,
+                        r->uid_set ? (long long) r->uid : -1LL);
         }
         fputs("end\n", f);
         if (fclose(f) != 0)
@@ -159,7 +161,7 @@ static int parse_object_line(NetcfgContext *ctx, char **w, int n) {
                 r.type = (uint8_t) v[1];
                 r.oif = (int) v[2];
                 o->routes[o->n_routes++] = r;
-        } else if (streq(w[0], "rule") && n == 7) {
+        } else if (streq(w[0], "rule") && (n == 7 || n == 8)) {
                 NetcfgRule r = {.protocol = NETCFG_RTPROT_TUND};
                 if (parse_num(w[1], 4, 6, &v[0]) < 0 || v[0] == 5 ||
                     parse_num(w[2], 0, UINT32_MAX, &v[1]) < 0 ||
@@ -173,6 +175,13 @@ static int parse_object_line(NetcfgContext *ctx, char **w, int n) {
                 r.fwmark = (uint32_t) v[3];
                 r.invert = v[4];
                 r.suppress_prefixlen = (int) v[5];
+                if (n == 8) { /* the engine's uid, or -1 */
+                        long long uid;
+                        if (parse_num(w[7], -1, UINT32_MAX - 1, &uid) < 0)
+                                return -EINVAL;
+                        r.uid_set = uid >= 0;
+                        r.uid = r.uid_set ? (uint32_t) uid : 0;
+                }
                 o->rules[o->n_rules++] = r;
         } else
                 return parse_dns_line(ctx, w, n);

@@ -403,7 +403,9 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                  char **ret_error) {
         NetcfgPlanParams p = {.ifindex = ctx->ifindex,
                               .table = ctx->opts.table,
-                              .rule_priority = ctx->opts.rule_priority};
+                              .rule_priority = ctx->opts.rule_priority,
+                              .exempt_uid_set = ctx->opts.exempt_uid_set,
+                              .exempt_uid = ctx->opts.exempt_uid};
         _cleanup_(netcfg_plan_done) NetcfgPlan plan = {};
         _cleanup_(netcfg_objects_done) NetcfgObjects stale = {};
         _cleanup_(op_result_done) NetcfgOpResult res = {};

@@ -65,6 +65,11 @@ typedef struct NetcfgOptions {
         const char *resolvconf; /* resolvconf program; NULL: "resolvconf" found in $PATH */
         uint32_t table;         /* automatic policy table; 0: NETCFG_TABLE_DEFAULT */
         uint32_t rule_priority; /* first rule priority; 0: NETCFG_RULE_PRIO_MIN */
+        /* The engine's user: a policy table is then bypassed by that user's packets ("not
+         * uidrange U-U lookup T") instead of by a fwmark, which an engine without
+         * CAP_NET_ADMIN cannot set (NetcfgResult.fwmark is then 0). */
+        bool exempt_uid_set;
+        uint32_t exempt_uid;
         size_t batch_limit;     /* bytes per netlink batch (flush); 0: 32 KiB, max 128 KiB */
         /* reconcile only: the profile owns no table or rule span (yet); remove only the
          * link's routes and DNS, never what is in a table or priority another may own */
@@ -145,6 +150,8 @@ typedef struct NetcfgRule {
         bool invert;            /* "not fwmark" */
         int suppress_prefixlen; /* -1: none */
         uint8_t protocol;
+        bool uid_set;           /* "uidrange uid-uid" (with invert: "not uidrange") */
+        uint32_t uid;
 } NetcfgRule;
 
 typedef struct NetcfgAddress {

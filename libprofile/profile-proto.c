@@ -116,7 +116,8 @@ static int network_fill(Tund__NetworkSettings *ns, const Profile *p) {
         if (r < 0)
                 return r;
 
-        ns->mtu = p->mtu;
+        /* The shim sets the MTU (the engine's own SIOCSIFMTU does nothing in its sandbox). */
+        ns->mtu = p->mtu ? p->mtu : PROFILE_MTU_DEFAULT;
         ns->dns_mode = p->dns_mode == PROFILE_DNS_MODE_FULL ? TUND__DNS_MODE__DNS_MODE_FULL :
                                                               TUND__DNS_MODE__DNS_MODE_SPLIT;
         /* Full mode makes the link resolved's default route for every query ("~."). */
@@ -175,7 +176,11 @@ int profile_to_wg_config(const Profile *p, Tund__WgConfig **ret) {
                 return -ENOMEM;
         tund__network_settings__init(c->network);
         c->listen_port = p->listen_port;
-        c->fwmark = profile_effective_fwmark(p);
+        /* The engine runs without CAP_NET_ADMIN and cannot put a mark on its socket (SO_MARK):
+         * asking would fail its whole configuration. A full tunnel exempts it by its user
+         * (the shim's "not uidrange" rule); FwMark= still reaches the settings, for a caller
+         * that uses the fwmark scheme. */
+        c->fwmark = 0;
         r = peers_fill(c, p);
         if (r < 0)
                 return r;

@@ -20,6 +20,9 @@
  * carries it and tund's policy rule ("not fwmark M lookup T") lets it bypass the tunnel, so
  * there is no routing loop even when the endpoint moves. Equal to NETCFG_FWMARK_DEFAULT. */
 #define PROFILE_FWMARK_AUTO 29813U
+/* The link's MTU when the profile sets none: wireguard-go's default (1500 - 80, room for
+ * WireGuard over IPv6). */
+#define PROFILE_MTU_DEFAULT 1420U
 
 typedef struct ProfileAddress {
         int family; /* AF_INET or AF_INET6 */

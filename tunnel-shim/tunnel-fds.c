@@ -128,22 +128,3 @@ int tunnel_describe_credentials(char *buf, size_t size) {
                  amb);
         return 0;
 }
-
-int tunnel_raise_ambient_net_admin(void) {
-        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-        struct __user_cap_data_struct d[2] = {};
-        const uint32_t bit = UINT32_C(1) << CAP_NET_ADMIN;
-
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_ADMIN, 0, 0) == 1)
-                return 1;
-        if (syscall(SYS_capget, &h, d) < 0)
-                return negative_errno();
-        if (!(d[0].permitted & bit))
-                return 0;
-        d[0].inheritable |= bit;
-        if (syscall(SYS_capset, &h, d) < 0)
-                return negative_errno();
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0) < 0)
-                return negative_errno();
-        return 1;
-}

@@ -12,6 +12,7 @@
 #include "tunnel-peers.h"
 #include "tunnel-resolve.h"
 #include "tunnel-settings.h"
+#include "string-util.h"
 #include "tunnel-uapi-io.h"
 #include "tunnel.h"
 
@@ -99,6 +100,7 @@ static void tlog(Tunnel *t, Tund__LogLevel level, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
+        string_sanitize_inplace(buf); /* engine and helper text: one line */
         fprintf(stderr, "%s%s\n", tunnel_level_prefix(level), buf);
         if (level >= TUND__LOG_LEVEL__LOG_LEVEL_INFO)
                 send_log(t, level, buf, getpid());
@@ -420,9 +422,9 @@ static int engine_spawn(Tunnel *t) {
                 .log_level = t->args.engine_log_level,
         };
 
-        int r = tunnel_raise_ambient_net_admin();
+        int r = tunnel_sandbox_install();
         if (r < 0)
-                log_warning(t, "cannot pass CAP_NET_ADMIN to the engine: %s", strerror(-r));
+                return r;
         r = tunnel_engine_spawn(&a, &pid, &out_fd);
         if (r < 0)
                 return r;

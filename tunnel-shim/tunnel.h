@@ -76,7 +76,6 @@ int tunnel_check_tun_fd(int fd, char ret_ifname[16], unsigned *ret_flags, char *
 int tunnel_check_uapi_fd(int fd, char *ret_path, size_t size, char **ret_error);
 /* One line with uid, gid, NoNewPrivs and the capability sets. */
 int tunnel_describe_credentials(char *buf, size_t size);
-/* If CAP_NET_ADMIN is permitted, makes it inheritable and ambient so that the engine (not
- * setuid, not file-capable) keeps it across exec: it sets the TUN's MTU itself. Returns 1 if
- * ambient, 0 if not permitted, -errno. */
-int tunnel_raise_ambient_net_admin(void);
+/* tunnel-sandbox.c: the seccomp filter the engine inherits (its SIOCSIFMTU succeeds without
+ * effect: the shim owns the MTU). Needs NoNewPrivs. 0 or -errno. */
+int tunnel_sandbox_install(void);

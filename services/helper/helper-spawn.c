@@ -26,7 +26,6 @@ enum {
         STEP_SETGID,
         STEP_SETUID,
         STEP_CAPS,
-        STEP_AMBIENT,
         STEP_NNP,
         STEP_EXEC,
         _STEP_MAX,
@@ -42,26 +41,28 @@ static const char *const step_names[_STEP_MAX] = {
         [STEP_KEEPCAPS] = "PR_SET_KEEPCAPS",
         [STEP_SETGID] = "setresgid",
         [STEP_SETUID] = "setresuid",
-        [STEP_CAPS] = "capset",
-        [STEP_AMBIENT] = "raising CAP_NET_ADMIN as ambient capability",
+        [STEP_CAPS] = "dropping every capability",
         [STEP_NNP] = "PR_SET_NO_NEW_PRIVS",
         [STEP_EXEC] = "execveat",
 };
 
-/* Keeps CAP_NET_ADMIN (wireguard-go sets the MTU and exits without it) when permitted, drops
- * every other capability, and makes it ambient so it survives the exec of a plain binary. */
+/* The tunnel and the engine need no capability (the shim owns the link, its MTU included;
+ * the engine's own SIOCSIFMTU is made harmless by the tunnel's seccomp filter): none is
+ * effective, permitted or inheritable, and with the ambient set cleared and NoNewPrivs
+ * none can come back at exec. */
 static int child_caps(void) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
-        if (syscall(SYS_capget, &h, d) < 0)
+        struct __user_cap_data_struct have[2] = {};
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return -1;
-        bool have = d[0].permitted & (1u << CAP_NET_ADMIN);
-        uint32_t keep = have ? 1u << CAP_NET_ADMIN : 0;
-        d[0].effective = d[0].permitted = d[0].inheritable = keep;
-        d[1].effective = d[1].permitted = d[1].inheritable = 0;
-        if (syscall(SYS_capset, &h, d) < 0)
+        if (syscall(SYS_capget, &h, have) < 0)
                 return -1;
-        return have;
+        /* Already none (the helper's unit gives it none): capset(2) is not even allowed. */
+        if (!have[0].permitted && !have[1].permitted && !have[0].inheritable &&
+            !have[1].inheritable)
+                return 0;
+        return syscall(SYS_capset, &h, d) < 0 ? -1 : 0;
 }
 
 /* glibc refuses sigaction() on the signals it reserves (32, 33), yet an ignored disposition of
@@ -131,10 +132,9 @@ static _Noreturn void child(const TunnelSpawnArgs *a, int errfd, pid_t parent) {
         }
 
         if (a->change_user) {
-                /* Only what the engine needs stays possible, even for a later exec. */
+                /* Nothing stays possible, even for a later exec. */
                 for (unsigned long cap = 0; cap <= 63; cap++)
-                        if (cap != CAP_NET_ADMIN && prctl(PR_CAPBSET_DROP, cap) < 0 &&
-                            errno != EINVAL)
+                        if (prctl(PR_CAPBSET_DROP, cap) < 0 && errno != EINVAL)
                                 child_fail(errfd, STEP_BOUNDING);
                 if (setgroups(1, &a->gid) < 0)
                         child_fail(errfd, STEP_GROUPS);
@@ -146,11 +146,8 @@ static _Noreturn void child(const TunnelSpawnArgs *a, int errfd, pid_t parent) {
                         child_fail(errfd, STEP_SETUID);
                 (void) prctl(PR_SET_KEEPCAPS, 0);
         }
-        int have = child_caps();
-        if (have < 0)
+        if (child_caps() < 0)
                 child_fail(errfd, STEP_CAPS);
-        if (have && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0) < 0)
-                child_fail(errfd, STEP_AMBIENT);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 child_fail(errfd, STEP_NNP);
 

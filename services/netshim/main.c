@@ -12,6 +12,7 @@ static const char *arg_state_dir = "/run/tund/netshim";
 static const char *arg_uapi_dir = "/run/wireguard";
 static const char *arg_engine = ENGINE_DEFAULT_PATH;
 static const char *arg_engine_group = "tund";
+static const char *arg_engine_user = "tund";
 static const char *arg_bus_address;
 static const char *arg_resolvconf;
 static unsigned arg_start_timeout = 60, arg_stop_timeout = 20;
@@ -29,13 +30,15 @@ static void help(void) {
                "  --uapi-dir DIR         wireguard UAPI socket directory (default %s)\n"
                "  --engine PATH          wireguard-go, for the TUN flavour (default %s)\n"
                "  --engine-group NAME    group owning the UAPI socket (default %s)\n"
+               "  --engine-user NAME     the engine's user, whose packets bypass a full tunnel\n"
+               "                         (default %s; \"\": exempt fwmark 0x7475 instead)\n"
                "  --bus-address ADDR     D-Bus address of systemd-resolved (default: system bus)\n"
                "  --resolvconf PATH      resolvconf program when resolved is absent\n"
                "  --start-timeout SEC    how long the helper may take to start (default %u)\n"
                "  --stop-timeout SEC     how long the helper may take to stop (default %u)\n"
                "  -h, --help             this help\n",
                arg_config_dir, arg_shim_socket, arg_state_dir, arg_uapi_dir, arg_engine,
-               arg_engine_group, arg_start_timeout, arg_stop_timeout);
+               arg_engine_group, arg_engine_user, arg_start_timeout, arg_stop_timeout);
 }
 
 static int parse_uint(const char *s, unsigned *ret) {
@@ -50,7 +53,7 @@ static int parse_uint(const char *s, unsigned *ret) {
 
 static int parse_argv(int argc, char **argv, const char **ret_profile) {
         enum { ARG_CLEANUP = 0x100, ARG_CONFIG_DIR, ARG_SHIM_SOCKET, ARG_STATE_DIR, ARG_UAPI_DIR,
-               ARG_ENGINE, ARG_ENGINE_GROUP, ARG_BUS, ARG_RESOLVCONF, ARG_START_TO, ARG_STOP_TO };
+               ARG_ENGINE, ARG_ENGINE_GROUP, ARG_ENGINE_USER, ARG_BUS, ARG_RESOLVCONF, ARG_START_TO, ARG_STOP_TO };
         static const struct option opts[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "cleanup", no_argument, NULL, ARG_CLEANUP },
@@ -60,6 +63,7 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
                 { "uapi-dir", required_argument, NULL, ARG_UAPI_DIR },
                 { "engine", required_argument, NULL, ARG_ENGINE },
                 { "engine-group", required_argument, NULL, ARG_ENGINE_GROUP },
+                { "engine-user", required_argument, NULL, ARG_ENGINE_USER },
                 { "bus-address", required_argument, NULL, ARG_BUS },
                 { "resolvconf", required_argument, NULL, ARG_RESOLVCONF },
                 { "start-timeout", required_argument, NULL, ARG_START_TO },
@@ -79,6 +83,7 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
                 case ARG_UAPI_DIR: arg_uapi_dir = optarg; break;
                 case ARG_ENGINE: arg_engine = optarg; break;
                 case ARG_ENGINE_GROUP: arg_engine_group = *optarg ? optarg : NULL; break;
+                case ARG_ENGINE_USER: arg_engine_user = *optarg ? optarg : NULL; break;
                 case ARG_BUS: arg_bus_address = optarg; break;
                 case ARG_RESOLVCONF: arg_resolvconf = optarg; break;
                 case ARG_START_TO:
@@ -118,6 +123,7 @@ static int run(int argc, char **argv) {
                 .uapi_dir = arg_uapi_dir,
                 .engine_path = arg_engine,
                 .engine_group = arg_engine_group,
+                .engine_user = arg_engine_user,
                 .bus_address = arg_bus_address,
                 .resolvconf = arg_resolvconf,
                 .start_timeout_usec = arg_start_timeout * USEC_PER_SEC,

@@ -3,6 +3,7 @@
  * ApplyNetworkSettings → READY=1 → … → SIGTERM → StopSession → revert → exit 0.
  * Any failure reverts first and exits non-zero for systemd to restart us. */
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "netshim-tun.h"
 #include "netshim.h"
 #include "shim.pb-c.h"
+#include "string-util.h"
 
 _Static_assert(PROFILE_FWMARK_AUTO == NETCFG_FWMARK_DEFAULT,
                "a full tunnel's automatic fwmark must be the one libnetcfg's rules exempt");
@@ -31,6 +33,9 @@ void set_status(Manager *m, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(m->status, sizeof(m->status), fmt, ap);
         va_end(ap);
+        /* Text from the helper (reasons, endpoints) goes in here: a newline in it would add
+         * READY=1 or MAINPID= lines to our notification. */
+        string_sanitize_inplace(m->status);
         (void) sd_notifyf(false, "STATUS=%s", m->status);
 }
 
@@ -167,7 +172,8 @@ static int on_apply(Manager *m, IpcMsg *req, const Tund__ApplyNetworkSettings *a
         if (!a->settings)
                 return ipc_conn_reply_error(m->conn, req->msg_id, TUND__ERROR_CODE__ERROR_PROTOCOL,
                                             0, "ApplyNetworkSettings without settings");
-        int r = netshim_settings_check(m->config->network, a->settings, &err);
+        /* The profile, exactly: a tunnel's bug must not widen what CAP_NET_ADMIN does here. */
+        int r = netshim_settings_check(m->config, a->settings, &err);
         if (r < 0) {
                 log_warning("Refused network settings from the tunnel: %s", err);
                 return ipc_conn_reply_error(m->conn, req->msg_id,
@@ -505,6 +511,16 @@ int manager_start_fd(Manager *m, int helper_fd) {
         m->netcfg_opts.rule_priority = NETCFG_SLOT_PRIORITY(slot);
         m->netcfg_opts.table_owner = manager_table_owner;
         m->netcfg_opts.table_owner_userdata = m;
+        /* The engine has no CAP_NET_ADMIN to mark its packets: a full tunnel lets its user's
+         * packets past instead. */
+        struct passwd *pw = m->opts.engine_user ? getpwnam(m->opts.engine_user) : NULL;
+        if (pw) {
+                m->netcfg_opts.exempt_uid_set = true;
+                m->netcfg_opts.exempt_uid = pw->pw_uid;
+        } else if (m->opts.engine_user)
+                log_warning("No user \"%s\": a full tunnel will exempt the engine by fwmark, "
+                            "which an engine without CAP_NET_ADMIN does not set.",
+                            m->opts.engine_user);
         manager_cleanup_predecessor(m);
 
         r = netshim_tun_create(m->profile->ifname, m->engine.flavour, &err);

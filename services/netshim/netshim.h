@@ -23,6 +23,7 @@ typedef struct NetshimOptions {
         const char *engine_path;  /* for the TUN flavour */
         const EngineInfo *engine; /* already detected (tests, fuzzing): engine_path is not run */
         const char *engine_group; /* owner group of the UAPI socket: the engine's */
+        const char *engine_user;  /* its packets bypass a full tunnel; NULL: by fwmark */
         const char *bus_address;  /* resolved's bus; NULL: system bus */
         const char *resolvconf;
         uint64_t start_timeout_usec;

@@ -3,7 +3,11 @@
  * Listens on SOCKET; on StartSession checks the two fds, asks the shim to apply the profile's
  * own NetworkSettings (MODE "evil": plus a route outside AllowedIPs; "fail": answers the
  * StartSession with an Error), then answers StartSessionReply. SIGUSR1 sends TunnelExited.
- * StopSession is acknowledged. Prints one line per event on stdout. */
+ * StopSession is acknowledged. Prints one line per event on stdout.
+ * MODE may also be a '+'-separated list of changes to what is asked: "tunnel" (the settings
+ * tund-tunnel derives: the profile's plus its numeric endpoints' host exclusions),
+ * "exclude=PREFIX", "route=PREFIX", "dns=ADDRESS", "mtu=N". */
+#include <arpa/inet.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <signal.h>
@@ -13,6 +17,7 @@
 
 #include "ipc.h"
 #include "shim.pb-c.h"
+#include "tunnel-settings.h"
 
 static const char *mode = "normal";
 static IpcConn *shim;
@@ -55,6 +60,98 @@ static void on_applied(IpcConn *c, int error, IpcMsg *reply, void *u) {
         reply_start();
 }
 
+/* ---- MODE as a list of changes ---- */
+
+#define MAX_EXTRA 16
+static Tund__IpPrefix extra_prefix[MAX_EXTRA];
+static uint8_t extra_addr[MAX_EXTRA][16];
+static size_t n_extra_prefix;
+static uint8_t extra_dns_addr[MAX_EXTRA][16];
+static size_t n_extra_dns;
+static Tund__NetworkSettings *derived;
+
+static Tund__IpPrefix *prefix_parse(const char *s) {
+        char a[INET6_ADDRSTRLEN];
+        const char *slash = strchr(s, '/');
+        if (!slash || (size_t) (slash - s) >= sizeof(a) || n_extra_prefix >= MAX_EXTRA)
+                return NULL;
+        memcpy(a, s, (size_t) (slash - s));
+        a[slash - s] = 0;
+        Tund__IpPrefix *p = &extra_prefix[n_extra_prefix];
+        uint8_t *d = extra_addr[n_extra_prefix];
+        tund__ip_prefix__init(p);
+        if (inet_pton(AF_INET, a, d) == 1)
+                p->address = (ProtobufCBinaryData){ 4, d };
+        else if (inet_pton(AF_INET6, a, d) == 1)
+                p->address = (ProtobufCBinaryData){ 16, d };
+        else
+                return NULL;
+        p->prefix_len = (uint32_t) atoi(slash + 1);
+        n_extra_prefix++;
+        return p;
+}
+
+static bool has_prefix(const char *s, const char *p) {
+        return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Appends to a copy of the array (leaked: the program is short-lived). */
+static void *append(const void *arr, size_t n, size_t size, const void *item) {
+        uint8_t *c = malloc((n + 1) * size);
+        if (!c)
+                abort();
+        if (n)
+                memcpy(c, arr, n * size);
+        memcpy(c + n * size, item, size);
+        return c;
+}
+
+static int settings_apply_change(Tund__NetworkSettings *ns, const char *op) {
+        Tund__IpPrefix *p;
+        if (has_prefix(op, "exclude=") && (p = prefix_parse(op + 8))) {
+                ns->excluded_routes = append(ns->excluded_routes, ns->n_excluded_routes++,
+                                             sizeof(p), &p);
+        } else if (has_prefix(op, "route=") && (p = prefix_parse(op + 6))) {
+                ns->routes = append(ns->routes, ns->n_routes++, sizeof(p), &p);
+        } else if (has_prefix(op, "dns=") && n_extra_dns < MAX_EXTRA) {
+                uint8_t *d = extra_dns_addr[n_extra_dns++];
+                ProtobufCBinaryData b = { 4, d };
+                if (inet_pton(AF_INET, op + 4, d) != 1) {
+                        if (inet_pton(AF_INET6, op + 4, d) != 1)
+                                return -EINVAL;
+                        b.len = 16;
+                }
+                ns->dns_servers = append(ns->dns_servers, ns->n_dns_servers++, sizeof(b), &b);
+        } else if (has_prefix(op, "mtu="))
+                ns->mtu = (uint32_t) atoi(op + 4);
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* "tunnel" first (as tund-tunnel derives them), then the changes in order. */
+static int settings_from_mode(const Tund__WgConfig *cfg, Tund__NetworkSettings *ns) {
+        _cleanup_free_ char *copy = strdup(mode);
+        if (!copy)
+                return -ENOMEM;
+        for (char *save = NULL, *op = strtok_r(copy, "+", &save); op;
+             op = strtok_r(NULL, "+", &save)) {
+                if (streq(op, "tunnel")) {
+                        UapiEndpoint ep[64] = {};
+                        for (size_t i = 0; i < cfg->n_peers && i < 64; i++)
+                                if (uapi_endpoint_parse(cfg->peers[i]->endpoint, &ep[i].addr) < 0)
+                                        ep[i].addr.sa.sa_family = AF_UNSPEC;
+                        _cleanup_free_ char *err = NULL;
+                        if (cfg->n_peers > 64 ||
+                            tunnel_settings_derive(cfg, ep, &derived, &err) < 0)
+                                return -EINVAL;
+                        *ns = *derived;
+                } else if (settings_apply_change(ns, op) < 0)
+                        return -EINVAL;
+        }
+        return 0;
+}
+
 static int check_fds(IpcMsg *m) {
         struct ifreq ifr = {};
         if (m->n_fds != 2 || ioctl(m->fds[0], TUNGETIFF, &ifr) < 0)
@@ -93,7 +190,10 @@ static int on_start(IpcConn *c, IpcMsg *m) {
                 routes[ns.n_routes] = &evil;
                 ns.routes = routes;
                 ns.n_routes++;
-        }
+        } else if (!streq(mode, "normal") && !streq(mode, "evil") &&
+                   settings_from_mode(s->config, &ns) < 0)
+                return ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_INVALID, 0,
+                                            "fake helper: bad mode %s", mode);
         a.settings = &ns;
         out.payload_case = TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS;
         out.apply_network_settings = &a;

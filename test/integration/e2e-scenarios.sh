@@ -56,6 +56,29 @@ assert p['has_preshared_key'] is True, p
 "
 check ctl_status_human bash -c "ctl status | grep -E '^work +running +tund-work +198.51.100.1:51820 +[0-9]+ s ago'"
 check ctl_peers_human bash -c "ctl peers | grep -q '198.51.100.1:51820'"
+
+# --- least privilege: the tunnel and the engine hold no capability, and the engine's user
+# can change nothing on the host's network ---
+caps_of() { # COMM: "uid CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs" of the first such process
+	local pid
+	pid=$(cns ps -e -o pid=,comm= | awk -v c="$1" '$2 == c { print $1; exit }')
+	[ -n "$pid" ] && cns awk '/^Uid:/ { u = $2 } /^Cap(Inh|Prm|Eff|Bnd|Amb):/ { c = c " " $2 }
+		/^NoNewPrivs:/ { n = $2 } END { print u c, n }' "/proc/$pid/status"
+}
+for comm in tund-tunnel wireguard-go; do
+	c=$(caps_of "$comm")
+	echo "$comm: uid CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs = $c"
+	[ "$c" = "991 0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000 1" ] &&
+		pass "no_capabilities_$comm" || fail "no_capabilities_$comm" "$c"
+done
+as_engine() { cns setpriv --reuid 991 --regid 991 --clear-groups "$@"; }
+for what in "ip route add 192.0.2.99/32 dev lo" "ip rule add pref 100 lookup main" \
+	"ip link set dev tund-work mtu 1300" "ip addr add 192.0.2.98/32 dev lo"; do
+	out=$(as_engine $what 2>&1) && fail "engine_user_cannot: $what" "it worked" ||
+		case "$out" in *"Operation not permitted"*) pass "engine_user_cannot: $what" ;;
+		*) fail "engine_user_cannot: $what" "$out" ;; esac
+done
+check engine_mtu_is_the_shims bash -c "[ \"\$(cns cat /sys/class/net/tund-work/mtu)\" = 1420 ]"
 check split_ping_v4_behind cns ping -c 1 -W 3 203.0.113.1
 check split_ping_v6_peer cns ping -6 -c 1 -W 3 2001:db8:1::1
 check split_ping_v6_behind cns ping -6 -c 1 -W 3 2001:db8:2::1
@@ -167,8 +190,10 @@ check full_slot_claimed test -n "$SLOT"
 TBL=$((29813 + ${SLOT:-0})) PRI=$((21700 + 10 * ${SLOT:-0}))
 check full_rules_v4 bash -c "[ \"\$(ip -n $RNS rule show | grep -E 'proto (tund|116)' | cut -d: -f1 | tr '\n' ' ')\" = '$PRI $((PRI + 1)) ' ]"
 check full_rules_v6 bash -c "[ \"\$(ip -n $RNS -6 rule show | grep -E 'proto (tund|116)' | cut -d: -f1 | tr '\n' ' ')\" = '$PRI $((PRI + 1)) ' ]"
-check full_engine_fwmark bash -c "[ \$(cns wg show tund-full fwmark) = 0x7475 ]"
-check full_rule_exempts_engine bash -c "ip -n $RNS rule show | grep -Eq '^$((PRI + 1)):.*not from all fwmark 0x7475 lookup $TBL proto (tund|116)'"
+# The engine cannot mark its packets (no CAP_NET_ADMIN): its user's packets bypass the table.
+check full_engine_no_fwmark bash -c "[ \$(cns wg show tund-full fwmark) = off ]"
+check full_rule_exempts_engine bash -c "ip -n $RNS rule show | grep -Eq '^$((PRI + 1)):.*not from all uidrange 991-991 lookup $TBL proto (tund|116)' &&
+	ip -n $RNS -6 rule show | grep -Eq '^$((PRI + 1)):.*not from all uidrange 991-991 lookup $TBL proto (tund|116)'"
 check full_ping_v4 cns ping -c 1 -W 3 203.0.113.1
 check full_ping_v6 cns ping -6 -c 1 -W 3 2001:db8:2::1
 check full_default_via_tunnel bash -c "ip -n $RNS route get 203.0.113.77 | grep -q 'dev tund-full'"

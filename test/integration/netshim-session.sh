@@ -40,9 +40,9 @@ start_fake() { # MODE
 	wait_for 5 grep -q LISTENING "$W/fake.out"
 }
 stop_fake() { kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
-start_shim() {
+start_shim() { # [PROFILE]
 	: >"$W/notify"
-	NOTIFY_SOCKET="$W/notify.sock" "${SHIM[@]}" work >"$W/shim.log" 2>&1 &
+	NOTIFY_SOCKET="$W/notify.sock" "${SHIM[@]}" "${1:-work}" >"$W/shim.log" 2>&1 &
 	SHIM_PID=$!
 	T_PIDS+=("$SHIM_PID")
 }
@@ -96,6 +96,78 @@ rc=$?
 check refused_named grep -q 'APPLY-ERROR code=3 .*route 203.0.113.0/24 is outside the profile' "$W/fake.out"
 [ "$BEFORE" = "$(ns_dump "$NS")" ] && pass refused_leaves_nothing || fail refused_leaves_nothing "dump differs"
 stop_fake
+
+# --- the shim grants its profile, no more: a full tunnel's settings as tund-tunnel derives them
+# (the endpoint's /32 excluded) are applied; anything else is refused, naming the field and the
+# value, and nothing is applied ---
+IF2=tnf$$
+IF2=${IF2:0:15}
+cat >"$W/etc/full.conf" <<CONF
+[Interface]
+PrivateKey = $(wg genkey)
+Address = 10.9.0.2/32, fd00:9::2/128
+
+[Peer]
+PublicKey = $(wg genkey | wg pubkey)
+Endpoint = 203.0.113.1:51820
+AllowedIPs = 0.0.0.0/0, ::/0
+
+[Tund]
+InterfaceName = $IF2
+CONF
+chmod 600 "$W/etc/full.conf"
+start_fake tunnel
+start_shim full
+if wait_for 10 ready; then pass policy_tunnel_settings_applied; else
+	fail policy_tunnel_settings_applied "$(grep APPLY "$W/fake.out") $(tail -3 "$W/shim.log")"
+fi
+check policy_endpoint_excluded bash -c "ip -n $NS route show table all | grep -q '^[a-z]* *203.0.113.1 '"
+kill -TERM "$SHIM_PID"
+wait "$SHIM_PID"
+[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass policy_tunnel_settings_reverted ||
+	fail policy_tunnel_settings_reverted "$(diff <(echo "$BEFORE") <(ns_dump "$NS") | head -5)"
+stop_fake
+
+policy_refused() { # NAME PROFILE MODE TEXT: the stand-in asks for MODE; refused with TEXT
+	local rc
+	start_fake "$3"
+	start_shim "$2"
+	if ! wait_for 15 grep -qE '^(APPLIED|APPLY-ERROR)' "$W/fake.out" ||
+		grep -q '^APPLIED' "$W/fake.out"; then
+		kill -TERM "$SHIM_PID"
+		wait "$SHIM_PID"
+		fail "$1" "not refused: $(grep -E '^APPL' "$W/fake.out")"
+		stop_fake
+		return
+	fi
+	wait "$SHIM_PID"
+	rc=$?
+	if [ "$rc" != 1 ]; then
+		fail "$1" "exit $rc"
+	elif ! grep -qF "APPLY-ERROR code=3 $2: refused: $4" "$W/fake.out"; then
+		fail "$1" "$(grep APPLY "$W/fake.out")"
+	elif ! grep -qF "Refused network settings from the tunnel: $4" "$W/shim.log"; then
+		fail "$1" "not in the shim's log: $(tail -3 "$W/shim.log")"
+	elif [ "$BEFORE" != "$(ns_dump "$NS")" ]; then
+		fail "$1" "the namespace changed: $(diff <(echo "$BEFORE") <(ns_dump "$NS") | head -5)"
+	else
+		pass "$1"
+	fi
+	stop_fake
+}
+policy_refused policy_excluded_halves full "tunnel+exclude=0.0.0.0/1+exclude=128.0.0.0/1" \
+	"excluded route 0.0.0.0/1 is not an endpoint host route (/32 or /128) nor one of the profile's ExcludedRoutes="
+policy_refused policy_excluded_other_host full "tunnel+exclude=198.51.100.9/32" \
+	"excluded route 198.51.100.9/32 is not the endpoint of a peer"
+policy_refused policy_mtu_68 full "tunnel+mtu=68" "MTU 68 is not the profile's MTU 1420"
+policy_refused policy_mtu_65535 full "tunnel+mtu=65535" "MTU 65535 is not the profile's MTU 1420"
+policy_refused policy_mtu_not_profiles work "mtu=1500" "MTU 1500 is not the profile's MTU 1400"
+policy_refused policy_route_not_allowed_ips full "tunnel+route=10.0.0.0/8" \
+	"route 10.0.0.0/8 is not one of the profile's AllowedIPs"
+policy_refused policy_route_outside work "route=203.0.113.0/24" \
+	"route 203.0.113.0/24 is outside the profile's AllowedIPs"
+policy_refused policy_dns_server full "tunnel+dns=192.0.2.53" \
+	"DNS server 192.0.2.53 is not one of the profile's DNS="
 
 # --- SIGKILL while running, then the unit's ExecStopPost: nothing left ---
 start_fake normal

@@ -45,8 +45,8 @@ static NetcfgContext *sample(void) {
         c->obj.routes[2] = (NetcfgRoute){c->obj.routes[2].dst, 254, RTN_UNICAST, 116, 7};
         netcfg_routes_sort(c->obj.routes, 3);
         c->obj.n_routes = 3;
-        c->obj.rules[0] = (NetcfgRule){AF_INET, 21700, 254, 0, false, 0, 116};
-        c->obj.rules[1] = (NetcfgRule){AF_INET6, 21701, 29813, 0x7475, true, -1, 116};
+        c->obj.rules[0] = (NetcfgRule){AF_INET, 21700, 254, 0, false, 0, 116, false, 0};
+        c->obj.rules[1] = (NetcfgRule){AF_INET6, 21701, 29813, 0, true, -1, 116, true, 991};
         c->obj.n_rules = 2;
         return c;
 }
@@ -82,7 +82,8 @@ TEST(text_round_trip) {
 
         ASSERT_OK(netcfg_state_format(a, &text));
         ASSERT_CONTAINS(text, "tund-netcfg-state 1\nlink tund-work 7\n");
-        ASSERT_CONTAINS(text, "rule 6 21701 29813 29813 1 -1\n");
+        ASSERT_CONTAINS(text, "rule 6 21701 29813 0 1 -1 991\n");
+        ASSERT_CONTAINS(text, "rule 4 21700 254 0 0 0 -1\n");
         ASSERT_CONTAINS(text, "route 203.0.113.7/32 29813 9 0\n");
         ASSERT_OK(netcfg_state_parse(b, text, NULL));
         ASSERT_TRUE(b->applied);
@@ -90,6 +91,17 @@ TEST(text_round_trip) {
         ASSERT_OK(netcfg_state_format(b, &text2));
         ASSERT_STREQ(text, text2);
         free(text), free(text2);
+}
+
+/* A state written before rules had a uid (seven words) still loads: an upgrade must revert
+ * what the previous version applied. */
+TEST(old_rule_line) {
+        _cleanup_netcfg_ NetcfgContext *b = calloc(1, sizeof(*b));
+        ASSERT_OK(netcfg_state_parse(b, "tund-netcfg-state 1\nlink tund-work 7\n"
+                                        "rule 6 21701 29813 29813 1 -1\nend\n", NULL));
+        ASSERT_EQ(b->obj.n_rules, 1u);
+        ASSERT_EQ(b->obj.rules[0].fwmark, 29813u);
+        ASSERT_TRUE(!b->obj.rules[0].uid_set);
 }
 
 TEST(file_round_trip) {

@@ -605,7 +605,9 @@ TEST(proto_conversion) {
         ASSERT_OK(profile_to_wg_config(p, &c));
         ASSERT_STREQ(c->private_key, PRIV);
         ASSERT_EQ(c->listen_port, 4500);
-        ASSERT_EQ(c->fwmark, 0x20);
+        ASSERT_EQ(c->fwmark, 0); /* the engine never marks: it has no CAP_NET_ADMIN */
+        ASSERT_EQ(c->network->fwmark, 0x20);
+        ASSERT_EQ(c->network->mtu, 1380u); /* MTU = 1380 above; the shim sets it */
         ASSERT_EQ(c->n_peers, 2);
         ASSERT_STREQ(c->peers[0]->public_key, PUB1);
         ASSERT_STREQ(c->peers[0]->preshared_key, PSK);
@@ -672,7 +674,9 @@ TEST(proto_conversion_split_table_off) {
         profile_free(p);
 }
 
-/* A full tunnel gets an fwmark for its engine (the rules exempt it), as wg-quick does. */
+/* A full tunnel's settings name an fwmark for the rules' fwmark scheme, as wg-quick does; the
+ * engine itself is never asked to set one (it could not: no CAP_NET_ADMIN), the shim exempts
+ * it by its user instead. */
 TEST(effective_fwmark) {
         static const char *full = MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 0.0.0.0/0\n";
         static const char *split = MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 10.0.0.0/8\n";
@@ -680,8 +684,9 @@ TEST(effective_fwmark) {
         ASSERT_EQ(profile_effective_fwmark(p), PROFILE_FWMARK_AUTO);
         Tund__WgConfig *c = NULL;
         ASSERT_OK(profile_to_wg_config(p, &c));
-        ASSERT_EQ(c->fwmark, PROFILE_FWMARK_AUTO); /* the engine's set=1 */
+        ASSERT_EQ(c->fwmark, 0); /* the engine's set=1 */
         ASSERT_EQ(c->network->fwmark, PROFILE_FWMARK_AUTO); /* and the rules agree */
+        ASSERT_EQ(c->network->mtu, PROFILE_MTU_DEFAULT); /* no MTU =: the shim sets 1420 */
         profile_wg_config_free(c);
         profile_free(p);
 
