@@ -3,12 +3,14 @@
 #   1. `make deb` builds the package; lintian reports no error and no warning;
 #   2. a cached debootstrapped bookworm tree (rootfs.sh) on an overlay: dpkg -i, then
 #      dpkg --purge leaves nothing of tund but what Debian policy keeps (the system user);
-#   3. a second overlay: dpkg -i, a profile /etc/tund/demo.conf, `systemctl enable tund@demo`,
-#      then a real systemd boots it in systemd-nspawn, in a network namespace joined by veth to
-#      a wireguard-go peer; checked from outside with nsenter: the VPN is up after boot, the
-#      helper was socket-activated, start/stop return when the VPN is up/down, STATUS text,
-#      a SIGKILLed helper is recovered, idle exit and re-activation, tundctl up/down, and a
-#      purge in the running system stops everything.
+#   3. a second overlay: dpkg -i, two profiles, /etc/tund/demo.conf (split) and full.conf (full
+#      tunnel), `systemctl enable tund@demo tund@full`, then a real systemd boots it in
+#      systemd-nspawn, in a network namespace joined by veths to a wireguard-go peer for each;
+#      checked from outside with nsenter: both VPNs are up after boot side by side (each its own
+#      slot, table and rules; split destinations stay on the split link), the helper was
+#      socket-activated, start/stop return when the VPN is up/down and stopping either leaves
+#      the other as it was, STATUS text, a SIGKILLed helper is recovered, idle exit and
+#      re-activation, tundctl up/down, and a purge in the running system stops everything.
 # Everything (container, overlays, namespaces, the peer) goes on exit, also on failure.
 SYS=$TOP/test/system
 need() { # CMD PACKAGE
@@ -124,29 +126,51 @@ cp "$DEB" "$R/tmp/tund.deb"
 in_tree "$R" dpkg -i /tmp/tund.deb >"$W/boot-dpkg-i.log" 2>&1 || { fail system_boot "dpkg -i: $(tail -n 3 "$W/boot-dpkg-i.log")"; exit 1; }
 rm -f "$R/tmp/tund.deb"
 
-# The network: the container's namespace (client) and the peer's, joined by veth.
-CNS=$(ns_add sysc) && SNS=$(ns_add syss) || { fail system_boot "namespaces"; exit 1; }
-ip link add "tsc$$" type veth peer name "tss$$" &&
-	ip link set "tsc$$" netns "$CNS" && ip link set "tss$$" netns "$SNS" &&
-	ip -n "$CNS" link set "tsc$$" name eth0 && ip -n "$SNS" link set "tss$$" name eth0 &&
-	ip -n "$CNS" addr add 198.51.100.2/24 dev eth0 && ip -n "$SNS" addr add 198.51.100.1/24 dev eth0 &&
-	ip -n "$CNS" link set eth0 up && ip -n "$SNS" link set eth0 up &&
-	ip -n "$SNS" addr add 203.0.113.1/24 dev lo || { fail system_boot "veth"; exit 1; }
+# The network: the container's namespace (client) and two peers' (one per profile), each
+# joined to it by a veth: the split profile's peer on eth0 (203.0.113.0/24 behind it), the full
+# tunnel's on eth1 (198.18.7.1 and 2001:db8:77::1 behind it, which only the full tunnel reaches:
+# the container has no default route of its own).
+CNS=$(ns_add sysc) && SNS=$(ns_add syss) && FNS=$(ns_add sysf) || { fail system_boot "namespaces"; exit 1; }
+veth() { # SERVER_NS CLIENT_IFNAME SUBNET(a.b.c): client .2, server .1
+	local a="tc$2$$" b="ts$2$$"
+	ip link add "$a" type veth peer name "$b" &&
+		ip link set "$a" netns "$CNS" && ip link set "$b" netns "$1" &&
+		ip -n "$CNS" link set "$a" name "$2" && ip -n "$1" link set "$b" name eth0 &&
+		ip -n "$CNS" addr add "$3.2/24" dev "$2" && ip -n "$1" addr add "$3.1/24" dev eth0 &&
+		ip -n "$CNS" link set "$2" up && ip -n "$1" link set eth0 up
+}
+veth "$SNS" eth0 198.51.100 && veth "$FNS" eth1 198.51.101 &&
+	ip -n "$SNS" addr add 203.0.113.1/24 dev lo &&
+	ip -n "$FNS" addr add 198.18.7.1/32 dev lo && ip -n "$FNS" addr add 2001:db8:77::1/128 dev lo ||
+	{ fail system_boot "veth"; exit 1; }
 ip netns exec "$SNS" sysctl -qw net.ipv4.ip_forward=1
-SKEY=$(wg genkey) CKEY=$(wg genkey)
+# wg_server NS IFNAME PRIVATE_KEY CLIENT_PUBLIC_KEY CLIENT_ALLOWED_IPS ADDRESS...: a wireguard-go
+# peer in NS listening on 51820.
+wg_server() {
+	local ns=$1 sif=$2 key=$3 cpub=$4 allowed=$5 a
+	shift 5
+	WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" wireguard-go "$sif" >"$W/server-$sif.log" 2>&1 &
+	T_PIDS+=($!)
+	on_exit_do "rm -f /var/run/wireguard/$sif.sock"
+	wait_for 5 test -S "/var/run/wireguard/$sif.sock" || { fail system_boot "the peer's wireguard-go ($sif) did not start"; exit 1; }
+	ip netns exec "$ns" wg set "$sif" private-key <(echo "$key") listen-port 51820 \
+		peer "$cpub" allowed-ips "$allowed" || { fail system_boot "peer setup ($sif)"; exit 1; }
+	for a in "$@"; do # (no DAD for the IPv6 ones: usable at once)
+		ip -n "$ns" addr add "$a" dev "$sif" $(case $a in *:*) echo nodad ;; esac) ||
+			{ fail system_boot "peer address $a ($sif)"; exit 1; }
+	done
+	ip -n "$ns" link set "$sif" up || { fail system_boot "peer link ($sif)"; exit 1; }
+}
+SKEY=$(wg genkey) CKEY=$(wg genkey) FSKEY=$(wg genkey) FCKEY=$(wg genkey)
 SPUB=$(echo "$SKEY" | wg pubkey) CPUB=$(echo "$CKEY" | wg pubkey)
-SIF="tsw$$"
-SIF=${SIF:0:15}
-WG_PROCESS_FOREGROUND=1 ip netns exec "$SNS" wireguard-go "$SIF" >"$W/server-wg.log" 2>&1 &
-T_PIDS+=($!)
-on_exit_do "rm -f /var/run/wireguard/$SIF.sock"
-wait_for 5 test -S "/var/run/wireguard/$SIF.sock" || { fail system_boot "the peer's wireguard-go did not start"; exit 1; }
-ip netns exec "$SNS" wg set "$SIF" private-key <(echo "$SKEY") listen-port 51820 \
-	peer "$CPUB" allowed-ips 192.0.2.2/32 &&
-	ip -n "$SNS" addr add 192.0.2.1/24 dev "$SIF" && ip -n "$SNS" link set "$SIF" up ||
-	{ fail system_boot "peer setup"; exit 1; }
+FSPUB=$(echo "$FSKEY" | wg pubkey) FCPUB=$(echo "$FCKEY" | wg pubkey)
+SIF="tsw$$" FSIF="tfw$$"
+SIF=${SIF:0:15} FSIF=${FSIF:0:15}
+wg_server "$SNS" "$SIF" "$SKEY" "$CPUB" 192.0.2.2/32 192.0.2.1/24
+wg_server "$FNS" "$FSIF" "$FSKEY" "$FCPUB" 10.77.0.2/32,fd77::2/128 10.77.0.1/24 fd77::1/64
 
-# The profile, enabled before boot; the helper's idle exit shortened for the test.
+# The profiles, enabled before boot (the split one, then the full tunnel); the helper's idle
+# exit shortened for the test.
 cat >"$R/etc/tund/demo.conf" <<CONF
 # system test profile
 [Interface]
@@ -162,9 +186,25 @@ PersistentKeepalive = 25
 [Tund]
 InterfaceName = tund-demo
 CONF
-chmod 0600 "$R/etc/tund/demo.conf"
-in_tree "$R" systemctl enable tund@demo.service >"$W/enable.log" 2>&1 ||
-	{ fail system_boot "systemctl enable tund@demo: $(cat "$W/enable.log")"; exit 1; }
+# The second profile, a full tunnel to the other peer: both come up at boot, side by side.
+cat >"$R/etc/tund/full.conf" <<CONF
+# system test profile: full tunnel
+[Interface]
+PrivateKey = $FCKEY
+Address = 10.77.0.2/32, fd77::2/128
+
+[Peer]
+PublicKey = $FSPUB
+Endpoint = 198.51.101.1:51820
+AllowedIPs = 0.0.0.0/0, ::/0
+PersistentKeepalive = 25
+
+[Tund]
+InterfaceName = tund-full
+CONF
+chmod 0600 "$R/etc/tund/demo.conf" "$R/etc/tund/full.conf"
+in_tree "$R" systemctl enable tund@demo.service tund@full.service >"$W/enable.log" 2>&1 ||
+	{ fail system_boot "systemctl enable tund@demo tund@full: $(cat "$W/enable.log")"; exit 1; }
 mkdir -p "$R/etc/systemd/system/tund-helper.service.d"
 cat >"$R/etc/systemd/system/tund-helper.service.d/system-test.conf" <<'CONF'
 [Service]
@@ -199,42 +239,146 @@ check boot_tmpfiles_dirs test "$(cx stat -c '%a %U:%G' /run/tund /run/tund/netsh
 	= "755 root:root 700 root:root 700 root:root 755 root:root "
 check boot_nobody_logged_in bash -c '[ -z "$(cx loginctl list-sessions --no-legend 2>/dev/null)" ]'
 vpn_ping() { cx ping -n -c 1 -W 3 203.0.113.1 >/dev/null; }
-export -f vpn_ping
+full_ping() { cx ping -n -c 1 -W 3 198.18.7.1 >/dev/null && cx ping -6 -n -c 1 -W 3 2001:db8:77::1 >/dev/null; }
+export -f vpn_ping full_ping
 if wait_for 30 vpn_ping; then pass boot_vpn_up; else
 	fail boot_vpn_up "$(cx systemctl status --no-pager tund@demo 2>&1 | tail -n 8 | tr '\n' ' ')"
 fi
+if wait_for 30 full_ping; then pass boot_full_vpn_up; else
+	fail boot_full_vpn_up "$(cx systemctl status --no-pager tund@full 2>&1 | tail -n 8 | tr '\n' ' ')"
+fi
 check boot_unit_active test "$(cx systemctl is-active tund@demo.service)" = active
+check boot_full_unit_active test "$(cx systemctl is-active tund@full.service)" = active
+check boot_both_links bash -c "cx ip link show tund-demo && cx ip link show tund-full"
+# The split profile's destinations stay on its link while the full tunnel takes the rest.
 check boot_route_via_tunnel bash -c "cx ip route get 203.0.113.1 | grep -q 'dev tund-demo'"
+check boot_full_route_via_tunnel bash -c "cx ip route get 198.18.7.1 | grep -q 'dev tund-full' &&
+	cx ip -6 route get 2001:db8:77::1 | grep -q 'dev tund-full'"
 check boot_routes_proto_tund bash -c "cx ip route show table all proto tund | grep -q '203.0.113.0/24 dev tund-demo'"
+cx tundctl status --json >"$W/status-both.json" 2>&1
+check boot_tundctl_status_both python3 -c "
+import json
+d = json.load(open('$W/status-both.json'))
+s = {x['profile']: x for x in d['sessions']}
+assert sorted(s) == ['demo', 'full'], sorted(s)
+for p in s:
+    assert s[p]['state'] == 'running' and s[p]['ifname'] == 'tund-' + p, s[p]
+"
+# Each profile holds a slot of its own (/run/tund/netshim/slots/N, holding its name): table
+# 29813+N, rules 21700+10N and 21701+10N. The split profile's routes are in the main table,
+# its table is empty and it has no rules: the two proto tund rules per family are the full one's.
+slot_of() { cx sh -c "grep -lx '$1' /run/tund/netshim/slots/*" 2>/dev/null | head -n 1 | sed 's|.*/||'; }
+tund_rules() { cx ip "$1" rule show | grep -E 'proto (tund|116)'; } # -4|-6
+tund_routes() { cx ip -4 route show table all proto tund; cx ip -6 route show table all proto tund; }
+# same NOW BEFORE: equal, else the difference
+same() { [ "$1" = "$2" ] || { diff <(echo "$2") <(echo "$1"); return 1; }; }
+export -f tund_rules tund_routes
+DSLOT=$(slot_of demo) FSLOT=$(slot_of full)
+echo "slots: demo ${DSLOT:-none}, full ${FSLOT:-none}"
+check boot_slots_distinct test -n "$DSLOT" -a -n "$FSLOT" -a "$DSLOT" != "$FSLOT"
+DTBL=$((29813 + ${DSLOT:-0})) FTBL=$((29813 + ${FSLOT:-0})) FPRI=$((21700 + 10 * ${FSLOT:-0}))
+for f in -4 -6; do
+	check "boot_full_rules${f/-/_v}" bash -c "[ \"\$(tund_rules $f | cut -d: -f1 | tr '\n' ' ')\" = '$FPRI $((FPRI + 1)) ' ] &&
+		tund_rules $f | grep -Eq '^$FPRI:.*lookup main suppress_prefixlength 0' &&
+		tund_rules $f | grep -Eq '^$((FPRI + 1)):.*not from all (fwmark 0x7475|uidrange [0-9]+-[0-9]+) lookup $FTBL '"
+done
+check boot_full_table bash -c "cx ip -4 route show table $FTBL | grep -q '^default dev tund-full proto tund' &&
+	cx ip -6 route show table $FTBL | grep -q '^default dev tund-full proto tund' &&
+	! { cx ip -4 route show table $FTBL; cx ip -6 route show table $FTBL; } | grep -v 'proto tund'"
+check boot_split_table_empty bash -c "! { cx ip -4 route show table all; cx ip -6 route show table all; } | grep -w 'table $DTBL'"
+tund_routes | sed 's/^/    route: /'
+{ tund_rules -4; tund_rules -6; } | sed 's/^/    rule: /'
 
-# Socket activation: the helper is not enabled, only its sockets; it started after the shim
-# (which connected to the shim socket), not with the sockets.
+# Socket activation: the helper is not enabled, only its sockets; it started after the first
+# shim (which connected to the shim socket), not with the sockets.
 show() { cx systemctl show -P "$2" "$1"; } # UNIT PROPERTY
 check helper_static test "$(cx systemctl is-enabled tund-helper.service)" = static
 check sockets_enabled test "$(cx systemctl is-enabled tund-helper-control.socket tund-helper-shim.socket | tr '\n' ' ')" = "enabled enabled "
 sock_t=$(show tund-helper-shim.socket ActiveEnterTimestampMonotonic)
 shim_t=$(show tund@demo.service ExecMainStartTimestampMonotonic)
+fshim_t=$(show tund@full.service ExecMainStartTimestampMonotonic)
+[ "$fshim_t" -lt "$shim_t" ] && shim_t=$fshim_t
 helper_t=$(show tund-helper.service ExecMainStartTimestampMonotonic)
-echo "monotonic: shim socket listening $sock_t, shim started $shim_t, helper started $helper_t"
+echo "monotonic: shim socket listening $sock_t, first shim started $shim_t, helper started $helper_t"
 check helper_socket_activated_after_shim test "$sock_t" -lt "$shim_t" -a "$shim_t" -lt "$helper_t"
 uid_of() { cx awk '/^Uid:/ {print $2}' "/proc/$1/status"; }
 tund_uid=$(cx id -u tund)
 check helper_runs_as_tund test "$(uid_of "$(show tund-helper.service MainPID)")" = "$tund_uid"
-check shim_runs_as_root test "$(uid_of "$(show tund@demo.service MainPID)")" = 0
-check shim_caps_net_admin_only test "$(cx awk '/^CapEff:/ {print $2}' "/proc/$(show tund@demo.service MainPID)/status")" = 0000000000001000
+# caps_of PID: "uid CapInh CapPrm CapEff CapBnd CapAmb" as the kernel reports them.
+caps_of() {
+	cx awk '/^Uid:/ { u = $2 } /^Cap(Inh|Prm|Eff|Bnd|Amb):/ { c = c " " $2 } END { print u c }' \
+		"/proc/$1/status"
+}
+# pids_of COMM: the container's processes of that name (the tree has no procps).
+pids_of() {
+	cx sh -c 'for d in /proc/[0-9]*; do [ "$(cat "$d/comm" 2>/dev/null)" = "$1" ] && echo "${d#/proc/}"; done; true' sh "$1"
+}
+zero=0000000000000000
+hp=$(show tund-helper.service MainPID)
+echo "tund-helperd (pid $hp): uid CapInh CapPrm CapEff CapBnd CapAmb = $(caps_of "$hp")"
+check helper_no_capabilities test "$(caps_of "$hp")" = "$tund_uid $zero $zero $zero $zero $zero"
+for comm in tund-tunnel wireguard-go; do
+	n=0
+	for pid in $(pids_of "$comm"); do
+		n=$((n + 1))
+		echo "$comm (pid $pid): uid CapInh CapPrm CapEff CapBnd CapAmb = $(caps_of "$pid")"
+		check "no_capabilities_${comm}_$n" test "$(caps_of "$pid")" = "$tund_uid $zero $zero $zero $zero $zero"
+	done
+	check "two_of_$comm" test "$n" = 2
+done
+for p in demo full; do
+	sp=$(show "tund@$p.service" MainPID)
+	echo "tund-netshimd $p (pid $sp): uid CapInh CapPrm CapEff CapBnd CapAmb = $(caps_of "$sp")"
+	check "shim_runs_as_root_$p" test "$(uid_of "$sp")" = 0
+	# CAP_NET_ADMIN (bit 12) and nothing else in any set; not ambient, not inheritable.
+	check "shim_caps_net_admin_only_$p" test "$(caps_of "$sp")" = "0 $zero 0000000000001000 0000000000001000 0000000000001000 $zero"
+done
 
 # systemctl status shows the shim's STATUS= text.
 check status_text bash -c "cx systemctl status --no-pager tund@demo.service | grep -q '^ *Status: \"'"
 cx systemctl status --no-pager tund@demo.service | sed 's/^/    /'
 
-# stop returns when the VPN is down; start returns when it is up.
+# Each profile stopped in turn: stop returns when its VPN is down, its link, routes, rules and
+# slot are gone, and the other's routes and rules are as they were and it still passes traffic.
+# tund_all: every proto tund route and rule, sorted; the split profile's part is its link's
+# routes, the rest (the full one's table, throw route for its endpoint, rules) the full one's.
+tund_all() { { tund_routes; tund_rules -4; tund_rules -6; } | sort; }
+all=$(tund_all)
+demo_part=$(echo "$all" | grep 'dev tund-demo') full_part=$(echo "$all" | grep -v 'dev tund-demo')
+if cx systemctl stop tund@full.service && ! cx ip link show tund-full >/dev/null 2>&1; then
+	pass stop_full_returns_when_down
+else
+	fail stop_full_returns_when_down "tund-full still there after stop returned"
+fi
+check stop_full_split_active test "$(cx systemctl is-active tund@demo.service)" = active
+check stop_full_leaves_split_as_it_was same "$(tund_all)" "$demo_part"
+check stop_full_releases_slot bash -c "! cx test -e /run/tund/netshim/slots/$FSLOT && [ '$(slot_of demo)' = '$DSLOT' ]"
+check stop_full_split_pings vpn_ping
+check stop_full_split_route bash -c "cx ip route get 203.0.113.1 | grep -q 'dev tund-demo'"
+if cx systemctl start tund@full.service && full_ping; then pass start_full_returns_when_up; else
+	fail start_full_returns_when_up "no ping right after start returned"
+fi
+check start_full_same_slot test "$(slot_of full)" = "$FSLOT"
+check start_full_same_routes_rules same "$(tund_all)" "$all"
 if cx systemctl stop tund@demo.service && ! cx ip link show tund-demo >/dev/null 2>&1; then
 	pass stop_returns_when_down
 else
 	fail stop_returns_when_down "tund-demo still there after stop returned"
 fi
-check stop_leaves_no_routes bash -c '[ -z "$(cx ip route show table all proto tund)" ]'
+check stop_split_full_active test "$(cx systemctl is-active tund@full.service)" = active
+check stop_split_leaves_full_as_it_was same "$(tund_all)" "$full_part"
+check stop_split_releases_slot bash -c "! cx test -e /run/tund/netshim/slots/$DSLOT && [ '$(slot_of full)' = '$FSLOT' ]"
+check stop_split_full_pings full_ping
 check stop_leaves_no_uapi_socket bash -c '! cx test -e /run/wireguard/tund-demo.sock'
+if cx systemctl stop tund@full.service && ! cx ip link show tund-full >/dev/null 2>&1; then
+	pass stop_both_returns_when_down
+else
+	fail stop_both_returns_when_down "tund-full still there after stop returned"
+fi
+check stop_leaves_no_routes bash -c '[ -z "$(tund_routes)" ]'
+check stop_leaves_no_rules bash -c '[ -z "$(tund_rules -4; tund_rules -6)" ]'
+check stop_leaves_no_slots bash -c '[ -z "$(cx ls -A /run/tund/netshim/slots)" ]'
+check stop_leaves_no_uapi_sockets bash -c '! cx test -e /run/wireguard/tund-full.sock'
 if cx systemctl start tund@demo.service && vpn_ping; then pass start_returns_when_up; else
 	fail start_returns_when_up "no ping right after start returned"
 fi
