@@ -374,9 +374,11 @@ static int check_full_tunnel_conflict(const NetcfgContext *ctx, const NetcfgPlan
                 }
                 for (size_t k = 0; k < n_rules; k++) {
                         const NetcfgRule *o = &rules[k];
-                        if (o->protocol != NETCFG_RTPROT_TUND || !o->invert ||
-                            o->family != want->family || o->table == want->table ||
-                            o->table == NETCFG_TABLE_MAIN)
+                        /* tund's only rules that look up a table other than main are the
+                         * "not fwmark/uidrange" ones (invert is not read back: libnl does not
+                         * expose it). */
+                        if (o->protocol != NETCFG_RTPROT_TUND || o->family != want->family ||
+                            o->table == want->table || o->table == NETCFG_TABLE_MAIN)
                                 continue;
                         r = table_has_default(o->table, o->family, ret_error);
                         if (r < 0)

@@ -162,6 +162,8 @@ static int reply_settings(Manager *m, IpcMsg *req, const NetcfgResult *res) {
         r.dns_backend = (char *) netcfg_dns_backend_to_string(res->dns_backend);
         r.routes_applied = res->routes_applied;
         r.rules_applied = res->rules_applied;
+        r.table = res->table;
+        r.rule_priority = res->rules_applied ? m->netcfg_opts.rule_priority : 0;
         out.payload_case = TUND__SHIM_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_RESULT;
         out.network_settings_result = &r;
         return ipc_conn_send(m->conn, &out.base, req->msg_id, NULL, 0);

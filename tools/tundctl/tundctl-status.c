@@ -195,6 +195,8 @@ static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *e
                 json_kv_string(j, "dns_backend", s->applied->dns_backend);
                 json_kv_uint(j, "routes_applied", s->applied->routes_applied);
                 json_kv_uint(j, "rules_applied", s->applied->rules_applied);
+                json_kv_uint(j, "table", s->applied->table);
+                json_kv_uint(j, "rule_priority", s->applied->rule_priority);
                 json_object_end(j);
         }
 
@@ -297,8 +299,11 @@ static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
                 printf("%s\n", ns->n_addresses ? "" : " -");
                 printf("%13s: %zu requested, %u applied", "Routes", ns->n_routes,
                        s->applied ? s->applied->routes_applied : 0);
+                if (s->applied && s->applied->table && s->applied->table != 254)
+                        printf(" in table %u", s->applied->table);
                 if (s->applied && s->applied->rules_applied)
-                        printf(", %u policy rules", s->applied->rules_applied);
+                        printf(", %u policy rules from priority %u", s->applied->rules_applied,
+                               s->applied->rule_priority);
                 printf("\n");
         }
         printf("%13s: %s, %s", "DNS", string_sanitize(t, sizeof(t), session_dns_backend(s)),
