@@ -356,6 +356,15 @@ run() {
 	# (a profile that did not start was cleaned up by start_step: the next order starts from nothing)
 	for p in $order; do running "$p" && stop_step "$s.${mode}_$(letter "$p")" "$p" "$mode"; done
 }
+# The capture on the underlay: during the whole matrix, no packet to or from a tunnelled
+# network (the tunnels' addresses, the server's networks behind them) crosses the server's
+# eth0 in clear; only the tunnels' UDP does.
+sns python3 "$TOP/test/integration/leak-sniffer.py" eth0 "$W/leaks" 192.0.2.0/24 \
+	203.0.113.0/24 2001:db8:1::/64 2001:db8:2::/48 >"$W/sniffer.out" 2>&1 &
+SNIFFER=$!
+T_PIDS+=("$SNIFFER")
+wait_for 5 grep -q listening "$W/sniffer.out" || fail underlay_capture_started "$(cat "$W/sniffer.out")"
+: >>"$W/leaks"
 PAIRS="$PA,$PB $PA,$PC $PB,$PC $PD,$PB $PD,$PC"
 for pair in $PAIRS; do
 	x=${pair%,*} y=${pair#*,}
@@ -374,4 +383,10 @@ for triple in "$PA $PB $PC" "$PD $PB $PC"; do
 	done
 done
 
+kill -TERM "$SNIFFER" 2>/dev/null
+wait "$SNIFFER" 2>/dev/null
+# The sniffer must have seen the tunnels' own UDP, or it saw nothing at all.
+check underlay_capture_saw_traffic bash -c "[ \$(ip -n $SRV -s link show eth0 | awk '/RX:/ {getline; print \$2; exit}') -gt 0 ]"
+[ ! -s "$W/leaks" ] && pass underlay_capture_no_clear_packet ||
+	fail underlay_capture_no_clear_packet "$(wc -l <"$W/leaks") packets, first: $(head -3 "$W/leaks" | tr '\n' ' ')"
 echo "run time: $(($(date +%s) - T0)) s"
