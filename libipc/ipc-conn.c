@@ -68,8 +68,7 @@ IpcMsg *ipc_msg_free(IpcMsg *m) {
         if (!m)
                 return NULL;
         proto_free_wiped(m->msg);
-        for (size_t i = 0; i < m->n_fds; i++)
-                safe_close(m->fds[i]);
+        ipc_close_received_fds(m->fds, m->n_fds);
         free(m);
         return NULL;
 }
@@ -100,6 +99,12 @@ int ipc_conn_new(IpcConn **ret, sd_event *e, int fd, const IpcChannel *ch) {
         int r = fd_set_nonblock(fd, true);
         if (r < 0)
                 return r;
+        /* Before anything is read: a peer's fds are then refused in its own sendmsg(). */
+        if (!ch->recv_carries_fds) {
+                r = ipc_socket_refuse_fds(fd);
+                if (r < 0)
+                        return r;
+        }
 
         IpcConn *c = calloc(1, sizeof(*c));
         if (!c)
@@ -109,6 +114,7 @@ int ipc_conn_new(IpcConn **ret, sd_event *e, int fd, const IpcChannel *ch) {
         c->fd = TAKE_FD(owned);
         c->ch = ch;
         ipc_frame_reader_init(&c->reader, ch->max_frame ? ch->max_frame : IPC_FRAME_MAX_DEFAULT);
+        c->reader.refuse_fds = !ch->recv_carries_fds;
         ipc_queue_init(&c->out, IPC_QUEUE_MAX_DEFAULT);
         c->have_peer = ipc_peer_from_fd(c->fd, &c->peer) >= 0;
 
@@ -314,15 +320,21 @@ void ipc_conn_close(IpcConn *c, int error, const char *fmt, ...) {
         va_end(ap);
 }
 
-static int conn_defer_close_cb(sd_event_source *s, void *userdata) {
-        IpcConn *c = userdata;
-        int e = c->pending_close_error;
+static void conn_close_write_error(IpcConn *c, int e) {
         if (e == -ENOBUFS)
                 ipc_conn_close(c, e, "%s peer is not reading: more than %zu bytes queued",
                                c->ch->name, c->out.max);
+        else if (e == -EPERM)
+                ipc_conn_close(c, e, "%s peer refuses file descriptors (SO_PASSRIGHTS)",
+                               c->ch->name);
         else
                 ipc_conn_close(c, e, "%s connection write failed: %s", c->ch->name,
                                strerror(-e));
+}
+
+static int conn_defer_close_cb(sd_event_source *s, void *userdata) {
+        IpcConn *c = userdata;
+        conn_close_write_error(c, c->pending_close_error);
         return 0;
 }
 
@@ -373,6 +385,8 @@ static int conn_push(IpcConn *c, ProtobufCMessage *msg, uint64_t msg_id, uint64_
                 return -ENOTCONN;
         if (msg->descriptor != c->ch->send_desc || n_fds > IPC_MAX_FDS)
                 return -EINVAL;
+        if (n_fds > 0 && !c->ch->send_carries_fds)
+                return -EPERM; /* the peer refuses them, in the kernel where it can */
         Tund__Rpc **slot = ipc_proto_rpc_slot(msg);
         if (!slot)
                 return -EINVAL;
@@ -599,6 +613,8 @@ static const char *frame_error(int r) {
                 return "zero-length frame";
         case -ETOOMANYREFS:
                 return "too many file descriptors in one frame";
+        case -EPERM:
+                return "file descriptors on a channel that carries none";
         case -ECONNRESET:
                 return "connection closed in the middle of a frame";
         default:
@@ -643,20 +659,61 @@ static void conn_handshake_done(IpcConn *c) {
         c->hs_timer = sd_event_source_disable_unref(c->hs_timer);
         int k = conn_flush(c); /* what was queued before the peer was known */
         if (k < 0 && k != -EPIPE && k != -ECONNRESET) {
-                ipc_conn_close(c, k, "%s write failed: %s", c->ch->name, strerror(-k));
+                conn_close_write_error(c, k);
                 return;
         }
         if (c->h.on_ready)
                 c->h.on_ready(c, c->userdata);
 }
 
+/* One byte of the handshake. recv() without room for SCM_RIGHTS would have the kernel close
+ * a peer's fds in this thread, where closing one can block: take them, and refuse them. */
+static ssize_t conn_recv_handshake_byte(IpcConn *c, char *ret) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * IPC_RECV_FDS_ROOM)];
+        } control;
+        struct iovec iov = { .iov_base = ret, .iov_len = 1 };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control),
+        };
+        ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0)
+                return n;
+        bool fds = mh.msg_flags & MSG_CTRUNC;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        int got[IPC_RECV_FDS_ROOM];
+                        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        k = MIN(k, ELEMENTSOF(got));
+                        memcpy(got, CMSG_DATA(cm), k * sizeof(int));
+                        ipc_close_received_fds(got, k);
+                        fds = true;
+                }
+        if (fds) {
+                errno = EPERM;
+                return -1;
+        }
+        return n;
+}
+
 /* Reads the peer's line one byte per read() so nothing after the '\n' is consumed. */
 static void conn_read_handshake(IpcConn *c) {
         while (!c->ready && !c->closed) {
                 char ch;
-                ssize_t n = recv(c->fd, &ch, 1, MSG_DONTWAIT);
+                ssize_t n = conn_recv_handshake_byte(c, &ch);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
                         return;
+                if (n < 0 && errno == EPERM) {
+                        ipc_conn_close(c, -EBADMSG,
+                                       "%s handshake refused: file descriptors with the "
+                                       "handshake line",
+                                       c->ch->name);
+                        return;
+                }
                 if (n < 0) {
                         ipc_conn_close(c, negative_errno(), "%s handshake read failed: %m",
                                        c->ch->name);
@@ -689,7 +746,7 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         if (revents & EPOLLOUT) {
                 int r = conn_flush(c);
                 if (r < 0 && r != -EPIPE && r != -ECONNRESET)
-                        ipc_conn_close(c, r, "%s write failed: %s", c->ch->name, strerror(-r));
+                        conn_close_write_error(c, r);
                 /* EPIPE: the peer is gone; reading tells why (EOF, or its last frames). */
         }
         if (!c->closed && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {

@@ -3,8 +3,6 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#define CMSG_FDS_MAX 64 /* room to receive (and then close) more fds than allowed */
-
 void ipc_frame_reader_init(IpcFrameReader *r, uint32_t max) {
         *r = (IpcFrameReader){ .max = max };
         for (size_t i = 0; i < IPC_MAX_FDS; i++)
@@ -20,41 +18,44 @@ void ipc_frame_reader_reset(IpcFrameReader *r) {
         r->body_len = 0;
         r->body_got = 0;
         r->hdr_got = 0;
-        for (size_t i = 0; i < r->n_fds; i++)
-                r->fds[i] = safe_close(r->fds[i]);
+        ipc_close_received_fds(r->fds, r->n_fds);
         r->n_fds = 0;
 }
 
-/* Takes the fds of every SCM_RIGHTS message; on overflow closes all of them. */
+/* Takes the fds of every SCM_RIGHTS message; on overflow, or on a channel that carries none,
+ * closes all of them. */
 static int collect_fds(IpcFrameReader *r, struct msghdr *mh) {
-        int r_err = 0;
-        if (mh->msg_flags & MSG_CTRUNC)
-                r_err = -ETOOMANYREFS;
+        int got[IPC_RECV_FDS_ROOM];
+        size_t n = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
                 if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                         continue;
-                size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                int *fds = (int *) CMSG_DATA(c);
-                for (size_t i = 0; i < n; i++) {
-                        if (r->n_fds < IPC_MAX_FDS && r_err == 0)
-                                r->fds[r->n_fds++] = fds[i];
-                        else {
-                                safe_close(fds[i]);
-                                r_err = -ETOOMANYREFS;
-                        }
-                }
+                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                const uint8_t *data = CMSG_DATA(c);
+                for (size_t i = 0; i < k && n < ELEMENTSOF(got); i++)
+                        memcpy(&got[n++], data + i * sizeof(int), sizeof(int));
         }
-        if (r_err < 0)
-                for (size_t i = 0; i < r->n_fds; i++)
-                        r->fds[i] = safe_close(r->fds[i]);
-        return r_err;
+        int err = 0;
+        if (r->refuse_fds && (n > 0 || (mh->msg_flags & MSG_CTRUNC)))
+                err = -EPERM;
+        else if ((mh->msg_flags & MSG_CTRUNC) || r->n_fds + n > IPC_MAX_FDS)
+                err = -ETOOMANYREFS;
+        if (err == 0) {
+                memcpy_safe(r->fds + r->n_fds, got, n * sizeof(int));
+                r->n_fds += n;
+                return 0;
+        }
+        ipc_close_received_fds(got, n);
+        ipc_close_received_fds(r->fds, r->n_fds);
+        r->n_fds = 0;
+        return err;
 }
 
 /* One recvmsg of at most len bytes into buf. >0 bytes, 0 EOF, -EAGAIN, -errno. */
 static ssize_t recv_some(IpcFrameReader *r, int fd, void *buf, size_t len) {
         union {
                 struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * CMSG_FDS_MAX)];
+                char buf[CMSG_SPACE(sizeof(int) * IPC_RECV_FDS_ROOM)];
         } control;
         struct iovec iov = { .iov_base = buf, .iov_len = len };
         struct msghdr mh = {

@@ -9,6 +9,11 @@
 
 #include "ipc.h"
 
+/* Room for every fd one recvmsg() can bring (SCM_MAX_FD in the kernel): those that do not
+ * fit are closed by the kernel inside recvmsg(), in this thread, where a close that blocks
+ * would block the loop. With room for all, we close them ourselves, without blocking. */
+#define IPC_RECV_FDS_ROOM 253
+
 typedef struct IpcFrameReader {
         uint32_t max;        /* largest body accepted */
         uint8_t hdr[4];
@@ -18,15 +23,18 @@ typedef struct IpcFrameReader {
         size_t body_got;
         int fds[IPC_MAX_FDS];
         size_t n_fds;
+        bool refuse_fds; /* the channel carries none: any that arrive are an error */
 } IpcFrameReader;
 
 void ipc_frame_reader_init(IpcFrameReader *r, uint32_t max);
-/* Frees the body and closes the fds still held; ready for the next frame. */
+/* Frees the body and closes the fds still held (ipc_close_received_fds()); ready for the
+ * next frame. */
 void ipc_frame_reader_reset(IpcFrameReader *r);
 /* Reads from fd until a whole frame is held. Returns 1 when r->body/r->body_len/r->fds are
  * complete, 0 when the socket has no more data for now, -ESHUTDOWN on EOF at a frame boundary,
  * -ECONNRESET on EOF inside a frame, -EMSGSIZE for a length over the maximum, -EBADMSG for a
- * zero length, -ETOOMANYREFS for more than IPC_MAX_FDS fds (all closed), or another -errno. */
+ * zero length, -ETOOMANYREFS for more than IPC_MAX_FDS fds, -EPERM for any fd when refuse_fds
+ * is set (all closed, with ipc_close_received_fds()), or another -errno. */
 int ipc_frame_read(IpcFrameReader *r, int fd);
 
 typedef struct IpcOutItem IpcOutItem;

@@ -13,3 +13,8 @@ void **ipc_proto_payload_slot(const ProtobufCMessage *m, uint32_t field, uint32_
 uint32_t ipc_proto_error_field(const ProtobufCMessageDescriptor *d);
 /* Name of payload member `field` ("get_status"), or NULL. */
 const char *ipc_proto_field_name(const ProtobufCMessageDescriptor *d, uint32_t field);
+
+/* ipc-fds.c: whether fd may be closed on the spot (see there); what the closers are doing. */
+bool ipc_fd_close_is_quick(int fd);
+unsigned ipc_closer_threads(void); /* closer threads still running */
+unsigned ipc_closer_leaked(void);  /* fds left open because no closer could take them */

@@ -230,6 +230,13 @@ int ipc_server_new(IpcServer **ret, sd_event *e, int listen_fd, const IpcChannel
         int r = fd_set_nonblock(fd, true);
         if (r < 0)
                 return r;
+        /* Connections inherit it from the listener when they are made: a peer's fds are then
+         * refused even while its connection waits in the backlog, before we accept it. */
+        if (!ch->recv_carries_fds) {
+                r = ipc_socket_refuse_fds(fd);
+                if (r < 0)
+                        return r;
+        }
         IpcServer *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;

@@ -4,7 +4,8 @@
  *               byte (never over-reading); the highest common major wins, with the lower minor.
  *   frames      32-bit big-endian length + one protobuf message of the channel's type for that
  *               direction; a per-channel maximum; fds as SCM_RIGHTS on a frame's first byte,
- *               counted exactly by Rpc.fd_count.
+ *               counted exactly by Rpc.fd_count, and only on channels that carry them: the
+ *               others refuse them in the kernel (SO_PASSRIGHTS) and as a protocol error.
  *   RPC         every channel message has `Rpc rpc = 1` and a `oneof payload`; msg_id counts from
  *               1, 0 is one-way; every call ends in exactly one callback: the reply, -ETIMEDOUT or
  *               -ECONNRESET (peer gone) / the local close error.
@@ -50,6 +51,13 @@ typedef struct IpcChannel {
         const ProtobufCMessageDescriptor *recv_desc; /* what the peer sends us */
         const ProtobufCMessageDescriptor *send_desc; /* what we send */
         uint32_t max_frame;                          /* 0 = IPC_FRAME_MAX_DEFAULT */
+        /* Whether descriptors travel with recv_desc's / send_desc's messages. A connection
+         * that receives none refuses them: SO_PASSRIGHTS=0 on its socket (and on the listening
+         * socket of a server) makes a peer's sendmsg() with SCM_RIGHTS fail with EPERM (Linux
+         * 6.16+), and any that arrive anyway are a protocol error. Sending fds on a channel
+         * that carries none fails with -EPERM. */
+        bool recv_carries_fds;
+        bool send_carries_fds;
 } IpcChannel;
 
 /* tund's six channel ends (ipc-channels.c). */
@@ -102,7 +110,8 @@ bool ipc_policy_allows(const IpcPolicy *pol, const IpcPeer *peer);
 typedef struct IpcConn IpcConn;
 
 /* An incoming message. Owned by libipc and freed after the callback returns, unless the
- * callback calls ipc_msg_keep(); fds[] are owned too: TAKE_FD() the ones you keep. */
+ * callback calls ipc_msg_keep(); fds[] are owned too: TAKE_FD() the ones you keep (the others
+ * are closed with ipc_close_received_fds()). */
 typedef struct IpcMsg {
         ProtobufCMessage *msg; /* of type channel->recv_desc */
         uint64_t msg_id;
@@ -184,7 +193,8 @@ const char *ipc_conn_get_close_reason(IpcConn *c);
 
 /* Sends msg (its Rpc header is filled in by libipc: callers leave msg->rpc NULL). fds are
  * duplicated (CLOEXEC), the caller keeps its own. response_to = 0 sends a one-way message.
- * Returns 0 or -errno (-ENOBUFS: queue bound hit, the connection is being closed). */
+ * Returns 0 or -errno (-ENOBUFS: queue bound hit, the connection is being closed; -EPERM: fds
+ * on a channel that carries none, nothing sent). */
 int ipc_conn_send(IpcConn *c, ProtobufCMessage *msg, uint64_t response_to, const int *fds,
                   size_t n_fds);
 /* Sends a request and arranges for cb to be called exactly once. timeout_usec 0 = none.
@@ -232,6 +242,17 @@ void ipc_server_set_max_connections(IpcServer *s, unsigned n);
 void ipc_server_set_frame_timeout(IpcServer *s, uint64_t usec);
 /* Number of currently open connections accepted by this server. */
 unsigned ipc_server_get_connections(IpcServer *s);
+
+/* ---- descriptors from peers (ipc-fds.c) ---- */
+
+/* Sets SO_PASSRIGHTS=0: a peer's sendmsg() with SCM_RIGHTS to this socket then fails with
+ * EPERM (a listening socket passes it on to the connections it accepts). Returns 1, or 0 when
+ * the kernel is older than 6.16 or fd is no unix socket, or -errno. */
+int ipc_socket_refuse_fds(int fd);
+/* Closes descriptors a peer sent that nobody wants, never blocking the caller: what might
+ * block in close() is closed by a detached thread (see ipc-fds.c). Sets each to -EBADF. */
+void ipc_close_received_fds(int *fds, size_t n);
+int ipc_close_received_fd(int fd); /* returns -EBADF */
 
 /* Frees a message built with the generated *__init functions whose submessages live on the
  * heap (protobuf_c_message_free_unpacked, NULL-safe). */
