@@ -25,7 +25,7 @@ enum {
 void helper_options_init(HelperOptions *o) {
         *o = (HelperOptions){
                 .tunnel_path = HELPER_TUNNEL_PATH_DEFAULT,
-                .tunnel_user = "tund",
+                .tunnel_user = "tund-engine",
                 .control_group = "tund",
                 .idle_exit_usec = HELPER_IDLE_EXIT_DEFAULT_SEC * USEC_PER_SEC,
                 .start_timeout_usec = HELPER_START_TIMEOUT_DEFAULT_SEC * USEC_PER_SEC,

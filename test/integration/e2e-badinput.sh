@@ -39,7 +39,15 @@ closed oversize "longer than the channel's maximum"
 closed zero-frame "zero-length frame"
 closed garbage "undecodable"
 closed no-rpc "without Rpc header"
-closed fd-count "announced 0 fds but sent 1"
+# An fd on the control channel, which carries none: the kernel refuses it at the sender where it
+# knows SO_PASSRIGHTS (Linux 6.16+); elsewhere the helper closes the connection, naming why.
+out=$(raw /run/tund/control.sock fd-count)
+if [ "$out" = "SEND-ERROR EPERM" ]; then
+	pass fd-count_refused_by_the_kernel
+	unaffected fd-count
+else
+	closed fd-count "announced 0 fds but sent 1"
+fi
 
 out=$(raw /run/tund/control.sock unknown-type)
 case "$out" in
@@ -48,8 +56,9 @@ case "$out" in
 esac
 unaffected unknown_type
 
-# permissions: a member of group tund may read but not stop; the shim socket is root's only
-GROUP_TUND=991
+# permissions: a member of group tund may read but not stop, and cannot reach the engine's UAPI
+# socket (keys); the shim socket is root's only
+GROUP_TUND=992
 PY=/usr/bin/python3 # not a per-user shim: the unprivileged cases must run it too
 as_member() { cns setpriv --reuid 65534 --regid 65534 --groups "$GROUP_TUND" "$@"; }
 out=$(as_member $PY "$RAW" /run/tund/control.sock ping)
@@ -61,6 +70,13 @@ case "$out" in
 esac
 out=$(cns setpriv --reuid 65534 --regid 65534 --clear-groups $PY "$RAW" /run/tund/control.sock ping)
 case "$out" in "CONNECT-ERROR EACCES") pass stranger_cannot_connect ;; *) fail stranger_cannot_connect "$out" ;; esac
+UAPI=/run/wireguard/tund-good.sock
+check uapi_socket_engine_group_only test "$(cns stat -c '%a %U %G' "$UAPI")" = "660 root tund-engine"
+out=$(as_member $PY "$RAW" "$UAPI" ping)
+case "$out" in "CONNECT-ERROR EACCES") pass member_cannot_reach_uapi ;; *) fail member_cannot_reach_uapi "$out" ;; esac
+out=$(as_member wg show tund-good private-key 2>&1)
+case "$out" in *"Permission denied"*) pass member_wg_show_private_key_denied ;;
+*) fail member_wg_show_private_key_denied "$(echo "$out" | sed 's/[A-Za-z0-9+/]\{43\}=/<KEY>/g')" ;; esac
 # Even with the file opened up, the helper refuses a shim that is not root.
 cns chmod 0666 /run/tund/shim.sock
 out=$(cns setpriv --reuid 65534 --regid 65534 --clear-groups $PY "$RAW" /run/tund/shim.sock ping)

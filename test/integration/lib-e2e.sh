@@ -68,10 +68,11 @@ e2e_setup() {
 	ip -n "$SRV" addr add 2001:db8:1::1/64 dev "$SIF" nodad
 	ip -n "$SRV" link set "$SIF" up
 
-	# inside the client: a tund user and group, the tunnel binary on a root-only path (the
+	# inside the client: the engine's user and group tund-engine (uid 991), the people's status
+	# group tund (992, no person in the engine's group), the tunnel binary on a root-only path (the
 	# helper verifies every parent directory; a checkout under /tmp would not pass)
-	cns sh -c "cp /etc/passwd '$W/passwd.e2e' && echo 'tund:x:991:991::/:/usr/sbin/nologin' >>'$W/passwd.e2e' &&
-		cp /etc/group '$W/group.e2e' && echo 'tund:x:991:' >>'$W/group.e2e' &&
+	cns sh -c "cp /etc/passwd '$W/passwd.e2e' && echo 'tund-engine:x:991:991::/:/usr/sbin/nologin' >>'$W/passwd.e2e' &&
+		cp /etc/group '$W/group.e2e' && printf 'tund-engine:x:991:\ntund:x:992:\n' >>'$W/group.e2e' &&
 		mount --bind '$W/passwd.e2e' /etc/passwd && mount --bind '$W/group.e2e' /etc/group &&
 		mkdir -p -m 0755 /run/tund-bin /run/tund && install -m 0755 '$B/tund-tunnel' /run/tund-bin/tund-tunnel" ||
 		return 1
@@ -129,7 +130,7 @@ e2e_shim_start() {
 	[ -S "$W/notify-$name.sock" ] || notify_listen "$W/notify-$name.sock" "$W/notify-$name"
 	# nsenter itself, not the cns function: $! must be nsenter, whose child is the shim.
 	NOTIFY_SOCKET="$W/notify-$name.sock" nsenter -t "$RNS_PID" -n -m -p -- "${E2E_WRAP[@]}" "$B/tund-netshimd" --config-dir "$W/etc" \
-		--engine-group tund "$name" >>"$W/shim-$name.log" 2>&1 &
+		"$name" >>"$W/shim-$name.log" 2>&1 &
 	eval "SHIM_PID_$name=$!"
 	T_PIDS+=($!)
 }

@@ -68,7 +68,11 @@ except (BrokenPipeError, ConnectionResetError):
     sys.exit(0)
 if case == "fd-count":
     r, w = os.pipe()
-    socket.send_fds(s, [frame(PING)], [r])
+    try:
+        socket.send_fds(s, [frame(PING)], [r])
+    except OSError as e:  # the receiver refuses fds (SO_PASSRIGHTS, Linux 6.16+)
+        print("SEND-ERROR", errno.errorcode.get(e.errno, e.errno))
+        sys.exit(0)
 buf = b""
 try:
     while True:

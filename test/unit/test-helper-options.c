@@ -20,7 +20,7 @@ TEST(defaults) {
         char *argv[] = { "tund-helperd", NULL };
         ASSERT_OK(parse(&o, &err, 1, argv));
         ASSERT_STREQ(o.tunnel_path, "/usr/libexec/tund/tund-tunnel");
-        ASSERT_STREQ(o.tunnel_user, "tund");
+        ASSERT_STREQ(o.tunnel_user, "tund-engine"); /* the data plane's own user */
         ASSERT_STREQ(o.control_group, "tund");
         ASSERT_EQ(o.idle_exit_usec, 30 * UINT64_C(1000000));
         ASSERT_TRUE(o.listen_dir == NULL);
