@@ -20,6 +20,7 @@ SYSCONFDIR ?= /etc
 NMDIR ?= $(PREFIX)/lib/NetworkManager
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+POLKITRULESDIR ?= $(PREFIX)/share/polkit-1/rules.d
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 # iproute2 6.1 (bookworm) reads rt_protos.d only under /etc/iproute2.
 RTPROTOSDIR ?= $(SYSCONFDIR)/iproute2/rt_protos.d
@@ -203,6 +204,8 @@ install: programs
 	install -m 0644 data/rt_protos.d/tund.conf $(DESTDIR)$(RTPROTOSDIR)/
 	install -m 0644 data/sysusers.d/tund.conf $(DESTDIR)$(SYSUSERSDIR)/
 	install -m 0644 data/tmpfiles.d/tund.conf $(DESTDIR)$(TMPFILESDIR)/
+	install -d $(DESTDIR)$(POLKITRULESDIR)
+	install -m 0644 data/polkit-1/rules.d/60-tund.rules $(DESTDIR)$(POLKITRULESDIR)/
 	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/tund
 
 # The Debian package, built with dpkg-buildpackage from a copy of the tree in a temporary

@@ -93,8 +93,10 @@ before=$(tree_list "$P")
 if in_tree "$P" dpkg -i /tmp/tund.deb >"$W/dpkg-i.log" 2>&1; then pass deb_install_in_tree; else
 	fail deb_install_in_tree "$(tail -n 5 "$W/dpkg-i.log" | tr '\n' ' ')"
 fi
-check deb_sysusers_user bash -c "grep -q '^tund:x:[0-9]*:[0-9]*:[^:]*:/nonexistent:/usr/sbin/nologin$' '$P/etc/passwd' &&
-	grep -q '^tund:x:' '$P/etc/group' && uid=\$(awk -F: '\$1==\"tund\" {print \$3}' '$P/etc/passwd') && [ \"\$uid\" -lt 1000 ]"
+check deb_sysusers_user bash -c "grep -q '^tund-engine:x:[0-9]*:[0-9]*:[^:]*:/nonexistent:/usr/sbin/nologin$' '$P/etc/passwd' &&
+	grep -q '^tund-engine:x:' '$P/etc/group' && uid=\$(awk -F: '\$1==\"tund-engine\" {print \$3}' '$P/etc/passwd') && [ \"\$uid\" -lt 1000 ]"
+# The people's status group, which owns the control socket and nothing of the engine's.
+check deb_sysusers_status_group bash -c "grep -q '^tund:x:' '$P/etc/group' && ! grep -q '^tund:' '$P/etc/passwd'"
 check deb_etc_tund_0700 test "$(stat -c '%a %U:%G' "$P/etc/tund")" = "700 root:root"
 check deb_sockets_enabled bash -c "test -L '$P/etc/systemd/system/sockets.target.wants/tund-helper-control.socket' &&
 	test -L '$P/etc/systemd/system/sockets.target.wants/tund-helper-shim.socket'"
@@ -115,7 +117,7 @@ after=$(tree_list "$P")
 left=$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' |
 	grep -v -E ' \./etc/(passwd|group|shadow|gshadow)-?$')
 if [ -z "$left" ]; then pass deb_purge_leaves_nothing; else fail deb_purge_leaves_nothing "$(echo "$left" | head -n 10 | tr '\n' ' ')"; fi
-check deb_purge_keeps_user grep -q '^tund:' "$P/etc/passwd"
+check deb_purge_keeps_user grep -q '^tund-engine:' "$P/etc/passwd"
 check deb_purge_dpkg_forgot bash -c "! in_tree '$P' dpkg -s tund >/dev/null 2>&1 && ! ls '$P'/var/lib/dpkg/info/tund.* 2>/dev/null"
 elapsed "install/purge done"
 
@@ -302,8 +304,19 @@ helper_t=$(show tund-helper.service ExecMainStartTimestampMonotonic)
 echo "monotonic: shim socket listening $sock_t, first shim started $shim_t, helper started $helper_t"
 check helper_socket_activated_after_shim test "$sock_t" -lt "$shim_t" -a "$shim_t" -lt "$helper_t"
 uid_of() { cx awk '/^Uid:/ {print $2}' "/proc/$1/status"; }
-tund_uid=$(cx id -u tund)
+tund_uid=$(cx id -u tund-engine)
 check helper_runs_as_tund test "$(uid_of "$(show tund-helper.service MainPID)")" = "$tund_uid"
+# The engine's UAPI socket (its keys) is the engine's group's only; a member of the status group
+# tund reads status but cannot reach it.
+check uapi_socket_engine_only test "$(cx stat -c '%a %U %G' /run/wireguard/tund-demo.sock)" = "660 root tund-engine"
+tund_gid=$(cx getent group tund | cut -d: -f3)
+as_status_member() { cx setpriv --reuid 65534 --regid 65534 --groups "$tund_gid" "$@"; }
+export tund_gid
+export -f as_status_member
+check status_member_reads_status bash -c "as_status_member /usr/sbin/tundctl status >/dev/null"
+out=$(as_status_member wg show tund-demo private-key 2>&1)
+case "$out" in *"Permission denied"*) pass status_member_cannot_read_keys ;;
+*) fail status_member_cannot_read_keys "$(echo "$out" | sed 's/[A-Za-z0-9+/]\{43\}=/<KEY>/g')" ;; esac
 # caps_of PID: "uid CapInh CapPrm CapEff CapBnd CapAmb" as the kernel reports them.
 caps_of() {
 	cx awk '/^Uid:/ { u = $2 } /^Cap(Inh|Prm|Eff|Bnd|Amb):/ { c = c " " $2 } END { print u c }' \
@@ -428,6 +441,58 @@ else
 	fail tundctl_down "$(tr '\n' ' ' <"$W/tundctl-down.log")"
 fi
 check tundctl_down_is_the_unit test "$(cx systemctl is-active tund@demo.service)" = inactive
+
+# Roles (issue 15 item 8): the package's polkit rule lets group tund-operators start, stop and
+# restart tund@*.service without sudo, through the real polkitd (D-Bus activated) -- and nothing
+# else. Three users: tsysop in tund-operators, tsysst in tund (status only), tsysno in neither.
+# polkitd reads the groups from /etc/group at each check, so adding them now is enough.
+as_user() { local u=$1; shift; cx setpriv --reuid "$u" --regid "$u" --init-groups "$@"; } # USER CMD...
+# rc_is WANT CMD...: CMD's exit code is WANT (its output goes to $W/rc.log)
+rc_is() { local want=$1 rc=0; shift; "$@" >"$W/rc.log" 2>&1 || rc=$?; [ "$rc" = "$want" ] || { echo "exit $rc, expected $want: $(tr '\n' ' ' <"$W/rc.log")"; return 1; }; }
+export -f as_user
+check polkit_rule_installed test "$(cx stat -c '%a %U:%G' /usr/share/polkit-1/rules.d/60-tund.rules)" = "644 root:root"
+check polkit_group_created bash -c "cx getent group tund-operators | grep -Eq '^tund-operators:x:[0-9]+:' &&
+	[ \$(cx getent group tund-operators | cut -d: -f3) -lt 1000 ]"
+cx useradd -M -s /usr/sbin/nologin -G tund-operators tsysop &&
+	cx useradd -M -s /usr/sbin/nologin -G tund tsysst &&
+	cx useradd -M -s /usr/sbin/nologin tsysno || fail polkit_users "useradd failed"
+# A unit that is not tund's, running, for the operator to try to stop.
+cx sh -c 'printf "[Service]\nExecStart=/bin/sleep infinity\n" >/run/systemd/system/tsys-other.service' &&
+	cx systemctl daemon-reload && cx systemctl start tsys-other.service || fail polkit_users "tsys-other.service"
+ctl() { as_user "$@"; } # USER /usr/sbin/tundctl ...
+check polkit_not_operator_up_denied rc_is 4 ctl tsysst /usr/sbin/tundctl up demo
+check polkit_nobody_up_denied rc_is 4 ctl tsysno /usr/sbin/tundctl up demo
+check polkit_denied_left_it_down test "$(cx systemctl is-active tund@demo.service)" = inactive
+if rc_is 0 ctl tsysop /usr/sbin/tundctl up demo && vpn_ping; then pass polkit_operator_up; else
+	fail polkit_operator_up "$(tr '\n' ' ' <"$W/rc.log") $(cx journalctl --no-pager -n 10 -u polkit 2>&1 | tr '\n' ' ')"
+fi
+check polkit_operator_up_is_the_unit test "$(cx systemctl is-active tund@demo.service)" = active
+inv=$(show tund@demo.service InvocationID)
+check polkit_operator_restart bash -c "as_user tsysop systemctl --no-ask-password restart tund@demo.service &&
+	[ \"\$(cx systemctl show -P InvocationID tund@demo.service)\" != '$inv' ] && vpn_ping"
+# What the rule does not grant: other verbs on tund@ units, other units (tund's own helper
+# sockets included), unit files; group tund's members cannot stop it either.
+check polkit_operator_kill_denied bash -c "! as_user tsysop systemctl --no-ask-password kill tund@demo.service"
+check polkit_operator_reload_denied bash -c "! as_user tsysop systemctl --no-ask-password reload-or-restart tund@demo.service"
+check polkit_operator_other_unit_denied bash -c "! as_user tsysop systemctl --no-ask-password stop tsys-other.service"
+check polkit_operator_helper_socket_denied bash -c "! as_user tsysop systemctl --no-ask-password stop tund-helper-control.socket"
+check polkit_operator_disable_denied bash -c "! as_user tsysop systemctl --no-ask-password disable tund@full.service"
+check polkit_not_operator_down_denied rc_is 4 ctl tsysst /usr/sbin/tundctl down demo
+check polkit_not_operator_systemctl_stop_denied bash -c "! as_user tsysno systemctl --no-ask-password stop tund@demo.service"
+check polkit_denials_changed_nothing test "$(cx systemctl is-active tund@demo.service tsys-other.service tund-helper-control.socket | tr '\n' ' ')$(cx systemctl is-enabled tund@full.service)" \
+	= "active active active enabled"
+if rc_is 0 ctl tsysop /usr/sbin/tundctl down demo && ! cx ip link show tund-demo >/dev/null 2>&1; then
+	pass polkit_operator_down
+else
+	fail polkit_operator_down "$(tr '\n' ' ' <"$W/rc.log")"
+fi
+check polkit_operator_down_is_the_unit test "$(cx systemctl is-active tund@demo.service)" = inactive
+# The answers came from polkitd and the rule (not from a missing polkit: that denies everyone).
+check polkitd_ran test "$(cx systemctl is-active polkit.service)" = active
+cx journalctl --no-pager -o cat -u polkit.service | sed 's/^/    polkitd: /'
+check polkitd_loaded_the_rule bash -c "cx journalctl --no-pager -o cat -u polkit.service | grep -q 'Loading rules from directory /usr/share/polkit-1/rules.d' &&
+	! cx journalctl --no-pager -o cat -u polkit.service | grep -Eiq 'error|60-tund.rules'"
+cx systemctl stop tsys-other.service
 
 # A purge in the running system stops the profile, the helper and the sockets first.
 cx systemctl start tund@demo.service
