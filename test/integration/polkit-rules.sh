@@ -39,7 +39,7 @@ if command -v node >/dev/null 2>&1; then
 	mutant syntax 's/^});$/}/'
 	mutant es6 's/var unit/let unit/'
 else
-	skip polkit_rule_node "node not found (apt-get install nodejs): the rule is checked only by the system test"
+	fail polkit_rule_node "node not found: make deps installs nodejs (deps.txt)"
 fi
 
 check polkit_group_in_sysusers grep -qx 'g tund-operators -' "$TOP/data/sysusers.d/tund.conf"
