@@ -341,56 +341,50 @@ int tundctl_simple_call(Tund__CtlToHelper *m, const char *what, IpcMsg **ret_rep
         return r;
 }
 
-int tundctl_get_status(const char *profile, bool silent, IpcMsg **ret_reply,
-                       const Tund__StatusReply **ret_status) {
-        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
-        Tund__GetStatus g = TUND__GET_STATUS__INIT;
+/* One simple call whose reply must carry `want`: 0 with the reply (free it) and its payload,
+ * or an exit code; silent records the error without printing it. */
+static int get_reply(Tund__CtlToHelper *m, const char *what, bool silent, uint32_t want,
+                     IpcMsg **ret_reply, const void **ret_payload) {
         IpcMsg *reply = NULL;
         bool was_quiet = quiet;
 
-        g.profile = (char *) (profile ? profile : "");
-        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
-        m.get_status = &g;
         quiet = was_quiet || silent;
-        int r = tundctl_simple_call(&m, "GetStatus", &reply);
-        const Tund__StatusReply *st =
-                r == 0 ? ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS) : NULL;
-        if (r == 0 && !st) {
+        int r = tundctl_simple_call(m, what, &reply);
+        const void *payload = r == 0 ? ipc_msg_payload(reply, want) : NULL;
+        if (r == 0 && !payload) {
                 reply = ipc_msg_free(reply);
-                r = tundctl_fail(TUNDCTL_EXIT_FAILURE, "GetStatus: unexpected reply");
+                r = tundctl_fail(TUNDCTL_EXIT_FAILURE, "%s: unexpected reply", what);
         }
         quiet = was_quiet;
         if (r != 0)
                 return r;
         *ret_reply = reply;
-        *ret_status = st;
+        *ret_payload = payload;
         return 0;
+}
+
+int tundctl_get_status(const char *profile, bool silent, IpcMsg **ret_reply,
+                       const Tund__StatusReply **ret_status) {
+        Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
+        Tund__GetStatus g = TUND__GET_STATUS__INIT;
+
+        g.profile = (char *) (profile ? profile : "");
+        m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS;
+        m.get_status = &g;
+        return get_reply(&m, "GetStatus", silent, TUND__HELPER_TO_CTL__PAYLOAD_STATUS, ret_reply,
+                         (const void **) ret_status);
 }
 
 int tundctl_get_peers(const char *profile, bool silent, IpcMsg **ret_reply,
                       const Tund__PeersReply **ret_peers) {
         Tund__CtlToHelper m = TUND__CTL_TO_HELPER__INIT;
         Tund__CtlGetPeers g = TUND__CTL_GET_PEERS__INIT;
-        IpcMsg *reply = NULL;
-        bool was_quiet = quiet;
 
         g.profile = (char *) (profile ? profile : "");
         m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_PEERS;
         m.get_peers = &g;
-        quiet = was_quiet || silent;
-        int r = tundctl_simple_call(&m, "CtlGetPeers", &reply);
-        const Tund__PeersReply *pr =
-                r == 0 ? ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_PEERS) : NULL;
-        if (r == 0 && !pr) {
-                reply = ipc_msg_free(reply);
-                r = tundctl_fail(TUNDCTL_EXIT_FAILURE, "CtlGetPeers: unexpected reply");
-        }
-        quiet = was_quiet;
-        if (r != 0)
-                return r;
-        *ret_reply = reply;
-        *ret_peers = pr;
-        return 0;
+        return get_reply(&m, "CtlGetPeers", silent, TUND__HELPER_TO_CTL__PAYLOAD_PEERS, ret_reply,
+                         (const void **) ret_peers);
 }
 
 /* ---- formatting ---- */
