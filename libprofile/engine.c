@@ -1,19 +1,24 @@
-/* Engine detection: run `wireguard-go --version` and map the version to TUN flags. */
+/* Engine detection: read wireguard-go's version out of its binary and map it to TUN flags. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/wait.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "engine.h"
 #include "error-util.h"
 #include "macro.h"
-#include "spawn-util.h"
 
-#define ENGINE_OUTPUT_MAX 4096
 #define ENGINE_NAME "wireguard-go"
+/* Every release so far is "0.0.YYYYMMDD". */
+#define ENGINE_VERSION_PREFIX "0.0.2"
+/* Debian's is 2.5 MB; Go binaries of wireguard-go stay well below this. */
+#define ENGINE_FILE_MAX (UINT64_C(256) << 20)
 
 /* Releases whose framing was checked against their TUN code (see engine.h). */
 #define ENGINE_LAST_PI_DATE UINT32_C(20220316)
@@ -38,28 +43,6 @@ EngineTunFlavour engine_tun_flavour_from_string(const char *s) {
         return ENGINE_TUN_FLAVOUR_UNKNOWN;
 }
 
-int engine_parse_version(const char *output, char ret_version[ENGINE_VERSION_MAX]) {
-        const char *p;
-        size_t n;
-
-        /* The first line is "wireguard-go vX.Y.Z"; anything after it is a banner. */
-        p = output + strspn(output, " \t\r\n");
-        if (strncmp(p, ENGINE_NAME, STRLEN(ENGINE_NAME)) != 0 || !strchr(" \t", p[STRLEN(ENGINE_NAME)]))
-                return -EINVAL;
-        p += STRLEN(ENGINE_NAME);
-        p += strspn(p, " \t");
-        if (*p == 'v')
-                p++;
-        if (!isdigit((unsigned char) *p))
-                return -EINVAL;
-        n = strspn(p, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-~_");
-        if (n >= ENGINE_VERSION_MAX || !strchr(" \t\r\n", p[n]))
-                return -EINVAL;
-        memcpy(ret_version, p, n);
-        ret_version[n] = '\0';
-        return 0;
-}
-
 EngineTunFlavour engine_flavour_from_version(const char *version) {
         unsigned major, minor, date;
         int end = 0;
@@ -77,66 +60,146 @@ EngineTunFlavour engine_flavour_from_version(const char *version) {
         return ENGINE_TUN_FLAVOUR_UNKNOWN;
 }
 
-/* Runs PATH --version with no environment and stdin from /dev/null. */
-static int run_version(const char *path, uint64_t timeout_usec, char *out, size_t size,
-                       int *ret_status, char **ret_error) {
-        char *const argv[] = { (char *) "wireguard-go", (char *) "--version", NULL };
-        char *const envp[] = { NULL };
-        int r = spawn_capture(path, argv, envp, NULL, timeout_usec, out, size, ret_status);
-        if (r == -ETIMEDOUT)
-                return error_set(ret_error, r, "%s --version: no answer within %llu ms", path,
-                                 (unsigned long long) (timeout_usec / USEC_PER_MSEC));
-        if (r < 0)
-                return error_set(ret_error, r, "%s: cannot run: %s", path, strerror(-r));
+static bool is_digit(unsigned char c) {
+        return c >= '0' && c <= '9';
+}
+
+static bool is_lower_hex(unsigned char c) {
+        return is_digit(c) || (c >= 'a' && c <= 'f');
+}
+
+/* A git suffix after the date ("-3-gabcdef1", "-dirty", both), as upstream's Makefile writes
+ * into version.go for a build between releases. Returns its length, 0 if there is none. What
+ * follows the constant in the binary is another string, so a neighbour that happens to look
+ * like a suffix is taken for one: that only makes a version unknown, never wrong. */
+static size_t suffix_len(const unsigned char *p, const unsigned char *end) {
+        const unsigned char *q = p;
+        if (end - q >= 3 && q[0] == '-' && is_digit(q[1])) {
+                const unsigned char *d = q + 1;
+                while (d < end && is_digit(*d))
+                        d++;
+                if (end - d >= 5 && d[0] == '-' && d[1] == 'g' && is_lower_hex(d[2])) {
+                        d += 2;
+                        while (d < end && is_lower_hex(*d) && d - q < 48)
+                                d++;
+                        q = d;
+                }
+        }
+        if (end - q >= 6 && memcmp(q, "-dirty", 6) == 0)
+                q += 6;
+        return (size_t) (q - p);
+}
+
+int engine_find_version(const void *data, size_t size, char ret_version[ENGINE_VERSION_MAX]) {
+        const unsigned char *p = data, *end = p + size;
+        char found[ENGINE_VERSION_MAX] = "";
+
+        if (!memmem(data, size, ENGINE_NAME, STRLEN(ENGINE_NAME)))
+                return -ENOENT;
+        for (const unsigned char *q = p;
+             (q = memmem(q, (size_t) (end - q), ENGINE_VERSION_PREFIX,
+                         STRLEN(ENGINE_VERSION_PREFIX)));
+             q++) {
+                const unsigned char *d = q + STRLEN(ENGINE_VERSION_PREFIX);
+                char v[ENGINE_VERSION_MAX];
+                size_t n;
+
+                /* "10.0.0.20..." or "1.0.0.2...": part of something else. */
+                if (q > p && (is_digit(q[-1]) || q[-1] == '.'))
+                        continue;
+                if (end - d < 7)
+                        break;
+                for (n = 0; n < 7 && is_digit(d[n]); n++)
+                        ;
+                if (n < 7)
+                        continue;
+                n = STRLEN(ENGINE_VERSION_PREFIX) + 7;
+                n += suffix_len(q + n, end);
+                if (n >= sizeof(v))
+                        continue;
+                memcpy(v, q, n);
+                v[n] = '\0';
+                if (found[0] && !streq(found, v))
+                        return -ENOTUNIQ;
+                memcpy(found, v, n + 1);
+        }
+        if (!found[0])
+                return -ENOENT;
+        memcpy(ret_version, found, strlen(found) + 1);
         return 0;
 }
 
-/* The first line of the output, printable characters only, for error messages. */
-static void output_summary(const char *out, char *buf, size_t size) {
-        size_t n = 0;
+/* Reads the whole binary behind fd, mapped, for its version. */
+static int read_version_fd(int fd, const char *path, char ret_version[ENGINE_VERSION_MAX],
+                           char **ret_error) {
+        struct stat st;
 
-        for (const char *p = out + strspn(out, " \t\r\n"); *p && *p != '\n' && n + 1 < size; p++)
-                buf[n++] = isprint((unsigned char) *p) ? *p : '?';
-        buf[n] = '\0';
+        if (fstat(fd, &st) < 0)
+                return error_set(ret_error, negative_errno(), "%s: cannot stat: %m", path);
+        if (!S_ISREG(st.st_mode))
+                return error_set(ret_error, -ENOEXEC, "%s: not a regular file", path);
+        if (st.st_size <= 0 || (uint64_t) st.st_size > ENGINE_FILE_MAX)
+                return error_set(ret_error, -EFBIG, "%s: %s (%lld bytes)", path,
+                                 st.st_size <= 0 ? "empty" : "too large for wireguard-go",
+                                 (long long) st.st_size);
+        void *m = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+                return error_set(ret_error, negative_errno(), "%s: cannot map: %m", path);
+        int r = engine_find_version(m, (size_t) st.st_size, ret_version);
+        munmap(m, (size_t) st.st_size);
+        if (r == -ENOENT || r == -ENOTUNIQ)
+                ret_version[0] = '\0';
+        return r == -ENOTUNIQ ? 1 : 0;
 }
 
-int engine_detect_full(const char *path, EngineTunFlavour override, uint64_t timeout_usec,
-                       EngineInfo *ret, char **ret_error) {
-        char out[ENGINE_OUTPUT_MAX], summary[128];
+int engine_detect_fd(int fd, const char *path, EngineTunFlavour override, EngineInfo *ret,
+                     char **ret_error) {
         EngineInfo info = {};
-        int status = 0, r;
+        int r;
 
         path = path ?: ENGINE_DEFAULT_PATH;
-        if (timeout_usec == 0)
-                timeout_usec = ENGINE_DEFAULT_TIMEOUT_USEC;
         if (strlen(path) >= sizeof(info.path))
                 return error_set(ret_error, -ENAMETOOLONG, "%s: path too long", path);
         strcpy(info.path, path);
-
-        r = run_version(path, timeout_usec, out, sizeof(out), &status, ret_error);
+        r = read_version_fd(fd, path, info.version, ret_error);
         if (r < 0)
                 return r;
-        output_summary(out, summary, sizeof(summary));
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return error_set(ret_error, -ENOEXEC, "%s --version: %s %d: \"%s\"", path,
-                            WIFEXITED(status) ? "exited with status" : "killed by signal",
-                            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), summary);
-
-        if (engine_parse_version(out, info.version) >= 0)
+        bool ambiguous = r > 0;
+        if (info.version[0])
                 info.flavour = engine_flavour_from_version(info.version);
         if (override != ENGINE_TUN_FLAVOUR_UNKNOWN) {
                 info.flavour = override;
                 info.flavour_overridden = 1;
-        } else if (info.flavour == ENGINE_TUN_FLAVOUR_UNKNOWN)
+        } else if (info.flavour == ENGINE_TUN_FLAVOUR_UNKNOWN) {
+                char what[ENGINE_VERSION_MAX + 64];
+                if (ambiguous)
+                        snprintf(what, sizeof(what), "several wireguard-go versions in the binary");
+                else if (info.version[0])
+                        snprintf(what, sizeof(what), "unknown wireguard-go version %s",
+                                 info.version);
+                else
+                        snprintf(what, sizeof(what), "no wireguard-go version in the binary");
                 return error_set(ret_error, -EPROTONOSUPPORT,
-                            "%s: unknown wireguard-go version in \"%s\": cannot tell whether it "
-                            "needs IFF_NO_PI; set EngineTunFlavour=pi or no-pi in [Tund]",
-                            path, summary);
+                                 "%s: %s: cannot tell whether it needs IFF_NO_PI; set "
+                                 "EngineTunFlavour=pi or no-pi in [Tund]",
+                                 path, what);
+        }
         *ret = info;
         return 0;
 }
 
+int engine_detect_full(const char *path, EngineTunFlavour override, uint64_t timeout_usec,
+                       EngineInfo *ret, char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+
+        path = path ?: ENGINE_DEFAULT_PATH;
+        /* O_NONBLOCK: a FIFO planted at the path must not hang us. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return error_set(ret_error, negative_errno(), "%s: cannot open: %m", path);
+        return engine_detect_fd(fd, path, override, ret, ret_error);
+}
+
 int engine_detect(const char *path, EngineInfo *ret, char **ret_error) {
-        return engine_detect_full(path, ENGINE_TUN_FLAVOUR_UNKNOWN, ENGINE_DEFAULT_TIMEOUT_USEC,
-                                  ret, ret_error);
+        return engine_detect_full(path, ENGINE_TUN_FLAVOUR_UNKNOWN, 0, ret, ret_error);
 }

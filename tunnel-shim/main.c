@@ -8,7 +8,10 @@
 
 #include "engine.h"
 #include "macro.h"
+#include "tunnel-engine.h"
 #include "tunnel.h"
+
+static char arg_engine_sha256[65];
 
 static TunnelArgs arg = {
         .engine_path = ENGINE_DEFAULT_PATH,
@@ -16,21 +19,25 @@ static TunnelArgs arg = {
 };
 
 static void help(void) {
-        printf("Usage: tund-tunnel [--engine PATH] [--engine-log-level LEVEL] [--allow-root]\n"
+        printf("Usage: tund-tunnel [--engine PATH] [--engine-sha256 HEX] [--engine-log-level LEVEL]\n"
+               "                   [--allow-root]\n"
                "Started by tund-helperd with the tunnel channel on fd 3, the TUN on fd 4 and\n"
                "the UAPI listening socket on fd 5.\n"
                "  --engine PATH             wireguard-go binary (default %s)\n"
+               "  --engine-sha256 HEX       its pinned SHA-256\n"
                "  --engine-log-level LEVEL  LOG_LEVEL for the engine: error, verbose, silent\n"
-               "  --allow-root              run as root (tests only)\n",
+               "  --allow-root              run as root, and run an engine that fails\n"
+               "                            verification by path (tests only)\n",
                ENGINE_DEFAULT_PATH);
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_ENGINE = 0x100, ARG_LEVEL, ARG_ALLOW_ROOT, ARG_VERSION };
+        enum { ARG_ENGINE = 0x100, ARG_ENGINE_SHA256, ARG_LEVEL, ARG_ALLOW_ROOT, ARG_VERSION };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "engine", required_argument, NULL, ARG_ENGINE },
+                { "engine-sha256", required_argument, NULL, ARG_ENGINE_SHA256 },
                 { "engine-log-level", required_argument, NULL, ARG_LEVEL },
                 { "allow-root", no_argument, NULL, ARG_ALLOW_ROOT },
                 {},
@@ -50,6 +57,13 @@ static int parse_argv(int argc, char **argv) {
                                 return -EINVAL;
                         }
                         arg.engine_path = optarg;
+                        break;
+                case ARG_ENGINE_SHA256:
+                        if (!verify_sha256_hex_valid(optarg, arg_engine_sha256)) {
+                                fprintf(stderr, SD_ERR "--engine-sha256: not 64 hex digits: %s\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
                         break;
                 case ARG_LEVEL:
                         if (!streq(optarg, "error") && !streq(optarg, "verbose") &&
@@ -113,6 +127,21 @@ static int run(int argc, char **argv) {
                                ? TUNNEL_EXIT_USAGE
                                : TUNNEL_EXIT_FAILURE;
         }
+        /* The engine is verified like we were (root-owned file and parents, nothing group- or
+         * other-writable, the pinned hash) and that open file is what runs, however late.
+         * Only now, with fds 3-5 taken: its fd must not take a number we inherit. */
+        _cleanup_free_ char *err = NULL;
+        VerifyOptions vo = { .trusted_uid = 0,
+                             .sha256_hex = arg_engine_sha256[0] ? arg_engine_sha256 : NULL };
+        r = tunnel_engine_verify(arg.engine_path, &vo, &err);
+        if (r < 0 && (!arg.allow_root || vo.sha256_hex)) {
+                fprintf(stderr, SD_ERR "%s\n", err ? err : strerror(-r));
+                tunnel_free(t);
+                return TUNNEL_EXIT_FAILURE;
+        }
+        if (r < 0)
+                fprintf(stderr, SD_WARNING "%s; running it by path (--allow-root is for tests)\n",
+                        err ? err : strerror(-r));
         r = tunnel_run(t);
         tunnel_free(t);
         return r < 0 ? TUNNEL_EXIT_FAILURE : r;

@@ -2,30 +2,60 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
+#include "error-util.h"
 #include "macro.h"
-#include "spawn-util.h"
 
-static int spawn_prepare(posix_spawn_file_actions_t *fa, int out_w, int tun, int uapi) {
-        int r;
+/* Past the engine's fds, in the child only: the verified binary and the error pipe, both
+ * CLOEXEC so that the engine inherits neither. */
+#define CHILD_EXE_FD (ENGINE_CHILD_UAPI_FD + 1)
+#define CHILD_ERR_FD (ENGINE_CHILD_UAPI_FD + 2)
+#define CHILD_SPARE_FD 16 /* sources are moved at or above this first */
 
-        /* dup2 onto the fixed numbers clears CLOEXEC on the targets; the sources are ours, all
-         * CLOEXEC, moved above the targets by the caller so that no dup2 clobbers a source. */
-        r = posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        if (!r)
-                r = posix_spawn_file_actions_adddup2(fa, out_w, STDOUT_FILENO);
-        if (!r)
-                r = posix_spawn_file_actions_adddup2(fa, out_w, STDERR_FILENO);
-        if (!r && tun >= 0)
-                r = posix_spawn_file_actions_adddup2(fa, tun, ENGINE_CHILD_TUN_FD);
-        if (!r && uapi >= 0)
-                r = posix_spawn_file_actions_adddup2(fa, uapi, ENGINE_CHILD_UAPI_FD);
-        if (!r)
-                r = posix_spawn_file_actions_addclosefrom_np(fa, ENGINE_CHILD_UAPI_FD + 1);
-        return -r;
+/* The engine tund-tunnel verified at startup (see tunnel-engine.h). */
+static struct {
+        int fd;
+        char *path;
+} verified = { .fd = -EBADF };
+
+int tunnel_engine_verify(const char *path, const VerifyOptions *o, char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *why = NULL, *copy = NULL;
+        char head[2];
+
+        if (ret_error)
+                *ret_error = NULL;
+        int r = verify_open(path, o, &fd, &why);
+        if (r < 0)
+                return error_set(ret_error, r, "engine %s refused: %s", path ? path : "(null)",
+                                 why ? why : strerror(-r));
+        /* A script is run by its interpreter, which opens it again by name: not the verified
+         * file, and execveat() of a CLOEXEC fd refuses it anyway. */
+        if (pread(fd, head, sizeof(head), 0) == (ssize_t) sizeof(head) && head[0] == '#' &&
+            head[1] == '!')
+                return error_set(ret_error, -ENOEXEC,
+                                 "engine %s refused: it is a script, not a binary", path);
+        copy = strdup(path);
+        if (!copy)
+                return error_set(ret_error, -ENOMEM, "out of memory");
+        tunnel_engine_forget();
+        verified.fd = TAKE_FD(fd);
+        verified.path = TAKE_PTR(copy);
+        return 0;
+}
+
+void tunnel_engine_forget(void) {
+        verified.fd = safe_close(verified.fd);
+        free(verified.path);
+        verified.path = NULL;
+}
+
+int tunnel_engine_verified_fd(void) {
+        return verified.fd;
 }
 
 static int dup_high(int fd) {
@@ -35,30 +65,89 @@ static int dup_high(int fd) {
         return n < 0 ? negative_errno() : n;
 }
 
+static _Noreturn void child_fail(int errfd) {
+        int e = errno;
+        (void) !write(errfd, &e, sizeof(e));
+        _exit(127);
+}
+
+static int child_move(int fd, int target) {
+        if (fd < 0)
+                return close(target) < 0 && errno != EBADF ? -1 : 0;
+        return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* After fork(): async-signal-safe calls only (the tunnel may have resolver threads). */
+static _Noreturn void child(int out_w, int tun, int uapi, int exe, int errfd, const char *path,
+                            char *const *argv, char *const *envp) {
+        /* Dispositions we ignore (SIGPIPE) and signals we block for sd-event would survive
+         * the exec. glibc's reserved signals refuse sigaction(); nothing of ours sets them. */
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) sigaction(sig, &sa, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+                child_fail(errfd);
+
+        /* Every source above every target first, so that no dup2 clobbers a source. */
+        int src[5] = { out_w, tun, uapi, exe, errfd }, hi[5];
+        for (int i = 0; i < 5; i++) {
+                hi[i] = src[i] < 0 ? -EBADF : fcntl(src[i], F_DUPFD_CLOEXEC, CHILD_SPARE_FD);
+                if (src[i] >= 0 && hi[i] < 0)
+                        child_fail(errfd);
+        }
+        if (dup3(hi[4], CHILD_ERR_FD, O_CLOEXEC) < 0)
+                child_fail(errfd);
+        errfd = CHILD_ERR_FD;
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(hi[0], STDOUT_FILENO) < 0 ||
+            dup2(hi[0], STDERR_FILENO) < 0 || child_move(hi[1], ENGINE_CHILD_TUN_FD) < 0 ||
+            child_move(hi[2], ENGINE_CHILD_UAPI_FD) < 0)
+                child_fail(errfd);
+        if (hi[3] >= 0 ? dup3(hi[3], CHILD_EXE_FD, O_CLOEXEC) < 0
+                       : close(CHILD_EXE_FD) < 0 && errno != EBADF)
+                child_fail(errfd);
+        if (syscall(SYS_close_range, (unsigned) CHILD_ERR_FD + 1, ~0u, 0u) < 0)
+                child_fail(errfd);
+
+        if (exe >= 0)
+                syscall(SYS_execveat, CHILD_EXE_FD, "", argv, envp, AT_EMPTY_PATH);
+        else
+                execve(path, argv, envp);
+        child_fail(errfd);
+}
+
 int tunnel_engine_spawn(const EngineSpawnArgs *a, pid_t *ret_pid, int *ret_output_fd) {
-        _cleanup_close_ int tun = -EBADF, uapi = -EBADF, out_r = -EBADF, out_w = -EBADF;
+        _cleanup_close_ int tun = -EBADF, uapi = -EBADF, out_r = -EBADF, out_w = -EBADF,
+                            exe = -EBADF, err_r = -EBADF, err_w = -EBADF;
         char tun_env[32], uapi_env[32], level_env[64];
         char *envp[5];
         size_t ne = 0;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        int pipefd[2], r;
+        int pipefd[2];
 
+        if (!a->path)
+                return -EINVAL;
+        /* Once an engine is verified, nothing else runs in its place. */
+        if (verified.fd >= 0) {
+                if (!streq(a->path, verified.path))
+                        return -EPERM;
+                if ((exe = dup_high(verified.fd)) < 0)
+                        return exe;
+        }
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return negative_errno();
         out_r = pipefd[0];
         out_w = pipefd[1];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return negative_errno();
+        err_r = pipefd[0];
+        err_w = pipefd[1];
         if (a->tun_fd >= 0 && (tun = dup_high(a->tun_fd)) < 0)
                 return tun;
         if (a->uapi_fd >= 0 && (uapi = dup_high(a->uapi_fd)) < 0)
                 return uapi;
-        if (out_w <= ENGINE_CHILD_UAPI_FD) {
-                int n = dup_high(out_w);
-                if (n < 0)
-                        return n;
-                safe_close(out_w);
-                out_w = n;
-        }
 
         if (tun >= 0) {
                 snprintf(tun_env, sizeof(tun_env), "WG_TUN_FD=%d", ENGINE_CHILD_TUN_FD);
@@ -78,27 +167,30 @@ int tunnel_engine_spawn(const EngineSpawnArgs *a, pid_t *ret_pid, int *ret_outpu
 
         char *default_argv[] = { (char *) "wireguard-go", (char *) "-f",
                                  (char *) (a->ifname ? a->ifname : "tund"), NULL };
-        if ((r = posix_spawn_file_actions_init(&fa)))
-                return -r;
-        /* Our signals are blocked for sd-event and SIGPIPE is ignored: not the engine's. */
-        if ((r = spawn_attr_init_clean_signals(&attr)) < 0) {
-                posix_spawn_file_actions_destroy(&fa);
-                return r;
-        }
-        r = spawn_prepare(&fa, out_w, tun, uapi);
-        pid_t pid = 0;
-        if (r >= 0)
-                r = -posix_spawn(&pid, a->path, &fa, &attr, a->argv ? a->argv : default_argv,
-                                 envp);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (r < 0)
-                return r;
-        r = fcntl(out_r, F_SETFL, O_NONBLOCK);
-        if (r < 0) {
-                /* The child runs; the caller cannot read it: end it. */
-                kill(pid, SIGKILL);
+        pid_t pid = fork();
+        if (pid < 0)
                 return negative_errno();
+        if (pid == 0)
+                child(out_w, tun, uapi, exe, err_w, a->path, a->argv ? a->argv : default_argv,
+                      envp);
+
+        err_w = safe_close(err_w);
+        int e = 0;
+        ssize_t n;
+        do
+                n = read(err_r, &e, sizeof(e));
+        while (n < 0 && errno == EINTR);
+        if (n != 0) {
+                /* The child failed before its exec and exits 127: collect it here. */
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                return n == (ssize_t) sizeof(e) && e > 0 ? -e : -EIO;
+        }
+        if (fcntl(out_r, F_SETFL, O_NONBLOCK) < 0) {
+                /* The child runs; the caller cannot read it: end it. */
+                int r = negative_errno();
+                kill(pid, SIGKILL);
+                return r;
         }
         *ret_pid = pid;
         *ret_output_fd = TAKE_FD(out_r);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "common.pb-c.h"
+#include "verify.h"
 
 /* Where the engine finds its fds: fixed numbers, whatever ours are. */
 #define ENGINE_CHILD_TUN_FD 3
@@ -21,10 +22,26 @@ typedef struct EngineSpawnArgs {
         char *const *argv;     /* instead of the usual arguments (tests, --version); NULL */
 } EngineSpawnArgs;
 
-/* posix_spawn()s the engine: fd 0 /dev/null, 1 and 2 a pipe whose CLOEXEC|NONBLOCK read end
- * is returned in *ret_output_fd, the TUN on 3 and the UAPI socket on 4 (-EBADF: none), nothing
- * else; default signal dispositions and an empty mask; an environment of WG_TUN_FD, WG_UAPI_FD,
- * WG_PROCESS_FOREGROUND=1 and LOG_LEVEL only. Returns 0 or -errno. */
+/* The engine is verified like tund-tunnel itself (libbasic/verify.h): tund-tunnel's main()
+ * calls tunnel_engine_verify() before it serves anything, with the root of the real
+ * filesystem, uid 0 trusted and the SHA-256 pinned when --engine-sha256 asks. The open file is
+ * kept: every later spawn executes that file (execveat(AT_EMPTY_PATH)), never the path again,
+ * and a spawn for any other path is refused with -EPERM. A script is refused: its interpreter
+ * would open it again by name. Returns 0, or -errno with *ret_error (malloc'd) a sentence
+ * naming the path and the reason. Without a verified engine (in-process tests and fuzzers,
+ * which run shell scripts from /tmp), tunnel_engine_spawn() executes a->path. */
+int tunnel_engine_verify(const char *path, const VerifyOptions *o, char **ret_error);
+/* Forgets the verified engine, closing its fd (tests). */
+void tunnel_engine_forget(void);
+/* The verified engine's fd (CLOEXEC), or -EBADF. */
+int tunnel_engine_verified_fd(void);
+
+/* Forks and executes the engine (the verified file, else a->path): fd 0 /dev/null, 1 and 2 a
+ * pipe whose CLOEXEC|NONBLOCK read end is returned in *ret_output_fd, the TUN on 3 and the
+ * UAPI socket on 4 (-EBADF: none), nothing else; default signal dispositions and an empty
+ * mask; an environment of WG_TUN_FD, WG_UAPI_FD, WG_PROCESS_FOREGROUND=1 and LOG_LEVEL only.
+ * Returns 0 once the exec succeeded, or -errno (the exec's own errno when it failed; -EPERM
+ * for a path other than the verified engine's). */
 int tunnel_engine_spawn(const EngineSpawnArgs *a, pid_t *ret_pid, int *ret_output_fd);
 
 /* The level of one output line, and where its text starts (past "DEBUG: " and the like).

@@ -15,7 +15,7 @@
 
 #include "helper-log.h"
 #include "helper-spawn.h"
-#include "helper-verify.h"
+#include "verify.h"
 #include "helper.h"
 #include "string-util.h"
 
@@ -447,7 +447,7 @@ static int session_exec_tunnel(Manager *m, int tun_fd, int uapi_fd, int *ret_cha
         int sv[2], r;
 
         VerifyOptions vo = { .trusted_uid = 0, .sha256_hex = m->opt.tunnel_sha256 };
-        r = helper_verify_open(m->opt.tunnel_path, &vo, &exe, ret_error);
+        r = verify_open(m->opt.tunnel_path, &vo, &exe, ret_error);
         if (r < 0)
                 return r;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)

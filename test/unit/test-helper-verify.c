@@ -1,9 +1,10 @@
-/* Verification of the tunnel binary: owners, modes, symlinked parents, sticky dirs, hashes.
- * The walk starts at a temporary "root" owned by us, so no root is needed. */
+/* The shared verifier (libbasic/verify.c; the helper checks tund-tunnel with it, the tunnel the
+ * engine): owners, modes, symlinked parents, sticky dirs, hashes. The walk starts at a temporary
+ * "root" owned by us, so no root is needed. */
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "helper-verify.h"
+#include "verify.h"
 #include "macro.h"
 #include "tests.h"
 
@@ -59,7 +60,7 @@ static int verify(const char *path, uid_t uid, const char *sha, char **err) {
         int fd = -1;
         free(*err); /* the previous call's message */
         *err = NULL;
-        int r = helper_verify_open(path, &o, &fd, err);
+        int r = verify_open(path, &o, &fd, err);
         if (r >= 0) {
                 ASSERT_TRUE(fd >= 0);
                 ASSERT_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
@@ -84,7 +85,7 @@ TEST(fd_is_the_verified_file) {
         struct stat a, b;
         setup();
         VerifyOptions o = { .trusted_uid = getuid(), .root = base };
-        ASSERT_OK(helper_verify_open("/usr/libexec/tund-tunnel", &o, &fd, &err));
+        ASSERT_OK(verify_open("/usr/libexec/tund-tunnel", &o, &fd, &err));
         snprintf(p, sizeof(p), "%s/usr/libexec/tund-tunnel", base);
         ASSERT_OK(stat(p, &a));
         /* Replacing the path afterwards does not change what the fd is. */
@@ -204,19 +205,19 @@ TEST(symlink_loops_end) {
 
 TEST(sha256_known_vectors) {
         char hex[65];
-        int r = helper_sha256_buf("abc", 3, hex);
+        int r = verify_sha256_buf("abc", 3, hex);
         if (r == -EOPNOTSUPP)
                 SKIP("libcrypto.so.3 not installed");
         ASSERT_OK(r);
         ASSERT_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        ASSERT_OK(helper_sha256_buf("", 0, hex));
+        ASSERT_OK(verify_sha256_buf("", 0, hex));
         ASSERT_STREQ(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST(pinned_hash_must_match) {
         _cleanup_free_ char *err = NULL;
         char hex[65];
-        if (helper_sha256_buf("abc", 3, hex) == -EOPNOTSUPP)
+        if (verify_sha256_buf("abc", 3, hex) == -EOPNOTSUPP)
                 SKIP("libcrypto.so.3 not installed");
         setup();
         ASSERT_OK(verify("/usr/libexec/tund-tunnel", getuid(),
@@ -231,8 +232,19 @@ TEST(pinned_hash_must_match) {
         big[299999] = 0;
         mkfile("/usr/libexec/tund-tunnel", 0755, big);
         char want[65];
-        ASSERT_OK(helper_sha256_buf(big, 299999, want));
+        ASSERT_OK(verify_sha256_buf(big, 299999, want));
         ASSERT_OK(verify("/usr/libexec/tund-tunnel", getuid(), want, &err));
         free(big);
         teardown();
+}
+
+TEST(sha256_hex_validation) {
+        char sha[65];
+        ASSERT_TRUE(verify_sha256_hex_valid(
+                "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD", sha));
+        ASSERT_STREQ(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        ASSERT_TRUE(!verify_sha256_hex_valid("ba7816bf", sha));
+        ASSERT_TRUE(!verify_sha256_hex_valid(NULL, sha));
+        ASSERT_TRUE(!verify_sha256_hex_valid(
+                "ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", sha));
 }

@@ -1,10 +1,13 @@
 /* The engine child (tunnel-engine.c) and endpoint resolution (tunnel-resolve.c). */
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "engine.h"
 #include "tests.h"
 #include "tunnel-engine.h"
 #include "tunnel-resolve.h"
@@ -230,6 +233,137 @@ TEST(engine_spawn_missing_binary) {
         int out;
         EngineSpawnArgs a = { .path = "/nonexistent/wireguard-go", .tun_fd = -1, .uapi_fd = -1 };
         ASSERT_EQ(tunnel_engine_spawn(&a, &pid, &out), -ENOENT);
+}
+
+/* ---- verified engines ---- */
+
+static char vroot[32];
+
+/* A private tree owned by us, walked as "/" with our uid trusted: /bin/wg a copy of the
+ * shell binary (an ELF: a script cannot be executed from a CLOEXEC fd). */
+static void vtree(mode_t bin_mode) {
+        char cmd[2 * PATH_MAX], sh[PATH_MAX];
+        snprintf(vroot, sizeof(vroot), "/tmp/tund-te-XXXXXX");
+        ASSERT_TRUE(mkdtemp(vroot));
+        ASSERT_TRUE(realpath("/bin/sh", sh));
+        snprintf(cmd, sizeof(cmd), "mkdir %s/bin && chmod %o %s/bin && cp %s %s/bin/wg && "
+                 "chmod 755 %s/bin/wg", vroot, (unsigned) bin_mode, vroot, sh, vroot, vroot);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+static void vtree_free(void) {
+        char cmd[256];
+        tunnel_engine_forget();
+        snprintf(cmd, sizeof(cmd), "chmod -R u+w %s; rm -rf %s", vroot, vroot);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+static int vverify(const char *path, char **err) {
+        VerifyOptions o = { .trusted_uid = getuid(), .root = vroot };
+        free(*err);
+        *err = NULL;
+        return tunnel_engine_verify(path, &o, err);
+}
+
+static size_t read_all(int fd, char *buf, size_t size) {
+        size_t len = 0;
+        for (;;) {
+                struct pollfd p = { fd, POLLIN, 0 };
+                ASSERT_TRUE(poll(&p, 1, 5000) == 1);
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = 0;
+        return len;
+}
+
+/* The file verified is the one executed, even after its path has been replaced; the engine
+ * gets fds 0-4 and neither the binary's fd nor the error pipe; any other path is refused. */
+TEST(engine_verified_spawn_runs_the_verified_file) {
+        _cleanup_free_ char *err = NULL;
+        char p[128], cmd[512], buf[4096];
+        struct stat st;
+        vtree(0755);
+        ASSERT_OK(vverify("/bin/wg", &err));
+        ASSERT_TRUE(tunnel_engine_verified_fd() >= 0);
+        snprintf(p, sizeof(p), "%s/bin/wg", vroot);
+        ASSERT_OK(stat(p, &st));
+        snprintf(cmd, sizeof(cmd), "printf '#!/bin/sh\\necho replaced\\n' >%s/bin/new && "
+                 "chmod 755 %s/bin/new && mv %s/bin/new %s", vroot, vroot, vroot, p);
+        ASSERT_EQ(system(cmd), 0);
+
+        int sp[2];
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+        int tun = open("/dev/null", O_RDWR | O_CLOEXEC);
+        char *argv[] = { (char *) "sh", (char *) "-c",
+                         (char *) "ls /proc/$$/fd; echo \"ino $(stat -L -c %i /proc/$$/exe)\"",
+                         NULL };
+        /* The path as the tunnel passes it: what was verified, not what is there now. */
+        EngineSpawnArgs a = { .path = "/bin/wg", .tun_fd = tun, .uapi_fd = sp[0], .argv = argv };
+        signal(SIGPIPE, SIG_IGN);
+        pid_t pid;
+        int out, status;
+        ASSERT_OK(tunnel_engine_spawn(&a, &pid, &out));
+        read_all(out, buf, sizeof(buf));
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_TRUE(strncmp(buf, "0\n1\n2\n3\n4\nino ", 14) == 0);
+        ASSERT_EQ(strtoull(buf + 14, NULL, 10), (unsigned long long) st.st_ino);
+        close(out);
+
+        a.path = "/bin/sh";
+        ASSERT_EQ(tunnel_engine_spawn(&a, &pid, &out), -EPERM);
+        close(tun);
+        close(sp[0]);
+        close(sp[1]);
+        vtree_free();
+}
+
+TEST(engine_verify_refusals) {
+        _cleanup_free_ char *err = NULL;
+        char cmd[512];
+        vtree(0775);
+        ASSERT_EQ(vverify("/bin/wg", &err), -EPERM);
+        ASSERT_CONTAINS(err, "engine /bin/wg refused: /bin is group- or other-writable");
+        ASSERT_TRUE(tunnel_engine_verified_fd() < 0);
+        snprintf(cmd, sizeof(cmd), "chmod 755 %s/bin && printf '#!/bin/sh\\n' >%s/bin/script && "
+                 "chmod 755 %s/bin/script && chmod 775 %s/bin/wg", vroot, vroot, vroot, vroot);
+        ASSERT_EQ(system(cmd), 0);
+        ASSERT_EQ(vverify("/bin/wg", &err), -EPERM);
+        ASSERT_CONTAINS(err, "/bin/wg is group- or other-writable (mode 0775)");
+        ASSERT_EQ(vverify("/bin/script", &err), -ENOEXEC);
+        ASSERT_CONTAINS(err, "engine /bin/script refused: it is a script, not a binary");
+        ASSERT_EQ(vverify("/bin/missing", &err), -ENOENT);
+        ASSERT_CONTAINS(err, "/bin/missing");
+        ASSERT_TRUE(tunnel_engine_verified_fd() < 0);
+        vtree_free();
+
+        /* The real tree, uid 0 trusted, as tund-tunnel does: a copy under /tmp is refused. */
+        VerifyOptions o = { .trusted_uid = 0 };
+        free(err);
+        err = NULL;
+        vtree(0755);
+        char p[128];
+        snprintf(p, sizeof(p), "%s/bin/wg", vroot);
+        ASSERT_EQ(tunnel_engine_verify(p, &o, &err), -EPERM);
+        ASSERT_CONTAINS(err, p);
+        vtree_free();
+}
+
+/* Debian's wireguard-go, where it is installed, passes as tund-tunnel checks it. */
+TEST(engine_verify_installed_wireguard_go) {
+        _cleanup_free_ char *err = NULL;
+        VerifyOptions o = { .trusted_uid = 0 };
+        if (access(ENGINE_DEFAULT_PATH, X_OK) < 0)
+                SKIP("%s not installed", ENGINE_DEFAULT_PATH);
+        ASSERT_OK(tunnel_engine_verify(ENGINE_DEFAULT_PATH, &o, &err));
+        EngineInfo info;
+        ASSERT_OK(engine_detect_fd(tunnel_engine_verified_fd(), ENGINE_DEFAULT_PATH,
+                                   ENGINE_TUN_FLAVOUR_UNKNOWN, &info, &err));
+        ASSERT_TRUE(info.version[0] != '\0');
+        tunnel_engine_forget();
 }
 
 /* ---- resolution ---- */

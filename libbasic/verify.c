@@ -1,4 +1,5 @@
-/* See helper-verify.h. */
+/* See verify.h. */
+#include <ctype.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -7,7 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "helper-verify.h"
+#include "verify.h"
 #include "error-util.h"
 #include "macro.h"
 
@@ -68,7 +69,7 @@ static void shown_push(char *buf, size_t size, const char *name) {
         snprintf(buf + n, size - n, "/%s", name);
 }
 
-int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **ret_error) {
+int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **ret_error) {
         char todo[PATH_MAX * 2], shown_path[PATH_MAX * 2] = "", comp[NAME_MAX + 1];
         _cleanup_close_ int dirfd = -EBADF, base = -EBADF;
         unsigned links = 0, depth = 0;
@@ -77,10 +78,10 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
         if (ret_error)
                 *ret_error = NULL;
         if (isempty(path) || path[0] != '/')
-                return error_set(ret_error, -EINVAL, "tunnel path is not absolute: %s",
+                return error_set(ret_error, -EINVAL, "path is not absolute: %s",
                             path ? path : "(null)");
         if (strlen(path) >= PATH_MAX)
-                return error_set(ret_error, -ENAMETOOLONG, "tunnel path too long");
+                return error_set(ret_error, -ENAMETOOLONG, "path too long: %.64s…", path);
         snprintf(todo, sizeof(todo), "%s", path);
 
         base = open(o->root ? o->root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -135,7 +136,7 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                         /* The link lives in a verified directory, so only the trusted owner
                          * made it; its target is walked and verified like the rest. */
                         char target[PATH_MAX];
-                        if (++links > HELPER_VERIFY_MAX_SYMLINKS)
+                        if (++links > VERIFY_MAX_SYMLINKS)
                                 return error_set(ret_error, -ELOOP, "%s: too many symlinks", what);
                         ssize_t n = readlinkat(dirfd, comp, target, sizeof(target) - 1);
                         if (n < 0)
@@ -172,7 +173,7 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                                 return r;
                         if (o->sha256_hex) {
                                 char hex[65];
-                                r = helper_sha256_fd(fd, hex);
+                                r = verify_sha256_fd(fd, hex);
                                 if (r < 0)
                                         return error_set(ret_error, r, "cannot hash %s: %s", what,
                                                     r == -EOPNOTSUPP ? "libcrypto not available"
@@ -200,6 +201,18 @@ int helper_verify_open(const char *path, const VerifyOptions *o, int *ret_fd, ch
                 if (r < 0)
                         return r;
         }
+}
+
+bool verify_sha256_hex_valid(const char *s, char ret[65]) {
+        if (!s || strlen(s) != 64)
+                return false;
+        for (size_t i = 0; i < 64; i++) {
+                if (!isxdigit((unsigned char) s[i]))
+                        return false;
+                ret[i] = (char) tolower((unsigned char) s[i]);
+        }
+        ret[64] = 0;
+        return true;
 }
 
 /* ---- SHA-256 through libcrypto, loaded on demand ---- */
@@ -290,7 +303,7 @@ static int fd_chunk(void *state, const void **ret_p, size_t *ret_n) {
         return n > 0;
 }
 
-int helper_sha256_fd(int fd, char ret_hex[65]) {
+int verify_sha256_fd(int fd, char ret_hex[65]) {
         _cleanup_free_ FdReader *f = malloc(sizeof(FdReader));
         if (!f)
                 return -ENOMEM;
@@ -315,7 +328,7 @@ static int buf_chunk(void *state, const void **ret_p, size_t *ret_n) {
         return 1;
 }
 
-int helper_sha256_buf(const void *p, size_t n, char ret_hex[65]) {
+int verify_sha256_buf(const void *p, size_t n, char ret_hex[65]) {
         BufReader b = { .p = p, .n = n };
         return sha256_run(buf_chunk, &b, ret_hex);
 }
