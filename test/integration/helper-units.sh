@@ -39,7 +39,8 @@ check helper-units-hardening sh -c "grep -qx 'NoNewPrivileges=yes' '$U/tund-help
 	grep -qx 'PrivateTmp=yes' '$U/tund-helper.service' &&
 	grep -qx 'RestrictAddressFamilies=AF_UNIX AF_NETLINK' '$U/tund-helper.service' &&
 	grep -qx 'SystemCallFilter=@system-service' '$U/tund-helper.service' &&
-	grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN' '$U/tund-helper.service'"
+	grep -qx 'CapabilityBoundingSet=' '$U/tund-helper.service' &&
+	grep -qx 'AmbientCapabilities=' '$U/tund-helper.service' && grep -qx 'User=tund-engine' '$U/tund-helper.service'"
 
 out=$(systemd-analyze security --offline=yes --root="$T" tund-helper.service 2>&1)
 echo "$out" | sed 's/^/    security: /'
