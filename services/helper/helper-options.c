@@ -7,6 +7,7 @@
 #include "helper-options.h"
 #include "error-util.h"
 #include "macro.h"
+#include "verify.h"
 
 enum {
         ARG_LISTEN_DIR = 0x100,
@@ -53,18 +54,6 @@ void helper_help(const char *prog) {
                prog, HELPER_IDLE_EXIT_DEFAULT_SEC, HELPER_TUNNEL_PATH_DEFAULT,
                HELPER_START_TIMEOUT_DEFAULT_SEC, HELPER_STOP_TIMEOUT_DEFAULT_SEC,
                HELPER_WATCH_MEMORY_DEFAULT_MIB);
-}
-
-bool helper_sha256_hex_valid(const char *s, char ret[65]) {
-        if (!s || strlen(s) != 64)
-                return false;
-        for (size_t i = 0; i < 64; i++) {
-                if (!isxdigit((unsigned char) s[i]))
-                        return false;
-                ret[i] = (char) tolower((unsigned char) s[i]);
-        }
-        ret[64] = 0;
-        return true;
 }
 
 /* Whole seconds, 0..(1 day); "0" allowed when allow_zero. */
@@ -141,7 +130,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         o->tunnel_path = optarg;
                         break;
                 case ARG_TUNNEL_SHA256:
-                        if (!helper_sha256_hex_valid(optarg, sha))
+                        if (!verify_sha256_hex_valid(optarg, sha))
                                 return error_set(ret_error, -EINVAL,
                                             "--tunnel-sha256: not 64 hex digits: %s", optarg);
                         o->tunnel_sha256 = sha;

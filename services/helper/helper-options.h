@@ -32,5 +32,3 @@ void helper_options_init(HelperOptions *o);
 /* Parses argv into o. Returns 0, or -EINVAL with *ret_error (malloc'd) saying why. */
 int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error);
 void helper_help(const char *prog);
-/* Normalises a SHA-256 hex string (64 hex digits, any case) to lowercase; false if invalid. */
-bool helper_sha256_hex_valid(const char *s, char ret[65]);
