@@ -89,6 +89,7 @@ static void session_free(Session *s) {
         sd_event_source_disable_unref(s->kill_timer);
         sd_event_source_disable_unref(s->drain_timer);
         sd_event_source_disable_unref(s->finish);
+        sd_event_source_disable_unref(s->reap_poll);
         helper_proto_freep(&s->settings);
         helper_proto_freep(&s->applied);
         helper_proto_freep(&s->peers);
@@ -200,6 +201,7 @@ static int on_child(sd_event_source *es, const siginfo_t *si, void *userdata) {
         s->state = SESSION_EXITED;
         s->term_timer = sd_event_source_disable_unref(s->term_timer);
         s->kill_timer = sd_event_source_disable_unref(s->kill_timer);
+        s->reap_poll = sd_event_source_disable_unref(s->reap_poll);
         if (s->tunnel && !s->drain_timer)
                 (void) sd_event_add_time_relative(s->m->event, &s->drain_timer, CLOCK_MONOTONIC,
                                                   HELPER_DRAIN_USEC, 0, on_drain_timeout, s);
@@ -209,6 +211,43 @@ static int on_child(sd_event_source *es, const siginfo_t *si, void *userdata) {
         return 0;
 }
 
+/* sd-event learns of a tunnel's exit from its pidfd becoming readable. Once, in a minimal Debian
+ * container under ASan (kernel 6.18), a tunnel killed while stopping stayed a zombie whose pidfd
+ * never woke the loop: the session stayed "stopping" for good and its profile could not start
+ * again. So from the moment an exit is expected (its channel closed, a signal sent) we also
+ * ask waitid() every HELPER_REAP_POLL_USEC, without reaping. An exit seen twice that way with
+ * no report from the child source in between (which would have freed this timer) was lost:
+ * reap it here and carry on as on_child() would. */
+static int on_reap_poll(sd_event_source *es, uint64_t usec, void *userdata) {
+        Session *s = userdata;
+        siginfo_t si = {};
+        if (waitid(P_PID, s->tunnel_pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) {
+                s->exit_polled = false;
+        } else if (!s->exit_polled) {
+                s->exit_polled = true;
+        } else {
+                log_session(LOG_WARNING, s->profile, s->tunnel_pid, NULL,
+                            "Tunnel %d exited but its exit was never reported; reaping it.",
+                            (int) s->tunnel_pid);
+                s->child = sd_event_source_disable_unref(s->child);
+                si = (siginfo_t){};
+                if (waitid(P_PID, s->tunnel_pid, &si, WEXITED | WNOHANG) >= 0 && si.si_pid > 0)
+                        return on_child(NULL, &si, s);
+        }
+        if (sd_event_source_set_time_relative(es, HELPER_REAP_POLL_USEC) < 0 ||
+            sd_event_source_set_enabled(es, SD_EVENT_ONESHOT) < 0)
+                log_session(LOG_WARNING, s->profile, s->tunnel_pid, NULL,
+                            "Cannot watch tunnel %d's exit by polling.", (int) s->tunnel_pid);
+        return 0;
+}
+
+static void session_expect_exit(Session *s) {
+        if (s->reaped || s->reap_poll || s->tunnel_pid <= 0)
+                return;
+        (void) sd_event_add_time_relative(s->m->event, &s->reap_poll, CLOCK_MONOTONIC,
+                                          HELPER_REAP_POLL_USEC, 0, on_reap_poll, s);
+}
+
 static void session_signal(Session *s, int sig) {
         if (s->reaped || !s->child)
                 return;
@@ -216,6 +255,7 @@ static void session_signal(Session *s, int sig) {
         if (r < 0)
                 log_warning_errno(r, "Cannot send %s to tunnel %d: %m", strsignal(sig),
                                   (int) s->tunnel_pid);
+        session_expect_exit(s);
 }
 
 static int on_kill_timer(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -314,6 +354,7 @@ void helper_session_tunnel_closed(Session *s, int error, const char *reason) {
                 session_schedule_finish(s);
                 return;
         }
+        session_expect_exit(s);
         if (s->state < SESSION_STOPPING) {
                 if (!s->last_error)
                         helper_session_set_last_error(s, "tunnel closed its channel: %s", reason);

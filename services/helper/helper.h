@@ -24,6 +24,10 @@
 #define HELPER_PEERS_TIMEOUT_USEC (10 * USEC_PER_SEC)    /* tunnel asking the engine (UAPI) */
 #define HELPER_REBIND_TIMEOUT_USEC (20 * USEC_PER_SEC)   /* tunnel resolving endpoints again */
 #define HELPER_DRAIN_USEC (1 * USEC_PER_SEC) /* reading a dead tunnel's last messages */
+/* How often an exit that is expected (channel closed, signal sent) is also asked of waitid():
+ * rare enough to cost nothing, quick enough that a lost pidfd wakeup delays a restart by well
+ * under a second (see on_reap_poll()). */
+#define HELPER_REAP_POLL_USEC (200 * USEC_PER_MSEC)
 #define HELPER_WATCH_QUEUE_MAX (256u * 1024u) /* bytes queued to one watcher before dropping */
 /* Connections open at once (tund-helperd(8) "LIMITS"): more are accepted and closed at once.
  * Control clients are tundctl calls and watchers; shims are one per profile. The fd limit is
@@ -82,8 +86,9 @@ struct Session {
 
         IpcConn *tunnel;
         pid_t tunnel_pid;
-        sd_event_source *child, *term_timer, *kill_timer, *drain_timer, *finish;
+        sd_event_source *child, *term_timer, *kill_timer, *drain_timer, *finish, *reap_poll;
         bool reaped;
+        bool exit_polled; /* waitid() saw the exit that the child source has not reported */
         int exit_status, exit_signal;
         int kill_step; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 

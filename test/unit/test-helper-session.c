@@ -288,3 +288,42 @@ TEST(free_with_a_session_left) {
         ASSERT_EQ(iteration, 0);
         sd_event_unref(e);
 }
+
+/* A tunnel whose exit sd-event never reports (its pidfd wakeup lost, as seen once under ASan
+ * on 6.18: the session stayed "stopping" and the profile could not start again) is still
+ * reaped, by the poll that starts when its channel closes, well before any stop timeout. */
+TEST(lost_exit_report_is_reaped_by_polling) {
+        world_setup();
+        Manager *m = manager_new();
+        IpcConn *shim = shim_connect(m);
+        Reply start = {}, stop = {};
+
+        shim_start(shim, &start);
+        RUN_UNTIL(m, tunnel.request_case == TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST);
+        tunnel_reply_start();
+        RUN_UNTIL(m, start.done);
+        /* The lost wakeup: the child source is there but will never fire. */
+        ASSERT_OK(sd_event_source_set_enabled(m->sessions->child, SD_EVENT_OFF));
+
+        shim_stop(shim, &stop);
+        RUN_UNTIL(m, tunnel.request_case == TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST);
+        tunnel_reply_stop();
+        tunnel_exit();
+        uint64_t t0, t;
+        ASSERT_OK(sd_event_now(m->event, CLOCK_MONOTONIC, &t0));
+        do {
+                ASSERT_OK(sd_event_run(m->event, 100 * USEC_PER_MSEC));
+                ASSERT_OK(sd_event_now(m->event, CLOCK_MONOTONIC, &t));
+        } while ((m->n_sessions > 0 || !stop.done) && t - t0 < 3 * USEC_PER_SEC);
+        /* The stop timeout (5 s) has not passed: only the poll can have ended it. */
+        ASSERT_EQ(m->n_sessions, 0);
+        ASSERT_TRUE(stop.done);
+        ASSERT_EQ(stop.payload_case, TUND__HELPER_TO_SHIM__PAYLOAD_ACK);
+        siginfo_t si;
+        ASSERT_TRUE(waitid(P_PIDFD, (id_t) tunnel.pidfd, &si, WEXITED | WNOHANG) < 0);
+        ASSERT_EQ(errno, ECHILD);
+
+        ipc_conn_close(shim, 0, NULL);
+        ipc_conn_unref(shim);
+        helper_manager_free(m);
+}
