@@ -165,6 +165,25 @@ bool netcfg_resolved_default_route(const NetcfgDns *d) {
         return d->full || d->default_route;
 }
 
+/* resolved takes link settings from root without asking; from anyone else (tund-netshimd runs
+ * as its own user) only with polkit's yes. */
+static const char *resolved_denied_hint(int r) {
+        if (r != -EACCES && r != -EPERM)
+                return "";
+        return geteuid() == 0 ? ""
+                              : " (not root, so resolved asked polkit: is polkitd installed "
+                                "and running, with tund's rule "
+                                "/usr/share/polkit-1/rules.d/60-tund.rules?)";
+}
+
+/* resolved's error text, unless it only repeats the errno text netcfg_errorf() appends. */
+static const char *resolved_message(const sd_bus_error *e, int r) {
+        return e->message && !streq(e->message, strerror(-r)) ? e->message : "";
+}
+static const char *resolved_message_sep(const sd_bus_error *e, int r) {
+        return *resolved_message(e, r) ? ": " : "";
+}
+
 static int resolved_call(sd_bus *bus, sd_bus_message *m, const char *method, int ifindex,
                          char **ret_error) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -172,8 +191,9 @@ static int resolved_call(sd_bus *bus, sd_bus_message *m, const char *method, int
 
         r = sd_bus_call(bus, m, 0, &e, NULL);
         if (r < 0)
-                netcfg_errorf(ret_error, r, "systemd-resolved %s on link %d%s%s", method, ifindex,
-                              e.message ? ": " : "", e.message ?: "");
+                netcfg_errorf(ret_error, r, "systemd-resolved %s on link %d%s%s%s", method, ifindex,
+                              resolved_message_sep(&e, r), resolved_message(&e, r),
+                              resolved_denied_hint(r));
         sd_bus_error_free(&e);
         return r;
 }
@@ -216,8 +236,9 @@ static int resolved_revert(sd_bus *bus, int ifindex, char **ret_error) {
         if (r < 0 && sd_bus_error_has_name(&e, "org.freedesktop.resolve1.NoSuchLink"))
                 r = 0;
         if (r < 0)
-                netcfg_errorf(ret_error, r, "systemd-resolved RevertLink on link %d%s%s", ifindex,
-                              e.message ? ": " : "", e.message ?: "");
+                netcfg_errorf(ret_error, r, "systemd-resolved RevertLink on link %d%s%s%s", ifindex,
+                              resolved_message_sep(&e, r), resolved_message(&e, r),
+                              resolved_denied_hint(r));
         sd_bus_error_free(&e);
         return r;
 }

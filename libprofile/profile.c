@@ -378,9 +378,8 @@ static int read_profile_fd(int fd, const char *path, char **ret, char **ret_erro
         return (int) n;
 }
 
-int profile_load_file(const char *path, Profile **ret, char **ret_error) {
+int profile_load_fd(int fd, const char *path, Profile **ret, char **ret_error) {
         _cleanup_free_ char *name = NULL;
-        _cleanup_close_ int fd = -EBADF;
         char *text = NULL;
         int r, n;
 
@@ -392,10 +391,6 @@ int profile_load_file(const char *path, Profile **ret, char **ret_error) {
                                  "%s: \"%s\" is not a valid profile name (1 to 32 characters of "
                                  "A-Z a-z 0-9 _ . -, then \".conf\")",
                                  path, profile_token_is_printable(name) ? name : "?");
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return error_set(ret_error, negative_errno(), "%s: cannot open: %m", path);
         n = read_profile_fd(fd, path, &text, ret_error);
         if (n < 0)
                 return n;
@@ -403,6 +398,13 @@ int profile_load_file(const char *path, Profile **ret, char **ret_error) {
         explicit_wipe(text, (size_t) n);
         free(text);
         return r;
+}
+
+int profile_load_file(const char *path, Profile **ret, char **ret_error) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return error_set(ret_error, negative_errno(), "%s: cannot open: %m", path);
+        return profile_load_fd(fd, path, ret, ret_error);
 }
 
 int profile_load_name(const char *dir, const char *name, Profile **ret, char **ret_error) {

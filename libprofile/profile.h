@@ -93,6 +93,9 @@ bool profile_ifname_is_valid(const char *ifname);
  * name is PATH's basename without ".conf". Returns 0 or -errno with *ret_error set (malloc'd,
  * "PATH:LINE: Key: why"). */
 int profile_load_file(const char *path, Profile **ret, char **ret_error);
+/* The same for a file already open (a systemd credential, say): PATH names the profile and
+ * appears in error messages; the checks and the read use FD, which stays the caller's. */
+int profile_load_fd(int fd, const char *path, Profile **ret, char **ret_error);
 /* Loads DIR/NAME.conf after checking NAME; dir NULL means PROFILE_DEFAULT_DIR. */
 int profile_load_name(const char *dir, const char *name, Profile **ret, char **ret_error);
 /* Parses TEXT as the profile NAME; PATH is used in error messages only (NULL: "NAME.conf").

@@ -217,6 +217,15 @@ static int manager_setup_users(Manager *m) {
         m->read_policy.description = read_desc;
 
         m->shim_uid = m->opt.shim_uid_set ? m->opt.shim_uid : 0;
+        if (m->opt.shim_user) {
+                /* tund@.service runs the shims as this system user: without it none could
+                 * connect, so say so now rather than refuse each of them later. */
+                struct passwd *spw = getpwnam(m->opt.shim_user);
+                if (!spw)
+                        return log_error_errno(-ESRCH, "Shim user \"%s\" does not exist.",
+                                               m->opt.shim_user);
+                m->shim_uid = spw->pw_uid;
+        }
         m->shim_policy = (IpcPolicy){ .description = "root" };
         if (m->shim_uid != 0) {
                 snprintf(shim_desc, sizeof(shim_desc), "root or uid %u", (unsigned) m->shim_uid);

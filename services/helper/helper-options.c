@@ -46,7 +46,7 @@ void helper_help(const char *prog) {
                "  --tunnel-sha256 HEX    its pinned SHA-256\n"
                "  --tunnel-user NAME     run tunnels as this user when root (default tund)\n"
                "  --control-group NAME   group allowed read requests (default tund)\n"
-               "  --shim-uid UID         uid allowed on the shim socket besides root\n"
+               "  --shim-user USER|UID   user allowed on the shim socket besides root\n"
                "  --start-timeout SEC    how long a tunnel may take to start (default %u)\n"
                "  --stop-timeout SEC     StopRequest->SIGTERM->SIGKILL steps (default %u)\n"
                "  --watch-memory MIB     queued to all watch subscribers at most (default %u)\n"
@@ -91,7 +91,8 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 { "tunnel-sha256", required_argument, NULL, ARG_TUNNEL_SHA256 },
                 { "tunnel-user", required_argument, NULL, ARG_TUNNEL_USER },
                 { "control-group", required_argument, NULL, ARG_CONTROL_GROUP },
-                { "shim-uid", required_argument, NULL, ARG_SHIM_UID },
+                { "shim-user", required_argument, NULL, ARG_SHIM_UID },
+                { "shim-uid", required_argument, NULL, ARG_SHIM_UID }, /* its old name */
                 { "start-timeout", required_argument, NULL, ARG_START_TIMEOUT },
                 { "stop-timeout", required_argument, NULL, ARG_STOP_TIMEOUT },
                 { "watch-memory", required_argument, NULL, ARG_WATCH_MEMORY },
@@ -146,9 +147,13 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         o->control_group = optarg;
                         break;
                 case ARG_SHIM_UID:
-                        if (parse_uid(optarg, &o->shim_uid) < 0)
-                                return error_set(ret_error, -EINVAL, "--shim-uid: not a uid: %s", optarg);
-                        o->shim_uid_set = true;
+                        if (isempty(optarg))
+                                return error_set(ret_error, -EINVAL, "--shim-user: empty name");
+                        o->shim_uid_set = parse_uid(optarg, &o->shim_uid) >= 0;
+                        if (!o->shim_uid_set && optarg[strspn(optarg, "0123456789")] == '\0')
+                                return error_set(ret_error, -EINVAL, "--shim-user: not a uid: %s",
+                                                 optarg);
+                        o->shim_user = o->shim_uid_set ? NULL : optarg;
                         break;
                 case ARG_START_TIMEOUT:
                         if (parse_seconds(optarg, false, &o->start_timeout_usec) < 0)

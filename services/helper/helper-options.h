@@ -21,6 +21,7 @@ typedef struct HelperOptions {
         const char *control_group;
         bool shim_uid_set;
         uid_t shim_uid;
+        const char *shim_user; /* a name, resolved at setup; or shim_uid_set */
         uint64_t idle_exit_usec;    /* 0 = never */
         uint64_t start_timeout_usec;
         uint64_t stop_timeout_usec; /* StopRequest -> SIGTERM; SIGTERM -> SIGKILL */

@@ -1,5 +1,6 @@
 /* tund-netshimd PROFILE — the TUN owner of one profile; see tund-netshimd(8). */
 #include <sys/prctl.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 
@@ -16,7 +17,7 @@ static const char *arg_engine_user = "tund-engine";
 static const char *arg_bus_address;
 static const char *arg_resolvconf;
 static unsigned arg_start_timeout = 60, arg_stop_timeout = 20;
-static bool arg_cleanup;
+static bool arg_cleanup, arg_profile_stdin;
 
 static void help(void) {
         printf("Usage: tund-netshimd [OPTIONS] PROFILE\n"
@@ -25,6 +26,8 @@ static void help(void) {
                "hands it to tund-helperd, applies the tunnel's routes and DNS, reverts them.\n\n"
                "  --cleanup              remove what a run of PROFILE left behind, then exit\n"
                "  --config-dir DIR       profiles directory (default %s)\n"
+               "  --profile-stdin        read the profile from standard input, an open file\n"
+               "                         (tund@.service: StandardInput=file:/etc/tund/NAME.conf)\n"
                "  --shim-socket PATH     the helper's shim socket (default %s)\n"
                "  --state-dir DIR        where applied state is recorded (default %s)\n"
                "  --uapi-dir DIR         wireguard UAPI socket directory (default %s)\n"
@@ -53,11 +56,13 @@ static int parse_uint(const char *s, unsigned *ret) {
 
 static int parse_argv(int argc, char **argv, const char **ret_profile) {
         enum { ARG_CLEANUP = 0x100, ARG_CONFIG_DIR, ARG_SHIM_SOCKET, ARG_STATE_DIR, ARG_UAPI_DIR,
-               ARG_ENGINE, ARG_ENGINE_GROUP, ARG_ENGINE_USER, ARG_BUS, ARG_RESOLVCONF, ARG_START_TO, ARG_STOP_TO };
+               ARG_ENGINE, ARG_ENGINE_GROUP, ARG_ENGINE_USER, ARG_BUS, ARG_RESOLVCONF, ARG_START_TO,
+               ARG_STOP_TO, ARG_PROFILE_STDIN };
         static const struct option opts[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "cleanup", no_argument, NULL, ARG_CLEANUP },
                 { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
+                { "profile-stdin", no_argument, NULL, ARG_PROFILE_STDIN },
                 { "shim-socket", required_argument, NULL, ARG_SHIM_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "uapi-dir", required_argument, NULL, ARG_UAPI_DIR },
@@ -78,6 +83,7 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
                         return 0;
                 case ARG_CLEANUP: arg_cleanup = true; break;
                 case ARG_CONFIG_DIR: arg_config_dir = optarg; break;
+                case ARG_PROFILE_STDIN: arg_profile_stdin = true; break;
                 case ARG_SHIM_SOCKET: arg_shim_socket = optarg; break;
                 case ARG_STATE_DIR: arg_state_dir = optarg; break;
                 case ARG_UAPI_DIR: arg_uapi_dir = optarg; break;
@@ -118,6 +124,7 @@ static int run(int argc, char **argv) {
         NetshimOptions o = {
                 .profile_name = profile,
                 .config_dir = arg_config_dir,
+                .profile_stdin = arg_profile_stdin,
                 .shim_socket = arg_shim_socket,
                 .state_dir = arg_state_dir,
                 .uapi_dir = arg_uapi_dir,
@@ -129,6 +136,9 @@ static int run(int argc, char **argv) {
                 .start_timeout_usec = arg_start_timeout * USEC_PER_SEC,
                 .stop_timeout_usec = arg_stop_timeout * USEC_PER_SEC,
         };
+        /* The profile file (it holds the keys) reaches no program we run: resolvconf. */
+        if (arg_profile_stdin)
+                (void) fcntl(STDIN_FILENO, F_SETFD, FD_CLOEXEC);
         if (arg_cleanup)
                 return netshim_cleanup(&o) < 0 ? NETSHIM_EXIT_FAILURE : 0;
 

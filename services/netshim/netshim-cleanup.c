@@ -8,7 +8,7 @@
 static void cleanup_ifname(const NetshimOptions *opts, char ifname[PROFILE_IFNAME_MAX + 1]) {
         _cleanup_(profile_freep) Profile *p = NULL;
         _cleanup_free_ char *err = NULL;
-        if (profile_load_name(opts->config_dir, opts->profile_name, &p, &err) >= 0) {
+        if (netshim_profile_load(opts, &p, &err) >= 0) {
                 snprintf(ifname, PROFILE_IFNAME_MAX + 1, "%s", p->ifname);
                 return;
         }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "netshim-policy.h"
 #include "netshim-tun.h"
+#include "error-util.h"
 #include "netshim.h"
 #include "shim.pb-c.h"
 #include "string-util.h"
@@ -462,9 +463,23 @@ static int manager_cleanup_predecessor(Manager *m) {
         return 0;
 }
 
+int netshim_profile_load(const NetshimOptions *opts, Profile **ret, char **ret_error) {
+        if (!opts->profile_stdin)
+                return profile_load_name(opts->config_dir, opts->profile_name, ret, ret_error);
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s.conf", opts->config_dir ?: PROFILE_DEFAULT_DIR,
+                     opts->profile_name) < 0)
+                return -ENOMEM;
+        /* From the start: --cleanup may read it after the service did. */
+        if (lseek(STDIN_FILENO, 0, SEEK_SET) < 0)
+                return error_set(ret_error, negative_errno(),
+                                 "%s: standard input is not the profile file: %m", path);
+        return profile_load_fd(STDIN_FILENO, path, ret, ret_error);
+}
+
 static int manager_load(Manager *m) {
         _cleanup_free_ char *err = NULL;
-        int r = profile_load_name(m->opts.config_dir, m->opts.profile_name, &m->profile, &err);
+        int r = netshim_profile_load(&m->opts, &m->profile, &err);
         if (r < 0) {
                 log_error("%s", err ? err : strerror(-r));
                 return -EINVAL;

@@ -37,6 +37,13 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
                 return error_set(ret_error, -EINVAL, "%s: TUN flavour of the engine unknown", ifname);
 
         fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0 && errno == EACCES && geteuid() != 0)
+                /* CAP_NET_ADMIN does not open files: the node's mode must let us. */
+                return error_set(ret_error, -EACCES,
+                                 "%s: cannot open /dev/net/tun: %s (not root: it must be mode "
+                                 "0666, as udev and systemd-tmpfiles' "
+                                 "static-nodes-permissions.conf make it)",
+                                 ifname, strerror(EACCES));
         if (fd < 0)
                 return error_set(ret_error, negative_errno(), "%s: cannot open /dev/net/tun: %m",
                             ifname);
@@ -141,7 +148,13 @@ int netshim_uapi_listen_at(const char *dir, const char *ifname, mode_t mode, uid
                 return error_set(ret_error, negative_errno(), "%s: fchmod: %m", path);
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return error_set(ret_error, negative_errno(), "%s: cannot bind: %m", path);
-        if (lchown(path, uid, gid) < 0 || chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {
+        /* As tund@.service runs it the file is already ours and our group's (the engine's):
+         * then no chown(2), which its system call filter refuses (@privileged). */
+        struct stat st;
+        bool owned = lstat(path, &st) >= 0 && (uid == (uid_t) -1 || st.st_uid == uid) &&
+                     (gid == (gid_t) -1 || st.st_gid == gid);
+        if ((!owned && lchown(path, uid, gid) < 0) || chmod(path, mode) < 0 ||
+            listen(fd, SOMAXCONN) < 0) {
                 r = error_set(ret_error, negative_errno(), "%s: cannot set up the socket: %m", path);
                 (void) unlink(path);
                 return r;

@@ -17,6 +17,7 @@
 typedef struct NetshimOptions {
         const char *profile_name;
         const char *config_dir;   /* /etc/tund */
+        bool profile_stdin;       /* the profile is fd 0, opened by systemd (StandardInput=file:) */
         const char *shim_socket;  /* /run/tund/shim.sock */
         const char *state_dir;    /* /run/tund/netshim: what was applied, for --cleanup */
         const char *uapi_dir;     /* /run/wireguard */
@@ -29,6 +30,10 @@ typedef struct NetshimOptions {
         uint64_t start_timeout_usec;
         uint64_t stop_timeout_usec;
 } NetshimOptions;
+
+/* The profile: from standard input with opts->profile_stdin (CONFIG_DIR/NAME.conf names it in
+ * messages), else read from CONFIG_DIR/NAME.conf. */
+int netshim_profile_load(const NetshimOptions *opts, Profile **ret, char **ret_error);
 
 typedef enum NetshimState {
         NETSHIM_CONNECTING, /* waiting for the helper's socket */

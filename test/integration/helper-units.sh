@@ -32,7 +32,7 @@ get() { sed -n "s/^$2=//p" "$U/$1" | tail -n 1; }
 check helper-units-control-socket test "$(get tund-helper-control.socket ListenStream) $(get tund-helper-control.socket FileDescriptorName) $(get tund-helper-control.socket SocketMode) $(get tund-helper-control.socket SocketUser):$(get tund-helper-control.socket SocketGroup) $(get tund-helper-control.socket Service)" \
 	= "/run/tund/control.sock control 0660 root:tund tund-helper.service"
 check helper-units-shim-socket test "$(get tund-helper-shim.socket ListenStream) $(get tund-helper-shim.socket FileDescriptorName) $(get tund-helper-shim.socket SocketMode) $(get tund-helper-shim.socket SocketUser):$(get tund-helper-shim.socket SocketGroup) $(get tund-helper-shim.socket Service)" \
-	= "/run/tund/shim.sock shim 0600 root:root tund-helper.service"
+	= "/run/tund/shim.sock shim 0600 tund-netshim:root tund-helper.service"
 check helper-units-type-notify test "$(get tund-helper.service Type)" = notify
 check helper-units-hardening sh -c "grep -qx 'NoNewPrivileges=yes' '$U/tund-helper.service' &&
 	grep -qx 'ProtectSystem=strict' '$U/tund-helper.service' && grep -qx 'ProtectHome=yes' '$U/tund-helper.service' &&
@@ -40,7 +40,7 @@ check helper-units-hardening sh -c "grep -qx 'NoNewPrivileges=yes' '$U/tund-help
 	grep -qx 'RestrictAddressFamilies=AF_UNIX AF_NETLINK' '$U/tund-helper.service' &&
 	grep -qx 'SystemCallFilter=@system-service' '$U/tund-helper.service' &&
 	grep -qx 'CapabilityBoundingSet=' '$U/tund-helper.service' &&
-	grep -qx 'AmbientCapabilities=' '$U/tund-helper.service' && grep -qx 'User=tund-engine' '$U/tund-helper.service'"
+	grep -qx 'AmbientCapabilities=' '$U/tund-helper.service' && grep -qx 'User=tund-engine' '$U/tund-helper.service' && grep -qx 'ExecStart=/usr/sbin/tund-helperd --shim-user tund-netshim' '$U/tund-helper.service'"
 
 out=$(systemd-analyze security --offline=yes --root="$T" tund-helper.service 2>&1)
 echo "$out" | sed 's/^/    security: /'

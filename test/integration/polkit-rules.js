@@ -73,10 +73,11 @@ try {
 	fail("polkit_rule_parses", String(e));
 	process.exit(1);
 }
-if (polkit._ruleFuncs.length === 1 && polkit._adminRuleFuncs.length === 0)
-	pass("polkit_rule_adds_one_rule");
+// One rule for the operators, one for the network shims' DNS settings.
+if (polkit._ruleFuncs.length === 2 && polkit._adminRuleFuncs.length === 0)
+	pass("polkit_rule_adds_two_rules");
 else
-	fail("polkit_rule_adds_one_rule",
+	fail("polkit_rule_adds_two_rules",
 	     `${polkit._ruleFuncs.length} rules, ${polkit._adminRuleFuncs.length} admin rules`);
 
 const MU = "org.freedesktop.systemd1.manage-units";
@@ -150,5 +151,27 @@ for (const s of [statusOnly, nobody, subject("root", ["root"]), subject("tund", 
 	for (const v of verbs)
 		notOperators.push([action(MU, { unit: "tund@demo.service", verb: v }), s, null]);
 check("polkit_rule_denies_non_operators", notOperators);
+
+// The network shims' user may change and revert a link's DNS settings in systemd-resolved,
+// and nothing else; nobody else gets those actions from this file.
+const R = "org.freedesktop.resolve1.";
+const shimUser = subject("tund-netshim", ["tund-engine"]);
+const shimActions = ["set-dns-servers", "set-domains", "set-default-route", "revert"];
+check("polkit_rule_shim_sets_link_dns",
+      shimActions.map((a) => [action(R + a, {}), shimUser, "yes"]));
+const notShim = [];
+for (const s of [operator, statusOnly, nobody, subject("root", ["root"]),
+		  subject("tund-engine", ["tund-engine"]), subject("tund-netshim2", ["tund-engine"]),
+		  subject("xtund-netshim", ["tund-netshim"])])
+	for (const a of shimActions)
+		notShim.push([action(R + a, {}), s, null]);
+check("polkit_rule_link_dns_shim_only", notShim);
+const otherResolve = ["set-llmnr", "set-mdns", "set-dns-over-tls", "set-dnssec",
+	"set-dnssec-negative-trust-anchors", "register-service", "unregister-service",
+	"set-dns-servers.x", "revert2"].map((a) => R + a).concat([MU,
+	"org.freedesktop.systemd1.manage-unit-files", "org.freedesktop.NetworkManager.network-control",
+	"xorg.freedesktop.resolve1.revert", ""]);
+check("polkit_rule_shim_nothing_else",
+      otherResolve.map((id) => [action(id, { unit: "tund@demo.service", verb: "start" }), shimUser, null]));
 
 process.exit(failed ? 1 : 0);

@@ -38,6 +38,8 @@ if command -v node >/dev/null 2>&1; then
 	mutant denies_instead 's/return polkit.Result.NOT_HANDLED;$/return polkit.Result.NO;/'
 	mutant syntax 's/^});$/}/'
 	mutant es6 's/var unit/let unit/'
+	mutant shim_any_user 's/subject.user === "tund-netshim"/true/'
+	mutant shim_any_resolve 's/action.id === "org.freedesktop.resolve1.revert"/action.id.indexOf("org.freedesktop.resolve1.") === 0/'
 else
 	fail polkit_rule_node "node not found: make deps installs nodejs (deps.txt)"
 fi

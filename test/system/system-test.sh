@@ -50,7 +50,7 @@ else
 fi
 echo "$out" | sed 's/^/    lintian: /'
 check deb_depends bash -c "dpkg-deb -f '$DEB' Depends | grep -q 'wireguard-go' && dpkg-deb -f '$DEB' Depends | grep -q 'systemd' &&
-	dpkg-deb -f '$DEB' Recommends | grep -qx 'systemd-resolved'"
+	dpkg-deb -f '$DEB' Recommends | grep -qx 'systemd-resolved, polkitd'"
 
 # --- 2. the cached tree ---
 if ! ROOTFS=$("$SYS/rootfs.sh" 2>"$W/rootfs.log"); then
@@ -95,6 +95,10 @@ if in_tree "$P" dpkg -i /tmp/tund.deb >"$W/dpkg-i.log" 2>&1; then pass deb_insta
 fi
 check deb_sysusers_user bash -c "grep -q '^tund-engine:x:[0-9]*:[0-9]*:[^:]*:/nonexistent:/usr/sbin/nologin$' '$P/etc/passwd' &&
 	grep -q '^tund-engine:x:' '$P/etc/group' && uid=\$(awk -F: '\$1==\"tund-engine\" {print \$3}' '$P/etc/passwd') && [ \"\$uid\" -lt 1000 ]"
+# The network shims' system user, in the engine's group only through its unit's Group=.
+check deb_sysusers_shim_user bash -c "grep -q '^tund-netshim:x:[0-9]*:[0-9]*:[^:]*:/nonexistent:/usr/sbin/nologin$' '$P/etc/passwd' &&
+	uid=\$(awk -F: '\$1==\"tund-netshim\" {print \$3}' '$P/etc/passwd') && [ \"\$uid\" -lt 1000 ] &&
+	! grep -q '^tund-engine:.*tund-netshim' '$P/etc/group'"
 # The people's status group, which owns the control socket and nothing of the engine's.
 check deb_sysusers_status_group bash -c "grep -q '^tund:x:' '$P/etc/group' && ! grep -q '^tund:' '$P/etc/passwd'"
 check deb_etc_tund_0700 test "$(stat -c '%a %U:%G' "$P/etc/tund")" = "700 root:root"
@@ -117,7 +121,7 @@ after=$(tree_list "$P")
 left=$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' |
 	grep -v -E ' \./etc/(passwd|group|shadow|gshadow)-?$')
 if [ -z "$left" ]; then pass deb_purge_leaves_nothing; else fail deb_purge_leaves_nothing "$(echo "$left" | head -n 10 | tr '\n' ' ')"; fi
-check deb_purge_keeps_user grep -q '^tund-engine:' "$P/etc/passwd"
+check deb_purge_keeps_user bash -c "grep -q '^tund-engine:' '$P/etc/passwd' && grep -q '^tund-netshim:' '$P/etc/passwd'"
 check deb_purge_dpkg_forgot bash -c "! in_tree '$P' dpkg -s tund >/dev/null 2>&1 && ! ls '$P'/var/lib/dpkg/info/tund.* 2>/dev/null"
 elapsed "install/purge done"
 
@@ -178,6 +182,7 @@ cat >"$R/etc/tund/demo.conf" <<CONF
 [Interface]
 PrivateKey = $CKEY
 Address = 192.0.2.2/32
+DNS = 192.0.2.1, corp.example
 
 [Peer]
 PublicKey = $SPUB
@@ -211,7 +216,7 @@ mkdir -p "$R/etc/systemd/system/tund-helper.service.d"
 cat >"$R/etc/systemd/system/tund-helper.service.d/system-test.conf" <<'CONF'
 [Service]
 ExecStart=
-ExecStart=/usr/sbin/tund-helperd --idle-exit 3
+ExecStart=/usr/sbin/tund-helperd --shim-user tund-netshim --idle-exit 3
 CONF
 
 NAME="tsys$$"
@@ -238,7 +243,7 @@ if [ "$state" = running ]; then pass system_boot; else
 	fail system_boot "state $state: $(cx systemctl --failed --no-legend 2>&1 | tr '\n' ' ')"
 fi
 check boot_tmpfiles_dirs test "$(cx stat -c '%a %U:%G' /run/tund /run/tund/netshim /etc/tund /run/wireguard | tr '\n' ' ')" \
-	= "755 root:root 700 root:root 700 root:root 755 root:root "
+	= "755 root:root 700 tund-netshim:tund-netshim 700 root:root 755 tund-netshim:root "
 check boot_nobody_logged_in bash -c '[ -z "$(cx loginctl list-sessions --no-legend 2>/dev/null)" ]'
 vpn_ping() { cx ping -n -c 1 -W 3 203.0.113.1 >/dev/null; }
 full_ping() { cx ping -n -c 1 -W 3 198.18.7.1 >/dev/null && cx ping -6 -n -c 1 -W 3 2001:db8:77::1 >/dev/null; }
@@ -304,11 +309,18 @@ helper_t=$(show tund-helper.service ExecMainStartTimestampMonotonic)
 echo "monotonic: shim socket listening $sock_t, first shim started $shim_t, helper started $helper_t"
 check helper_socket_activated_after_shim test "$sock_t" -lt "$shim_t" -a "$shim_t" -lt "$helper_t"
 uid_of() { cx awk '/^Uid:/ {print $2}' "/proc/$1/status"; }
+# ids_of PID: "ruid euid suid fsuid rgid egid sgid fsgid" and the supplementary groups, or "-"
+ids_of() { cx awk '/^Uid:/ { u = $2 " " $3 " " $4 " " $5 } /^Gid:/ { g = $2 " " $3 " " $4 " " $5 }
+	/^Groups:/ { s = NF > 1 ? $2 : "-"; for (i = 3; i <= NF; i++) s = s "," $i } END { print u, g, s }' \
+	"/proc/$1/status"; }
 tund_uid=$(cx id -u tund-engine)
+eng_gid=$(cx getent group tund-engine | cut -d: -f3)
+shim_uid=$(cx id -u tund-netshim)
+export eng_gid
 check helper_runs_as_tund test "$(uid_of "$(show tund-helper.service MainPID)")" = "$tund_uid"
 # The engine's UAPI socket (its keys) is the engine's group's only; a member of the status group
 # tund reads status but cannot reach it.
-check uapi_socket_engine_only test "$(cx stat -c '%a %U %G' /run/wireguard/tund-demo.sock)" = "660 root tund-engine"
+check uapi_socket_engine_only test "$(cx stat -c '%a %U %G' /run/wireguard/tund-demo.sock)" = "660 tund-netshim tund-engine"
 tund_gid=$(cx getent group tund | cut -d: -f3)
 as_status_member() { cx setpriv --reuid 65534 --regid 65534 --groups "$tund_gid" "$@"; }
 export tund_gid
@@ -342,12 +354,33 @@ done
 for p in demo full; do
 	sp=$(show "tund@$p.service" MainPID)
 	echo "tund-netshimd $p (pid $sp): uid CapInh CapPrm CapEff CapBnd CapAmb = $(caps_of "$sp")"
-	check "shim_runs_as_root_$p" test "$(uid_of "$sp")" = 0
-	# CAP_NET_ADMIN (bit 12) and nothing else in any set: with SecureBits=noroot it comes from
-	# the ambient set (so it is inheritable too), not from being uid 0.
+	# Its own system user in all four uid fields, group tund-engine and no other group.
+	ids=$(ids_of "$sp")
+	echo "tund-netshimd $p (pid $sp): uids gids groups = $ids"
+	want="$shim_uid $shim_uid $shim_uid $shim_uid $eng_gid $eng_gid $eng_gid $eng_gid"
+	if [ "$ids" = "$want -" ] || [ "$ids" = "$want $eng_gid" ]; then
+		pass "shim_runs_as_tund_netshim_$p"
+	else
+		fail "shim_runs_as_tund_netshim_$p" "$ids, expected $want and no group but $eng_gid"
+	fi
+	# CAP_NET_ADMIN (bit 12) and nothing else in any set, from the ambient set.
 	net_admin=0000000000001000
-	check "shim_caps_net_admin_only_$p" test "$(caps_of "$sp")" = "0 $net_admin $net_admin $net_admin $net_admin $net_admin"
+	check "shim_caps_net_admin_only_$p" test "$(caps_of "$sp")" = "$shim_uid $net_admin $net_admin $net_admin $net_admin $net_admin"
 done
+# What that identity cannot do (issue 15 item 4): open a root-owned 0600 file -- another
+# profile, /etc/shadow -- although systemd handed it its own profile (its standard input).
+as_shim() { cx setpriv --reuid tund-netshim --regid tund-engine --groups "$eng_gid" \
+	--inh-caps -all,+net_admin --ambient-caps -all,+net_admin --bounding-set -all,+net_admin "$@"; }
+export -f as_shim
+check shim_user_cannot_read_root_files bash -c "! as_shim cat /etc/tund/full.conf >/dev/null 2>&1 &&
+	! as_shim cat /etc/shadow >/dev/null 2>&1 && as_shim cat /etc/hostname >/dev/null"
+dsp=$(show tund@demo.service MainPID)
+check shim_stdin_is_its_profile test "$(cx readlink "/proc/$dsp/fd/0")" = /etc/tund/demo.conf
+# Not root on D-Bus either, yet the split profile's DNS is on its link in the real
+# systemd-resolved: resolved asked polkitd, and the package's rule said yes.
+check shim_set_link_dns_through_polkit bash -c "cx resolvectl dns tund-demo | grep -qw 192.0.2.1 &&
+	cx resolvectl domain tund-demo | grep -qw corp.example"
+cx resolvectl dns tund-demo 2>&1 | sed 's/^/    /'
 
 # systemctl status shows the shim's STATUS= text.
 check status_text bash -c "cx systemctl status --no-pager tund@demo.service | grep -q '^ *Status: \"'"

@@ -46,6 +46,7 @@ TEST(all_options) {
         ASSERT_STREQ(o.control_group, "adm");
         ASSERT_TRUE(o.shim_uid_set);
         ASSERT_EQ(o.shim_uid, 42);
+        ASSERT_TRUE(!o.shim_user);
         ASSERT_EQ(o.start_timeout_usec, 5 * UINT64_C(1000000));
         ASSERT_EQ(o.stop_timeout_usec, 2 * UINT64_C(1000000));
         ASSERT_EQ(o.watch_memory_max, 3 * UINT64_C(1048576));
@@ -67,7 +68,10 @@ TEST(bad_values_are_refused_with_a_reason) {
                         "--tunnel-sha256",
                         "g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
                   -EINVAL);
-        ASSERT_EQ(PARSE(&o, &err, "--shim-uid", "root"), -EINVAL);
+        ASSERT_EQ(PARSE(&o, &err, "--shim-user", ""), -EINVAL);
+        ASSERT_OK(PARSE(&o, &err, "--shim-user", "tund-netshim"));
+        ASSERT_STREQ(o.shim_user, "tund-netshim");
+        ASSERT_TRUE(!o.shim_uid_set);
         ASSERT_EQ(PARSE(&o, &err, "--shim-uid", "4294967295"), -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--start-timeout", "0"), -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--stop-timeout", "0"), -EINVAL);
