@@ -669,15 +669,23 @@ static void on_start_resolved(int error, const UapiEndpoint *endpoints, size_t n
  * framing cannot be checked here: on read, TUNGETIFF reports bit 0x1000 as IFF_NOFILTER ("no
  * socket filter attached"), the same bit as IFF_NO_PI, so a TUN created without IFF_NO_PI
  * looks like one created with it. The shim, which creates the TUN, picks the flavour. */
+static int detect_engine(Tunnel *t, EngineTunFlavour override, char **ret_error) {
+        /* The file that will run (main() verified it), not whatever the path names now. */
+        int fd = tunnel_engine_verified_fd();
+        if (fd >= 0)
+                return engine_detect_fd(fd, t->args.engine_path, override, &t->engine_info,
+                                        ret_error);
+        return engine_detect_full(t->args.engine_path, override, t->engine_timeout_usec,
+                                  &t->engine_info, ret_error);
+}
+
 static int check_engine(Tunnel *t, char **ret_error) {
-        int r = engine_detect_full(t->args.engine_path, ENGINE_TUN_FLAVOUR_UNKNOWN,
-                                   t->engine_timeout_usec, &t->engine_info, ret_error);
+        int r = detect_engine(t, ENGINE_TUN_FLAVOUR_UNKNOWN, ret_error);
         if (r == -EPROTONOSUPPORT) {
                 /* An unknown version is the shim's problem (it chose the TUN flags), not ours. */
                 free(*ret_error);
                 *ret_error = NULL;
-                r = engine_detect_full(t->args.engine_path, ENGINE_TUN_FLAVOUR_PI,
-                                       t->engine_timeout_usec, &t->engine_info, ret_error);
+                r = detect_engine(t, ENGINE_TUN_FLAVOUR_PI, ret_error);
                 if (r >= 0 && !t->engine_info.version[0])
                         strcpy(t->engine_info.version, "unknown");
         }
