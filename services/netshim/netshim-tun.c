@@ -41,8 +41,7 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
                 /* CAP_NET_ADMIN does not open files: the node's mode must let us. */
                 return error_set(ret_error, -EACCES,
                                  "%s: cannot open /dev/net/tun: %s (not root: it must be mode "
-                                 "0666, as udev and systemd-tmpfiles' "
-                                 "static-nodes-permissions.conf make it)",
+                                 "0666, as udev and tund's tmpfiles.d make it)",
                                  ifname, strerror(EACCES));
         if (fd < 0)
                 return error_set(ret_error, negative_errno(), "%s: cannot open /dev/net/tun: %m",

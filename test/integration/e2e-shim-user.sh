@@ -13,8 +13,8 @@
 
 if ! e2e_setup su; then fail setup "could not build the namespaces"; exit 1; fi
 SHIM_UID=989 ENGINE_GID=991 # (990 is systemd-resolve here, see lib-resolved.sh)
-# What sysusers.d and tmpfiles.d make, and /dev/net/tun as udev (and systemd-tmpfiles'
-# static-nodes-permissions.conf) leave it, 0666 (this machine's is 0600); the shim binary where that user may run it (the checkout
+# What sysusers.d and tmpfiles.d make (/dev/net/tun 0666, as udev makes it too; this machine's
+# is 0600); the shim binary where that user may run it (the checkout
 # may be in a directory only root can enter).
 cns sh -c "echo 'tund-netshim:x:$SHIM_UID:$SHIM_UID::/:/usr/sbin/nologin' >>/etc/passwd &&
 	echo 'tund-netshim:x:$SHIM_UID:' >>/etc/group &&

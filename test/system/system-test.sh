@@ -242,6 +242,9 @@ elapsed "booted ($state)"
 if [ "$state" = running ]; then pass system_boot; else
 	fail system_boot "state $state: $(cx systemctl --failed --no-legend 2>&1 | tr '\n' ' ')"
 fi
+# (/dev/net/tun: the container's node is a copy of this machine's, 0600, and there is no udev:
+# tund's own tmpfiles.d line makes it 0666, as Debian's udev would.)
+check boot_dev_net_tun_0666 test "$(cx stat -c '%a' /dev/net/tun)" = 666
 check boot_tmpfiles_dirs test "$(cx stat -c '%a %U:%G' /run/tund /run/tund/netshim /etc/tund /run/wireguard | tr '\n' ' ')" \
 	= "755 root:root 700 tund-netshim:tund-netshim 700 root:root 755 tund-netshim:root "
 check boot_nobody_logged_in bash -c '[ -z "$(cx loginctl list-sessions --no-legend 2>/dev/null)" ]'
@@ -250,6 +253,7 @@ full_ping() { cx ping -n -c 1 -W 3 198.18.7.1 >/dev/null && cx ping -6 -n -c 1 -
 export -f vpn_ping full_ping
 if wait_for 30 vpn_ping; then pass boot_vpn_up; else
 	fail boot_vpn_up "$(cx systemctl status --no-pager tund@demo 2>&1 | tail -n 8 | tr '\n' ' ')"
+	cx journalctl --no-pager -n 30 -u tund@demo -u tund-helper -u systemd-resolved -u polkit 2>&1 | sed 's/^/    journal: /'
 fi
 if wait_for 30 full_ping; then pass boot_full_vpn_up; else
 	fail boot_full_vpn_up "$(cx systemctl status --no-pager tund@full 2>&1 | tail -n 8 | tr '\n' ' ')"
