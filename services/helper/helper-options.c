@@ -14,6 +14,7 @@ enum {
         ARG_IDLE_EXIT,
         ARG_TUNNEL,
         ARG_TUNNEL_SHA256,
+        ARG_ENGINE_SHA256,
         ARG_TUNNEL_USER,
         ARG_CONTROL_GROUP,
         ARG_SHIM_UID,
@@ -44,6 +45,7 @@ void helper_help(const char *prog) {
                "                         (default %u, 0 = never)\n"
                "  --tunnel PATH          the tunnel binary (default %s)\n"
                "  --tunnel-sha256 HEX    its pinned SHA-256\n"
+               "  --engine-sha256 HEX    wireguard-go's pinned SHA-256 (tund-tunnel checks it)\n"
                "  --tunnel-user NAME     run tunnels as this user when root (default tund)\n"
                "  --control-group NAME   group allowed read requests (default tund)\n"
                "  --shim-user USER|UID   user allowed on the shim socket besides root\n"
@@ -89,6 +91,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 { "idle-exit", required_argument, NULL, ARG_IDLE_EXIT },
                 { "tunnel", required_argument, NULL, ARG_TUNNEL },
                 { "tunnel-sha256", required_argument, NULL, ARG_TUNNEL_SHA256 },
+                { "engine-sha256", required_argument, NULL, ARG_ENGINE_SHA256 },
                 { "tunnel-user", required_argument, NULL, ARG_TUNNEL_USER },
                 { "control-group", required_argument, NULL, ARG_CONTROL_GROUP },
                 { "shim-user", required_argument, NULL, ARG_SHIM_UID },
@@ -98,7 +101,7 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 { "watch-memory", required_argument, NULL, ARG_WATCH_MEMORY },
                 {},
         };
-        static char sha[65];
+        static char sha[65], engine_sha[65];
         int c;
 
         if (ret_error)
@@ -135,6 +138,12 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                                 return error_set(ret_error, -EINVAL,
                                             "--tunnel-sha256: not 64 hex digits: %s", optarg);
                         o->tunnel_sha256 = sha;
+                        break;
+                case ARG_ENGINE_SHA256:
+                        if (!verify_sha256_hex_valid(optarg, engine_sha))
+                                return error_set(ret_error, -EINVAL,
+                                                 "--engine-sha256: not 64 hex digits: %s", optarg);
+                        o->engine_sha256 = engine_sha;
                         break;
                 case ARG_TUNNEL_USER:
                         if (isempty(optarg))

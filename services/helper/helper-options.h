@@ -17,6 +17,7 @@ typedef struct HelperOptions {
         const char *listen_dir;     /* NULL: sockets from systemd */
         const char *tunnel_path;
         const char *tunnel_sha256;  /* 64 lowercase hex digits, or NULL */
+        const char *engine_sha256;  /* wireguard-go's, passed to each tunnel; or NULL */
         const char *tunnel_user;
         const char *control_group;
         bool shim_uid_set;

@@ -505,6 +505,7 @@ static int session_exec_tunnel(Manager *m, int tun_fd, int uapi_fd, int *ret_cha
                 .uid = m->tunnel_uid,
                 .gid = m->tunnel_gid,
                 .allow_root = m->tunnel_uid == 0,
+                .engine_sha256 = m->opt.engine_sha256,
                 .nofile_soft = m->nofile_soft_orig,
                 .envp = m->child_env,
         };

@@ -151,8 +151,14 @@ static _Noreturn void child(const TunnelSpawnArgs *a, int errfd, pid_t parent) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 child_fail(errfd, STEP_NNP);
 
-        char *argv[] = { (char *) "tund-tunnel", a->allow_root ? (char *) "--allow-root" : NULL,
-                         NULL };
+        char *argv[6] = { (char *) "tund-tunnel" };
+        size_t n = 1;
+        if (a->allow_root)
+                argv[n++] = (char *) "--allow-root";
+        if (a->engine_sha256) {
+                argv[n++] = (char *) "--engine-sha256";
+                argv[n++] = (char *) a->engine_sha256;
+        }
         syscall(SYS_execveat, 6, "", argv, a->envp, AT_EMPTY_PATH);
         child_fail(errfd, STEP_EXEC);
 }

@@ -18,6 +18,7 @@ typedef struct TunnelSpawnArgs {
         uid_t uid;
         gid_t gid;
         bool allow_root;     /* pass --allow-root (the tunnel user is root: tests) */
+        const char *engine_sha256; /* pass --engine-sha256 HEX; NULL: none */
         rlim_t nofile_soft;  /* RLIMIT_NOFILE soft limit to restore, 0 = inherit ours */
         char *const *envp;
 } TunnelSpawnArgs;

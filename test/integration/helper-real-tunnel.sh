@@ -1,6 +1,6 @@
 #!/bin/bash
 # tund-helperd spawning the real tund-tunnel (which runs Debian's wireguard-go) as nobody with
-# only CAP_NET_ADMIN: the session starts, the engine's peers come back through the helper, and
+# only CAP_NET_ADMIN, wireguard-go pinned by its SHA-256 (--engine-sha256): the session starts, the engine's peers come back through the helper, and
 # stopping leaves no process behind. (No data-plane traffic here: the test client does not
 # apply addresses or routes; the netshim tests cover that.)
 . "$(dirname "$0")/lib.sh"
@@ -25,8 +25,9 @@ T_FILES+=("$UAPI")
 
 # wireguard-go finds the TUN by name in its own network namespace: helper, tunnel and engine
 # all run in ours.
+ENGINE_SHA=$(sha256sum "$(readlink -f "$(command -v wireguard-go)")" | cut -c1-64)
 bg_start ip netns exec "$NS" "$H" --listen-dir "$R/sock" --tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody \
-	--idle-exit 0 --stop-timeout 3 >>"$LOG" 2>&1
+	--idle-exit 0 --stop-timeout 3 --engine-sha256 "$ENGINE_SHA" >>"$LOG" 2>&1
 HPID=$!
 wait_for 5 test -S "$R/sock/shim.sock" || { fail helper-real-tunnel "helper did not start: $(tail -3 "$LOG")"; exit 1; }
 
@@ -53,4 +54,24 @@ kill -TERM "$SHIM"
 wait_for 15 grep -q '^stopped' "$R/shim.out" && pass helper-real-tunnel-stops || fail helper-real-tunnel-stops "$(cat "$R/shim.out")"
 wait_for 5 sh -c "[ ! -e /proc/$TP ] && [ ! -e /proc/$EP ]" && pass helper-real-tunnel-nothing-left ||
 	fail helper-real-tunnel-nothing-left "tunnel $TP or engine $EP still there"
+
+# A pin the engine does not match: the tunnel refuses to run it, the session fails, and the
+# log says why.
+kill -TERM "$HPID"
+wait "$HPID" 2>/dev/null
+rm -f "$R/sock/shim.sock" "$R/sock/control.sock"
+WRONG=$(printf '%s' "$ENGINE_SHA" | tr '0-9a-f' '1-9a-f0')
+bg_start ip netns exec "$NS" "$H" --listen-dir "$R/sock" --tunnel "$R/libexec/tund-tunnel" --tunnel-user nobody \
+	--idle-exit 0 --stop-timeout 3 --engine-sha256 "$WRONG" >>"$LOG" 2>&1
+wait_for 5 test -S "$R/sock/shim.sock" || { fail helper-real-tunnel-wrong-pin "helper did not start: $(tail -3 "$LOG")"; exit 0; }
+ip netns exec "$NS" "$C" shim "$R/sock/shim.sock" --profile real --ifname "$IF" --private-key "$PRIV" \
+	--peer-key "$PEER" --uapi-path "$UAPI" --uapi-owner "$(id -u nobody)" >"$R/shim2.out" 2>&1 &
+T_PIDS+=($!)
+if wait_for 20 grep -q '^started\|error' "$R/shim2.out" && ! grep -q '^started' "$R/shim2.out"; then
+	pass helper-real-tunnel-wrong-pin-fails
+else
+	fail helper-real-tunnel-wrong-pin-fails "$(cat "$R/shim2.out"; tail -5 "$LOG")"
+fi
+check helper-real-tunnel-wrong-pin-logged grep -q "SHA-256" "$LOG"
+grep -m 1 "SHA-256" "$LOG" | sed 's/^/    /'
 exit 0

@@ -69,6 +69,11 @@ TEST(bad_values_are_refused_with_a_reason) {
                         "g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
                   -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--shim-user", ""), -EINVAL);
+        ASSERT_EQ(PARSE(&o, &err, "--engine-sha256", "abc"), -EINVAL);
+        ASSERT_OK(PARSE(&o, &err, "--engine-sha256",
+                        "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
+        ASSERT_STREQ(o.engine_sha256,
+                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         ASSERT_OK(PARSE(&o, &err, "--shim-user", "tund-netshim"));
         ASSERT_STREQ(o.shim_user, "tund-netshim");
         ASSERT_TRUE(!o.shim_uid_set);
