@@ -224,3 +224,66 @@ TEST(detect_failures) {
         ASSERT_CONTAINS(err, "empty");
         free(err);
 }
+
+/* The binary is read in 64 KiB pieces that repeat the last 256 bytes (libprofile/engine.c):
+ * a version or the name at any offset around a piece boundary is seen whole and once, a
+ * digit just before it (in the previous piece) still disqualifies it, and the answer is
+ * always the one engine_find_version() gives for the whole file in memory. */
+static void write_file(const char *path, const void *data, size_t size) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, data, size), (ssize_t) size);
+        close(fd);
+}
+
+TEST(detect_reads_in_pieces) {
+        const size_t size = 3 * 65536 + 777;
+        const char *v = "0.0.20220316-3-gabcdef1-dirty";
+        char *path = fake_engine(""); /* only for its directory */
+        char *buf = malloc(size);
+        ASSERT_TRUE(buf);
+        /* Around each boundary the reader sees (64 KiB, then every 64 KiB - 257 after it),
+         * and either side of it. */
+        size_t bounds[] = { 65536, 65536 + 65536 - 257, 65536 + 2 * (65536 - 257) };
+        for (size_t b = 0; b < ELEMENTSOF(bounds); b++)
+                for (size_t at = bounds[b] - 300; at < bounds[b] + 40; at++) {
+                        EngineInfo info;
+                        char *err = NULL, want[ENGINE_VERSION_MAX];
+                        memset(buf, 'x', size);
+                        memcpy(buf + 10, "wireguard-go", 12);
+                        memcpy(buf + at, v, strlen(v));
+                        ASSERT_OK(engine_find_version(buf, size, want));
+                        write_file(path, buf, size);
+                        ASSERT_OK(engine_detect_full(path, ENGINE_TUN_FLAVOUR_PI, 0, &info, &err));
+                        if (!streq(info.version, want))
+                                FAILF("version at %zu: read \"%s\", expected \"%s\"", at,
+                                      info.version, want);
+                        /* preceded by a digit: part of something else */
+                        buf[at - 1] = '1';
+                        write_file(path, buf, size);
+                        ASSERT_OK(engine_detect_full(path, ENGINE_TUN_FLAVOUR_PI, 0, &info, &err));
+                        if (info.version[0])
+                                FAILF("version after a digit at %zu read as \"%s\"", at,
+                                      info.version);
+                        /* and the name itself across the boundary, the version elsewhere */
+                        memset(buf, 'x', size);
+                        memcpy(buf + at, "wireguard-go", 12);
+                        memcpy(buf + 20, v, strlen(v));
+                        write_file(path, buf, size);
+                        ASSERT_OK(engine_detect_full(path, ENGINE_TUN_FLAVOUR_PI, 0, &info, &err));
+                        if (!streq(info.version, v))
+                                FAILF("name at %zu: read \"%s\"", at, info.version);
+                }
+        /* two different versions in different pieces: ambiguous */
+        memset(buf, 'x', size);
+        memcpy(buf + 10, "wireguard-go 0.0.20220316", 25);
+        memcpy(buf + size - 40, "0.0.20250515", 12);
+        write_file(path, buf, size);
+        EngineInfo info;
+        char *err = NULL;
+        ASSERT_EQ(engine_detect(path, &info, &err), -EPROTONOSUPPORT);
+        ASSERT_CONTAINS(err, "several wireguard-go versions in the binary");
+        free(err);
+        free(buf);
+        free(path);
+}
