@@ -4,6 +4,7 @@
 
 #include <libmnl/libmnl.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "macro.h"
 #include "netcfg.h"
@@ -30,14 +31,83 @@ typedef struct NetcfgDns {
         bool default_route; /* split mode: make the link a DNS default route anyway */
 } NetcfgDns;
 
+/* --- object kinds ---
+ * Each kind of kernel object tund writes has a file of its own with the same verbs
+ * (netcfg-address.c, netcfg-route.c, netcfg-rule.c: how it compares, is described in an
+ * error, built as a netlink message, recorded in and read back from the state file); the code
+ * for sets of objects (netcfg-objects.c), their writing (netcfg-write.c) and the state file
+ * (netcfg-state.c) goes through the kind table, netcfg_kinds[]. The enum order is the order
+ * of creation: an address before the routes that may use it as their source, rules last so
+ * that they never point at a table still being filled; removal goes the other way. A new
+ * kind is an enum value, a member in each union of NetcfgObjects, and its file. */
+typedef enum NetcfgKind {
+        NETCFG_KIND_ADDRESS,
+        NETCFG_KIND_ROUTE,
+        NETCFG_KIND_RULE,
+        _NETCFG_KIND_MAX,
+} NetcfgKind;
+
+typedef struct NetcfgKindOps {
+        const char *name; /* the state file's keyword; "address" */
+        size_t size;      /* of one object */
+        uint16_t msg_new, msg_del; /* RTM_NEW*, RTM_DEL* */
+        /* Builds the message into buf (>= NETCFG_NLMSG_MAX bytes); type is msg_new or msg_del. */
+        struct nlmsghdr *(*nlmsg)(void *buf, uint16_t type, const void *obj);
+        bool (*equal)(const void *a, const void *b);
+        /* A total order that sets of this kind are kept in (compared by merging); NULL: sets
+         * are unordered (and small). */
+        int (*sorted_cmp)(const void *a, const void *b);
+        /* A delete error that means the object is not there (any more): done. */
+        bool (*gone)(int error);
+        /* "address 192.0.2.2/32 on link 7", for "adding ..."/"removing ..." errors. */
+        void (*describe)(const void *obj, char *buf, size_t size);
+        /* The state line after the keyword, and back from its words. */
+        void (*format)(FILE *f, const void *obj);
+        int (*parse)(char **words, int n, void *obj);
+} NetcfgKindOps;
+
+extern const NetcfgKindOps netcfg_address_kind, netcfg_route_kind, netcfg_rule_kind;
+extern const NetcfgKindOps *const netcfg_kinds[_NETCFG_KIND_MAX];
+
+/* One set of objects of every kind: typed by name where code is about one kind (plans,
+ * policy checks), by kind where it is about all of them. */
 typedef struct NetcfgObjects {
-        NetcfgAddress *addresses;
-        size_t n_addresses;
-        NetcfgRoute *routes;
-        size_t n_routes;
-        NetcfgRule *rules;
-        size_t n_rules;
+        union {
+                struct {
+                        NetcfgAddress *addresses;
+                        NetcfgRoute *routes;
+                        NetcfgRule *rules;
+                };
+                void *items[_NETCFG_KIND_MAX];
+        };
+        union {
+                struct {
+                        size_t n_addresses, n_routes, n_rules;
+                };
+                size_t n[_NETCFG_KIND_MAX];
+        };
 } NetcfgObjects;
+
+/* Per-object results of a write (netcfg_objects_write()): 0 done, 1 for the idempotent cases
+ * (EEXIST on add; the kind's gone() errors on delete), or -errno; sized like the set. */
+typedef struct NetcfgOpResult {
+        int *v[_NETCFG_KIND_MAX];
+} NetcfgOpResult;
+
+void *netcfg_objects_at(const NetcfgObjects *o, NetcfgKind k, size_t i);
+size_t netcfg_objects_count(const NetcfgObjects *o);
+int netcfg_objects_alloc_like(const NetcfgObjects *shape, NetcfgObjects *ret);
+int netcfg_objects_push(NetcfgObjects *o, NetcfgKind k, const void *obj);
+void netcfg_objects_sort(NetcfgObjects *o);
+/* Appends b to a, keeping sorted kinds sorted. */
+int netcfg_objects_append(NetcfgObjects *a, const NetcfgObjects *b);
+/* The objects of o whose result in res is want. */
+int netcfg_objects_select(const NetcfgObjects *o, const NetcfgOpResult *res, int want,
+                          NetcfgObjects *ret);
+/* Results for o, each 1 ("not created by this write") until an ack says otherwise. */
+int netcfg_op_result_new(const NetcfgObjects *o, NetcfgOpResult *ret);
+void netcfg_op_result_done(NetcfgOpResult *r);
+size_t netcfg_op_result_count(const NetcfgObjects *o, const NetcfgOpResult *res, int want);
 
 typedef struct NetcfgPlan {
         uint32_t mtu; /* 0: leave it */
@@ -65,6 +135,10 @@ int netcfg_dns_copy(const NetcfgDns *src, NetcfgDns *dst);
 bool netcfg_dns_empty(const NetcfgDns *d);
 int netcfg_objects_copy(const NetcfgObjects *src, NetcfgObjects *dst);
 bool netcfg_route_equal(const NetcfgRoute *a, const NetcfgRoute *b);
+int netcfg_route_cmp(const void *a, const void *b);
+int netcfg_prefix_cmp(const NetcfgPrefix *a, const NetcfgPrefix *b);
+/* Strict decimal in [min, max] (state files). */
+int netcfg_parse_num(const char *s, long long min, long long max, long long *ret);
 bool netcfg_rule_equal(const NetcfgRule *a, const NetcfgRule *b);
 bool netcfg_address_equal(const NetcfgAddress *a, const NetcfgAddress *b);
 int netcfg_dns_name_check(const char *name);
@@ -73,6 +147,7 @@ int netcfg_dns_name_check(const char *name);
 struct nlmsghdr *netcfg_nlmsg_route(void *buf, uint16_t type, const NetcfgRoute *r);
 struct nlmsghdr *netcfg_nlmsg_rule(void *buf, uint16_t type, const NetcfgRule *r);
 struct nlmsghdr *netcfg_nlmsg_addr(void *buf, uint16_t type, const NetcfgAddress *a);
+void netcfg_nlattr_put_prefix(struct nlmsghdr *nlh, uint16_t type, const NetcfgPrefix *p);
 /* mtu 0: leave; up < 0: leave. */
 struct nlmsghdr *netcfg_nlmsg_link(void *buf, int ifindex, uint32_t mtu, int up);
 
@@ -103,15 +178,9 @@ unsigned netcfg_batch_n_sends(const NetcfgBatch *b);
 /* A netlink route socket with extended acks and capped acks, bound to the current netns. */
 int netcfg_nl_open(struct mnl_socket **ret);
 
-/* Applies (type RTM_NEW*) or removes (RTM_DEL*) a set of objects in one batch series.
- * results[i] per object: 0 done, 1 for the idempotent cases (EEXIST on add, ESRCH/ENOENT/
- * EADDRNOTAVAIL on delete: already there, already gone), or -errno. Returns the first
+/* Applies or removes a set of objects in one batch series, kinds in the order of NetcfgKind
+ * (the reverse to remove); res (may be NULL) gets one result per object. Returns the first
  * failure with a message. */
-typedef struct NetcfgOpResult {
-        int *addresses; /* each sized like the matching array in NetcfgObjects */
-        int *routes;
-        int *rules;
-} NetcfgOpResult;
 int netcfg_objects_write(struct mnl_socket *nl, size_t limit, bool add, const NetcfgObjects *o,
                          NetcfgOpResult *res, char **ret_error);
 

@@ -44,85 +44,8 @@ int netcfg_error_extack(char **ret_error, int r, const char *extack, const char 
         return r;
 }
 
-static void put_addr(struct nlmsghdr *nlh, uint16_t type, const NetcfgPrefix *p) {
+void netcfg_nlattr_put_prefix(struct nlmsghdr *nlh, uint16_t type, const NetcfgPrefix *p) {
         mnl_attr_put(nlh, type, p->family == AF_INET ? 4 : 16, p->addr);
-}
-
-struct nlmsghdr *netcfg_nlmsg_route(void *buf, uint16_t type, const NetcfgRoute *r) {
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-        struct rtmsg *rtm;
-
-        nlh->nlmsg_type = type;
-        /* EXCL so an existing route shows as EEXIST, which the caller treats as success. */
-        nlh->nlmsg_flags = type == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0;
-        rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-        rtm->rtm_family = r->dst.family;
-        rtm->rtm_dst_len = r->dst.len;
-        rtm->rtm_table = r->table < 256 ? r->table : RT_TABLE_UNSPEC;
-        rtm->rtm_protocol = r->protocol;
-        rtm->rtm_type = r->type;
-        if (type == RTM_DELROUTE)
-                rtm->rtm_scope = RT_SCOPE_NOWHERE; /* match any scope */
-        else
-                rtm->rtm_scope =
-                        r->type == RTN_UNICAST && r->oif > 0 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-        mnl_attr_put_u32(nlh, RTA_TABLE, r->table);
-        if (r->dst.len > 0)
-                put_addr(nlh, RTA_DST, &r->dst);
-        if (r->oif > 0)
-                mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t) r->oif);
-        return nlh;
-}
-
-struct nlmsghdr *netcfg_nlmsg_rule(void *buf, uint16_t type, const NetcfgRule *r) {
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-        struct fib_rule_hdr *frh;
-
-        nlh->nlmsg_type = type;
-        nlh->nlmsg_flags = type == RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0;
-        frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
-        frh->family = r->family;
-        frh->table = r->table < 256 ? r->table : RT_TABLE_UNSPEC;
-        frh->action = FR_ACT_TO_TBL;
-        frh->flags = r->invert ? FIB_RULE_INVERT : 0;
-        mnl_attr_put_u32(nlh, FRA_PRIORITY, r->priority);
-        mnl_attr_put_u32(nlh, FRA_TABLE, r->table);
-        if (r->fwmark) {
-                mnl_attr_put_u32(nlh, FRA_FWMARK, r->fwmark);
-                mnl_attr_put_u32(nlh, FRA_FWMASK, UINT32_MAX);
-        }
-        if (r->suppress_prefixlen >= 0)
-                mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, (uint32_t) r->suppress_prefixlen);
-        if (r->protocol)
-                mnl_attr_put_u8(nlh, FRA_PROTOCOL, r->protocol);
-        if (r->uid_set) {
-                struct fib_rule_uid_range u = { .start = r->uid, .end = r->uid };
-                mnl_attr_put(nlh, FRA_UID_RANGE, sizeof(u), &u);
-        }
-        return nlh;
-}
-
-struct nlmsghdr *netcfg_nlmsg_addr(void *buf, uint16_t type, const NetcfgAddress *a) {
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-        struct ifaddrmsg *ifa;
-
-        nlh->nlmsg_type = type;
-        nlh->nlmsg_flags = type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0;
-        ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-        ifa->ifa_family = a->prefix.family;
-        ifa->ifa_prefixlen = a->prefix.len;
-        ifa->ifa_scope = RT_SCOPE_UNIVERSE;
-        ifa->ifa_index = (uint32_t) a->ifindex;
-        put_addr(nlh, IFA_LOCAL, &a->prefix);
-        put_addr(nlh, IFA_ADDRESS, &a->prefix);
-        if (type == RTM_NEWADDR) {
-                /* No duplicate address detection on a point-to-point tunnel: it would only
-                 * keep the address tentative (unusable) for a second or more. */
-                if (a->prefix.family == AF_INET6)
-                        mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
-                mnl_attr_put_u8(nlh, IFA_PROTO, NETCFG_RTPROT_TUND);
-        }
-        return nlh;
 }
 
 struct nlmsghdr *netcfg_nlmsg_link(void *buf, int ifindex, uint32_t mtu, int up) {

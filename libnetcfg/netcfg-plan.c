@@ -128,52 +128,7 @@ static int prefix_from_pb(const Tund__IpPrefix *pb, const char *what, size_t n, 
         return 0;
 }
 
-bool netcfg_route_equal(const NetcfgRoute *a, const NetcfgRoute *b) {
-        return a->dst.family == b->dst.family && a->dst.len == b->dst.len &&
-               memcmp(a->dst.addr, b->dst.addr, 16) == 0 && a->table == b->table &&
-               a->type == b->type && a->oif == b->oif;
-}
-
-bool netcfg_rule_equal(const NetcfgRule *a, const NetcfgRule *b) {
-        return a->family == b->family && a->priority == b->priority && a->table == b->table &&
-               a->fwmark == b->fwmark && a->invert == b->invert &&
-               a->suppress_prefixlen == b->suppress_prefixlen && a->uid_set == b->uid_set &&
-               (!a->uid_set || a->uid == b->uid);
-}
-
-bool netcfg_address_equal(const NetcfgAddress *a, const NetcfgAddress *b) {
-        return a->prefix.family == b->prefix.family && a->prefix.len == b->prefix.len &&
-               memcmp(a->prefix.addr, b->prefix.addr, 16) == 0 && a->ifindex == b->ifindex;
-}
-
-void netcfg_objects_done(NetcfgObjects *o) {
-        free(o->addresses);
-        free(o->routes);
-        free(o->rules);
-        *o = (NetcfgObjects){};
-}
-
-int netcfg_objects_copy(const NetcfgObjects *src, NetcfgObjects *dst) {
-        NetcfgObjects o = {};
-
-        o.addresses = calloc(src->n_addresses + 1, sizeof(NetcfgAddress));
-        o.routes = calloc(src->n_routes + 1, sizeof(NetcfgRoute));
-        o.rules = calloc(src->n_rules + 1, sizeof(NetcfgRule));
-        if (!o.addresses || !o.routes || !o.rules) {
-                netcfg_objects_done(&o);
-                return -ENOMEM;
-        }
-        memcpy_safe(o.addresses, src->addresses, src->n_addresses * sizeof(NetcfgAddress));
-        memcpy_safe(o.routes, src->routes, src->n_routes * sizeof(NetcfgRoute));
-        memcpy_safe(o.rules, src->rules, src->n_rules * sizeof(NetcfgRule));
-        o.n_addresses = src->n_addresses;
-        o.n_routes = src->n_routes;
-        o.n_rules = src->n_rules;
-        *dst = o;
-        return 0;
-}
-
-static int prefix_cmp(const NetcfgPrefix *a, const NetcfgPrefix *b) {
+int netcfg_prefix_cmp(const NetcfgPrefix *a, const NetcfgPrefix *b) {
         if (a->family != b->family)
                 return a->family < b->family ? -1 : 1;
         if (a->len != b->len)
@@ -181,24 +136,9 @@ static int prefix_cmp(const NetcfgPrefix *a, const NetcfgPrefix *b) {
         return memcmp(a->addr, b->addr, 16);
 }
 
-/* Sort order: destination and table first, so a prefix both routed and excluded ends up
- * adjacent; then type and link. */
-static int route_cmp(const void *x, const void *y) {
-        const NetcfgRoute *a = x, *b = y;
-        int c = prefix_cmp(&a->dst, &b->dst);
-
-        if (c)
-                return c;
-        if (a->table != b->table)
-                return a->table < b->table ? -1 : 1;
-        if (a->type != b->type)
-                return a->type < b->type ? -1 : 1;
-        return a->oif < b->oif ? -1 : a->oif > b->oif;
-}
-
 static int address_cmp(const void *x, const void *y) {
         const NetcfgAddress *a = x, *b = y;
-        int c = prefix_cmp(&a->prefix, &b->prefix);
+        int c = netcfg_prefix_cmp(&a->prefix, &b->prefix);
 
         return c ? c : a->ifindex < b->ifindex ? -1 : a->ifindex > b->ifindex;
 }
@@ -448,11 +388,12 @@ static int plan_routes(const Tund__NetworkSettings *s, const NetcfgPlanParams *p
                                                                        : NETCFG_TABLE_MAIN;
                 rt->oif = rt->type == RTN_UNICAST ? p->ifindex : 0;
         }
-        qsort(o->routes, o->n_routes, sizeof(NetcfgRoute), route_cmp);
+        qsort(o->routes, o->n_routes, sizeof(NetcfgRoute), netcfg_route_cmp);
         for (size_t i = 0; i < o->n_routes; i++) {
                 NetcfgRoute *prev = n ? &o->routes[n - 1] : NULL, *cur = &o->routes[i];
 
-                if (prev && prefix_cmp(&prev->dst, &cur->dst) == 0 && prev->table == cur->table) {
+                if (prev && netcfg_prefix_cmp(&prev->dst, &cur->dst) == 0 &&
+                    prev->table == cur->table) {
                         if (prev->type == cur->type)
                                 continue; /* listed twice */
                         return netcfg_errorf(ret_error, -EINVAL,
@@ -506,46 +447,4 @@ int netcfg_plan_build(const Tund__NetworkSettings *s, const NetcfgPlanParams *p,
         }
         *ret = plan;
         return 0;
-}
-
-/* a \ b. Routes of both are sorted (plans are, loaded states are sorted on load). */
-int netcfg_objects_subtract(const NetcfgObjects *a, const NetcfgObjects *b, NetcfgObjects *ret) {
-        NetcfgObjects o = {};
-        size_t j = 0;
-
-        o.addresses = calloc(a->n_addresses + 1, sizeof(NetcfgAddress));
-        o.routes = calloc(a->n_routes + 1, sizeof(NetcfgRoute));
-        o.rules = calloc(a->n_rules + 1, sizeof(NetcfgRule));
-        if (!o.addresses || !o.routes || !o.rules) {
-                netcfg_objects_done(&o);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < a->n_addresses; i++) {
-                bool found = false;
-                for (size_t k = 0; k < b->n_addresses && !found; k++)
-                        found = netcfg_address_equal(&a->addresses[i], &b->addresses[k]);
-                if (!found)
-                        o.addresses[o.n_addresses++] = a->addresses[i];
-        }
-        for (size_t i = 0; i < a->n_rules; i++) {
-                bool found = false;
-                for (size_t k = 0; k < b->n_rules && !found; k++)
-                        found = netcfg_rule_equal(&a->rules[i], &b->rules[k]);
-                if (!found)
-                        o.rules[o.n_rules++] = a->rules[i];
-        }
-        for (size_t i = 0; i < a->n_routes; i++) {
-                int c = 1;
-                while (j < b->n_routes && (c = route_cmp(&b->routes[j], &a->routes[i])) < 0)
-                        j++;
-                if (j >= b->n_routes || c != 0)
-                        o.routes[o.n_routes++] = a->routes[i];
-        }
-        *ret = o;
-        return 0;
-}
-
-void netcfg_routes_sort(NetcfgRoute *routes, size_t n) {
-        if (n > 1) /* routes may be NULL when there are none */
-                qsort(routes, n, sizeof(NetcfgRoute), route_cmp);
 }

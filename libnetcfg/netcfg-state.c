@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -29,7 +30,6 @@
 
 int netcfg_state_format(const NetcfgContext *ctx, char **ret) {
         _cleanup_free_ char *s = NULL;
-        char p[NETCFG_PREFIX_STRLEN];
         size_t size = 0;
         FILE *f;
 
@@ -49,21 +49,12 @@ int netcfg_state_format(const NetcfgContext *ctx, char **ret) {
         for (size_t i = 0; i < ctx->dns.n_routing; i++)
                 fprintf(f, "dns-routing %s\n", ctx->dns.routing[i]);
         fprintf(f, "dns-flags %d %d\n", ctx->dns.full, ctx->dns.default_route);
-        for (size_t i = 0; i < ctx->obj.n_addresses; i++)
-                fprintf(f, "address %s %d\n",
-                        netcfg_prefix_to_string(&ctx->obj.addresses[i].prefix, p, sizeof(p)),
-                        ctx->obj.addresses[i].ifindex);
-        for (size_t i = 0; i < ctx->obj.n_routes; i++) {
-                const NetcfgRoute *r = &ctx->obj.routes[i];
-                fprintf(f, "route %s %u %u %d\n", netcfg_prefix_to_string(&r->dst, p, sizeof(p)),
-                        r->table, r->type, r->oif);
-        }
-        for (size_t i = 0; i < ctx->obj.n_rules; i++) {
-                const NetcfgRule *r = &ctx->obj.rules[i];
-                fprintf(f, "rule %d %u %u %u %d %d %lld\n", r->family == AF_INET ? 4 : 6,
-                        r->priority, r->table, r->fwmark, r->invert, r->suppress_prefixlen,
-                        r->uid_set ? (long long) r->uid : -1LL);
-        }
+        for (NetcfgKind k = 0; k < _NETCFG_KIND_MAX; k++)
+                for (size_t i = 0; i < ctx->obj.n[k]; i++) {
+                        fprintf(f, "%s ", netcfg_kinds[k]->name);
+                        netcfg_kinds[k]->format(f, netcfg_objects_at(&ctx->obj, k, i));
+                        fputc('\n', f);
+                }
         fputs("end\n", f);
         if (fclose(f) != 0)
                 return -ENOMEM;
@@ -71,8 +62,7 @@ int netcfg_state_format(const NetcfgContext *ctx, char **ret) {
         return 0;
 }
 
-/* Strict decimal in [min, max]. */
-static int parse_num(const char *s, long long min, long long max, long long *ret) {
+int netcfg_parse_num(const char *s, long long min, long long max, long long *ret) {
         char *end;
         long long v;
 
@@ -129,7 +119,7 @@ static int parse_dns_line(NetcfgContext *ctx, char **w, int n) {
                         return -ENOMEM;
                 (*v)[(*k)++] = s;
         } else if (streq(w[0], "dns-flags") && n == 3) {
-                if (parse_num(w[1], 0, 1, &a) < 0 || parse_num(w[2], 0, 1, &b) < 0)
+                if (netcfg_parse_num(w[1], 0, 1, &a) < 0 || netcfg_parse_num(w[2], 0, 1, &b) < 0)
                         return -EINVAL;
                 d->full = a;
                 d->default_route = b;
@@ -139,71 +129,34 @@ static int parse_dns_line(NetcfgContext *ctx, char **w, int n) {
 }
 
 static int parse_object_line(NetcfgContext *ctx, char **w, int n) {
-        NetcfgObjects *o = &ctx->obj;
-        long long v[6];
-
-        if (streq(w[0], "address") && n == 3) {
-                NetcfgAddress a = {};
-                if (netcfg_prefix_from_string(w[1], &a.prefix) < 0 ||
-                    parse_num(w[2], 1, INT32_MAX, &v[0]) < 0 ||
-                    GROW(o->addresses, o->n_addresses) < 0)
+        for (NetcfgKind k = 0; k < _NETCFG_KIND_MAX; k++) {
+                const NetcfgKindOps *ops = netcfg_kinds[k];
+                if (!streq(w[0], ops->name))
+                        continue;
+                max_align_t obj[(ops->size + sizeof(max_align_t) - 1) / sizeof(max_align_t)];
+                if (ops->parse(w + 1, n - 1, obj) < 0)
                         return -EINVAL;
-                a.ifindex = (int) v[0];
-                o->addresses[o->n_addresses++] = a;
-        } else if (streq(w[0], "route") && n == 5) {
-                NetcfgRoute r = {.protocol = NETCFG_RTPROT_TUND};
-                if (netcfg_prefix_from_string(w[1], &r.dst) < 0 ||
-                    parse_num(w[2], 1, UINT32_MAX, &v[0]) < 0 ||
-                    parse_num(w[3], RTN_UNICAST, RTN_THROW, &v[1]) < 0 ||
-                    parse_num(w[4], 0, INT32_MAX, &v[2]) < 0 || GROW(o->routes, o->n_routes) < 0)
-                        return -EINVAL;
-                r.table = (uint32_t) v[0];
-                r.type = (uint8_t) v[1];
-                r.oif = (int) v[2];
-                o->routes[o->n_routes++] = r;
-        } else if (streq(w[0], "rule") && (n == 7 || n == 8)) {
-                NetcfgRule r = {.protocol = NETCFG_RTPROT_TUND};
-                if (parse_num(w[1], 4, 6, &v[0]) < 0 || v[0] == 5 ||
-                    parse_num(w[2], 0, UINT32_MAX, &v[1]) < 0 ||
-                    parse_num(w[3], 1, UINT32_MAX, &v[2]) < 0 ||
-                    parse_num(w[4], 0, UINT32_MAX, &v[3]) < 0 || parse_num(w[5], 0, 1, &v[4]) < 0 ||
-                    parse_num(w[6], -1, 128, &v[5]) < 0 || GROW(o->rules, o->n_rules) < 0)
-                        return -EINVAL;
-                r.family = v[0] == 4 ? AF_INET : AF_INET6;
-                r.priority = (uint32_t) v[1];
-                r.table = (uint32_t) v[2];
-                r.fwmark = (uint32_t) v[3];
-                r.invert = v[4];
-                r.suppress_prefixlen = (int) v[5];
-                if (n == 8) { /* the engine's uid, or -1 */
-                        long long uid;
-                        if (parse_num(w[7], -1, UINT32_MAX - 1, &uid) < 0)
-                                return -EINVAL;
-                        r.uid_set = uid >= 0;
-                        r.uid = r.uid_set ? (uint32_t) uid : 0;
-                }
-                o->rules[o->n_rules++] = r;
-        } else
-                return parse_dns_line(ctx, w, n);
-        return 0;
+                return netcfg_objects_push(&ctx->obj, k, obj);
+        }
+        return parse_dns_line(ctx, w, n);
 }
 
 static int parse_header_line(NetcfgContext *ctx, char **w, int n) {
         long long a, b;
 
         if (streq(w[0], "link") && n == 3) {
-                if (strlen(w[1]) >= IFNAMSIZ || parse_num(w[2], 1, INT32_MAX, &a) < 0)
+                if (strlen(w[1]) >= IFNAMSIZ || netcfg_parse_num(w[2], 1, INT32_MAX, &a) < 0)
                         return -EINVAL;
                 strcpy(ctx->ifname, w[1]);
                 ctx->ifindex = (int) a;
         } else if (streq(w[0], "mtu") && n == 3) {
-                if (parse_num(w[1], 0, UINT32_MAX, &a) < 0 ||
-                    parse_num(w[2], 0, UINT32_MAX, &b) < 0)
+                if (netcfg_parse_num(w[1], 0, UINT32_MAX, &a) < 0 ||
+                    netcfg_parse_num(w[2], 0, UINT32_MAX, &b) < 0)
                         return -EINVAL;
                 ctx->mtu_before = (uint32_t) a;
                 ctx->mtu_set = (uint32_t) b;
         } else if (streq(w[0], "set-up") && n == 2) {
-                if (parse_num(w[1], 0, 1, &a) < 0)
+                if (netcfg_parse_num(w[1], 0, 1, &a) < 0)
                         return -EINVAL;
                 ctx->set_up = a;
         } else if (streq(w[0], "dns") && n == 2) {
@@ -259,7 +212,7 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
                 return netcfg_errorf(ret_error, -EBADMSG,
                                      "state is incomplete (no link or no "
                                      "\"end\" line: torn write?)");
-        netcfg_routes_sort(ctx->obj.routes, ctx->obj.n_routes);
+        netcfg_objects_sort(&ctx->obj);
         ctx->applied = true;
         return 0;
 }

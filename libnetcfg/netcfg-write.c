@@ -1,12 +1,16 @@
-/* Writing sets of addresses, routes and rules in batches, and the link's MTU and state. */
+/* Writing sets of objects of every kind in batches, and the link's MTU and state. */
 #include <arpa/inet.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 
 #include "netcfg-internal.h"
 
-enum { KIND_ADDRESS, KIND_ROUTE, KIND_RULE };
-#define TAG(kind, i) (((size_t) (i) << 2) | (kind))
+/* A message's tag: the object's kind and index. */
+#define TAG_BITS 2
+#define TAG(kind, i) (((size_t) (i) << TAG_BITS) | (kind))
+#define TAG_KIND(tag) ((NetcfgKind) ((tag) & ((1U << TAG_BITS) - 1)))
+#define TAG_INDEX(tag) ((tag) >> TAG_BITS)
+_Static_assert(_NETCFG_KIND_MAX <= (1U << TAG_BITS), "a kind fits in a tag");
 
 typedef struct WriteCtx {
         const NetcfgObjects *o;
@@ -16,107 +20,34 @@ typedef struct WriteCtx {
         char **ret_error;
 } WriteCtx;
 
-static const char *family_name(int family) {
-        return family == AF_INET ? "IPv4" : "IPv6";
-}
-
-static void describe(const WriteCtx *w, size_t tag, char *buf, size_t size) {
-        size_t i = tag >> 2;
-        char p[NETCFG_PREFIX_STRLEN];
-
-        switch (tag & 3) {
-        case KIND_ADDRESS: {
-                const NetcfgAddress *a = &w->o->addresses[i];
-                snprintf(buf, size, "%s address %s on link %d", w->add ? "adding" : "removing",
-                         netcfg_prefix_to_string(&a->prefix, p, sizeof(p)), a->ifindex);
-                break;
-        }
-        case KIND_ROUTE: {
-                const NetcfgRoute *r = &w->o->routes[i];
-                char dev[32] = "";
-                if (r->oif > 0)
-                        snprintf(dev, sizeof(dev), " dev #%d", r->oif);
-                snprintf(buf, size, "%s %sroute %s%s table %u", w->add ? "adding" : "removing",
-                         r->type == RTN_THROW ? "throw " : "",
-                         netcfg_prefix_to_string(&r->dst, p, sizeof(p)), dev, r->table);
-                break;
-        }
-        default: {
-                const NetcfgRule *r = &w->o->rules[i];
-                if (r->suppress_prefixlen >= 0)
-                        snprintf(buf, size,
-                                 "%s %s rule priority %u lookup %u "
-                                 "suppress_prefixlength %d",
-                                 w->add ? "adding" : "removing", family_name(r->family),
-                                 r->priority, r->table, r->suppress_prefixlen);
-                else
-                        snprintf(buf, size, "%s %s rule priority %u %sfwmark 0x%x lookup %u",
-                                 w->add ? "adding" : "removing", family_name(r->family),
-                                 r->priority, r->invert ? "not " : "", r->fwmark, r->table);
-        }
-        }
-}
-
-/* The idempotent cases: already there when adding, already gone when removing. */
-static bool error_is_benign(bool add, size_t kind, int error) {
-        if (add)
-                return error == -EEXIST;
-        switch (kind) {
-        case KIND_ADDRESS:
-                /* ENXIO: the link has no IPv6 at all any more (an MTU below 1280 removes it,
-                 * addresses and all), so the address is gone too. */
-                return error == -EADDRNOTAVAIL || error == -ENODEV || error == -ENXIO;
-        case KIND_ROUTE:
-                return error == -ESRCH || error == -ENODEV;
-        default:
-                return error == -ENOENT;
-        }
-}
-
 static void write_ack(void *userdata, size_t tag, int error, const char *extack) {
         WriteCtx *w = userdata;
-        size_t i = tag >> 2, kind = tag & 3;
+        NetcfgKind k = TAG_KIND(tag);
+        size_t i = TAG_INDEX(tag);
+        const NetcfgKindOps *ops = netcfg_kinds[k];
         char what[160];
 
-        bool benign = error_is_benign(w->add, kind, error);
-        if (w->res) {
-                int *v = kind == KIND_ADDRESS ? w->res->addresses
-                         : kind == KIND_ROUTE ? w->res->routes
-                                              : w->res->rules;
-                if (v)
-                        v[i] = benign ? 1 : error;
-        }
+        /* The idempotent cases: already there when adding, already gone when removing. */
+        bool benign = w->add ? error == -EEXIST : ops->gone(error);
+        if (w->res && w->res->v[k])
+                w->res->v[k][i] = benign ? 1 : error;
         if (benign)
                 error = 0;
         if (error == 0 || w->first_error != 0)
                 return;
         w->first_error = error;
-        describe(w, tag, what, sizeof(what));
-        netcfg_error_extack(w->ret_error, error, extack, "%s", what);
+        ops->describe(netcfg_objects_at(w->o, k, i), what, sizeof(what));
+        netcfg_error_extack(w->ret_error, error, extack, "%s %s", w->add ? "adding" : "removing",
+                            what);
 }
 
-static int write_all(NetcfgBatch *b, const WriteCtx *w, size_t kind) {
-        const NetcfgObjects *o = w->o;
-        size_t n = kind == KIND_ADDRESS ? o->n_addresses
-                   : kind == KIND_ROUTE ? o->n_routes
-                                        : o->n_rules;
-        uint16_t type;
-        int r;
+static int write_kind(NetcfgBatch *b, const WriteCtx *w, NetcfgKind k) {
+        const NetcfgKindOps *ops = netcfg_kinds[k];
 
-        for (size_t i = 0; i < n; i++) {
-                void *buf = netcfg_batch_current(b);
-
-                if (kind == KIND_ADDRESS) {
-                        type = w->add ? RTM_NEWADDR : RTM_DELADDR;
-                        netcfg_nlmsg_addr(buf, type, &o->addresses[i]);
-                } else if (kind == KIND_ROUTE) {
-                        type = w->add ? RTM_NEWROUTE : RTM_DELROUTE;
-                        netcfg_nlmsg_route(buf, type, &o->routes[i]);
-                } else {
-                        type = w->add ? RTM_NEWRULE : RTM_DELRULE;
-                        netcfg_nlmsg_rule(buf, type, &o->rules[i]);
-                }
-                r = netcfg_batch_add(b, TAG(kind, i));
+        for (size_t i = 0; i < w->o->n[k]; i++) {
+                ops->nlmsg(netcfg_batch_current(b), w->add ? ops->msg_new : ops->msg_del,
+                           netcfg_objects_at(w->o, k, i));
+                int r = netcfg_batch_add(b, TAG(k, i));
                 if (r < 0)
                         return r;
         }
@@ -125,8 +56,6 @@ static int write_all(NetcfgBatch *b, const WriteCtx *w, size_t kind) {
 
 int netcfg_objects_write(struct mnl_socket *nl, size_t limit, bool add, const NetcfgObjects *o,
                          NetcfgOpResult *res, char **ret_error) {
-        static const size_t order_add[] = {KIND_ADDRESS, KIND_ROUTE, KIND_RULE};
-        static const size_t order_del[] = {KIND_RULE, KIND_ROUTE, KIND_ADDRESS};
         WriteCtx w = {.o = o, .res = res, .add = add, .ret_error = ret_error};
         _cleanup_(netcfg_batch_freep) NetcfgBatch *b = NULL;
         int r;
@@ -134,10 +63,10 @@ int netcfg_objects_write(struct mnl_socket *nl, size_t limit, bool add, const Ne
         r = netcfg_batch_new(&b, nl, limit, write_ack, &w);
         if (r < 0)
                 return netcfg_errorf(ret_error, r, "allocating a netlink batch");
-        /* Addresses before routes (a route's source may need one), rules last so they never
-         * point at a table that is still being filled; removal in the opposite order. */
-        for (size_t k = 0; k < 3; k++) {
-                r = write_all(b, &w, add ? order_add[k] : order_del[k]);
+        /* Kinds in their order of creation (NetcfgKind), removal the other way. */
+        for (size_t n = 0; n < _NETCFG_KIND_MAX; n++) {
+                NetcfgKind k = add ? (NetcfgKind) n : (NetcfgKind) (_NETCFG_KIND_MAX - 1 - n);
+                r = write_kind(b, &w, k);
                 if (r < 0)
                         return netcfg_errorf(ret_error, r, "talking to the kernel (netlink)");
         }

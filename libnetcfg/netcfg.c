@@ -116,50 +116,14 @@ static int objects_remove(NetcfgContext *ctx, const NetcfgObjects *o, char **ret
         return netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, false, o, NULL, ret_error);
 }
 
-/* Per-object results of writing a plan (NetcfgOpResult), each 1 ("not created by this write")
- * until its ack says otherwise: objects never reached stay 1. */
-static void op_result_done(NetcfgOpResult *r) {
-        free(r->addresses);
-        free(r->routes);
-        free(r->rules);
-}
-
-static int *results_new(size_t n) {
-        int *v = malloc((n + 1) * sizeof(int));
-        for (size_t i = 0; v && i < n; i++)
-                v[i] = 1;
-        return v;
-}
-
-static int op_result_new(const NetcfgObjects *o, NetcfgOpResult *ret) {
-        *ret = (NetcfgOpResult){ results_new(o->n_addresses), results_new(o->n_routes),
-                                 results_new(o->n_rules) };
-        if (!ret->addresses || !ret->routes || !ret->rules) {
-                op_result_done(ret);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 /* The objects of plan whose write result was want (0 created, 1 already there), less those
  * the context already had: what this apply created, or found in its way. */
 static int objects_new_with_result(const NetcfgContext *ctx, const NetcfgObjects *plan,
                                    const NetcfgOpResult *res, int want, NetcfgObjects *ret) {
         _cleanup_(netcfg_objects_done) NetcfgObjects o = {};
-        o.addresses = calloc(plan->n_addresses + 1, sizeof(NetcfgAddress));
-        o.routes = calloc(plan->n_routes + 1, sizeof(NetcfgRoute));
-        o.rules = calloc(plan->n_rules + 1, sizeof(NetcfgRule));
-        if (!o.addresses || !o.routes || !o.rules)
-                return -ENOMEM;
-        for (size_t i = 0; i < plan->n_addresses; i++)
-                if (res->addresses[i] == want)
-                        o.addresses[o.n_addresses++] = plan->addresses[i];
-        for (size_t i = 0; i < plan->n_routes; i++)
-                if (res->routes[i] == want)
-                        o.routes[o.n_routes++] = plan->routes[i];
-        for (size_t i = 0; i < plan->n_rules; i++)
-                if (res->rules[i] == want)
-                        o.rules[o.n_rules++] = plan->rules[i];
+        int r = netcfg_objects_select(plan, res, want, &o);
+        if (r < 0)
+                return r;
         return netcfg_objects_subtract(&o, &ctx->obj, ret);
 }
 
@@ -231,32 +195,6 @@ static void fill_result(const NetcfgContext *ctx, const NetcfgPlan *plan, Netcfg
                 .fwmark = plan->fwmark,
         };
         memcpy(res->ifname, ctx->ifname, sizeof(res->ifname));
-}
-
-/* Appends b to a (used to keep what could not be removed in the state, for a later revert). */
-static int objects_append(NetcfgObjects *a, const NetcfgObjects *b) {
-        NetcfgAddress *ad = reallocarray(a->addresses, a->n_addresses + b->n_addresses + 1,
-                                         sizeof(NetcfgAddress));
-        if (!ad)
-                return -ENOMEM;
-        a->addresses = ad;
-        NetcfgRoute *ro =
-                reallocarray(a->routes, a->n_routes + b->n_routes + 1, sizeof(NetcfgRoute));
-        if (!ro)
-                return -ENOMEM;
-        a->routes = ro;
-        NetcfgRule *ru = reallocarray(a->rules, a->n_rules + b->n_rules + 1, sizeof(NetcfgRule));
-        if (!ru)
-                return -ENOMEM;
-        a->rules = ru;
-        memcpy_safe(a->addresses + a->n_addresses, b->addresses, b->n_addresses * sizeof(*ad));
-        memcpy_safe(a->routes + a->n_routes, b->routes, b->n_routes * sizeof(*ro));
-        memcpy_safe(a->rules + a->n_rules, b->rules, b->n_rules * sizeof(*ru));
-        a->n_addresses += b->n_addresses;
-        a->n_routes += b->n_routes;
-        a->n_rules += b->n_rules;
-        netcfg_routes_sort(a->routes, a->n_routes);
-        return 0;
 }
 
 static void commit(NetcfgContext *ctx, NetcfgPlan *plan, NetcfgDnsBackend backend,
@@ -410,7 +348,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                               .exempt_uid = ctx->opts.exempt_uid};
         _cleanup_(netcfg_plan_done) NetcfgPlan plan = {};
         _cleanup_(netcfg_objects_done) NetcfgObjects stale = {};
-        _cleanup_(op_result_done) NetcfgOpResult res = {};
+        _cleanup_(netcfg_op_result_done) NetcfgOpResult res = {};
         NetcfgDnsBackend backend = NETCFG_DNS_NONE;
         uint32_t mtu_before;
         bool set_up;
@@ -429,7 +367,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                                      "no DNS backend: systemd-resolved is "
                                      "not on the system bus and no resolvconf program was found");
         if (netcfg_objects_subtract(&ctx->obj, &plan.obj, &stale) < 0 ||
-            op_result_new(&plan.obj, &res) < 0)
+            netcfg_op_result_new(&plan.obj, &res) < 0)
                 return netcfg_errorf(ret_error, -ENOMEM, "comparing network settings");
 
         r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
@@ -446,7 +384,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                 return r;
         }
         r = objects_remove(ctx, &stale, ret_error);
-        if (r < 0 && objects_append(&plan.obj, &stale) < 0)
+        if (r < 0 && netcfg_objects_append(&plan.obj, &stale) < 0)
                 r = netcfg_errorf(ret_error, -ENOMEM, "remembering applied settings");
         commit(ctx, &plan, backend, mtu_before, set_up);
         if (r >= 0 && ret_result)
@@ -502,11 +440,11 @@ int netcfg_revert(NetcfgContext *ctx, char **ret_error) {
 }
 
 int netcfg_reassert(NetcfgContext *ctx, unsigned *ret_restored, char **ret_error) {
-        _cleanup_(op_result_done) NetcfgOpResult res = {};
+        _cleanup_(netcfg_op_result_done) NetcfgOpResult res = {};
         unsigned n = 0;
         int r;
 
-        if (op_result_new(&ctx->obj, &res) < 0)
+        if (netcfg_op_result_new(&ctx->obj, &res) < 0)
                 return netcfg_errorf(ret_error, -ENOMEM, "checking applied settings");
         /* Adds are idempotent (EEXIST: already there), so writing everything again re-creates
          * exactly what is missing, and its per-object results count it. */
@@ -514,12 +452,7 @@ int netcfg_reassert(NetcfgContext *ctx, unsigned *ret_restored, char **ret_error
                                  ret_error);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ctx->obj.n_addresses; i++)
-                n += res.addresses[i] == 0;
-        for (size_t i = 0; i < ctx->obj.n_routes; i++)
-                n += res.routes[i] == 0;
-        for (size_t i = 0; i < ctx->obj.n_rules; i++)
-                n += res.rules[i] == 0;
+        n = (unsigned) netcfg_op_result_count(&ctx->obj, &res, 0);
         if (ret_restored)
                 *ret_restored = n;
         return 0;

@@ -375,9 +375,10 @@ TEST(objects_write_idempotent) {
                                 .suppress_prefixlen = -1,
                                 .protocol = 116}};
         NetcfgAddress addrs[1] = {{.prefix = pfx("192.0.2.1/24"), .ifindex = 1}};
-        NetcfgObjects o = {addrs, 1, routes, 3, rules, 1};
+        NetcfgObjects o = { .addresses = addrs, .routes = routes, .rules = rules,
+                            .n_addresses = 1, .n_routes = 3, .n_rules = 1 };
         int ra[1], rr[3], ru[1];
-        NetcfgOpResult res = {ra, rr, ru};
+        NetcfgOpResult res = { { ra, rr, ru } };
         char *err = NULL;
 
         ASSERT_OK(netcfg_objects_write(nl, 0, true, &o, &res, &err));
@@ -412,9 +413,9 @@ TEST(address_gone_with_the_links_ipv6) {
         int ifindex = (int) if_nametoindex("tnl0");
         ASSERT_TRUE(ifindex > 0);
         NetcfgAddress addrs[1] = {{.prefix = pfx("2001:db8::7/128"), .ifindex = ifindex}};
-        NetcfgObjects o = {addrs, 1, NULL, 0, NULL, 0};
+        NetcfgObjects o = { .addresses = addrs, .n_addresses = 1 };
         int ra[1];
-        NetcfgOpResult res = {ra, NULL, NULL};
+        NetcfgOpResult res = { { ra, NULL, NULL } };
         char *err = NULL;
 
         ASSERT_OK(netcfg_link_set(nl, ifindex, 0, 1, &err));
