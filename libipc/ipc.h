@@ -201,6 +201,12 @@ int ipc_conn_send(IpcConn *c, ProtobufCMessage *msg, uint64_t response_to, const
  * Returns the msg_id (> 0) or -errno, in which case cb will not be called. */
 int64_t ipc_conn_call(IpcConn *c, ProtobufCMessage *msg, const int *fds, size_t n_fds,
                       uint64_t timeout_usec, IpcReplyHandler cb, void *userdata);
+/* The error code that reports a failed call: TIMEOUT when it timed out (its callback's
+ * error -ETIMEDOUT), otherwise what the caller says the failure means. */
+static inline Tund__ErrorCode ipc_error_code(int error, Tund__ErrorCode otherwise) {
+        return error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT : otherwise;
+}
+
 /* Replies Error{code, message, errnum} to request response_to (nothing if 0). */
 int ipc_conn_reply_error(IpcConn *c, uint64_t response_to, Tund__ErrorCode code, int errnum,
                          const char *fmt, ...) _printf_(5, 6);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "netcfg-internal.h"
+#include "strv.h"
 
 static int family_of_len(size_t len) {
         return len == 4 ? AF_INET : len == 16 ? AF_INET6 : AF_UNSPEC;
@@ -178,24 +179,6 @@ bool netcfg_dns_empty(const NetcfgDns *d) {
         return d->n_servers == 0 && d->n_search == 0 && d->n_routing == 0;
 }
 
-static int strv_copy(char *const *src, size_t n, char ***ret) {
-        char **v = calloc(n + 1, sizeof(char *));
-
-        if (!v)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                v[i] = strdup(src[i]);
-                if (!v[i]) {
-                        for (size_t j = 0; j < i; j++)
-                                free(v[j]);
-                        free(v);
-                        return -ENOMEM;
-                }
-        }
-        *ret = v;
-        return 0;
-}
-
 int netcfg_dns_copy(const NetcfgDns *src, NetcfgDns *dst) {
         NetcfgDns d = {.n_servers = src->n_servers,
                        .full = src->full,
@@ -205,8 +188,10 @@ int netcfg_dns_copy(const NetcfgDns *src, NetcfgDns *dst) {
         if (!d.servers)
                 return -ENOMEM;
         memcpy_safe(d.servers, src->servers, src->n_servers * sizeof(NetcfgPrefix));
-        if (strv_copy(src->search, src->n_search, &d.search) < 0 ||
-            (d.n_search = src->n_search, strv_copy(src->routing, src->n_routing, &d.routing) < 0)) {
+        d.search = strv_copy_n(src->search, src->n_search);
+        d.n_search = d.search ? src->n_search : 0;
+        d.routing = d.search ? strv_copy_n(src->routing, src->n_routing) : NULL;
+        if (!d.search || !d.routing) {
                 netcfg_dns_done(&d);
                 return -ENOMEM;
         }
@@ -235,7 +220,8 @@ static int plan_domains(char *const *names, size_t n, const char *what, char ***
                                              "domain name",
                                              what, names[i] ?: "(null)");
         }
-        return strv_copy(names, n, ret);
+        *ret = strv_copy_n(names, n);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static int plan_dns(const Tund__NetworkSettings *s, NetcfgDns *d, char **ret_error) {

@@ -7,6 +7,7 @@
 
 #include "profile-internal.h"
 #include "profile-values.h"
+#include "strv.h"
 
 typedef struct KeyDef KeyDef;
 typedef int (*key_parser)(ParseState *s, const KeyDef *k, const char *v, unsigned line);
@@ -73,7 +74,7 @@ static int parse_list(ParseState *s, const KeyDef *k, const char *v, unsigned li
                 if (r < 0)
                         break;
         }
-        profile_strv_free(items);
+        strv_free(items);
         return r < 0 ? r : 0;
 }
 

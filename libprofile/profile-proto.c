@@ -8,6 +8,7 @@
 #include "macro.h"
 #include "profile.h"
 #include "proto-wipe.h"
+#include "strv.h"
 
 static Tund__IpPrefix *prefix_new(const ProfilePrefix *p) {
         size_t len = p->family == AF_INET ? 4 : 16;
@@ -54,17 +55,14 @@ static int prefixes_append(Tund__IpPrefix ***array, size_t *count, const Profile
         return 0;
 }
 
-static int strv_copy(char ***array, size_t *count, char *const *src, size_t n) {
+/* A repeated string field: NULL and 0 when there are none (protobuf-c's convention). */
+static int strings_copy(char ***array, size_t *count, char *const *src, size_t n) {
         if (n == 0)
                 return 0;
-        *array = calloc(n, sizeof(char *));
+        *array = strv_copy_n(src, n);
         if (!*array)
                 return -ENOMEM;
-        for (*count = 0; *count < n; (*count)++) {
-                (*array)[*count] = strdup(src[*count]);
-                if (!(*array)[*count])
-                        return -ENOMEM;
-        }
+        *count = n;
         return 0;
 }
 
@@ -107,11 +105,11 @@ static int network_fill(Tund__NetworkSettings *ns, const Profile *p) {
         r = dns_copy(ns, p);
         if (r < 0)
                 return r;
-        r = strv_copy(&ns->search_domains, &ns->n_search_domains, p->search_domains,
+        r = strings_copy(&ns->search_domains, &ns->n_search_domains, p->search_domains,
                       p->n_search_domains);
         if (r < 0)
                 return r;
-        r = strv_copy(&ns->routing_domains, &ns->n_routing_domains, p->routing_domains,
+        r = strings_copy(&ns->routing_domains, &ns->n_routing_domains, p->routing_domains,
                       p->n_routing_domains);
         if (r < 0)
                 return r;

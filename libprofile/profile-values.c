@@ -8,6 +8,7 @@
 
 #include "macro.h"
 #include "profile-values.h"
+#include "strv.h"
 
 int profile_parse_ip(const char *s, ProfileAddress *ret) {
         ProfileAddress a = {};
@@ -163,14 +164,6 @@ int profile_parse_u32(const char *s, bool allow_hex, uint32_t max, uint32_t *ret
         return 0;
 }
 
-void profile_strv_free(char **l) {
-        if (!l)
-                return;
-        for (char **i = l; *i; i++)
-                free(*i);
-        free(l);
-}
-
 int profile_split_list(const char *s, char ***ret) {
         static const char sep[] = ", \t\r\n\v\f";
         char **l = NULL;
@@ -199,7 +192,7 @@ int profile_split_list(const char *s, char ***ret) {
 fail:
         if (l)
                 l[n] = NULL;
-        profile_strv_free(l);
+        strv_free(l);
         return -ENOMEM;
 }
 

@@ -22,7 +22,6 @@ int profile_parse_u32(const char *s, bool allow_hex, uint32_t max, uint32_t *ret
 /* Splits a list on commas and whitespace, skipping empty items. Returns the number of items
  * (the array is NULL-terminated) or -ENOMEM. */
 int profile_split_list(const char *s, char ***ret);
-void profile_strv_free(char **l);
 
 /* Whether a user-supplied token may be quoted in an error message: short, printable, and not
  * shaped like (part of) a key. */

@@ -18,6 +18,7 @@
 #include "error-util.h"
 #include "profile-internal.h"
 #include "profile-values.h"
+#include "strv.h"
 
 #define PROFILE_LINE_MAX 4096
 #define PROFILE_FILE_MAX (1024 * 1024)
@@ -420,12 +421,6 @@ int profile_load_name(const char *dir, const char *name, Profile **ret, char **r
         return profile_load_file(path, ret, ret_error);
 }
 
-static void strv_array_free(char **a, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(a[i]);
-        free(a);
-}
-
 Profile *profile_free(Profile *p) {
         if (!p)
                 return NULL;
@@ -438,8 +433,8 @@ Profile *profile_free(Profile *p) {
         free(p->peers);
         free(p->addresses);
         free(p->dns_servers);
-        strv_array_free(p->search_domains, p->n_search_domains);
-        strv_array_free(p->routing_domains, p->n_routing_domains);
+        strv_free_n(p->search_domains, p->n_search_domains);
+        strv_free_n(p->routing_domains, p->n_routing_domains);
         free(p->excluded_routes);
         free(p->name);
         free(p->path);

@@ -486,8 +486,7 @@ static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *userda
                 return;
         if (error < 0) {
                 start_fail(t,
-                           error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT
-                                               : TUND__ERROR_CODE__ERROR_PEER_GONE,
+                           ipc_error_code(error, TUND__ERROR_CODE__ERROR_PEER_GONE),
                            -error, "network settings request failed: %s", strerror(-error));
                 return;
         }
@@ -634,8 +633,7 @@ static void on_start_resolved(int error, const UapiEndpoint *endpoints, size_t n
         t->resolve = NULL;
         if (error < 0) {
                 start_fail(t,
-                           error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT
-                                               : TUND__ERROR_CODE__ERROR_INVALID,
+                           ipc_error_code(error, TUND__ERROR_CODE__ERROR_INVALID),
                            -error, "%s", message);
                 return;
         }
@@ -800,8 +798,7 @@ static void on_peers_reply(int error, const char *reply, size_t len, void *userd
         if (buf[0]) {
                 if (op->reply_to)
                         reply_error(t, op->reply_to,
-                                    error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT
-                                                        : TUND__ERROR_CODE__ERROR_ENGINE,
+                                    ipc_error_code(error, TUND__ERROR_CODE__ERROR_ENGINE),
                                     error < 0 ? -error : EBADMSG, buf);
                 else
                         log_warning(t, "peer poll: %s", buf);
@@ -877,8 +874,7 @@ static void on_rebind_reply(int error, const char *reply, size_t len, void *user
         t->rebind_reply_to = 0;
         if (error < 0)
                 reply_error(t, to,
-                            error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT
-                                                : TUND__ERROR_CODE__ERROR_ENGINE,
+                            ipc_error_code(error, TUND__ERROR_CODE__ERROR_ENGINE),
                             -error, "engine did not answer the endpoint update");
         else if (uapi_parse_reply(reply, len, &d, &perr) < 0)
                 reply_error(t, to, TUND__ERROR_CODE__ERROR_ENGINE, EBADMSG,
@@ -904,8 +900,7 @@ static void on_rebind_resolved(int error, const UapiEndpoint *endpoints, size_t 
         t->rebind_resolve = NULL;
         if (error < 0) {
                 reply_error(t, t->rebind_reply_to,
-                            error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT
-                                                : TUND__ERROR_CODE__ERROR_INVALID,
+                            ipc_error_code(error, TUND__ERROR_CODE__ERROR_INVALID),
                             -error, message);
                 t->rebind_reply_to = 0;
                 return;

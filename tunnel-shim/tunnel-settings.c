@@ -1,4 +1,5 @@
 #include "tunnel-settings.h"
+#include "strv.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,20 +85,6 @@ static int copy_prefixes(Tund__IpPrefix ***arr, size_t *n, Tund__IpPrefix *const
         return 0;
 }
 
-static char **strv_copy(char *const *src, size_t n) {
-        char **v = calloc(MAX(n, (size_t) 1), sizeof(char *));
-        if (!v)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                if (!(v[i] = strdup(src[i] ? src[i] : ""))) {
-                        for (size_t j = 0; j < i; j++)
-                                free(v[j]);
-                        free(v);
-                        return NULL;
-                }
-        return v;
-}
-
 static int copy_dns(Tund__NetworkSettings *s, const Tund__NetworkSettings *net,
                     char **ret_error) {
         s->dns_servers = calloc(MAX(net->n_dns_servers, (size_t) 1), sizeof(*s->dns_servers));
@@ -115,8 +102,8 @@ static int copy_dns(Tund__NetworkSettings *s, const Tund__NetworkSettings *net,
                 s->dns_servers[i].len = len;
                 s->n_dns_servers++;
         }
-        s->search_domains = strv_copy(net->search_domains, net->n_search_domains);
-        s->routing_domains = strv_copy(net->routing_domains, net->n_routing_domains);
+        s->search_domains = strv_copy_n(net->search_domains, net->n_search_domains);
+        s->routing_domains = strv_copy_n(net->routing_domains, net->n_routing_domains);
         if (!s->search_domains || !s->routing_domains)
                 return -ENOMEM;
         s->n_search_domains = net->n_search_domains;

@@ -37,11 +37,6 @@ void helper_proto_freep(void *p) {
         *m = NULL;
 }
 
-Tund__ErrorCode helper_relay_error_code(int error) {
-        return error == -ETIMEDOUT ? TUND__ERROR_CODE__ERROR_TIMEOUT
-                                   : TUND__ERROR_CODE__ERROR_PEER_GONE;
-}
-
 void helper_session_set_last_error(Session *s, const char *fmt, ...) {
         char *t = NULL;
         va_list ap;
@@ -386,8 +381,10 @@ static void on_start_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata)
                 else if (!s->last_error)
                         helper_session_set_last_error(s, "tunnel went away during its start");
                 if (shim)
-                        (void) ipc_conn_reply_error(shim, shim_id, helper_relay_error_code(error), -error,
-                                                    "%s: %s", s->profile, s->last_error);
+                        (void) ipc_conn_reply_error(
+                                shim, shim_id,
+                                ipc_error_code(error, TUND__ERROR_CODE__ERROR_PEER_GONE), -error,
+                                "%s: %s", s->profile, s->last_error);
                 helper_session_stop(s, "the start failed");
                 return;
         }

@@ -34,8 +34,9 @@ static void on_settings_reply(IpcConn *shim, int error, IpcMsg *reply, void *use
         const char *profile = s ? s->profile : "?";
 
         if (error < 0) {
-                (void) ipc_conn_reply_error(r->tunnel, r->request_id, helper_relay_error_code(error),
-                                            -error, "network shim of %s %s", profile,
+                Tund__ErrorCode code = ipc_error_code(error, TUND__ERROR_CODE__ERROR_PEER_GONE);
+                (void) ipc_conn_reply_error(r->tunnel, r->request_id, code, -error,
+                                            "network shim of %s %s", profile,
                                             error == -ETIMEDOUT ? "did not apply the settings "
                                                                   "in time"
                                                                 : "went away");
@@ -291,7 +292,8 @@ static void on_gather_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata
         Session *s = helper_manager_find_session_id(g->m, gc->session_id);
 
         if (error < 0)
-                gather_fail(g, gc->profile, helper_relay_error_code(error),
+                gather_fail(g, gc->profile,
+                            ipc_error_code(error, TUND__ERROR_CODE__ERROR_PEER_GONE),
                             error == -ETIMEDOUT ? "the tunnel did not answer in time"
                                                 : "the tunnel went away");
         else if (ipc_msg_error(reply))

@@ -165,8 +165,6 @@ void helper_session_set_last_error(Session *s, const char *fmt, ...) _printf_(2,
 void helper_session_tunnel_closed(Session *s, int error, const char *reason);
 ProtobufCMessage *helper_proto_dup(const ProtobufCMessage *msg);
 void helper_proto_freep(void *p); /* for _cleanup_ of a ProtobufCMessage* of any type */
-/* Maps a local call error (-ETIMEDOUT, -ECONNRESET, ...) to the code relayed onwards. */
-Tund__ErrorCode helper_relay_error_code(int error);
 
 /* helper-shim.c */
 int helper_shim_accept(IpcServer *s, IpcConn *c, void *userdata);

@@ -15,6 +15,7 @@
 #include "helper-log.h"
 #include "helper.h"
 #include "string-util.h"
+#include "strv.h"
 #include "tests.h"
 
 #define HOSTILE "x\nREADY=1\nMAINPID=1"
@@ -199,4 +200,22 @@ TEST(json_escapes_the_same_controls) {
         fclose(f);
         ASSERT_STREQ(out, "\"x\\nREADY=1\\nMAINPID=1 \\u001b[31mred\\u001b[0m \\u009b \\u2028 é\"");
         free(out);
+}
+
+/* libbasic/strv.h: the one copy and free of string vectors. */
+TEST(strv_copy_and_free) {
+        char *src[] = { (char *) "a", NULL, (char *) "corp.example" };
+        char **v = strv_copy_n(src, 3);
+        ASSERT_TRUE(v);
+        ASSERT_STREQ(v[0], "a");
+        ASSERT_STREQ(v[1], ""); /* NULL entries become "" */
+        ASSERT_STREQ(v[2], "corp.example");
+        ASSERT_TRUE(v[3] == NULL); /* NULL-terminated as well as counted */
+        ASSERT_TRUE(v[0] != src[0]);
+        strv_free_n(v, 3);
+        char **e = strv_copy_n(NULL, 0);
+        ASSERT_TRUE(e && !e[0]);
+        strv_free(e);
+        strv_free(NULL);
+        strv_free_n(NULL, 5);
 }

@@ -4,6 +4,7 @@
 
 #include "tests.h"
 #include "tundctl.h"
+#include "strv.h"
 
 #define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
 #define ARGC(...) ((int) (sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *)))
@@ -222,7 +223,7 @@ TEST(health_clean_session) {
         s.started_usec = 500 * USEC_PER_SEC;
         size_t n = health(&s, 1000, -1, &w);
         ASSERT_EQ(n, 0);
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
 }
 
 TEST(health_stale_handshake) {
@@ -241,18 +242,18 @@ TEST(health_stale_handshake) {
         ASSERT_CONTAINS(w[0], "stale handshake");
         ASSERT_CONTAINS(w[0], "3 min 1 s ago");
         ASSERT_CONTAINS(w[0], "xTIBA5rb");
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
         /* Never a handshake: fine just after the start, a warning later. */
         p.last_handshake_sec = 0;
         s.started_usec = 900 * USEC_PER_SEC;
         n = health(&s, 1000, -1, &w);
         ASSERT_EQ(n, 0);
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
         s.started_usec = 100 * USEC_PER_SEC;
         n = health(&s, 1000, -1, &w);
         ASSERT_EQ(n, 1);
         ASSERT_CONTAINS(w[0], "no handshake");
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
 }
 
 TEST(health_dns) {
@@ -271,24 +272,24 @@ TEST(health_dns) {
         size_t n = health(&s, 1000, -1, &w);
         ASSERT_EQ(n, 1);
         ASSERT_CONTAINS(w[0], "DNS not applied");
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
 
         /* resolved took them, and resolv.conf uses the stub: fine */
         ap.dns_backend = (char *) "resolved";
         n = health(&s, 1000, 1, &w);
         ASSERT_EQ(n, 0);
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
         /* ... but resolv.conf was replaced */
         n = health(&s, 1000, 0, &w);
         ASSERT_EQ(n, 1);
         ASSERT_CONTAINS(w[0], "resolv.conf");
         ASSERT_CONTAINS(w[0], "127.0.0.53");
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
         /* resolvconf backend: resolv.conf is not resolved's business */
         ap.dns_backend = (char *) "resolvconf";
         n = health(&s, 1000, 0, &w);
         ASSERT_EQ(n, 0);
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
 }
 
 TEST(health_state_applied_last_error) {
@@ -300,13 +301,13 @@ TEST(health_state_applied_last_error) {
         ASSERT_EQ(n, 2);
         ASSERT_TRUE(has(w, n, "network settings not applied"));
         ASSERT_TRUE(has(w, n, "last error: engine: handshake"));
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
         s.state = TUND__SESSION_STATE__SESSION_STATE_STARTING;
         s.last_error = (char *) "";
         n = health(&s, 1000, -1, &w);
         ASSERT_EQ(n, 1);
         ASSERT_CONTAINS(w[0], "session is starting");
-        tundctl_strv_free(w, n);
+        strv_free_n(w, n);
 }
 
 TEST(resolv_conf_stub) {

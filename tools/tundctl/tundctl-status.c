@@ -7,6 +7,7 @@
 #include "profile.h"
 #include "string-util.h"
 #include "tundctl.h"
+#include "strv.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
 
@@ -449,7 +450,7 @@ static int status_print(const StatusArgs *a, const Tund__StatusReply *st) {
                 size_t n = 0;
 
                 if (tundctl_session_health(s, &env, &w, &n) < 0) {
-                        tundctl_strv_free(w, n);
+                        strv_free_n(w, n);
                         return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
                 }
                 if (arg_g.json)
@@ -462,7 +463,7 @@ static int status_print(const StatusArgs *a, const Tund__StatusReply *st) {
                         print_warnings(s->profile, w, n);
                 }
                 any_warning = any_warning || n > 0;
-                tundctl_strv_free(w, n);
+                strv_free_n(w, n);
         }
         if (arg_g.json) {
                 json_array_end(&j);

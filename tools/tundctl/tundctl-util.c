@@ -511,12 +511,6 @@ char *tundctl_short_key(char buf[TUNDCTL_FMT_MAX], const char *key) {
         return buf;
 }
 
-void tundctl_strv_free(char **l, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(l[i]);
-        free(l);
-}
-
 /* ---- colour ---- */
 
 static bool color_on;

@@ -14,6 +14,7 @@
 #include "control.pb-c.h"
 #include "ipc.h"
 #include "macro.h"
+#include "strv.h"
 
 #define TUNDCTL_SOCKET_DEFAULT "/run/tund/control.sock"
 #define TUNDCTL_SOCKET_ENV "TUND_CONTROL_SOCKET"
@@ -237,7 +238,6 @@ int tundctl_session_health(const Tund__SessionInfo *s, const HealthEnv *env, cha
 /* 1 if the resolv.conf at path names 127.0.0.53 or 127.0.0.54 as a nameserver, 0 if it does
  * not, -errno if it cannot be read. */
 int tundctl_resolv_conf_is_stub(const char *path);
-void tundctl_strv_free(char **l, size_t n);
 
 /* ---- JSON (tundctl-json.c) ---- */
 

@@ -1,0 +1,13 @@
+/* String vectors: n malloc'ed strings in a malloc'ed array, always with a NULL after them, so
+ * that counted loops (protobuf-c's repeated strings, NetcfgDns) and NULL-terminated ones both
+ * work. One copy and one free for every library and program. */
+#pragma once
+
+#include <stddef.h>
+
+/* A copy of src[0..n) (NULL entries become ""), NULL-terminated; NULL when out of memory. */
+char **strv_copy_n(char *const *src, size_t n);
+/* Frees l[0..n) (NULL entries are fine) and l; NULL l is fine. */
+void strv_free_n(char **l, size_t n);
+/* Frees a NULL-terminated vector; NULL is fine. */
+void strv_free(char **l);
