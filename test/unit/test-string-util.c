@@ -2,6 +2,10 @@
  * (libbasic log_internal) or of the helper (helper_log_internal) stays one line whatever text
  * a peer sent, a session's stored last error is printable, and tundctl's JSON escapes the same
  * characters. STATUS= and tundctl's human output: test/integration/robust-injection.sh. */
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "log.h"
 /* Both loggers define log_*() macros; this file calls the two functions directly. */
 #undef log_full_errno
@@ -218,4 +222,28 @@ TEST(strv_copy_and_free) {
         strv_free(e);
         strv_free(NULL);
         strv_free_n(NULL, 5);
+}
+
+/* tests.h: a failed ASSERT_TRUE on a system call says why (test-engine once failed with a bare
+ * "ASSERT_TRUE(mkdtemp(dir)) failed" that nobody could explain). */
+TEST(assert_true_names_errno) {
+        int p[2];
+        ASSERT_OK(pipe(p));
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                dup2(p[1], STDERR_FILENO);
+                ASSERT_TRUE(open("/nonexistent/tund-test", O_RDONLY) >= 0);
+                _exit(0);
+        }
+        close(p[1]);
+        char out[512] = "";
+        ssize_t n = read(p[0], out, sizeof(out) - 1);
+        close(p[0]);
+        int status;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+        ASSERT_TRUE(n > 0);
+        ASSERT_CONTAINS(out, "ASSERT_TRUE(open(\"/nonexistent/tund-test\", O_RDONLY) >= 0) failed");
+        ASSERT_CONTAINS(out, "No such file or directory");
 }

@@ -46,10 +46,17 @@ static struct test_case *test_list, **test_tail = &test_list;
                 _exit(TEST_SKIP_EXIT);                                                             \
         } while (0)
 
+/* A false x that set errno (a system call: mkdtemp(), open(), ...) says why. */
 #define ASSERT_TRUE(x)                                                                             \
         do {                                                                                       \
-                if (!(x))                                                                          \
+                errno = 0;                                                                         \
+                if (!(x)) {                                                                        \
+                        int _e = errno;                                                            \
+                        if (_e)                                                                    \
+                                FAILF("ASSERT_TRUE(%s) failed (errno %d: %s)", #x, _e,             \
+                                      strerror(_e));                                               \
                         FAILF("ASSERT_TRUE(%s) failed", #x);                                       \
+                }                                                                                  \
         } while (0)
 
 #define ASSERT_EQ(a, b)                                                                            \
