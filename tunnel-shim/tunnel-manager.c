@@ -1059,7 +1059,8 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
         char creds[256];
         int r;
 
-        Tunnel *t = calloc(1, sizeof(*t));
+        /* Ours until it is whole: *ret is set on success only. */
+        _cleanup_(tunnel_freep) Tunnel *t = calloc(1, sizeof(*t));
         if (!t) {
                 safe_close(tun_fd);
                 safe_close(uapi_fd);
@@ -1069,7 +1070,6 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
         t->tun_fd = tun_fd;
         t->uapi_fd = uapi_fd;
         peer_tracker_init(&t->tracker);
-        *ret = t;
 
         tunnel_describe_credentials(creds, sizeof(creds));
         fprintf(stderr, SD_INFO "tund-tunnel %s starting: %s\n", TUND_VERSION, creds);
@@ -1107,6 +1107,7 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
                 return r;
         fprintf(stderr, SD_INFO "TUN %s (flags %#x), UAPI socket %s, engine %s\n", t->tun_name,
                 t->tun_flags, t->uapi_path, t->args.engine_path);
+        *ret = TAKE_PTR(t);
         return 0;
 }
 

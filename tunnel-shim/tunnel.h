@@ -14,6 +14,7 @@
 #include <systemd/sd-event.h>
 
 #include "common.pb-c.h"
+#include "macro.h"
 #include "tunnel.pb-c.h"
 
 /* The inherited fds (proto/tunnel.proto). */
@@ -65,6 +66,7 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
 /* Runs until stopped; returns the exit status. */
 int tunnel_run(Tunnel *t);
 Tunnel *tunnel_free(Tunnel *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Tunnel *, tunnel_free);
 
 /* ---- tunnel-fds.c ---- */
 

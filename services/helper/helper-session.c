@@ -604,16 +604,18 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
         const IpcPeer *peer = ipc_conn_get_peer(c);
         if (peer)
                 s->shim_pid = (uint32_t) peer->pid; /* the kernel's word, not the shim's */
-        /* Linked first so that an error path can use session_free(). */
+        if (!s->profile || !s->ifname) {
+                free(s->profile);
+                free(s->ifname);
+                free(s);
+                return -ENOMEM;
+        }
+        /* Whole now: linked, and from here on session_free() ends it. */
         s->next = m->sessions;
         if (m->sessions)
                 m->sessions->prev = s;
         m->sessions = s;
         m->n_sessions++;
-        if (!s->profile || !s->ifname) {
-                session_free(s);
-                return -ENOMEM;
-        }
 
         _cleanup_free_ char *error = NULL;
         int r = session_spawn(s, msg, &error);
