@@ -1,5 +1,6 @@
 /* IpcConn: one connection on sd-event — handshake, frames, calls, routes. An open connection
  * holds a reference to itself (its I/O source), dropped when it closes; callers hold their own. */
+#include <sys/queue.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -14,7 +15,7 @@
 
 typedef struct IpcCall IpcCall;
 struct IpcCall {
-        IpcCall *prev, *next;
+        LIST_ENTRY(IpcCall) link;
         IpcConn *conn;
         uint64_t id;
         IpcReplyHandler cb;
@@ -44,7 +45,7 @@ struct IpcConn {
         uint64_t frame_timeout; /* from a frame's first byte to its last; 0 = none */
         IpcOutQueue out;
         uint64_t next_id;
-        IpcCall *calls;
+        LIST_HEAD(, IpcCall) calls; /* pending, newest first */
         size_t n_calls;
 
         IpcPeer peer;
@@ -268,12 +269,7 @@ void ipc_conn_set_server_hook(IpcConn *c, void (*hook)(IpcConn *, void *), void 
 /* ---- closing ---- */
 
 static void call_unlink(IpcConn *c, IpcCall *call) {
-        if (call->prev)
-                call->prev->next = call->next;
-        else
-                c->calls = call->next;
-        if (call->next)
-                call->next->prev = call->prev;
+        LIST_REMOVE(call, link);
         c->n_calls--;
         call->timer = sd_event_source_disable_unref(call->timer);
 }
@@ -296,8 +292,8 @@ static void conn_vclose(IpcConn *c, int error, const char *fmt, va_list ap) {
         ipc_queue_clear(&c->out);
 
         /* Every pending call ends here, exactly once. */
-        while (c->calls) {
-                IpcCall *call = c->calls;
+        while (!LIST_EMPTY(&c->calls)) {
+                IpcCall *call = LIST_FIRST(&c->calls);
                 call_unlink(c, call);
                 call->cb(c, error < 0 ? error : -ECONNRESET, NULL, call->userdata);
                 free(call);
@@ -461,10 +457,7 @@ int64_t ipc_conn_call(IpcConn *c, ProtobufCMessage *msg, const int *fds, size_t 
                 free(call);
                 return r;
         }
-        call->next = c->calls;
-        if (c->calls)
-                c->calls->prev = call;
-        c->calls = call;
+        LIST_INSERT_HEAD(&c->calls, call, link);
         c->n_calls++;
         return (int64_t) call->id;
 }
@@ -534,9 +527,10 @@ static bool route_dispatch(IpcConn *c, IpcMsg *m) {
 
 static void conn_dispatch(IpcConn *c, IpcMsg *m) {
         if (m->response_to != 0) {
-                IpcCall *call = c->calls;
-                while (call && call->id != m->response_to)
-                        call = call->next;
+                IpcCall *call;
+                LIST_FOREACH(call, &c->calls, link)
+                        if (call->id == m->response_to)
+                                break;
                 if (!call)
                         return; /* late (timed out), unknown or duplicate reply: ignored */
                 call_unlink(c, call);

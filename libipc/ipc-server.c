@@ -1,4 +1,5 @@
 /* Peer credentials, policies, unix sockets and the accepting server. */
+#include <sys/queue.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -128,7 +129,7 @@ int ipc_listen_unix(const char *path, mode_t mode, uid_t uid, gid_t gid, int *re
 
 typedef struct ServerLink ServerLink;
 struct ServerLink {
-        ServerLink *prev, *next;
+        LIST_ENTRY(ServerLink) link;
         IpcConn *conn;
 };
 
@@ -141,7 +142,7 @@ struct IpcServer {
         void *userdata;
         unsigned max_conns, n_conns;
         uint64_t frame_timeout; /* given to each accepted connection */
-        ServerLink *conns;
+        LIST_HEAD(, ServerLink) conns;
 };
 
 /* Each accepted connection gets a link; the hook unlinks it when the connection closes. */
@@ -154,12 +155,7 @@ static void server_hook(IpcConn *c, void *data) {
         ServerHookData *h = data;
         IpcServer *s = h->server;
         if (s) {
-                if (h->link.prev)
-                        h->link.prev->next = h->link.next;
-                else
-                        s->conns = h->link.next;
-                if (h->link.next)
-                        h->link.next->prev = h->link.prev;
+                LIST_REMOVE(&h->link, link);
                 s->n_conns--;
         }
         free(h);
@@ -183,10 +179,7 @@ static int server_accept_one(IpcServer *s) {
         }
         h->server = s;
         h->link.conn = c;
-        h->link.next = s->conns;
-        if (s->conns)
-                s->conns->prev = &h->link;
-        s->conns = &h->link;
+        LIST_INSERT_HEAD(&s->conns, &h->link, link);
         s->n_conns++;
         ipc_conn_set_server_hook(c, server_hook, h);
         (void) ipc_conn_set_frame_timeout(c, s->frame_timeout); /* nothing read yet: cannot fail */
@@ -263,7 +256,8 @@ IpcServer *ipc_server_free(IpcServer *s) {
         if (!s)
                 return NULL;
         /* Connections outlive the server; they only stop reporting to it. */
-        for (ServerLink *l = s->conns; l; l = l->next) {
+        ServerLink *l;
+        LIST_FOREACH(l, &s->conns, link) {
                 ServerHookData *h = (ServerHookData *) ((char *) l - offsetof(ServerHookData, link));
                 h->server = NULL;
         }

@@ -14,12 +14,7 @@ int helper_control_send(IpcConn *c, Tund__HelperToCtl *msg, uint64_t response_to
 static void ctl_client_free(CtlClient *cc) {
         Manager *m = cc->m;
         helper_watch_unsubscribe(cc);
-        if (cc->prev)
-                cc->prev->next = cc->next;
-        else
-                m->clients = cc->next;
-        if (cc->next)
-                cc->next->prev = cc->prev;
+        LIST_REMOVE(cc, link);
         m->n_clients--;
         ipc_conn_unref(cc->conn);
         free(cc);
@@ -83,7 +78,7 @@ static int ctl_get_status(IpcConn *c, IpcMsg *msg, void *userdata) {
         if (!infos || !ptrs)
                 return -ENOMEM;
         size_t n = 0;
-        for (Session *s = m->sessions; s; s = s->next) {
+        for (Session *s = LIST_FIRST(&m->sessions); s; s = LIST_NEXT(s, link)) {
                 if (one && !streq(s->profile, req->profile))
                         continue;
                 tund__session_info__init(&infos[n]);
@@ -130,7 +125,7 @@ static size_t ctl_select(Manager *m, IpcConn *c, IpcMsg *msg, const char *profil
                 else
                         v[n++] = s;
         } else
-                for (Session *s = m->sessions; s; s = s->next)
+                for (Session *s = LIST_FIRST(&m->sessions); s; s = LIST_NEXT(s, link))
                         if (helper_session_permits(s->state, what))
                                 v[n++] = s;
         *ret = v;
@@ -218,10 +213,7 @@ int helper_control_accept(IpcServer *srv, IpcConn *c, void *userdata) {
                 return -ENOMEM;
         cc->m = m;
         cc->conn = ipc_conn_ref(c);
-        cc->next = m->clients;
-        if (m->clients)
-                m->clients->prev = cc;
-        m->clients = cc;
+        LIST_INSERT_HEAD(&m->clients, cc, link);
         m->n_clients++;
         static const IpcHandlers h = { .on_close = on_ctl_close };
         ipc_conn_set_handlers(c, &h, cc);

@@ -35,14 +35,14 @@ Manager *helper_manager_free(Manager *m) {
         if (!m)
                 return NULL;
         /* Nothing may outlive us. */
-        while (m->sessions)
-                helper_session_abandon(m->sessions);
+        while (!LIST_EMPTY(&m->sessions))
+                helper_session_abandon(LIST_FIRST(&m->sessions));
         m->control_server = ipc_server_free(m->control_server);
         m->shim_server = ipc_server_free(m->shim_server);
-        while (m->clients)
-                ipc_conn_close(m->clients->conn, -ESHUTDOWN, "helper exiting");
-        while (m->shims)
-                ipc_conn_close(m->shims->conn, -ESHUTDOWN, "helper exiting");
+        while (!LIST_EMPTY(&m->clients))
+                ipc_conn_close(LIST_FIRST(&m->clients)->conn, -ESHUTDOWN, "helper exiting");
+        while (!LIST_EMPTY(&m->shims))
+                ipc_conn_close(LIST_FIRST(&m->shims)->conn, -ESHUTDOWN, "helper exiting");
         sd_event_source_disable_unref(m->idle_timer);
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
@@ -68,14 +68,14 @@ void helper_manager_fill_pong(Manager *m, Tund__Pong *pong) {
 }
 
 Session *helper_manager_find_session(Manager *m, const char *profile) {
-        for (Session *s = m->sessions; s; s = s->next)
+        for (Session *s = LIST_FIRST(&m->sessions); s; s = LIST_NEXT(s, link))
                 if (streq(s->profile, profile))
                         return s;
         return NULL;
 }
 
 Session *helper_manager_find_session_id(Manager *m, uint64_t id) {
-        for (Session *s = m->sessions; s; s = s->next)
+        for (Session *s = LIST_FIRST(&m->sessions); s; s = LIST_NEXT(s, link))
                 if (s->id == id)
                         return s;
         return NULL;
@@ -133,8 +133,8 @@ static int on_sigterm(sd_event_source *es, const struct signalfd_siginfo *si, vo
         m->control_server = ipc_server_free(m->control_server);
         m->shim_server = ipc_server_free(m->shim_server);
         m->idle_timer = sd_event_source_disable_unref(m->idle_timer);
-        for (Session *s = m->sessions, *next; s; s = next) {
-                next = s->next;
+        for (Session *s = LIST_FIRST(&m->sessions), *next; s; s = next) {
+                next = LIST_NEXT(s, link);
                 helper_session_stop(s, "the helper is stopping");
         }
         helper_manager_changed(m);

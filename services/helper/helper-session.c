@@ -61,12 +61,7 @@ static int shim_send(Session *s, Tund__HelperToShim *msg, uint64_t response_to) 
 
 static void session_free(Session *s) {
         Manager *m = s->m;
-        if (s->prev)
-                s->prev->next = s->next;
-        else if (m->sessions == s)
-                m->sessions = s->next;
-        if (s->next)
-                s->next->prev = s->prev;
+        LIST_REMOVE(s, link);
         m->n_sessions--;
         if (s->shim)
                 s->shim->session = NULL;
@@ -611,10 +606,7 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
                 return -ENOMEM;
         }
         /* Whole now: linked, and from here on session_free() ends it. */
-        s->next = m->sessions;
-        if (m->sessions)
-                m->sessions->prev = s;
-        m->sessions = s;
+        LIST_INSERT_HEAD(&m->sessions, s, link);
         m->n_sessions++;
 
         _cleanup_free_ char *error = NULL;

@@ -6,12 +6,7 @@
 
 static void shim_client_free(ShimClient *sc) {
         Manager *m = sc->m;
-        if (sc->prev)
-                sc->prev->next = sc->next;
-        else
-                m->shims = sc->next;
-        if (sc->next)
-                sc->next->prev = sc->prev;
+        LIST_REMOVE(sc, link);
         m->n_shims--;
         ipc_conn_unref(sc->conn);
         free(sc);
@@ -136,10 +131,7 @@ int helper_shim_accept(IpcServer *srv, IpcConn *c, void *userdata) {
                 return -ENOMEM;
         sc->m = m;
         sc->conn = ipc_conn_ref(c);
-        sc->next = m->shims;
-        if (m->shims)
-                m->shims->prev = sc;
-        m->shims = sc;
+        LIST_INSERT_HEAD(&m->shims, sc, link);
         m->n_shims++;
         static const IpcHandlers h = { .on_message = on_shim_message, .on_close = on_shim_close };
         ipc_conn_set_handlers(c, &h, sc);

@@ -29,7 +29,7 @@ static void watch_enforce_budget(Manager *m) {
         for (;;) {
                 CtlClient *largest = NULL;
                 size_t total = 0, most = 0;
-                for (CtlClient *cc = m->clients; cc; cc = cc->next) {
+                for (CtlClient *cc = LIST_FIRST(&m->clients); cc; cc = LIST_NEXT(cc, link)) {
                         if (!cc->watching || ipc_conn_is_closed(cc->conn))
                                 continue;
                         size_t q = ipc_conn_get_queued(cc->conn);
@@ -61,7 +61,7 @@ static void watch_send(Manager *m, const char *profile, Tund__WatchEvent *ev) {
         r.payload_case = TUND__HELPER_TO_CTL__PAYLOAD_EVENT;
         r.event = ev;
         size_t total = 0;
-        for (CtlClient *cc = m->clients; cc; cc = cc->next) {
+        for (CtlClient *cc = LIST_FIRST(&m->clients); cc; cc = LIST_NEXT(cc, link)) {
                 if (!cc->watching || ipc_conn_is_closed(cc->conn))
                         continue;
                 /* -ENOBUFS closes that subscriber later, never in the middle of this loop. */

@@ -8,6 +8,7 @@
  *   helper-watch.c     Watch subscribers */
 #pragma once
 
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -42,7 +43,7 @@ typedef struct CtlClient CtlClient;
 typedef struct ShimClient ShimClient;
 
 struct CtlClient {
-        CtlClient *prev, *next;
+        LIST_ENTRY(CtlClient) link;
         Manager *m;
         IpcConn *conn;
         bool watching;
@@ -50,7 +51,7 @@ struct CtlClient {
 };
 
 struct ShimClient {
-        ShimClient *prev, *next;
+        LIST_ENTRY(ShimClient) link;
         Manager *m;
         IpcConn *conn;
         Session *session; /* while it lives */
@@ -70,7 +71,7 @@ typedef struct PendingAck {
 } PendingAck;
 
 struct Session {
-        Session *prev, *next;
+        LIST_ENTRY(Session) link;
         Manager *m;
         uint64_t id;
         char *profile, *ifname;
@@ -109,12 +110,12 @@ struct Manager {
         IpcServer *control_server, *shim_server;
         sd_event_source *idle_timer, *sigterm, *sigint;
 
-        Session *sessions;
+        LIST_HEAD(, Session) sessions;
         unsigned n_sessions;
         uint64_t next_session_id;
-        CtlClient *clients;
+        LIST_HEAD(, CtlClient) clients;
         unsigned n_clients, n_watchers;
-        ShimClient *shims;
+        LIST_HEAD(, ShimClient) shims;
         unsigned n_shims;
 
         IpcPolicy read_policy, root_policy, shim_policy;

@@ -219,7 +219,7 @@ TEST(start_and_stop) {
         tunnel_reply_start();
         RUN_UNTIL(m, start.done);
         ASSERT_EQ(start.payload_case, TUND__HELPER_TO_SHIM__PAYLOAD_START_SESSION_REPLY);
-        ASSERT_EQ(m->sessions->state, SESSION_RUNNING);
+        ASSERT_EQ(LIST_FIRST(&m->sessions)->state, SESSION_RUNNING);
 
         shim_stop(shim, &stop);
         RUN_UNTIL(m, tunnel.request_case == TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST);
@@ -303,7 +303,7 @@ TEST(lost_exit_report_is_reaped_by_polling) {
         tunnel_reply_start();
         RUN_UNTIL(m, start.done);
         /* The lost wakeup: the child source is there but will never fire. */
-        ASSERT_OK(sd_event_source_set_enabled(m->sessions->child, SD_EVENT_OFF));
+        ASSERT_OK(sd_event_source_set_enabled(LIST_FIRST(&m->sessions)->child, SD_EVENT_OFF));
 
         shim_stop(shim, &stop);
         RUN_UNTIL(m, tunnel.request_case == TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST);
