@@ -15,11 +15,14 @@ command -v iperf3 >/dev/null || die "iperf3 missing: run 'make deps'"
 
 step "Setting up two network namespaces: 'client' (tund, a private D-Bus and systemd-resolved)"
 echo "    and 'server' (a wireguard-go peer at 198.51.100.1:51820), joined by a veth pair."
+# The client namespace's /etc/resolv.conf names resolved's stub from the start, as on a machine
+# that uses systemd-resolved (the harness would start from a copy of the host's; swapping it later
+# changes resolved's global settings when it next reads it, mid-demo).
+RESOLVED_NS_RESOLV_CONF=$(mktemp /tmp/tund-t-resolv-XXXXXX) || die "mktemp"
+T_FILES+=("$RESOLVED_NS_RESOLV_CONF")
+printf 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n' >"$RESOLVED_NS_RESOLV_CONF"
+export RESOLVED_NS_RESOLV_CONF
 e2e_setup demo || die "could not build the namespaces"
-# The client namespace's /etc/resolv.conf names resolved's stub, as on a machine that uses
-# systemd-resolved (the harness starts from a copy of the host's).
-printf 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n' >"$W/resolv.stub"
-cns mount --bind "$W/resolv.stub" /etc/resolv.conf || die "cannot use resolved's stub in the namespace"
 sns python3 "$TOP/test/integration/dns-responder.py" 192.0.2.1 corp.example 192.0.2.53 "$W/dns.log" &
 T_PIDS+=($!)
 sns iperf3 -s -B 203.0.113.1 -1 >/dev/null 2>&1 &
@@ -46,9 +49,12 @@ if [ -x "$B/tundctl" ]; then
 	show ctl status
 fi
 
-step "wg show — the engine runs as the unprivileged 'tund' user"
+step "wg show (as root: the engine's UAPI socket is its own and root's only)"
 show cns wg show tund-demo
-show cns ps -o user,pid,comm -C tund-tunnel,wireguard-go,tund-helperd,tund-netshimd
+step "Who runs what: the tunnel and the engine as the unprivileged 'tund-engine' user"
+echo "    (This demo starts the helper and the shim as root itself; the package runs them as"
+echo "    tund-engine and tund-netshim, with no capability and CAP_NET_ADMIN only: see the README.)"
+show cns ps -o user:12,pid,comm -C tund-tunnel,wireguard-go,tund-helperd,tund-netshimd
 
 step "Routes tund owns (ip route show proto tund)"
 show cns ip route show proto tund
@@ -58,7 +64,7 @@ step "Ping through the tunnel"
 show cns ping -c 3 -i 0.2 203.0.113.1
 show cns ping -6 -c 3 -i 0.2 2001:db8:2::1
 
-step "A short iperf3 through the tunnel (CPU-bound userspace WireGuard)"
+step "A short iperf3 through the tunnel (CPU-bound userspace WireGuard; TCP's retransmits on such a path are normal)"
 show cns iperf3 -c 203.0.113.1 -t 2 -f m
 
 step "Split DNS: only corp.example goes to the tunnel's DNS server"

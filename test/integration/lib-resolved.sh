@@ -11,6 +11,8 @@
 #   rbusctl ARGS...            busctl inside
 #   RESOLVED_DIR               a scratch directory (host path, visible inside), removed at exit
 #
+# RESOLVED_NS_RESOLV_CONF: the namespace's /etc/resolv.conf from the start (default: a copy of the
+# host's), so that resolved never sees another one.
 # Inside, /run is a tmpfs, /etc/resolv.conf, /etc/passwd and /etc/group are bind-mounted
 # copies: nothing on the host changes. Everything dies with the namespace's init, which the
 # lib.sh trap ends (SIGKILL through unshare --kill-child), also when a test fails.
@@ -78,7 +80,7 @@ D=$1 ROOT=$2
 trap 'exit 0' TERM INT
 mount -t tmpfs -o mode=755 tund-t-run /run
 mkdir -p /run/dbus /run/lock /run/systemd
-cp /etc/resolv.conf "$D/resolv.conf" && mount --bind "$D/resolv.conf" /etc/resolv.conf
+cp "${RESOLVED_NS_RESOLV_CONF:-/etc/resolv.conf}" "$D/resolv.conf" && mount --bind "$D/resolv.conf" /etc/resolv.conf
 cp /etc/passwd "$D/passwd" && echo 'systemd-resolve:x:990:990::/:/usr/sbin/nologin' >>"$D/passwd"
 cp /etc/group "$D/group" && echo 'systemd-resolve:x:990:' >>"$D/group"
 mount --bind "$D/passwd" /etc/passwd
