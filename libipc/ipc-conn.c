@@ -33,6 +33,8 @@ struct IpcConn {
         void *userdata;
         const IpcRoute *routes;
         size_t n_routes;
+        const IpcPolicy *const *policies;
+        size_t n_policies;
 
         char line[IPC_HANDSHAKE_LINE_MAX + 1]; /* the peer's, as read so far */
         size_t line_len;
@@ -169,9 +171,12 @@ void ipc_conn_set_handlers(IpcConn *c, const IpcHandlers *h, void *userdata) {
         c->userdata = userdata;
 }
 
-void ipc_conn_set_routes(IpcConn *c, const IpcRoute *routes, size_t n_routes) {
+void ipc_conn_set_routes(IpcConn *c, const IpcRoute *routes, size_t n_routes,
+                         const IpcPolicy *const *policies, size_t n_policies) {
         c->routes = routes;
         c->n_routes = n_routes;
+        c->policies = policies;
+        c->n_policies = n_policies;
 }
 
 void *ipc_conn_get_userdata(IpcConn *c) {
@@ -511,14 +516,25 @@ static bool route_dispatch(IpcConn *c, IpcMsg *m) {
                                      name ? name : "unknown type");
                 return true;
         }
-        if (route->policy && !ipc_policy_allows(route->policy, c->have_peer ? &c->peer : NULL)) {
+        /* A route naming a policy the table was not given: root only, never open by mistake. */
+        const IpcPolicy *policy = NULL;
+        static const IpcPolicy missing = { .description = "root (the route's policy is missing)" };
+        if (route->policy)
+                policy = route->policy < c->n_policies && c->policies[route->policy]
+                                 ? c->policies[route->policy]
+                                 : &missing;
+        if (policy && !ipc_policy_allows(policy, c->have_peer ? &c->peer : NULL)) {
                 ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_PERMISSION, EPERM,
                                      "%s: permission denied: allowed for %s only (you are uid %u)",
-                                     route->name, route->policy->description,
+                                     route->name, policy->description,
                                      c->have_peer ? (unsigned) c->peer.uid : 0u);
                 return true;
         }
-        int r = route->handler(c, m, c->userdata);
+        int r = 0;
+        if (c->h.on_permit)
+                r = c->h.on_permit(c, route, m, c->userdata);
+        if (r == 0)
+                r = route->handler(c, m, c->userdata);
         if (r < 0)
                 ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_INTERNAL, r,
                                      "%s failed: %s", route->name, strerror(-r));

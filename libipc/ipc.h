@@ -142,22 +142,35 @@ typedef void (*IpcCloseHandler)(IpcConn *c, int error, const char *reason, void 
 /* Once, when the handshake has completed. */
 typedef void (*IpcReadyHandler)(IpcConn *c, void *userdata);
 
+typedef struct IpcRoute IpcRoute;
+/* Before a routed message reaches its handler: 0 lets it through; > 0 means it was dealt with
+ * here (refused with a reply, or ignored); < 0 fails it (Error{ERROR_INTERNAL}). Where the
+ * owner checks route->states against its own state (tund-tunnel does). */
+typedef int (*IpcPermitHandler)(IpcConn *c, const IpcRoute *route, IpcMsg *m, void *userdata);
+
 typedef struct IpcHandlers {
         IpcReadyHandler on_ready;
         IpcMessageHandler on_message;
         IpcCloseHandler on_close;
+        IpcPermitHandler on_permit;
 } IpcHandlers;
 
-/* Route table entry: a request whose payload case matches is checked against policy (NULL =
- * anyone) and handed to handler. Unknown cases of requests get Error{ERROR_UNSUPPORTED};
- * refusals get Error{ERROR_PERMISSION} naming the route and the policy's description. */
+/* One request a channel serves. Every channel has one `static const` table of these, its
+ * handlers named <peer>_dispatch_<request> (ctl_dispatch_ping, shim_dispatch_start,
+ * helper_dispatch_start in tund-tunnel). A request whose payload case matches is checked
+ * against its policy and, through on_permit, its states, then handed to its handler. Unknown
+ * requests get Error{ERROR_UNSUPPORTED}; refusals Error{ERROR_PERMISSION} naming the route and
+ * the policy's description. One-way messages go to on_message. */
 typedef int (*IpcRouteHandler)(IpcConn *c, IpcMsg *m, void *userdata);
-typedef struct IpcRoute {
+struct IpcRoute {
         uint32_t payload_case;
         const char *name; /* "GetStatus" */
-        const IpcPolicy *policy;
+        unsigned policy;  /* index into the policies given with the table; 0: none */
+        uint32_t states;  /* the owner's states it is permitted in, IPC_STATE() each; IPC_ANY */
         IpcRouteHandler handler;
-} IpcRoute;
+};
+#define IPC_STATE(s) (UINT32_C(1) << (s))
+#define IPC_ANY UINT32_C(0)
 
 /* Wraps a connected stream socket (takes ownership of fd, makes it non-blocking) and starts
  * the handshake. Messages may be sent at once; they go out after our handshake line. */
@@ -167,7 +180,10 @@ IpcConn *ipc_conn_unref(IpcConn *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(IpcConn *, ipc_conn_unref);
 
 void ipc_conn_set_handlers(IpcConn *c, const IpcHandlers *h, void *userdata);
-void ipc_conn_set_routes(IpcConn *c, const IpcRoute *routes, size_t n_routes);
+/* The channel's table, and the policies its routes name by index (policies[0] is unused; the
+ * array must outlive the connection; NULL when no route has one). */
+void ipc_conn_set_routes(IpcConn *c, const IpcRoute *routes, size_t n_routes,
+                         const IpcPolicy *const *policies, size_t n_policies);
 void *ipc_conn_get_userdata(IpcConn *c);
 void ipc_conn_set_userdata(IpcConn *c, void *userdata);
 /* Bound on bytes queued for sending; exceeding it closes the connection with -ENOBUFS. */

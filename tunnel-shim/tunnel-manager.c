@@ -690,7 +690,7 @@ static int check_engine(Tunnel *t, char **ret_error) {
         return r;
 }
 
-static int on_start_request(IpcConn *c, IpcMsg *m, void *userdata) {
+static int helper_dispatch_start(IpcConn *c, IpcMsg *m, void *userdata) {
         Tunnel *t = userdata;
         Tund__StartRequest *req = ipc_msg_payload(m, TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST);
         _cleanup_free_ char *err = NULL;
@@ -853,7 +853,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_enabled(s, SD_EVENT_ON);
 }
 
-static int on_get_peers(IpcConn *c, IpcMsg *m, void *userdata) {
+static int helper_dispatch_get_peers(IpcConn *c, IpcMsg *m, void *userdata) {
         Tunnel *t = userdata;
         int r = peers_start(t, m->msg_id);
         if (r < 0)
@@ -917,7 +917,7 @@ static void on_rebind_resolved(int error, const UapiEndpoint *endpoints, size_t 
         }
 }
 
-static int on_rebind(IpcConn *c, IpcMsg *m, void *userdata) {
+static int helper_dispatch_rebind(IpcConn *c, IpcMsg *m, void *userdata) {
         Tunnel *t = userdata;
         _cleanup_free_ char *err = NULL;
 
@@ -952,7 +952,7 @@ static void begin_stop(Tunnel *t, const char *why) {
         stop_engine(t);
 }
 
-static int on_stop_request(IpcConn *c, IpcMsg *m, void *userdata) {
+static int helper_dispatch_stop(IpcConn *c, IpcMsg *m, void *userdata) {
         Tunnel *t = userdata;
         Tund__StopRequest *req = ipc_msg_payload(m, TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST);
         t->stop_reply_pending = true;
@@ -963,59 +963,37 @@ static int on_stop_request(IpcConn *c, IpcMsg *m, void *userdata) {
 
 /* ---- dispatch: which request is permitted in which state ---- */
 
-typedef struct TunnelRequest {
-        uint32_t payload_case;
-        const char *name;
-        unsigned permitted; /* bit per TunnelState */
-        IpcRouteHandler handler;
-} TunnelRequest;
-
-#define IN(s) (1u << (s))
-static const TunnelRequest tunnel_requests[] = {
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST, "StartRequest", IN(TUNNEL_IDLE),
-          on_start_request },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST, "StopRequest",
-          IN(TUNNEL_IDLE) | IN(TUNNEL_STARTING) | IN(TUNNEL_RUNNING), on_stop_request },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_GET_PEERS, "GetPeers", IN(TUNNEL_RUNNING),
-          on_get_peers },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_REBIND, "Rebind", IN(TUNNEL_RUNNING), on_rebind },
-};
-
-static int tunnel_dispatch(IpcConn *c, IpcMsg *m, void *userdata) {
+/* Before each routed request (IpcHandlers.on_permit): a request is a call, and is answered
+ * only in the states its route names (IpcRoute.states). */
+static int tunnel_permit(IpcConn *c, const IpcRoute *r, IpcMsg *m, void *userdata) {
         Tunnel *t = userdata;
-        for (size_t i = 0; i < ELEMENTSOF(tunnel_requests); i++) {
-                const TunnelRequest *r = &tunnel_requests[i];
-                if (r->payload_case != m->payload_case)
-                        continue;
-                if (m->msg_id == 0) {
-                        log_warning(t, "%s sent as a one-way message: ignored", r->name);
-                        return 0;
-                }
-                if (!(r->permitted & IN(t->state)) || t->exiting) {
-                        bool busy = t->state == TUNNEL_STARTING || t->state == TUNNEL_STOPPING ||
-                                    t->state == TUNNEL_FAILED;
-                        char buf[128];
-                        snprintf(buf, sizeof(buf), "%s not permitted while the tunnel is %s",
-                                 r->name, state_names[t->state]);
-                        reply_error(t, m->msg_id,
-                                    busy ? TUND__ERROR_CODE__ERROR_BUSY
-                                         : TUND__ERROR_CODE__ERROR_PROTOCOL,
-                                    busy ? EBUSY : EPROTO, buf);
-                        return 0;
-                }
-                return r->handler(c, m, userdata);
+        if (m->msg_id == 0) {
+                log_warning(t, "%s sent as a one-way message: ignored", r->name);
+                return 1;
         }
-        if (m->msg_id != 0)
-                reply_error(t, m->msg_id, TUND__ERROR_CODE__ERROR_UNSUPPORTED, EOPNOTSUPP,
-                            "unsupported tunnel request");
-        return 0;
+        if ((r->states & IPC_STATE(t->state)) && !t->exiting)
+                return 0;
+        bool busy = t->state == TUNNEL_STARTING || t->state == TUNNEL_STOPPING ||
+                    t->state == TUNNEL_FAILED;
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%s not permitted while the tunnel is %s", r->name,
+                 state_names[t->state]);
+        reply_error(t, m->msg_id,
+                    busy ? TUND__ERROR_CODE__ERROR_BUSY : TUND__ERROR_CODE__ERROR_PROTOCOL,
+                    busy ? EBUSY : EPROTO, buf);
+        return 1;
 }
 
 static const IpcRoute tunnel_routes[] = {
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST, "StartRequest", NULL, tunnel_dispatch },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST, "StopRequest", NULL, tunnel_dispatch },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_GET_PEERS, "GetPeers", NULL, tunnel_dispatch },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_REBIND, "Rebind", NULL, tunnel_dispatch },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST, "StartRequest", 0,
+          IPC_STATE(TUNNEL_IDLE), helper_dispatch_start },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST, "StopRequest", 0,
+          IPC_STATE(TUNNEL_IDLE) | IPC_STATE(TUNNEL_STARTING) | IPC_STATE(TUNNEL_RUNNING),
+          helper_dispatch_stop },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_GET_PEERS, "GetPeers", 0, IPC_STATE(TUNNEL_RUNNING),
+          helper_dispatch_get_peers },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_REBIND, "Rebind", 0, IPC_STATE(TUNNEL_RUNNING),
+          helper_dispatch_rebind },
 };
 
 static void on_conn_close(IpcConn *c, int error, const char *reason, void *userdata) {
@@ -1094,10 +1072,10 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
         if (r < 0)
                 return r;
         ipc_conn_set_handlers(t->conn,
-                              &(IpcHandlers) { .on_message = tunnel_dispatch,
-                                               .on_close = on_conn_close },
+                              &(IpcHandlers) { .on_close = on_conn_close,
+                                               .on_permit = tunnel_permit },
                               t);
-        ipc_conn_set_routes(t->conn, tunnel_routes, ELEMENTSOF(tunnel_routes));
+        ipc_conn_set_routes(t->conn, tunnel_routes, ELEMENTSOF(tunnel_routes), NULL, 0);
         /* Polling starts with the first RUNNING tick; the timer checks the state itself. */
         r = sd_event_add_time_relative(t->event, &t->poll_timer, CLOCK_MONOTONIC, TUNNEL_POLL_USEC,
                                        0, on_poll, t);

@@ -36,7 +36,7 @@ static void on_ctl_close(IpcConn *c, int error, const char *reason, void *userda
         helper_manager_changed(m);
 }
 
-static int ctl_ping(IpcConn *c, IpcMsg *m, void *userdata) {
+static int ctl_dispatch_ping(IpcConn *c, IpcMsg *m, void *userdata) {
         CtlClient *cc = userdata;
         Tund__HelperToCtl r = TUND__HELPER_TO_CTL__INIT;
         Tund__Pong pong = TUND__PONG__INIT;
@@ -64,7 +64,7 @@ static void session_info_fill(Session *s, Tund__SessionInfo *si) {
         si->last_error = s->last_error ? s->last_error : (char *) "";
 }
 
-static int ctl_get_status(IpcConn *c, IpcMsg *msg, void *userdata) {
+static int ctl_dispatch_get_status(IpcConn *c, IpcMsg *msg, void *userdata) {
         CtlClient *cc = userdata;
         Manager *m = cc->m;
         const Tund__GetStatus *req = ipc_msg_payload(msg, TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS);
@@ -132,7 +132,7 @@ static size_t ctl_select(Manager *m, IpcConn *c, IpcMsg *msg, const char *profil
         return n;
 }
 
-static int ctl_get_peers(IpcConn *c, IpcMsg *msg, void *userdata) {
+static int ctl_dispatch_get_peers(IpcConn *c, IpcMsg *msg, void *userdata) {
         CtlClient *cc = userdata;
         const Tund__CtlGetPeers *req = ipc_msg_payload(msg, TUND__CTL_TO_HELPER__PAYLOAD_GET_PEERS);
         _cleanup_free_ Session **v = NULL;
@@ -142,7 +142,7 @@ static int ctl_get_peers(IpcConn *c, IpcMsg *msg, void *userdata) {
         return helper_tunnel_gather(cc->m, GATHER_CTL_PEERS, c, msg->msg_id, v, n);
 }
 
-static int ctl_rebind(IpcConn *c, IpcMsg *msg, void *userdata) {
+static int ctl_dispatch_rebind(IpcConn *c, IpcMsg *msg, void *userdata) {
         CtlClient *cc = userdata;
         const Tund__CtlRebind *req = ipc_msg_payload(msg, TUND__CTL_TO_HELPER__PAYLOAD_REBIND);
         if (isempty(req->profile) && !req->all)
@@ -155,7 +155,7 @@ static int ctl_rebind(IpcConn *c, IpcMsg *msg, void *userdata) {
         return helper_tunnel_gather(cc->m, GATHER_CTL_REBIND, c, msg->msg_id, v, n);
 }
 
-static int ctl_watch(IpcConn *c, IpcMsg *msg, void *userdata) {
+static int ctl_dispatch_watch(IpcConn *c, IpcMsg *msg, void *userdata) {
         CtlClient *cc = userdata;
         const Tund__Watch *req = ipc_msg_payload(msg, TUND__CTL_TO_HELPER__PAYLOAD_WATCH);
         helper_watch_subscribe(cc, req->profile);
@@ -166,7 +166,7 @@ static int ctl_watch(IpcConn *c, IpcMsg *msg, void *userdata) {
         return helper_control_send(c, &r, msg->msg_id);
 }
 
-static int ctl_stop_session(IpcConn *c, IpcMsg *msg, void *userdata) {
+static int ctl_dispatch_stop_session(IpcConn *c, IpcMsg *msg, void *userdata) {
         CtlClient *cc = userdata;
         const Tund__CtlStopSession *req =
                 ipc_msg_payload(msg, TUND__CTL_TO_HELPER__PAYLOAD_STOP_SESSION);
@@ -192,19 +192,20 @@ static int ctl_stop_session(IpcConn *c, IpcMsg *msg, void *userdata) {
         return 0;
 }
 
-void helper_control_routes_init(Manager *m) {
-        const IpcPolicy *rd = &m->read_policy, *root = &m->root_policy;
-        IpcRoute *r = m->ctl_routes;
-        r[0] = (IpcRoute){ TUND__CTL_TO_HELPER__PAYLOAD_PING, "Ping", rd, ctl_ping };
-        r[1] = (IpcRoute){ TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS, "GetStatus", rd,
-                           ctl_get_status };
-        r[2] = (IpcRoute){ TUND__CTL_TO_HELPER__PAYLOAD_GET_PEERS, "CtlGetPeers", rd,
-                           ctl_get_peers };
-        r[3] = (IpcRoute){ TUND__CTL_TO_HELPER__PAYLOAD_WATCH, "Watch", rd, ctl_watch };
-        r[4] = (IpcRoute){ TUND__CTL_TO_HELPER__PAYLOAD_REBIND, "CtlRebind", root, ctl_rebind };
-        r[5] = (IpcRoute){ TUND__CTL_TO_HELPER__PAYLOAD_STOP_SESSION, "CtlStopSession", root,
-                           ctl_stop_session };
-}
+static const IpcRoute control_routes[] = {
+        { TUND__CTL_TO_HELPER__PAYLOAD_PING, "Ping", HELPER_POLICY_READ, IPC_ANY,
+          ctl_dispatch_ping },
+        { TUND__CTL_TO_HELPER__PAYLOAD_GET_STATUS, "GetStatus", HELPER_POLICY_READ, IPC_ANY,
+          ctl_dispatch_get_status },
+        { TUND__CTL_TO_HELPER__PAYLOAD_GET_PEERS, "CtlGetPeers", HELPER_POLICY_READ, IPC_ANY,
+          ctl_dispatch_get_peers },
+        { TUND__CTL_TO_HELPER__PAYLOAD_WATCH, "Watch", HELPER_POLICY_READ, IPC_ANY,
+          ctl_dispatch_watch },
+        { TUND__CTL_TO_HELPER__PAYLOAD_REBIND, "CtlRebind", HELPER_POLICY_ROOT, IPC_ANY,
+          ctl_dispatch_rebind },
+        { TUND__CTL_TO_HELPER__PAYLOAD_STOP_SESSION, "CtlStopSession", HELPER_POLICY_ROOT, IPC_ANY,
+          ctl_dispatch_stop_session },
+};
 
 int helper_control_accept(IpcServer *srv, IpcConn *c, void *userdata) {
         Manager *m = userdata;
@@ -217,7 +218,8 @@ int helper_control_accept(IpcServer *srv, IpcConn *c, void *userdata) {
         m->n_clients++;
         static const IpcHandlers h = { .on_close = on_ctl_close };
         ipc_conn_set_handlers(c, &h, cc);
-        ipc_conn_set_routes(c, m->ctl_routes, ELEMENTSOF(m->ctl_routes));
+        ipc_conn_set_routes(c, control_routes, ELEMENTSOF(control_routes), m->policies,
+                            ELEMENTSOF(m->policies));
         helper_manager_changed(m);
         return 0;
 }

@@ -289,9 +289,9 @@ int helper_manager_setup(Manager *m) {
         if (r < 0)
                 return r;
         manager_setup_nofile(m);
-        helper_control_routes_init(m);
-        helper_shim_routes_init(m);
-        helper_tunnel_routes_init(m);
+        m->policies[HELPER_POLICY_READ] = &m->read_policy;
+        m->policies[HELPER_POLICY_ROOT] = &m->root_policy;
+        m->policies[HELPER_POLICY_SHIM] = &m->shim_policy;
 
         r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_sigterm, m);
         if (r >= 0)

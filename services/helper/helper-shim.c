@@ -73,15 +73,14 @@ static int shim_dispatch_get_peers(IpcConn *c, IpcMsg *m, void *userdata) {
         return helper_tunnel_gather(sc->m, GATHER_SHIM_PEERS, c, m->msg_id, &s, 1);
 }
 
-void helper_shim_routes_init(Manager *m) {
-        const IpcPolicy *p = &m->shim_policy;
-        m->shim_routes[0] = (IpcRoute){ TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION,
-                                        "StartSession", p, shim_dispatch_start };
-        m->shim_routes[1] = (IpcRoute){ TUND__SHIM_TO_HELPER__PAYLOAD_STOP_SESSION,
-                                        "StopSession", p, shim_dispatch_stop };
-        m->shim_routes[2] = (IpcRoute){ TUND__SHIM_TO_HELPER__PAYLOAD_GET_PEERS, "ShimGetPeers",
-                                        p, shim_dispatch_get_peers };
-}
+static const IpcRoute shim_routes[] = {
+        { TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION, "StartSession", HELPER_POLICY_SHIM, IPC_ANY,
+          shim_dispatch_start },
+        { TUND__SHIM_TO_HELPER__PAYLOAD_STOP_SESSION, "StopSession", HELPER_POLICY_SHIM, IPC_ANY,
+          shim_dispatch_stop },
+        { TUND__SHIM_TO_HELPER__PAYLOAD_GET_PEERS, "ShimGetPeers", HELPER_POLICY_SHIM, IPC_ANY,
+          shim_dispatch_get_peers },
+};
 
 /* A one-way Log: an event of the shim's own running session (its settings were deleted by
  * another program and restored, say). Watchers get it under the session's profile, never one
@@ -135,7 +134,8 @@ int helper_shim_accept(IpcServer *srv, IpcConn *c, void *userdata) {
         m->n_shims++;
         static const IpcHandlers h = { .on_message = on_shim_message, .on_close = on_shim_close };
         ipc_conn_set_handlers(c, &h, sc);
-        ipc_conn_set_routes(c, m->shim_routes, ELEMENTSOF(m->shim_routes));
+        ipc_conn_set_routes(c, shim_routes, ELEMENTSOF(shim_routes), m->policies,
+                            ELEMENTSOF(m->policies));
         log_debug("Shim connection from pid %d.", (int) peer->pid);
         helper_manager_changed(m);
         return 0;

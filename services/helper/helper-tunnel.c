@@ -199,17 +199,16 @@ static int on_tunnel_message(IpcConn *c, IpcMsg *msg, void *userdata) {
         return 0;
 }
 
-void helper_tunnel_routes_init(Manager *m) {
-        m->tunnel_routes[0] = (IpcRoute){ TUND__TUNNEL_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_REQUEST,
-                                          "NetworkSettingsRequest", NULL,
-                                          tunnel_dispatch_settings };
-}
+static const IpcRoute tunnel_routes[] = {
+        { TUND__TUNNEL_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_REQUEST, "NetworkSettingsRequest",
+          HELPER_POLICY_NONE, IPC_ANY, tunnel_dispatch_settings },
+};
 
 void helper_tunnel_conn_setup(Session *s) {
         static const IpcHandlers h = { .on_message = on_tunnel_message,
                                        .on_close = on_tunnel_close };
         ipc_conn_set_handlers(s->tunnel, &h, s);
-        ipc_conn_set_routes(s->tunnel, s->m->tunnel_routes, ELEMENTSOF(s->m->tunnel_routes));
+        ipc_conn_set_routes(s->tunnel, tunnel_routes, ELEMENTSOF(tunnel_routes), NULL, 0);
 }
 
 /* ---- GetPeers / Rebind fan-out ---- */

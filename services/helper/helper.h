@@ -38,6 +38,15 @@
 #define HELPER_NOFILE_RESERVE 64u /* listening sockets, tunnels, pidfds, journal, ... */
 
 typedef struct Manager Manager;
+/* The peer policies the helper's routes name (IpcRoute.policy): Manager.policies[]. */
+typedef enum HelperPolicy {
+        HELPER_POLICY_NONE,
+        HELPER_POLICY_READ, /* root or group tund (--control-group): status */
+        HELPER_POLICY_ROOT, /* changes */
+        HELPER_POLICY_SHIM, /* root or the shims' user (--shim-user) */
+        _HELPER_POLICY_MAX,
+} HelperPolicy;
+
 typedef struct Session Session;
 typedef struct CtlClient CtlClient;
 typedef struct ShimClient ShimClient;
@@ -119,7 +128,7 @@ struct Manager {
         unsigned n_shims;
 
         IpcPolicy read_policy, root_policy, shim_policy;
-        IpcRoute ctl_routes[6], shim_routes[3], tunnel_routes[1];
+        const IpcPolicy *policies[_HELPER_POLICY_MAX]; /* what routes name (HelperPolicy) */
         uid_t shim_uid;
         gid_t control_gid; /* owner group of --listen-dir's control.sock */
         bool change_user; /* we are root: tunnels run as tunnel_uid */
@@ -169,15 +178,12 @@ void helper_proto_freep(void *p); /* for _cleanup_ of a ProtobufCMessage* of any
 
 /* helper-shim.c */
 int helper_shim_accept(IpcServer *s, IpcConn *c, void *userdata);
-void helper_shim_routes_init(Manager *m);
 
 /* helper-control.c */
 int helper_control_accept(IpcServer *s, IpcConn *c, void *userdata);
-void helper_control_routes_init(Manager *m);
 int helper_control_send(IpcConn *c, Tund__HelperToCtl *msg, uint64_t response_to);
 
 /* helper-tunnel.c */
-void helper_tunnel_routes_init(Manager *m);
 void helper_tunnel_conn_setup(Session *s);
 /* Relays GetPeers (shim or ctl) / Rebind to a set of sessions and answers once all replied. */
 typedef enum GatherKind { GATHER_CTL_PEERS, GATHER_SHIM_PEERS, GATHER_CTL_REBIND } GatherKind;

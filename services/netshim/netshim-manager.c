@@ -209,29 +209,31 @@ static int on_apply(Manager *m, IpcMsg *req, const Tund__ApplyNetworkSettings *a
         return reply_settings(m, req, &res);
 }
 
+static int helper_dispatch_apply(IpcConn *c, IpcMsg *msg, void *userdata) {
+        const uint32_t apply = TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS;
+        return on_apply(userdata, msg, ipc_msg_payload(msg, apply));
+}
+
+/* The one request the helper makes of a shim; anything else is answered "unsupported". */
+static const IpcRoute helper_routes[] = {
+        { TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS, "ApplyNetworkSettings", 0,
+          IPC_ANY, helper_dispatch_apply },
+};
+
+/* One-way news from the helper. */
 static int on_message(IpcConn *c, IpcMsg *msg, void *userdata) {
         Manager *m = userdata;
-        switch (msg->payload_case) {
-        case TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS:
-                return on_apply(m, msg,
-                                ipc_msg_payload(msg, TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS));
-        case TUND__HELPER_TO_SHIM__PAYLOAD_TUNNEL_EXITED: {
-                Tund__TunnelExited *e =
-                        ipc_msg_payload(msg, TUND__HELPER_TO_SHIM__PAYLOAD_TUNNEL_EXITED);
-                if (m->state == NETSHIM_STOPPING)
-                        return 0; /* expected; the StopSession reply follows */
-                if (e->signal)
-                        manager_fail(m, "the tunnel was killed by signal %d: %s", e->signal,
-                                     isempty(e->reason) ? "no reason given" : e->reason);
-                else
-                        manager_fail(m, "the tunnel exited with status %d: %s", e->exit_status,
-                                     isempty(e->reason) ? "no reason given" : e->reason);
-                return 0;
-        }
-        default:
-                return ipc_conn_reply_error(c, msg->msg_id, TUND__ERROR_CODE__ERROR_UNSUPPORTED, 0,
-                                            "the network shim does not handle this request");
-        }
+        const Tund__TunnelExited *e =
+                ipc_msg_payload(msg, TUND__HELPER_TO_SHIM__PAYLOAD_TUNNEL_EXITED);
+        if (!e || m->state == NETSHIM_STOPPING)
+                return 0; /* expected when stopping: the StopSession reply follows */
+        if (e->signal)
+                manager_fail(m, "the tunnel was killed by signal %d: %s", e->signal,
+                             isempty(e->reason) ? "no reason given" : e->reason);
+        else
+                manager_fail(m, "the tunnel exited with status %d: %s", e->exit_status,
+                             isempty(e->reason) ? "no reason given" : e->reason);
+        return 0;
 }
 
 static void on_close(IpcConn *c, int error, const char *reason, void *userdata) {
@@ -391,6 +393,7 @@ static void manager_attach(Manager *m, int fd) {
         }
         IpcHandlers h = { .on_ready = on_ready, .on_message = on_message, .on_close = on_close };
         ipc_conn_set_handlers(m->conn, &h, m);
+        ipc_conn_set_routes(m->conn, helper_routes, ELEMENTSOF(helper_routes), NULL, 0);
         set_status(m, "connecting to tund-helperd");
 }
 

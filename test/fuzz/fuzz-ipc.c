@@ -19,9 +19,11 @@ static int handle(IpcConn *c, IpcMsg *m, void *u) {
         return ipc_conn_send(c, &r.base, m->msg_id, NULL, 0);
 }
 
+enum { POLICY_ROOT = 1 };
+static const IpcPolicy *const policies[] = { [POLICY_ROOT] = &root_only };
 static const IpcRoute routes[] = {
-        { TUND__CTL_TO_HELPER__PAYLOAD_PING, "Ping", NULL, handle },
-        { TUND__CTL_TO_HELPER__PAYLOAD_STOP_SESSION, "StopSession", &root_only, handle },
+        { TUND__CTL_TO_HELPER__PAYLOAD_PING, "Ping", 0, IPC_ANY, handle },
+        { TUND__CTL_TO_HELPER__PAYLOAD_STOP_SESSION, "StopSession", POLICY_ROOT, IPC_ANY, handle },
 };
 
 static void fuzz_decoders(const uint8_t *data, size_t size) {
@@ -61,7 +63,7 @@ static void fuzz_conn(const uint8_t *data, size_t size) {
         IpcConn *c = NULL;
         if (ipc_conn_new(&c, e, sv[0], &ipc_channel_ctl_server) < 0)
                 abort();
-        ipc_conn_set_routes(c, routes, ELEMENTSOF(routes));
+        ipc_conn_set_routes(c, routes, ELEMENTSOF(routes), policies, ELEMENTSOF(policies));
         size_t n = MIN(size, (size_t) 65536);
         if (n > 0 && send(sv[1], data, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 n = 0;

@@ -372,10 +372,10 @@ static int run_shim(const char *sock, int argc, char **argv) {
         static const IpcHandlers h = { .on_message = on_shim_message, .on_close = on_shim_close };
         static const IpcRoute routes[] = {
                 { TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS, "ApplyNetworkSettings",
-                  NULL, on_apply },
+                  0, IPC_ANY, on_apply },
         };
         ipc_conn_set_handlers(conn, &h, NULL);
-        ipc_conn_set_routes(conn, routes, 1);
+        ipc_conn_set_routes(conn, routes, 1, NULL, 0);
 
         Tund__ShimToHelper m = TUND__SHIM_TO_HELPER__INIT;
         Tund__StartSession st = TUND__START_SESSION__INIT;

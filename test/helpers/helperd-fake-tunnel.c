@@ -292,10 +292,10 @@ static void on_close(IpcConn *c, int error, const char *reason, void *u) {
 }
 
 static const IpcRoute routes[] = {
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST, "StartRequest", NULL, on_start },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST, "StopRequest", NULL, on_stop },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_GET_PEERS, "GetPeers", NULL, on_get_peers },
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_REBIND, "Rebind", NULL, on_rebind },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST, "StartRequest", 0, IPC_ANY, on_start },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST, "StopRequest", 0, IPC_ANY, on_stop },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_GET_PEERS, "GetPeers", 0, IPC_ANY, on_get_peers },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_REBIND, "Rebind", 0, IPC_ANY, on_rebind },
 };
 
 int main(int argc, char *argv[]) {
@@ -309,6 +309,6 @@ int main(int argc, char *argv[]) {
                 return 1;
         static const IpcHandlers h = { .on_close = on_close };
         ipc_conn_set_handlers(conn, &h, NULL);
-        ipc_conn_set_routes(conn, routes, sizeof(routes) / sizeof(routes[0]));
+        ipc_conn_set_routes(conn, routes, sizeof(routes) / sizeof(routes[0]), NULL, 0);
         return sd_event_loop(event) < 0 ? 1 : 0;
 }

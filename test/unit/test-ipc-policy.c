@@ -47,13 +47,16 @@ static int handle_ping(IpcConn *c, IpcMsg *m, void *u) {
         return ipc_conn_send(c, &r.base, m->msg_id, NULL, 0);
 }
 
+enum { POLICY_ROOT = 1 };
+static const IpcPolicy *const policies[] = { [POLICY_ROOT] = &root_only };
 static const IpcRoute routes[] = {
-        { TUND__CTL_TO_HELPER__PAYLOAD_PING, "Ping", NULL, handle_ping },
-        { TUND__CTL_TO_HELPER__PAYLOAD_STOP_SESSION, "StopSession", &root_only, handle_ping },
+        { TUND__CTL_TO_HELPER__PAYLOAD_PING, "Ping", 0, IPC_ANY, handle_ping },
+        { TUND__CTL_TO_HELPER__PAYLOAD_STOP_SESSION, "StopSession", POLICY_ROOT, IPC_ANY,
+          handle_ping },
 };
 
 static int on_accept(IpcServer *s, IpcConn *c, void *u) {
-        ipc_conn_set_routes(c, routes, ELEMENTSOF(routes));
+        ipc_conn_set_routes(c, routes, ELEMENTSOF(routes), policies, ELEMENTSOF(policies));
         return 0;
 }
 
