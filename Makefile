@@ -178,6 +178,10 @@ bench-routes: all
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# Fails on any drift from .clang-format (the suite runs it too: test/integration/style-format.sh).
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
 # Man pages from scdoc sources: man/NAME.SECTION.scd -> $(B)/man/NAME.SECTION
 $(B)/man/%: man/%.scd
 	@mkdir -p $(dir $@)

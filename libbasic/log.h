@@ -17,8 +17,7 @@ int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 #define log_full_errno(level, error, ...)                                                          \
         ({                                                                                         \
                 int _e = (error) < 0 ? -(error) : (error);                                         \
-                (level) <= log_get_max_level() ? log_internal((level), _e, __VA_ARGS__)            \
-                                              : -_e;                                               \
+                (level) <= log_get_max_level() ? log_internal((level), _e, __VA_ARGS__) : -_e;     \
         })
 #define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...) log_full_errno(LOG_INFO, 0, __VA_ARGS__)

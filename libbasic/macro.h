@@ -55,7 +55,6 @@ static inline void freep(void *p) {
         free(*(void **) p);
 }
 
-
 #define _cleanup_close_ _cleanup_(closep)
 #define _cleanup_free_ _cleanup_(freep)
 

@@ -19,14 +19,14 @@ static const char *shown(const char *p) {
 static int check_owner_mode(const struct stat *st, const VerifyOptions *o, const char *what,
                             char **ret_error) {
         if (st->st_uid != o->trusted_uid)
-                return error_set(ret_error, -EPERM, "%s is owned by uid %u, not uid %u", shown(what),
-                            (unsigned) st->st_uid, (unsigned) o->trusted_uid);
+                return error_set(ret_error, -EPERM, "%s is owned by uid %u, not uid %u",
+                                 shown(what), (unsigned) st->st_uid, (unsigned) o->trusted_uid);
         if (st->st_mode & (S_IWGRP | S_IWOTH))
                 return error_set(ret_error, -EPERM, "%s is group- or other-writable (mode %04o)%s",
-                            shown(what), (unsigned) (st->st_mode & 07777),
-                            S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)
-                                    ? "; sticky directories are not trusted either"
-                                    : "");
+                                 shown(what), (unsigned) (st->st_mode & 07777),
+                                 S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)
+                                         ? "; sticky directories are not trusted either"
+                                         : "");
         return 0;
 }
 
@@ -50,10 +50,10 @@ static int check_file_fd(int fd, const VerifyOptions *o, const char *what, char 
                 return r;
         if (st.st_mode & (S_ISUID | S_ISGID))
                 return error_set(ret_error, -EPERM, "%s is set-uid or set-gid (mode %04o)", what,
-                            (unsigned) (st.st_mode & 07777));
+                                 (unsigned) (st.st_mode & 07777));
         if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
                 return error_set(ret_error, -EPERM, "%s is not executable (mode %04o)", what,
-                            (unsigned) (st.st_mode & 07777));
+                                 (unsigned) (st.st_mode & 07777));
         return 0;
 }
 
@@ -79,7 +79,7 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                 *ret_error = NULL;
         if (isempty(path) || path[0] != '/')
                 return error_set(ret_error, -EINVAL, "path is not absolute: %s",
-                            path ? path : "(null)");
+                                 path ? path : "(null)");
         if (strlen(path) >= PATH_MAX)
                 return error_set(ret_error, -ENAMETOOLONG, "path too long: %.64s…", path);
         snprintf(todo, sizeof(todo), "%s", path);
@@ -87,7 +87,7 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
         base = open(o->root ? o->root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (base < 0)
                 return error_set(ret_error, negative_errno(), "cannot open %s: %m",
-                            o->root ? o->root : "/");
+                                 o->root ? o->root : "/");
         r = check_dir_fd(base, o, "", ret_error);
         if (r < 0)
                 return r;
@@ -101,7 +101,7 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                         p++;
                 if (!*p)
                         return error_set(ret_error, -EISDIR, "%s is a directory, not a program",
-                                    shown(shown_path));
+                                         shown(shown_path));
                 size_t len = strcspn(p, "/");
                 if (len > NAME_MAX)
                         return error_set(ret_error, -ENAMETOOLONG, "path component too long");
@@ -141,14 +141,15 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                         ssize_t n = readlinkat(dirfd, comp, target, sizeof(target) - 1);
                         if (n < 0)
                                 return error_set(ret_error, negative_errno(), "%s: readlink: %m",
-                                            what);
+                                                 what);
                         target[n] = 0;
                         if (n == 0)
                                 return error_set(ret_error, -ENOENT, "%s: empty symlink", what);
                         char joined[sizeof(todo)];
                         if ((size_t) snprintf(joined, sizeof(joined), "%s%s%s", target,
                                               *todo ? "/" : "", todo) >= sizeof(joined))
-                                return error_set(ret_error, -ENAMETOOLONG, "%s: path too long", what);
+                                return error_set(ret_error, -ENAMETOOLONG, "%s: path too long",
+                                                 what);
                         snprintf(todo, sizeof(todo), "%s", joined);
                         if (target[0] == '/') {
                                 safe_close(dirfd);
@@ -167,7 +168,7 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                                        O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
                         if (fd < 0)
                                 return error_set(ret_error, negative_errno(), "cannot open %s: %m",
-                                            what);
+                                                 what);
                         r = check_file_fd(fd, o, what, ret_error);
                         if (r < 0)
                                 return r;
@@ -176,12 +177,14 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                                 r = verify_sha256_fd(fd, hex);
                                 if (r < 0)
                                         return error_set(ret_error, r, "cannot hash %s: %s", what,
-                                                    r == -EOPNOTSUPP ? "libcrypto not available"
-                                                                     : strerror(-r));
+                                                         r == -EOPNOTSUPP
+                                                                 ? "libcrypto not available"
+                                                                 : strerror(-r));
                                 if (!streq(hex, o->sha256_hex))
-                                        return error_set(ret_error, -EPERM,
-                                                    "%s: SHA-256 %s does not match the pinned %s",
-                                                    what, hex, o->sha256_hex);
+                                        return error_set(
+                                                ret_error, -EPERM,
+                                                "%s: SHA-256 %s does not match the pinned %s", what,
+                                                hex, o->sha256_hex);
                         }
                         /* Executed with execveat(): make sure no flag of ours leaks into it. */
                         if (fcntl(fd, F_SETFL, 0) < 0)

@@ -304,8 +304,7 @@ static void conn_vclose(IpcConn *c, int error, const char *fmt, va_list ap) {
                 free(call);
         }
         if (c->h.on_close)
-                c->h.on_close(c, error, c->close_reason ? c->close_reason : "closed",
-                              c->userdata);
+                c->h.on_close(c, error, c->close_reason ? c->close_reason : "closed", c->userdata);
         if (c->server_hook)
                 c->server_hook(c, c->server_data);
         c->server_hook = NULL;
@@ -329,8 +328,7 @@ static void conn_close_write_error(IpcConn *c, int e) {
                 ipc_conn_close(c, e, "%s peer refuses file descriptors (SO_PASSRIGHTS)",
                                c->ch->name);
         else
-                ipc_conn_close(c, e, "%s connection write failed: %s", c->ch->name,
-                               strerror(-e));
+                ipc_conn_close(c, e, "%s connection write failed: %s", c->ch->name, strerror(-e));
 }
 
 static int conn_defer_close_cb(sd_event_source *s, void *userdata) {
@@ -347,8 +345,7 @@ static void conn_close_later(IpcConn *c, int error) {
         c->pending_close_error = error;
         c->io = sd_event_source_disable_unref(c->io);
         if (sd_event_add_defer(c->event, &c->defer_close, conn_defer_close_cb, c) < 0)
-                ipc_conn_close(c, error, "%s connection failed: %s", c->ch->name,
-                               strerror(-error));
+                ipc_conn_close(c, error, "%s connection failed: %s", c->ch->name, strerror(-error));
 }
 
 /* ---- sending ---- */
@@ -545,8 +542,8 @@ static void conn_dispatch(IpcConn *c, IpcMsg *m) {
         if (m->response_to != 0) {
                 IpcCall *call;
                 LIST_FOREACH(call, &c->calls, link)
-                        if (call->id == m->response_to)
-                                break;
+                if (call->id == m->response_to)
+                        break;
                 if (!call)
                         return; /* late (timed out), unknown or duplicate reply: ignored */
                 call_unlink(c, call);
@@ -570,9 +567,8 @@ static void conn_dispatch(IpcConn *c, IpcMsg *m) {
 static bool conn_take_frame(IpcConn *c) {
         IpcFrameReader *rd = &c->reader;
         /* Received messages may carry keys: unpacked and freed with the wiping allocator. */
-        ProtobufCMessage *msg = protobuf_c_message_unpack(c->ch->recv_desc,
-                                                          &proto_wiping_allocator, rd->body_len,
-                                                          rd->body);
+        ProtobufCMessage *msg = protobuf_c_message_unpack(c->ch->recv_desc, &proto_wiping_allocator,
+                                                          rd->body_len, rd->body);
         if (!msg) {
                 ipc_conn_close(c, -EBADMSG, "%s peer sent an undecodable %u-byte message",
                                c->ch->name, rd->body_len);
@@ -589,8 +585,8 @@ static bool conn_take_frame(IpcConn *c) {
         if (rpc->fd_count != rd->n_fds) {
                 unsigned want = rpc->fd_count;
                 proto_free_wiped(msg);
-                ipc_conn_close(c, -EBADMSG, "%s peer announced %u fds but sent %zu",
-                               c->ch->name, want, rd->n_fds);
+                ipc_conn_close(c, -EBADMSG, "%s peer announced %u fds but sent %zu", c->ch->name,
+                               want, rd->n_fds);
                 return false;
         }
         IpcMsg *m = calloc(1, sizeof(*m));
@@ -658,8 +654,8 @@ static void conn_read_frames(IpcConn *c) {
 
 static void conn_handshake_done(IpcConn *c) {
         _cleanup_free_ char *err = NULL;
-        int r = ipc_handshake_parse(c->line, c->ch->peer_role, c->ch->versions,
-                                    c->ch->n_versions, &c->version, &err);
+        int r = ipc_handshake_parse(c->line, c->ch->peer_role, c->ch->versions, c->ch->n_versions,
+                                    &c->version, &err);
         if (r < 0) {
                 ipc_conn_close(c, r, "%s handshake refused: %s", c->ch->name,
                                err ? err : strerror(-r));

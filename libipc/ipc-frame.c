@@ -178,8 +178,8 @@ int ipc_queue_push(IpcOutQueue *q, const void *data, size_t len, int *fds, size_
         return 0;
 }
 
-int ipc_queue_push_frame(IpcOutQueue *q, const ProtobufCMessage *msg, uint32_t max_frame,
-                         int *fds, size_t n_fds) {
+int ipc_queue_push_frame(IpcOutQueue *q, const ProtobufCMessage *msg, uint32_t max_frame, int *fds,
+                         size_t n_fds) {
         size_t size = protobuf_c_message_get_packed_size(msg);
         if (n_fds > IPC_MAX_FDS)
                 return close_fds(fds, n_fds, -EINVAL);

@@ -15,7 +15,7 @@
 #define IPC_RECV_FDS_ROOM 253
 
 typedef struct IpcFrameReader {
-        uint32_t max;        /* largest body accepted */
+        uint32_t max; /* largest body accepted */
         uint8_t hdr[4];
         size_t hdr_got;
         uint8_t *body;
@@ -52,8 +52,8 @@ static inline bool ipc_queue_empty(const IpcOutQueue *q) {
  * with the first byte. -ENOBUFS if the bound would be exceeded. */
 int ipc_queue_push(IpcOutQueue *q, const void *data, size_t len, int *fds, size_t n_fds);
 /* Appends one frame: the length prefix and msg packed. -EMSGSIZE if longer than max_frame. */
-int ipc_queue_push_frame(IpcOutQueue *q, const ProtobufCMessage *msg, uint32_t max_frame,
-                         int *fds, size_t n_fds);
+int ipc_queue_push_frame(IpcOutQueue *q, const ProtobufCMessage *msg, uint32_t max_frame, int *fds,
+                         size_t n_fds);
 /* Writes as much as the socket takes. 1 when the queue is empty, 0 when the socket is full,
  * -errno on failure (-EPIPE when the peer is gone). Never raises SIGPIPE. */
 int ipc_queue_flush(IpcOutQueue *q, int fd);

@@ -105,8 +105,8 @@ int ipc_handshake_parse(const char *line, const char *expect_role, const IpcVers
                         }
                 }
         if (!found)
-                return error_set(ret_error, -EPROTONOSUPPORT, "no common protocol version (peer offers %s)",
-                                 sp + 1);
+                return error_set(ret_error, -EPROTONOSUPPORT,
+                                 "no common protocol version (peer offers %s)", sp + 1);
         if (ret)
                 *ret = best;
         return 0;

@@ -1,7 +1,8 @@
 #include "ipc-internal.h"
 
 Tund__Rpc **ipc_proto_rpc_slot(const ProtobufCMessage *m) {
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(m->descriptor, 1);
+        const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field(m->descriptor, 1);
         if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE || f->descriptor != &tund__rpc__descriptor)
                 return NULL;
         return (Tund__Rpc **) ((char *) m + f->offset);
@@ -15,12 +16,14 @@ uint32_t ipc_proto_payload_case(const ProtobufCMessage *m) {
         const ProtobufCMessageDescriptor *d = m->descriptor;
         for (unsigned i = 0; i < d->n_fields; i++)
                 if (is_payload(&d->fields[i]))
-                        return *(const uint32_t *) ((const char *) m + d->fields[i].quantifier_offset);
+                        return *(const uint32_t *) ((const char *) m +
+                                                    d->fields[i].quantifier_offset);
         return 0;
 }
 
 void **ipc_proto_payload_slot(const ProtobufCMessage *m, uint32_t field, uint32_t **ret_case) {
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(m->descriptor, field);
+        const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field(m->descriptor, field);
         if (!f || !is_payload(f))
                 return NULL;
         if (ret_case)
@@ -29,7 +32,8 @@ void **ipc_proto_payload_slot(const ProtobufCMessage *m, uint32_t field, uint32_
 }
 
 uint32_t ipc_proto_error_field(const ProtobufCMessageDescriptor *d) {
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, "error");
+        const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field_by_name(d, "error");
         if (!f || !is_payload(f) || f->descriptor != &tund__error__descriptor)
                 return 0;
         return f->id;

@@ -258,7 +258,8 @@ IpcServer *ipc_server_free(IpcServer *s) {
         /* Connections outlive the server; they only stop reporting to it. */
         ServerLink *l;
         LIST_FOREACH(l, &s->conns, link) {
-                ServerHookData *h = (ServerHookData *) ((char *) l - offsetof(ServerHookData, link));
+                ServerHookData *h =
+                        (ServerHookData *) ((char *) l - offsetof(ServerHookData, link));
                 h->server = NULL;
         }
         sd_event_source_disable_unref(s->io);

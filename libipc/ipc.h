@@ -28,8 +28,8 @@
 #include "macro.h"
 
 #define IPC_FRAME_MAX_DEFAULT (1024u * 1024u)
-#define IPC_MAX_FDS 4u                 /* per frame; more is a protocol error */
-#define IPC_HANDSHAKE_LINE_MAX 256u    /* including the '\n' */
+#define IPC_MAX_FDS 4u                             /* per frame; more is a protocol error */
+#define IPC_HANDSHAKE_LINE_MAX 256u                /* including the '\n' */
 #define IPC_QUEUE_MAX_DEFAULT (4u * 1024u * 1024u) /* bytes queued to one peer */
 #define IPC_HANDSHAKE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 /* Accepted connections (ipc_server): time from a frame's first byte to its last. */

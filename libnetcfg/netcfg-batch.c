@@ -31,7 +31,7 @@ int netcfg_batch_new(NetcfgBatch **ret, struct mnl_socket *nl, size_t limit, net
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
-        *b = (NetcfgBatch){.nl = nl, .limit = limit, .cb = cb, .userdata = userdata};
+        *b = (NetcfgBatch){ .nl = nl, .limit = limit, .cb = cb, .userdata = userdata };
         /* libmnl writes the message that overflows past the limit: leave room for it. Zeroed:
          * attribute alignment padding is not always written by libmnl, and what goes to the
          * kernel must not be uninitialised memory (valgrind, e2e-valgrind.sh). */

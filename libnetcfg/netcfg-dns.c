@@ -291,14 +291,13 @@ static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char
         if (netcfg_resolvconf_record(ifname, record, sizeof(record)) < 0)
                 return netcfg_errorf(ret_error, -EINVAL, "resolvconf record for link \"%s\"",
                                      ifname);
-        char *argv[] = {prog, (char *) arg, record, NULL};
+        char *argv[] = { prog, (char *) arg, record, NULL };
         r = spawn_capture(prog, argv, environ, input, NETCFG_RESOLVCONF_TIMEOUT_USEC, out,
                           sizeof(out), &st);
         if (r == -ETIMEDOUT)
-                return netcfg_errorf(ret_error, r, "%s %s %s: no answer within %llu s", prog, arg,
-                                     record,
-                                     (unsigned long long) (NETCFG_RESOLVCONF_TIMEOUT_USEC /
-                                                           USEC_PER_SEC));
+                return netcfg_errorf(
+                        ret_error, r, "%s %s %s: no answer within %llu s", prog, arg, record,
+                        (unsigned long long) (NETCFG_RESOLVCONF_TIMEOUT_USEC / USEC_PER_SEC));
         if (r < 0)
                 return netcfg_errorf(ret_error, r, "running %s", prog);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0)

@@ -48,8 +48,8 @@ typedef enum NetcfgKind {
 } NetcfgKind;
 
 typedef struct NetcfgKindOps {
-        const char *name; /* the state file's keyword; "address" */
-        size_t size;      /* of one object */
+        const char *name;          /* the state file's keyword; "address" */
+        size_t size;               /* of one object */
         uint16_t msg_new, msg_del; /* RTM_NEW*, RTM_DEL* */
         /* Builds the message into buf (>= NETCFG_NLMSG_MAX bytes); type is msg_new or msg_del. */
         struct nlmsghdr *(*nlmsg)(void *buf, uint16_t type, const void *obj);

@@ -8,8 +8,8 @@
 
 #include "netcfg-internal.h"
 
-static int vformat_error(char **ret_error, int r, const char *extack, const char *fmt,
-                         va_list ap) _printf_(4, 0);
+static int vformat_error(char **ret_error, int r, const char *extack, const char *fmt, va_list ap)
+        _printf_(4, 0);
 static int vformat_error(char **ret_error, int r, const char *extack, const char *fmt, va_list ap) {
         _cleanup_free_ char *what = NULL;
         char *s = NULL;

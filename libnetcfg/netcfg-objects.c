@@ -99,8 +99,7 @@ static bool contains(const NetcfgObjects *a, size_t i, const NetcfgObjects *b, N
 
         if (ops->sorted_cmp) {
                 int c = 1;
-                while (*j < b->n[k] &&
-                       (c = ops->sorted_cmp(netcfg_objects_at(b, k, *j), x)) < 0)
+                while (*j < b->n[k] && (c = ops->sorted_cmp(netcfg_objects_at(b, k, *j), x)) < 0)
                         (*j)++;
                 return *j < b->n[k] && c == 0;
         }

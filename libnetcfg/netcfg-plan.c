@@ -180,9 +180,9 @@ bool netcfg_dns_empty(const NetcfgDns *d) {
 }
 
 int netcfg_dns_copy(const NetcfgDns *src, NetcfgDns *dst) {
-        NetcfgDns d = {.n_servers = src->n_servers,
-                       .full = src->full,
-                       .default_route = src->default_route};
+        NetcfgDns d = { .n_servers = src->n_servers,
+                        .full = src->full,
+                        .default_route = src->default_route };
 
         d.servers = calloc(src->n_servers + 1, sizeof(NetcfgPrefix));
         if (!d.servers)
@@ -417,7 +417,7 @@ static int plan_check_link(const Tund__NetworkSettings *s, const NetcfgPlan *pla
 
 int netcfg_plan_build(const Tund__NetworkSettings *s, const NetcfgPlanParams *p, NetcfgPlan *ret,
                       char **ret_error) {
-        NetcfgPlan plan = {.mtu = s->mtu};
+        NetcfgPlan plan = { .mtu = s->mtu };
         int r;
 
         r = plan_addresses(s, p->ifindex, &plan.obj, ret_error);

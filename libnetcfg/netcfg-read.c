@@ -57,7 +57,7 @@ static int cache_alloc(const char *kind, struct nl_cache **ret, char **ret_error
 }
 
 static void prefix_from_nl(struct nl_addr *a, int family, uint8_t len, NetcfgPrefix *p) {
-        *p = (NetcfgPrefix){.family = family, .len = len};
+        *p = (NetcfgPrefix){ .family = family, .len = len };
         if (a && nl_addr_get_len(a) <= sizeof(p->addr))
                 memcpy(p->addr, nl_addr_get_binary_addr(a), nl_addr_get_len(a));
 }
@@ -111,10 +111,10 @@ static void route_cb(struct nl_object *o, void *data) {
 int netcfg_read_routes(int ifindex, uint32_t table, uint8_t protocol, NetcfgRoute **ret,
                        size_t *ret_n, char **ret_error) {
         _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
-        Collect c = {.size = sizeof(NetcfgRoute),
-                     .ifindex = ifindex,
-                     .table = table,
-                     .protocol = protocol};
+        Collect c = { .size = sizeof(NetcfgRoute),
+                      .ifindex = ifindex,
+                      .table = table,
+                      .protocol = protocol };
         int r;
 
         r = cache_alloc("route", &cache, ret_error);
@@ -156,7 +156,7 @@ static void rule_cb(struct nl_object *o, void *data) {
 int netcfg_read_rules(uint32_t prio_min, uint32_t prio_max, NetcfgRule **ret, size_t *ret_n,
                       char **ret_error) {
         _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
-        Collect c = {.size = sizeof(NetcfgRule), .prio_min = prio_min, .prio_max = prio_max};
+        Collect c = { .size = sizeof(NetcfgRule), .prio_min = prio_min, .prio_max = prio_max };
         int r;
 
         r = cache_alloc("rule", &cache, ret_error);
@@ -189,7 +189,7 @@ static void addr_cb(struct nl_object *o, void *data) {
 
 int netcfg_read_addresses(int ifindex, NetcfgAddress **ret, size_t *ret_n, char **ret_error) {
         _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
-        Collect c = {.size = sizeof(NetcfgAddress), .ifindex = ifindex};
+        Collect c = { .size = sizeof(NetcfgAddress), .ifindex = ifindex };
         int r;
 
         r = cache_alloc("address", &cache, ret_error);
@@ -220,9 +220,9 @@ int netcfg_read_link(const char *ifname, int ifindex, NetcfgLink *ret, char **re
                                      "namespace",
                                      ifname ? "named " : "with index ", ifname ?: "",
                                      ifname ? 0 : ifindex);
-        *ret = (NetcfgLink){.ifindex = rtnl_link_get_ifindex(l),
-                            .mtu = rtnl_link_get_mtu(l),
-                            .up = rtnl_link_get_flags(l) & IFF_UP};
+        *ret = (NetcfgLink){ .ifindex = rtnl_link_get_ifindex(l),
+                             .mtu = rtnl_link_get_mtu(l),
+                             .up = rtnl_link_get_flags(l) & IFF_UP };
         snprintf(ret->ifname, sizeof(ret->ifname), "%s", rtnl_link_get_name(l));
         rtnl_link_put(l);
         return 0;
@@ -259,7 +259,7 @@ static int read_dns_servers(sd_bus_message *m, NetcfgDnsStatus *st) {
                         return -ENOMEM;
                 st->servers = p;
                 p = &st->servers[st->n_servers++];
-                *p = (NetcfgPrefix){.family = family, .len = (uint8_t) (len * 8)};
+                *p = (NetcfgPrefix){ .family = family, .len = (uint8_t) (len * 8) };
                 memcpy(p->addr, a, len);
         }
         return r < 0 ? r : sd_bus_message_exit_container(m);

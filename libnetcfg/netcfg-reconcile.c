@@ -55,11 +55,11 @@ static int reconcile_collect_rules(const NetcfgContext *ctx, NetcfgObjects *o, c
                 if (ru.protocol != NETCFG_RTPROT_TUND ||
                     (ru.table != ctx->opts.table && ru.table != NETCFG_TABLE_MAIN))
                         continue;
-                o->rules[n++] = (NetcfgRule){.family = ru.family,
-                                             .priority = ru.priority,
-                                             .table = ru.table,
-                                             .suppress_prefixlen = -1,
-                                             .protocol = NETCFG_RTPROT_TUND};
+                o->rules[n++] = (NetcfgRule){ .family = ru.family,
+                                              .priority = ru.priority,
+                                              .table = ru.table,
+                                              .suppress_prefixlen = -1,
+                                              .protocol = NETCFG_RTPROT_TUND };
         }
         o->n_rules = n;
         return 0;

@@ -86,8 +86,8 @@ static void route_format(FILE *f, const void *obj) {
         const NetcfgRoute *r = obj;
         char p[NETCFG_PREFIX_STRLEN];
 
-        fprintf(f, "%s %u %u %d", netcfg_prefix_to_string(&r->dst, p, sizeof(p)), r->table,
-                r->type, r->oif);
+        fprintf(f, "%s %u %u %d", netcfg_prefix_to_string(&r->dst, p, sizeof(p)), r->table, r->type,
+                r->oif);
 }
 
 static int route_parse(char **w, int n, void *obj) {

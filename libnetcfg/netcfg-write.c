@@ -56,7 +56,7 @@ static int write_kind(NetcfgBatch *b, const WriteCtx *w, NetcfgKind k) {
 
 int netcfg_objects_write(struct mnl_socket *nl, size_t limit, bool add, const NetcfgObjects *o,
                          NetcfgOpResult *res, char **ret_error) {
-        WriteCtx w = {.o = o, .res = res, .add = add, .ret_error = ret_error};
+        WriteCtx w = { .o = o, .res = res, .add = add, .ret_error = ret_error };
         _cleanup_(netcfg_batch_freep) NetcfgBatch *b = NULL;
         int r;
 
@@ -107,7 +107,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data) {
 int netcfg_link_get(struct mnl_socket *nl, const char *ifname, int ifindex, NetcfgLink *ret) {
         char buf[MNL_SOCKET_BUFFER_SIZE];
         NetcfgLink l = {};
-        LinkReply lr = {.link = &l};
+        LinkReply lr = { .link = &l };
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
         struct ifinfomsg *ifi;
         uint32_t seq = (uint32_t) random();
@@ -151,7 +151,7 @@ static void link_ack(void *userdata, size_t tag, int error, const char *extack) 
 int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, char **ret_error) {
         _cleanup_(netcfg_batch_freep) NetcfgBatch *b = NULL;
         int first = 0, r;
-        void *ud[2] = {ret_error, &first};
+        void *ud[2] = { ret_error, &first };
 
         r = netcfg_batch_new(&b, nl, 0, link_ack, ud);
         if (r < 0)

@@ -130,8 +130,8 @@ static int objects_new_with_result(const NetcfgContext *ctx, const NetcfgObjects
 /* Undo of a failed apply: the objects this call created (result 0) that the context did not
  * have before, and the link changes this call made. Objects that were there already (the rule
  * or throw route another profile shares, the kernel's prefix route) are left alone. */
-static void apply_rollback(NetcfgContext *ctx, const NetcfgObjects *plan,
-                           const NetcfgOpResult *res, uint32_t mtu_before, bool set_up) {
+static void apply_rollback(NetcfgContext *ctx, const NetcfgObjects *plan, const NetcfgOpResult *res,
+                           uint32_t mtu_before, bool set_up) {
         _cleanup_(netcfg_objects_done) NetcfgObjects undo = {};
         if (objects_new_with_result(ctx, plan, res, 0, &undo) >= 0)
                 (void) objects_remove(ctx, &undo, NULL);
@@ -244,7 +244,8 @@ static int check_route_overlaps(NetcfgContext *ctx, const NetcfgObjects *plan,
                 const NetcfgRoute *want = &fresh.routes[i], *other = NULL;
                 bool ours = want->oif <= 0; /* throw routes: shared by design */
                 for (size_t k = 0; k < n_kernel && !ours; k++) {
-                        if (kernel[k].table != want->table || !prefix_equal(&kernel[k].dst, &want->dst))
+                        if (kernel[k].table != want->table ||
+                            !prefix_equal(&kernel[k].dst, &want->dst))
                                 continue;
                         if (kernel[k].oif == want->oif)
                                 ours = true;
@@ -323,17 +324,18 @@ static int check_full_tunnel_conflict(const NetcfgContext *ctx, const NetcfgPlan
                                 return r;
                         if (r == 0)
                                 continue;
-                        const char *owner = ctx->opts.table_owner
-                                                    ? ctx->opts.table_owner(o->table,
-                                                                            ctx->opts.table_owner_userdata)
-                                                    : NULL;
+                        const char *owner =
+                                ctx->opts.table_owner
+                                        ? ctx->opts.table_owner(o->table,
+                                                                ctx->opts.table_owner_userdata)
+                                        : NULL;
                         return netcfg_errorf(
                                 ret_error, -EBUSY,
                                 "another full tunnel is up: %s%s%stable %u (rule priority %u) "
                                 "already takes every %s packet. Two full tunnels cannot run "
                                 "at once: stop it first",
-                                owner ? "profile " : "", owner ?: "", owner ? ", " : "",
-                                o->table, o->priority, want->family == AF_INET ? "IPv4" : "IPv6");
+                                owner ? "profile " : "", owner ?: "", owner ? ", " : "", o->table,
+                                o->priority, want->family == AF_INET ? "IPv4" : "IPv6");
                 }
         }
         return 0;
@@ -341,11 +343,11 @@ static int check_full_tunnel_conflict(const NetcfgContext *ctx, const NetcfgPlan
 
 int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResult *ret_result,
                  char **ret_error) {
-        NetcfgPlanParams p = {.ifindex = ctx->ifindex,
-                              .table = ctx->opts.table,
-                              .rule_priority = ctx->opts.rule_priority,
-                              .exempt_uid_set = ctx->opts.exempt_uid_set,
-                              .exempt_uid = ctx->opts.exempt_uid};
+        NetcfgPlanParams p = { .ifindex = ctx->ifindex,
+                               .table = ctx->opts.table,
+                               .rule_priority = ctx->opts.rule_priority,
+                               .exempt_uid_set = ctx->opts.exempt_uid_set,
+                               .exempt_uid = ctx->opts.exempt_uid };
         _cleanup_(netcfg_plan_done) NetcfgPlan plan = {};
         _cleanup_(netcfg_objects_done) NetcfgObjects stale = {};
         _cleanup_(netcfg_op_result_done) NetcfgOpResult res = {};
@@ -373,8 +375,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
         r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
         if (r < 0)
                 return r;
-        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj,
-                                 &res, ret_error);
+        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &plan.obj, &res, ret_error);
         if (r >= 0)
                 r = check_route_overlaps(ctx, &plan.obj, &res, ret_error);
         if (r >= 0)
@@ -448,8 +449,7 @@ int netcfg_reassert(NetcfgContext *ctx, unsigned *ret_restored, char **ret_error
                 return netcfg_errorf(ret_error, -ENOMEM, "checking applied settings");
         /* Adds are idempotent (EEXIST: already there), so writing everything again re-creates
          * exactly what is missing, and its per-object results count it. */
-        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &ctx->obj, &res,
-                                 ret_error);
+        r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &ctx->obj, &res, ret_error);
         if (r < 0)
                 return r;
         n = (unsigned) netcfg_op_result_count(&ctx->obj, &res, 0);

@@ -43,7 +43,7 @@
  * and records the slot (netshim-slot.c). */
 #define NETCFG_SLOTS 100U
 #define NETCFG_SLOT_TABLE(n) (NETCFG_TABLE_DEFAULT + (n))
-#define NETCFG_SLOT_PRIORITY(n) (NETCFG_RULE_PRIO_MIN + (n) * NETCFG_RULE_PRIO_SPAN)
+#define NETCFG_SLOT_PRIORITY(n) (NETCFG_RULE_PRIO_MIN + (n) *NETCFG_RULE_PRIO_SPAN)
 
 #define NETCFG_TABLE_MAIN 254U
 /* How long resolvconf may take to add or delete a record before it is killed. */
@@ -70,7 +70,7 @@ typedef struct NetcfgOptions {
          * CAP_NET_ADMIN cannot set (NetcfgResult.fwmark is then 0). */
         bool exempt_uid_set;
         uint32_t exempt_uid;
-        size_t batch_limit;     /* bytes per netlink batch (flush); 0: 32 KiB, max 128 KiB */
+        size_t batch_limit; /* bytes per netlink batch (flush); 0: 32 KiB, max 128 KiB */
         /* reconcile only: the profile owns no table or rule span (yet); remove only the
          * link's routes and DNS, never what is in a table or priority another may own */
         bool link_only;
@@ -150,7 +150,7 @@ typedef struct NetcfgRule {
         bool invert;            /* "not fwmark" */
         int suppress_prefixlen; /* -1: none */
         uint8_t protocol;
-        bool uid_set;           /* "uidrange uid-uid" (with invert: "not uidrange") */
+        bool uid_set; /* "uidrange uid-uid" (with invert: "not uidrange") */
         uint32_t uid;
 } NetcfgRule;
 

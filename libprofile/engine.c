@@ -107,8 +107,10 @@ static void scan_versions(const unsigned char *p, size_t size, size_t from, size
         if (!s->named && memmem(p, size, ENGINE_NAME, STRLEN(ENGINE_NAME)))
                 s->named = true;
         for (const unsigned char *q = p + from;
-             q < stop && (q = memmem(q, (size_t) (end - q), ENGINE_VERSION_PREFIX,
-                                     STRLEN(ENGINE_VERSION_PREFIX))) && q < stop;
+             q < stop &&
+             (q = memmem(q, (size_t) (end - q), ENGINE_VERSION_PREFIX,
+                         STRLEN(ENGINE_VERSION_PREFIX))) &&
+             q < stop;
              q++) {
                 const unsigned char *d = q + STRLEN(ENGINE_VERSION_PREFIX);
                 char v[ENGINE_VERSION_MAX];
@@ -186,8 +188,7 @@ static int read_version_fd(int fd, const char *path, char ret_version[ENGINE_VER
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
-                        return error_set(ret_error, negative_errno(), "%s: cannot read: %m",
-                                         path);
+                        return error_set(ret_error, negative_errno(), "%s: cannot read: %m", path);
                 off += (uint64_t) k;
                 len += (size_t) k;
                 bool last = k == 0 || off >= (uint64_t) st.st_size;

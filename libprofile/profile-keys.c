@@ -83,8 +83,9 @@ static int push_prefix(ParseState *s, const KeyDef *k, const char *item, unsigne
         ProfilePrefix p, *slot;
 
         if (profile_parse_prefix(item, mask_host, &p) < 0)
-                return parse_fail_token(s, line, k->name, item,
-                                        "is not a valid IPv4 or IPv6 address with optional /prefix");
+                return parse_fail_token(
+                        s, line, k->name, item,
+                        "is not a valid IPv4 or IPv6 address with optional /prefix");
         slot = profile_array_push((void **) array, n, sizeof(*slot));
         if (!slot)
                 return parse_oom(s);
@@ -174,15 +175,15 @@ static int parse_routing_domains(ParseState *s, const KeyDef *k, const char *v, 
         return parse_list(s, k, v, line, routing_domain_item);
 }
 
-static int parse_number(ParseState *s, const KeyDef *k, const char *v, unsigned line,
-                        uint32_t min, uint32_t max, uint32_t *ret) {
+static int parse_number(ParseState *s, const KeyDef *k, const char *v, unsigned line, uint32_t min,
+                        uint32_t max, uint32_t *ret) {
         uint32_t n;
 
         if (profile_parse_u32(v, false, max, &n) < 0 || n < min)
                 return parse_fail_token(s, line, k->name, v,
-                                        min == 0 && max == 65535 ?
-                                                "is not a number between 0 and 65535" :
-                                                "is not a number in the allowed range");
+                                        min == 0 && max == 65535
+                                                ? "is not a number between 0 and 65535"
+                                                : "is not a number in the allowed range");
         *ret = n;
         return 0;
 }
@@ -360,8 +361,7 @@ int profile_keys_dispatch(ParseState *s, const char *key, const char *value, uns
         if (!(k->flags & KEY_MULTI)) {
                 if (s->key_line[i] > 0)
                         return parse_fail(s, line, k->name,
-                                          "duplicate key (already set on line %u)",
-                                          s->key_line[i]);
+                                          "duplicate key (already set on line %u)", s->key_line[i]);
                 if (isempty(value))
                         return parse_fail(s, line, k->name, "empty value");
                 s->key_line[i] = line;

@@ -106,18 +106,18 @@ static int network_fill(Tund__NetworkSettings *ns, const Profile *p) {
         if (r < 0)
                 return r;
         r = strings_copy(&ns->search_domains, &ns->n_search_domains, p->search_domains,
-                      p->n_search_domains);
+                         p->n_search_domains);
         if (r < 0)
                 return r;
         r = strings_copy(&ns->routing_domains, &ns->n_routing_domains, p->routing_domains,
-                      p->n_routing_domains);
+                         p->n_routing_domains);
         if (r < 0)
                 return r;
 
         /* The shim sets the MTU (the engine's own SIOCSIFMTU does nothing in its sandbox). */
         ns->mtu = p->mtu ? p->mtu : PROFILE_MTU_DEFAULT;
-        ns->dns_mode = p->dns_mode == PROFILE_DNS_MODE_FULL ? TUND__DNS_MODE__DNS_MODE_FULL :
-                                                              TUND__DNS_MODE__DNS_MODE_SPLIT;
+        ns->dns_mode = p->dns_mode == PROFILE_DNS_MODE_FULL ? TUND__DNS_MODE__DNS_MODE_FULL
+                                                            : TUND__DNS_MODE__DNS_MODE_SPLIT;
         /* Full mode makes the link resolved's default route for every query ("~."). */
         ns->dns_default_route = p->dns_mode == PROFILE_DNS_MODE_FULL;
         ns->table = p->table;

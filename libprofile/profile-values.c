@@ -56,7 +56,7 @@ int profile_parse_prefix(const char *s, bool mask_host, ProfilePrefix *ret) {
         } else
                 len = a.family == AF_INET ? 32 : 128;
 
-        *ret = (ProfilePrefix) { .family = a.family, .prefixlen = (uint8_t) len };
+        *ret = (ProfilePrefix){ .family = a.family, .prefixlen = (uint8_t) len };
         memcpy(ret->addr, a.addr, sizeof(a.addr));
         if (mask_host)
                 prefix_mask(ret);
@@ -154,7 +154,8 @@ int profile_parse_u32(const char *s, bool allow_hex, uint32_t max, uint32_t *ret
                 base = 16;
         }
         /* strtoull() would accept signs, spaces and an empty string; the profile may not. */
-        if (!isxdigit((unsigned char) digits[0]) || (base == 10 && !isdigit((unsigned char) digits[0])))
+        if (!isxdigit((unsigned char) digits[0]) ||
+            (base == 10 && !isdigit((unsigned char) digits[0])))
                 return -EINVAL;
         errno = 0;
         v = strtoull(digits, &end, base);

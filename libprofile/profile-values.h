@@ -29,4 +29,5 @@ bool profile_token_is_printable(const char *s);
 
 /* Appends a zeroed element to *array (of *n elements of size sz); returns it or NULL. */
 void *profile_array_push(void **array, size_t *n, size_t sz);
-#define ARRAY_PUSH(arr, n) ((__typeof__(arr)) profile_array_push((void **) &(arr), &(n), sizeof(*(arr))))
+#define ARRAY_PUSH(arr, n)                                                                         \
+        ((__typeof__(arr)) profile_array_push((void **) &(arr), &(n), sizeof(*(arr))))

@@ -197,8 +197,8 @@ static char *profile_reader(char *str, int num, void *userdata) {
         return str;
 }
 
-static int profile_handler(void *userdata, const char *section, const char *name,
-                           const char *value, int lineno) {
+static int profile_handler(void *userdata, const char *section, const char *name, const char *value,
+                           int lineno) {
         ParseState *s = userdata;
 
         if (s->error)
@@ -255,9 +255,9 @@ static int finalize(ParseState *s) {
                 return r;
 
         if (!p->dns_mode_set)
-                p->dns_mode = profile_has_default_route(p) && p->n_dns_servers > 0 ?
-                                      PROFILE_DNS_MODE_FULL :
-                                      PROFILE_DNS_MODE_SPLIT;
+                p->dns_mode = profile_has_default_route(p) && p->n_dns_servers > 0
+                                      ? PROFILE_DNS_MODE_FULL
+                                      : PROFILE_DNS_MODE_SPLIT;
         else if (p->dns_mode == PROFILE_DNS_MODE_FULL && p->n_dns_servers == 0)
                 return parse_fail(s, s->dns_mode_line, "DNSMode",
                                   "\"full\" needs DNS servers (DNS = in [Interface])");
@@ -298,9 +298,10 @@ int profile_parse_string(const char *text, const char *path, const char *name, P
         inih_configure();
         r = ini_parse_stream(profile_reader, &s, profile_handler, &s);
         if (!s.error && r != 0)
-                (void) (r == -2 ? parse_oom(&s) :
-                              parse_fail(&s, r > 0 ? (unsigned) r : 0, NULL,
-                                         "syntax error: expected \"Key = Value\" or \"[Section]\""));
+                (void) (r == -2 ? parse_oom(&s)
+                                : parse_fail(&s, r > 0 ? (unsigned) r : 0, NULL,
+                                             "syntax error: expected \"Key = Value\" or "
+                                             "\"[Section]\""));
         if (!s.error)
                 (void) finalize(&s);
 

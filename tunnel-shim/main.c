@@ -19,7 +19,8 @@ static TunnelArgs arg = {
 };
 
 static void help(void) {
-        printf("Usage: tund-tunnel [--engine PATH] [--engine-sha256 HEX] [--engine-log-level LEVEL]\n"
+        printf("Usage: tund-tunnel [--engine PATH] [--engine-sha256 HEX] [--engine-log-level "
+               "LEVEL]\n"
                "                   [--allow-root]\n"
                "Started by tund-helperd with the tunnel channel on fd 3, the TUN on fd 4 and\n"
                "the UAPI listening socket on fd 5.\n"
@@ -68,8 +69,7 @@ static int parse_argv(int argc, char **argv) {
                 case ARG_LEVEL:
                         if (!streq(optarg, "error") && !streq(optarg, "verbose") &&
                             !streq(optarg, "debug") && !streq(optarg, "silent")) {
-                                fprintf(stderr, SD_ERR "unknown engine log level \"%s\"\n",
-                                        optarg);
+                                fprintf(stderr, SD_ERR "unknown engine log level \"%s\"\n", optarg);
                                 return -EINVAL;
                         }
                         arg.engine_log_level = optarg;

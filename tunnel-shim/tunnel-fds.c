@@ -22,16 +22,17 @@ static int check_unix_stream(int fd, const char *what, char **ret_error) {
         socklen_t l = sizeof(v);
 
         if (fstat(fd, &st) < 0)
-                return error_set(ret_error, negative_errno(), "fd %d (%s) is not open: %m", fd, what);
+                return error_set(ret_error, negative_errno(), "fd %d (%s) is not open: %m", fd,
+                                 what);
         if (!S_ISSOCK(st.st_mode))
                 return error_set(ret_error, -ENOTSOCK, "fd %d (%s) is not a socket", fd, what);
         if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || v != AF_UNIX)
-                return error_set(ret_error, -EAFNOSUPPORT, "fd %d (%s) is not an AF_UNIX socket", fd,
-                            what);
+                return error_set(ret_error, -EAFNOSUPPORT, "fd %d (%s) is not an AF_UNIX socket",
+                                 fd, what);
         l = sizeof(v);
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != SOCK_STREAM)
-                return error_set(ret_error, -ESOCKTNOSUPPORT, "fd %d (%s) is not a stream socket", fd,
-                            what);
+                return error_set(ret_error, -ESOCKTNOSUPPORT, "fd %d (%s) is not a stream socket",
+                                 fd, what);
         return 0;
 }
 
@@ -49,7 +50,8 @@ int tunnel_check_ipc_fd(int fd, char **ret_error) {
                 return r;
         if (listening(fd) > 0)
                 return error_set(ret_error, -EINVAL,
-                            "fd %d (tunnel channel) is a listening socket, not a connection", fd);
+                                 "fd %d (tunnel channel) is a listening socket, not a connection",
+                                 fd);
         return fd_set_cloexec(fd, true);
 }
 
@@ -63,7 +65,7 @@ int tunnel_check_tun_fd(int fd, char ret_ifname[16], unsigned *ret_flags, char *
                 return error_set(ret_error, -ENOTTY, "fd %d (TUN) is not a character device", fd);
         if (ioctl(fd, TUNGETIFF, &ifr) < 0)
                 return error_set(ret_error, negative_errno(),
-                            "fd %d (TUN) is not an attached TUN device (TUNGETIFF: %m)", fd);
+                                 "fd %d (TUN) is not an attached TUN device (TUNGETIFF: %m)", fd);
         if (!(ifr.ifr_flags & IFF_TUN) || (ifr.ifr_flags & IFF_TAP))
                 return error_set(ret_error, -EINVAL, "fd %d (TUN) is a TAP device, not a TUN", fd);
         memcpy(ret_ifname, ifr.ifr_name, IFNAMSIZ);
@@ -82,17 +84,18 @@ int tunnel_check_uapi_fd(int fd, char *ret_path, size_t size, char **ret_error) 
         if (listening(fd) <= 0)
                 return error_set(ret_error, -EINVAL, "fd %d (UAPI socket) is not listening", fd);
         if (getsockname(fd, (struct sockaddr *) &sa, &l) < 0)
-                return error_set(ret_error, negative_errno(), "fd %d (UAPI socket): getsockname: %m",
-                            fd);
+                return error_set(ret_error, negative_errno(),
+                                 "fd %d (UAPI socket): getsockname: %m", fd);
         size_t plen = l > offsetof(struct sockaddr_un, sun_path)
                               ? strnlen(sa.sun_path, l - offsetof(struct sockaddr_un, sun_path))
                               : 0;
         if (plen == 0 || sa.sun_path[0] == 0)
                 return error_set(ret_error, -EINVAL,
-                            "fd %d (UAPI socket) is not bound to a path (unnamed or abstract)",
-                            fd);
+                                 "fd %d (UAPI socket) is not bound to a path (unnamed or abstract)",
+                                 fd);
         if (plen >= size)
-                return error_set(ret_error, -ENAMETOOLONG, "fd %d (UAPI socket): path too long", fd);
+                return error_set(ret_error, -ENAMETOOLONG, "fd %d (UAPI socket): path too long",
+                                 fd);
         memcpy(ret_path, sa.sun_path, plen);
         ret_path[plen] = 0;
         return fd_set_cloexec(fd, true);

@@ -25,8 +25,8 @@ typedef enum TunnelState {
 } TunnelState;
 
 static const char *const state_names[] = {
-        [TUNNEL_IDLE] = "idle",         [TUNNEL_STARTING] = "starting",
-        [TUNNEL_RUNNING] = "running",   [TUNNEL_STOPPING] = "stopping",
+        [TUNNEL_IDLE] = "idle",       [TUNNEL_STARTING] = "starting",
+        [TUNNEL_RUNNING] = "running", [TUNNEL_STOPPING] = "stopping",
         [TUNNEL_FAILED] = "failed",
 };
 
@@ -234,8 +234,8 @@ static void tunnel_finish(Tunnel *t, int status) {
         remove_stale_socket(t);
         sd_event_now(t->event, CLOCK_MONOTONIC, &t->drain_deadline);
         t->drain_deadline += TUNNEL_DRAIN_TIMEOUT_USEC;
-        if (sd_event_add_time_relative(t->event, &t->drain_timer, CLOCK_MONOTONIC, 0, 0,
-                                       on_drain, t) < 0)
+        if (sd_event_add_time_relative(t->event, &t->drain_timer, CLOCK_MONOTONIC, 0, 0, on_drain,
+                                       t) < 0)
                 sd_event_exit(t->event, status);
 }
 
@@ -349,8 +349,7 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t size) {
         if (si->si_code == CLD_EXITED)
                 snprintf(buf, size, "exited with status %d", si->si_status);
         else
-                snprintf(buf, size, "was killed by signal %s%s", sigabbrev_np(si->si_status)
-                                                                        ?: "?",
+                snprintf(buf, size, "was killed by signal %s%s", sigabbrev_np(si->si_status) ?: "?",
                          si->si_code == CLD_DUMPED ? " (core dumped)" : "");
 }
 
@@ -370,14 +369,13 @@ static int on_engine_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         switch (t->state) {
         case TUNNEL_STARTING:
                 start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, 0, "engine %s (pid %d) %s%s%s",
-                           t->args.engine_path, (int) pid, how,
-                           t->last_engine_error[0] ? ": " : "", t->last_engine_error);
+                           t->args.engine_path, (int) pid, how, t->last_engine_error[0] ? ": " : "",
+                           t->last_engine_error);
                 return 0;
         case TUNNEL_RUNNING: {
                 char text[512];
-                snprintf(text, sizeof(text), "engine (pid %d) %s unexpectedly%s%s", (int) pid,
-                         how, t->last_engine_error[0] ? "; last error: " : "",
-                         t->last_engine_error);
+                snprintf(text, sizeof(text), "engine (pid %d) %s unexpectedly%s%s", (int) pid, how,
+                         t->last_engine_error[0] ? "; last error: " : "", t->last_engine_error);
                 log_error(t, "%s", text);
                 send_status(t, TUND__SESSION_STATE__SESSION_STATE_STOPPING, text);
                 cancel_ops(t);
@@ -485,16 +483,14 @@ static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *userda
         if (t->state != TUNNEL_STARTING)
                 return;
         if (error < 0) {
-                start_fail(t,
-                           ipc_error_code(error, TUND__ERROR_CODE__ERROR_PEER_GONE),
-                           -error, "network settings request failed: %s", strerror(-error));
+                start_fail(t, ipc_error_code(error, TUND__ERROR_CODE__ERROR_PEER_GONE), -error,
+                           "network settings request failed: %s", strerror(-error));
                 return;
         }
         const Tund__Error *e = ipc_msg_error(reply);
         if (e) {
                 start_fail(t, TUND__ERROR_CODE__ERROR_NETCFG, e->errno_value,
-                           "network settings were not applied: %s",
-                           e->message ? e->message : "?");
+                           "network settings were not applied: %s", e->message ? e->message : "?");
                 return;
         }
         if (reply->payload_case != TUND__HELPER_TO_TUNNEL__PAYLOAD_NETWORK_SETTINGS_RESULT) {
@@ -520,8 +516,7 @@ static void start_settings(Tunnel *t) {
                                    on_settings_reply, t);
         if (id < 0) {
                 start_fail(t, TUND__ERROR_CODE__ERROR_INTERNAL, (int) -id,
-                           "cannot send the network settings request: %s",
-                           strerror((int) -id));
+                           "cannot send the network settings request: %s", strerror((int) -id));
                 return;
         }
         t->settings_pending = true;
@@ -533,8 +528,7 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         Tunnel *t = userdata;
         t->grace_timer = sd_event_source_disable_unref(t->grace_timer);
         if (t->state == TUNNEL_STARTING)
-                start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, t->grace_errno, "%s",
-                           t->grace_error);
+                start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, t->grace_errno, "%s", t->grace_error);
         return 0;
 }
 
@@ -547,8 +541,9 @@ static void on_config_reply(int error, const char *reply, size_t len, void *user
 
         t->config_call = NULL;
         if (t->config_step == 0)
-                snprintf(what, sizeof(what), "the interface settings (private key, listen port "
-                                             "%u, fwmark %u)",
+                snprintf(what, sizeof(what),
+                         "the interface settings (private key, listen port "
+                         "%u, fwmark %u)",
                          cfg->listen_port, cfg->fwmark);
         else {
                 char name[UAPI_PEER_NAME_LEN + 4];
@@ -566,8 +561,8 @@ static void on_config_reply(int error, const char *reply, size_t len, void *user
                 /* A connection error during start usually means the engine is dying: its exit
                  * status and last ERROR line say more. Wait a moment for them. */
                 snprintf(t->grace_error, sizeof(t->grace_error),
-                         "engine closed its UAPI socket %s while configuring %s: %s",
-                         t->uapi_path, what, strerror(-error));
+                         "engine closed its UAPI socket %s while configuring %s: %s", t->uapi_path,
+                         what, strerror(-error));
                 t->grace_errno = -error;
                 if (sd_event_add_time_relative(t->event, &t->grace_timer, CLOCK_MONOTONIC,
                                                TUNNEL_EXIT_GRACE_USEC, 0, on_grace, t) < 0)
@@ -611,12 +606,11 @@ static void config_next(Tunnel *t) {
         else
                 r = uapi_build_peer(cfg, t->config_step - 1, t->endpoints, &req, &err);
         if (r < 0) {
-                start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, -r, "%s",
-                           err ? err : strerror(-r));
+                start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, -r, "%s", err ? err : strerror(-r));
                 return;
         }
-        r = uapi_call_start(t->event, t->uapi_path, &req, t->engine_timeout_usec,
-                            on_config_reply, t, &t->config_call);
+        r = uapi_call_start(t->event, t->uapi_path, &req, t->engine_timeout_usec, on_config_reply,
+                            t, &t->config_call);
         if (r < 0)
                 start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, -r,
                            "cannot talk to the engine on %s: %s", t->uapi_path, strerror(-r));
@@ -632,9 +626,8 @@ static void on_start_resolved(int error, const UapiEndpoint *endpoints, size_t n
 
         t->resolve = NULL;
         if (error < 0) {
-                start_fail(t,
-                           ipc_error_code(error, TUND__ERROR_CODE__ERROR_INVALID),
-                           -error, "%s", message);
+                start_fail(t, ipc_error_code(error, TUND__ERROR_CODE__ERROR_INVALID), -error, "%s",
+                           message);
                 return;
         }
         t->endpoints = calloc(MAX(n, (size_t) 1), sizeof(UapiEndpoint));
@@ -649,8 +642,7 @@ static void on_start_resolved(int error, const UapiEndpoint *endpoints, size_t n
         if (r >= 0)
                 r = tunnel_settings_derive(cfg, t->endpoints, &t->settings, &err);
         if (r < 0) {
-                start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, -r, "%s",
-                           err ? err : strerror(-r));
+                start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, -r, "%s", err ? err : strerror(-r));
                 return;
         }
         r = engine_spawn(t);
@@ -729,15 +721,13 @@ static int helper_dispatch_start(IpcConn *c, IpcMsg *m, void *userdata) {
         } else
                 r = check_engine(t, &err);
         if (r < 0) {
-                start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, -r, "%s",
-                           err ? err : strerror(-r));
+                start_fail(t, TUND__ERROR_CODE__ERROR_ENGINE, -r, "%s", err ? err : strerror(-r));
                 return 0;
         }
         r = tunnel_resolve_start(t->event, req->config, TUNNEL_RESOLVE_TIMEOUT_USEC,
                                  on_start_resolved, t, &t->resolve, &err);
         if (r < 0)
-                start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, -r, "%s",
-                           err ? err : strerror(-r));
+                start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, -r, "%s", err ? err : strerror(-r));
         return 0;
 }
 
@@ -873,9 +863,8 @@ static void on_rebind_reply(int error, const char *reply, size_t len, void *user
         t->rebind_call = NULL;
         t->rebind_reply_to = 0;
         if (error < 0)
-                reply_error(t, to,
-                            ipc_error_code(error, TUND__ERROR_CODE__ERROR_ENGINE),
-                            -error, "engine did not answer the endpoint update");
+                reply_error(t, to, ipc_error_code(error, TUND__ERROR_CODE__ERROR_ENGINE), -error,
+                            "engine did not answer the endpoint update");
         else if (uapi_parse_reply(reply, len, &d, &perr) < 0)
                 reply_error(t, to, TUND__ERROR_CODE__ERROR_ENGINE, EBADMSG,
                             perr ? perr : "malformed UAPI reply");
@@ -900,8 +889,8 @@ static void on_rebind_resolved(int error, const UapiEndpoint *endpoints, size_t 
         t->rebind_resolve = NULL;
         if (error < 0) {
                 reply_error(t, t->rebind_reply_to,
-                            ipc_error_code(error, TUND__ERROR_CODE__ERROR_INVALID),
-                            -error, message);
+                            ipc_error_code(error, TUND__ERROR_CODE__ERROR_INVALID), -error,
+                            message);
                 t->rebind_reply_to = 0;
                 return;
         }
@@ -985,8 +974,8 @@ static int tunnel_permit(IpcConn *c, const IpcRoute *r, IpcMsg *m, void *userdat
 }
 
 static const IpcRoute tunnel_routes[] = {
-        { TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST, "StartRequest", 0,
-          IPC_STATE(TUNNEL_IDLE), helper_dispatch_start },
+        { TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST, "StartRequest", 0, IPC_STATE(TUNNEL_IDLE),
+          helper_dispatch_start },
         { TUND__HELPER_TO_TUNNEL__PAYLOAD_STOP_REQUEST, "StopRequest", 0,
           IPC_STATE(TUNNEL_IDLE) | IPC_STATE(TUNNEL_STARTING) | IPC_STATE(TUNNEL_RUNNING),
           helper_dispatch_stop },
@@ -1071,10 +1060,9 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
         r = ipc_conn_new(&t->conn, t->event, TAKE_FD(ipc), &ipc_channel_tunnel_child);
         if (r < 0)
                 return r;
-        ipc_conn_set_handlers(t->conn,
-                              &(IpcHandlers) { .on_close = on_conn_close,
-                                               .on_permit = tunnel_permit },
-                              t);
+        ipc_conn_set_handlers(
+                t->conn, &(IpcHandlers){ .on_close = on_conn_close, .on_permit = tunnel_permit },
+                t);
         ipc_conn_set_routes(t->conn, tunnel_routes, ELEMENTSOF(tunnel_routes), NULL, 0);
         /* Polling starts with the first RUNNING tick; the timer checks the state itself. */
         r = sd_event_add_time_relative(t->event, &t->poll_timer, CLOCK_MONOTONIC, TUNNEL_POLL_USEC,

@@ -5,7 +5,7 @@
 #include "wg-key.h"
 
 void peer_tracker_init(PeerTracker *t) {
-        *t = (PeerTracker) { .bytes_threshold = PEER_DELTA_BYTES_THRESHOLD };
+        *t = (PeerTracker){ .bytes_threshold = PEER_DELTA_BYTES_THRESHOLD };
 }
 
 void peer_tracker_done(PeerTracker *t) {

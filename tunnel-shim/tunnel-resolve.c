@@ -11,7 +11,7 @@ typedef struct ResolveJob {
         atomic_int refs;
         int efd;
         size_t n;
-        char **hosts;    /* NULL: numeric or no endpoint */
+        char **hosts; /* NULL: numeric or no endpoint */
         uint16_t *ports;
         UapiEndpoint *results;
         int *errors; /* EAI_* per peer, 0 = ok */
@@ -238,8 +238,8 @@ int tunnel_resolve_start(sd_event *e, const Tund__WgConfig *cfg, uint64_t timeou
                 if (r >= 0)
                         r = sd_event_add_io(e, &t->io, t->job->efd, EPOLLIN, on_done, t);
                 if (r >= 0)
-                        r = sd_event_add_time_relative(e, &t->timer, CLOCK_MONOTONIC,
-                                                       timeout_usec, 0, on_timeout, t);
+                        r = sd_event_add_time_relative(e, &t->timer, CLOCK_MONOTONIC, timeout_usec,
+                                                       0, on_timeout, t);
                 if (r >= 0)
                         r = start_thread(t->job);
         }

@@ -72,8 +72,8 @@ static int prefixes_add(Tund__IpPrefix ***arr, size_t *n, const uint8_t *addr, s
         return 0;
 }
 
-static int copy_prefixes(Tund__IpPrefix ***arr, size_t *n, Tund__IpPrefix *const *src,
-                         size_t n_src, bool mask_host, const char *what, char **ret_error) {
+static int copy_prefixes(Tund__IpPrefix ***arr, size_t *n, Tund__IpPrefix *const *src, size_t n_src,
+                         bool mask_host, const char *what, char **ret_error) {
         for (size_t i = 0; i < n_src; i++) {
                 if (!prefix_valid(src[i]))
                         return fail(ret_error, "%s %zu is not a valid prefix", what, i + 1);
@@ -85,8 +85,7 @@ static int copy_prefixes(Tund__IpPrefix ***arr, size_t *n, Tund__IpPrefix *const
         return 0;
 }
 
-static int copy_dns(Tund__NetworkSettings *s, const Tund__NetworkSettings *net,
-                    char **ret_error) {
+static int copy_dns(Tund__NetworkSettings *s, const Tund__NetworkSettings *net, char **ret_error) {
         s->dns_servers = calloc(MAX(net->n_dns_servers, (size_t) 1), sizeof(*s->dns_servers));
         if (!s->dns_servers)
                 return -ENOMEM;
@@ -145,8 +144,8 @@ static int derive(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
         const Tund__NetworkSettings *net = cfg->network ? cfg->network : &empty;
         int r;
 
-        r = copy_prefixes(&s->addresses, &s->n_addresses, net->addresses, net->n_addresses,
-                          false, "address", ret_error);
+        r = copy_prefixes(&s->addresses, &s->n_addresses, net->addresses, net->n_addresses, false,
+                          "address", ret_error);
         if (r < 0)
                 return r;
         r = copy_dns(s, net, ret_error);

@@ -159,13 +159,13 @@ int uapi_call_start(sd_event *e, const char *path, SecBuf *request, uint64_t tim
         c->fd = -EBADF;
         c->event = sd_event_ref(e);
         c->out = *request;
-        *request = (SecBuf) {};
+        *request = (SecBuf){};
         c->cb = cb;
         c->userdata = userdata;
         strncpy(c->path, path, sizeof(c->path) - 1);
 
-        r = sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC, timeout_usec, 0,
-                                       on_timeout, c);
+        r = sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout,
+                                       c);
         if (r < 0)
                 goto fail;
         r = try_connect(c);

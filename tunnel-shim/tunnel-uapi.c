@@ -71,7 +71,7 @@ void secbuf_wipe(SecBuf *b) {
                 explicit_wipe(b->data, b->size);
                 free(b->data);
         }
-        *b = (SecBuf) {};
+        *b = (SecBuf){};
 }
 
 /* ---- small helpers ---- */
@@ -312,12 +312,12 @@ static int put_peer(SecBuf *out, const Tund__WgPeer *p, size_t i, const UapiEndp
                         return fail(ret_error, r, "peer %zu (%s): bad endpoint address", i + 1,
                                     name);
         } else if (!isempty(p->endpoint))
-                return fail(ret_error, -EINVAL, "peer %zu (%s): endpoint was not resolved",
-                            i + 1, name);
+                return fail(ret_error, -EINVAL, "peer %zu (%s): endpoint was not resolved", i + 1,
+                            name);
         if (p->persistent_keepalive > 65535)
                 return fail(ret_error, -EINVAL,
-                            "peer %zu (%s): persistent keepalive %u out of range (0..65535)",
-                            i + 1, name, p->persistent_keepalive);
+                            "peer %zu (%s): persistent keepalive %u out of range (0..65535)", i + 1,
+                            name, p->persistent_keepalive);
         r = secbuf_printf(out, "persistent_keepalive_interval=%u\nreplace_allowed_ips=true\n",
                           p->persistent_keepalive);
         if (r < 0)
@@ -353,8 +353,9 @@ static int check_duplicate(const Tund__WgConfig *cfg, size_t i, char **ret_error
                 if (streq_ptr(cfg->peers[j]->public_key, cfg->peers[i]->public_key)) {
                         char name[UAPI_PEER_NAME_LEN + 4];
                         uapi_peer_name(cfg->peers[i]->public_key, name);
-                        return fail(ret_error, -EINVAL, "peer %zu (%s): same public key as peer %zu",
-                                    i + 1, name, j + 1);
+                        return fail(ret_error, -EINVAL,
+                                    "peer %zu (%s): same public key as peer %zu", i + 1, name,
+                                    j + 1);
                 }
         return 0;
 }
@@ -393,8 +394,8 @@ int uapi_build_device(const Tund__WgConfig *cfg, SecBuf *out, char **ret_error) 
         return r;
 }
 
-int uapi_build_peer(const Tund__WgConfig *cfg, size_t i, const UapiEndpoint *endpoints,
-                    SecBuf *out, char **ret_error) {
+int uapi_build_peer(const Tund__WgConfig *cfg, size_t i, const UapiEndpoint *endpoints, SecBuf *out,
+                    char **ret_error) {
         if (!cfg || i >= cfg->n_peers)
                 return -EINVAL;
         int r = check_duplicate(cfg, i, ret_error);
@@ -455,7 +456,7 @@ void uapi_device_done(UapiDevice *d) {
         for (size_t i = 0; i < d->n_peers; i++)
                 free(d->peers[i].allowed_ips);
         free(d->peers);
-        *d = (UapiDevice) {};
+        *d = (UapiDevice){};
 }
 
 bool uapi_reply_complete(const char *buf, size_t len) {
@@ -571,7 +572,7 @@ static int new_peer(UapiDevice *d, const char *value) {
         if (!n)
                 return -ENOMEM;
         d->peers = n;
-        n[d->n_peers] = (UapiPeer) {};
+        n[d->n_peers] = (UapiPeer){};
         memcpy(n[d->n_peers].public_key, k, WG_KEY_LEN);
         d->n_peers++;
         return 0;
@@ -666,8 +667,7 @@ int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_er
                         /* wireguard-go writes it positive; accept a negative one too. */
                         const char *digits = value[0] == '-' ? value + 1 : value;
                         if (parse_u64(digits, 4095, &v) < 0) {
-                                r = fail(ret_error, -EBADMSG, "line %u: bad errno value",
-                                         lineno);
+                                r = fail(ret_error, -EBADMSG, "line %u: bad errno value", lineno);
                                 break;
                         }
                         d.errnum = (int) v;

@@ -75,8 +75,8 @@ int uapi_build_config(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, 
 /* The same in pieces, so that a refusal names its peer: the device part (private key, listen
  * port, fwmark, replace_peers=true), then one request per peer (without replace_peers). */
 int uapi_build_device(const Tund__WgConfig *cfg, SecBuf *out, char **ret_error);
-int uapi_build_peer(const Tund__WgConfig *cfg, size_t i, const UapiEndpoint *endpoints,
-                    SecBuf *out, char **ret_error);
+int uapi_build_peer(const Tund__WgConfig *cfg, size_t i, const UapiEndpoint *endpoints, SecBuf *out,
+                    char **ret_error);
 /* Builds a `set=1` that sets the endpoint of each given peer again (Rebind), and turns the
  * keepalive off and on for peers that have one, so the engine sends at once. */
 int uapi_build_endpoints(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, SecBuf *out,

@@ -25,11 +25,10 @@ static void on_ctl_close(IpcConn *c, int error, const char *reason, void *userda
         Manager *m = cc->m;
         const IpcPeer *peer = ipc_conn_get_peer(c);
         if (cc->watching && error == -ENOBUFS)
-                helper_log_internal(LOG_WARNING, 0,
-                                    &(const LogFields){ .message_id =
-                                                                HELPER_MESSAGE_WATCHER_DROPPED },
-                                    "Dropping watch subscriber pid %d: %s", peer ? (int) peer->pid : 0,
-                                    reason);
+                helper_log_internal(
+                        LOG_WARNING, 0,
+                        &(const LogFields){ .message_id = HELPER_MESSAGE_WATCHER_DROPPED },
+                        "Dropping watch subscriber pid %d: %s", peer ? (int) peer->pid : 0, reason);
         else if (error < 0 && error != -ECONNRESET)
                 log_info("Control client pid %d closed: %s", peer ? (int) peer->pid : 0, reason);
         ctl_client_free(cc);
@@ -118,10 +117,10 @@ static size_t ctl_select(Manager *m, IpcConn *c, IpcMsg *msg, const char *profil
                                                     TUND__ERROR_CODE__ERROR_NOT_FOUND, 0,
                                                     "no session for profile %s", profile);
                 else if (!helper_session_permits(s->state, what))
-                        (void) ipc_conn_reply_error(c, msg->msg_id, helper_session_refusal_code(s->state),
-                                                    0, "%s: session %s is %s",
-                                                    helper_session_request_to_string(what), profile,
-                                                    helper_session_state_to_string(s->state));
+                        (void) ipc_conn_reply_error(
+                                c, msg->msg_id, helper_session_refusal_code(s->state), 0,
+                                "%s: session %s is %s", helper_session_request_to_string(what),
+                                profile, helper_session_state_to_string(s->state));
                 else
                         v[n++] = s;
         } else

@@ -13,8 +13,8 @@ static int helper_max_level = LOG_INFO;
 
 void helper_log_open(void) {
         struct stat st;
-        helper_use_journal = stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode) &&
-                      !getenv("TUND_LOG_STDERR");
+        helper_use_journal = stat("/run/systemd/journal/socket", &st) == 0 &&
+                             S_ISSOCK(st.st_mode) && !getenv("TUND_LOG_STDERR");
         const char *e = getenv("TUND_LOG_LEVEL");
         if (e && streq(e, "debug"))
                 helper_max_level = LOG_DEBUG;
@@ -92,8 +92,7 @@ int helper_log_internal(int level, int error, const LogFields *f, const char *fm
                                  f->message_id ? " MESSAGE_ID=" : "",
                                  f->message_id ? f->message_id : "");
                 string_sanitize_inplace(ctx);
-                fprintf(stderr, "<%d>%s%s%s\n", level, f && f->source ? "tunnel: " : "", msg,
-                        ctx);
+                fprintf(stderr, "<%d>%s%s%s\n", level, f && f->source ? "tunnel: " : "", msg, ctx);
                 fflush(stderr);
         }
         errno = saved;

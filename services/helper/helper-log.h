@@ -43,6 +43,7 @@ int helper_log_internal(int level, int error, const LogFields *f, const char *fm
 /* A line about one session: PROFILE=, TUNNEL_PID=, MESSAGE_ID=. */
 #define log_session(level, profile_, pid_, id_, ...)                                               \
         helper_log_internal(level, 0,                                                              \
-                            &(const LogFields){ .profile = (profile_), .tunnel_pid = (pid_),       \
+                            &(const LogFields){ .profile = (profile_),                             \
+                                                .tunnel_pid = (pid_),                              \
                                                 .message_id = (id_) },                             \
                             __VA_ARGS__)

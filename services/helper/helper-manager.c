@@ -126,8 +126,8 @@ static int on_sigterm(sd_event_source *es, const struct signalfd_siginfo *si, vo
                 return sd_event_exit(m->event, 0);
         }
         m->stopping = true;
-        log_info("Signal %s: stopping %u session%s.", strsignal((int) si->ssi_signo),
-                 m->n_sessions, m->n_sessions == 1 ? "" : "s");
+        log_info("Signal %s: stopping %u session%s.", strsignal((int) si->ssi_signo), m->n_sessions,
+                 m->n_sessions == 1 ? "" : "s");
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping sessions.");
         /* No new clients while we wind down; systemd keeps the sockets for the next start. */
         m->control_server = ipc_server_free(m->control_server);
@@ -169,8 +169,9 @@ static int manager_listen_systemd(Manager *m, int *ret_control, int *ret_shim) {
         }
         free(names);
         if (control < 0 || shim < 0)
-                return log_error_errno(-EBADF, "systemd passed no socket named \"%s\" "
-                                               "(FileDescriptorName=).",
+                return log_error_errno(-EBADF,
+                                       "systemd passed no socket named \"%s\" "
+                                       "(FileDescriptorName=).",
                                        control < 0 ? "control" : "shim");
         *ret_control = TAKE_FD(control);
         *ret_shim = TAKE_FD(shim);
@@ -183,8 +184,8 @@ static int manager_listen_dir(Manager *m, gid_t control_gid, int *ret_control, i
         if (mkdir(m->opt.listen_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s: %m", m->opt.listen_dir);
         snprintf(path, sizeof(path), "%s/control.sock", m->opt.listen_dir);
-        int r = ipc_listen_unix(path, 0660, root ? 0 : (uid_t) -1,
-                                root ? control_gid : (gid_t) -1, ret_control);
+        int r = ipc_listen_unix(path, 0660, root ? 0 : (uid_t) -1, root ? control_gid : (gid_t) -1,
+                                ret_control);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on %s: %m", path);
         snprintf(path, sizeof(path), "%s/shim.sock", m->opt.listen_dir);
@@ -229,7 +230,8 @@ static int manager_setup_users(Manager *m) {
         m->shim_policy = (IpcPolicy){ .description = "root" };
         if (m->shim_uid != 0) {
                 snprintf(shim_desc, sizeof(shim_desc), "root or uid %u", (unsigned) m->shim_uid);
-                m->shim_policy = (IpcPolicy){ .description = shim_desc, .allow_uid = true,
+                m->shim_policy = (IpcPolicy){ .description = shim_desc,
+                                              .allow_uid = true,
                                               .uid = m->shim_uid };
         }
 
@@ -272,10 +274,10 @@ static void manager_setup_nofile(Manager *m) {
                         rl.rlim_cur = orig;
         }
         if (rl.rlim_cur < need) {
-                rlim_t room = rl.rlim_cur > HELPER_SHIM_MAX_CONNECTIONS + HELPER_NOFILE_RESERVE
-                                      ? rl.rlim_cur - HELPER_SHIM_MAX_CONNECTIONS -
-                                                HELPER_NOFILE_RESERVE
-                                      : 16;
+                rlim_t room =
+                        rl.rlim_cur > HELPER_SHIM_MAX_CONNECTIONS + HELPER_NOFILE_RESERVE
+                                ? rl.rlim_cur - HELPER_SHIM_MAX_CONNECTIONS - HELPER_NOFILE_RESERVE
+                                : 16;
                 m->max_control = (unsigned) MIN((rlim_t) m->max_control, MAX(room, (rlim_t) 16));
                 log_notice("RLIMIT_NOFILE is %llu: serving at most %u control clients at once.",
                            (unsigned long long) rl.rlim_cur, m->max_control);
@@ -316,8 +318,8 @@ int helper_manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
-        r = ipc_server_new(&m->control_server, m->event, TAKE_FD(control),
-                           &ipc_channel_ctl_server, helper_control_accept, m);
+        r = ipc_server_new(&m->control_server, m->event, TAKE_FD(control), &ipc_channel_ctl_server,
+                           helper_control_accept, m);
         if (r >= 0)
                 r = ipc_server_new(&m->shim_server, m->event, TAKE_FD(shim),
                                    &ipc_channel_shim_server, helper_shim_accept, m);

@@ -118,25 +118,26 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                         break;
                 case ARG_LISTEN_DIR:
                         if (optarg[0] != '/')
-                                return error_set(ret_error, -EINVAL, "--listen-dir needs an absolute path: %s",
-                                            optarg);
+                                return error_set(ret_error, -EINVAL,
+                                                 "--listen-dir needs an absolute path: %s", optarg);
                         o->listen_dir = optarg;
                         break;
                 case ARG_IDLE_EXIT:
                         if (parse_seconds(optarg, true, &o->idle_exit_usec) < 0)
                                 return error_set(ret_error, -EINVAL,
-                                            "--idle-exit: not a number of seconds: %s", optarg);
+                                                 "--idle-exit: not a number of seconds: %s",
+                                                 optarg);
                         break;
                 case ARG_TUNNEL:
                         if (optarg[0] != '/')
-                                return error_set(ret_error, -EINVAL, "--tunnel needs an absolute path: %s",
-                                            optarg);
+                                return error_set(ret_error, -EINVAL,
+                                                 "--tunnel needs an absolute path: %s", optarg);
                         o->tunnel_path = optarg;
                         break;
                 case ARG_TUNNEL_SHA256:
                         if (!verify_sha256_hex_valid(optarg, sha))
                                 return error_set(ret_error, -EINVAL,
-                                            "--tunnel-sha256: not 64 hex digits: %s", optarg);
+                                                 "--tunnel-sha256: not 64 hex digits: %s", optarg);
                         o->tunnel_sha256 = sha;
                         break;
                 case ARG_ENGINE_SHA256:
@@ -167,20 +168,20 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 case ARG_START_TIMEOUT:
                         if (parse_seconds(optarg, false, &o->start_timeout_usec) < 0)
                                 return error_set(ret_error, -EINVAL,
-                                            "--start-timeout: not a positive number: %s",
-                                            optarg);
+                                                 "--start-timeout: not a positive number: %s",
+                                                 optarg);
                         break;
                 case ARG_STOP_TIMEOUT:
                         if (parse_seconds(optarg, false, &o->stop_timeout_usec) < 0)
                                 return error_set(ret_error, -EINVAL,
-                                            "--stop-timeout: not a positive number: %s", optarg);
+                                                 "--stop-timeout: not a positive number: %s",
+                                                 optarg);
                         break;
                 case ARG_WATCH_MEMORY: {
                         char *end;
                         errno = 0;
-                        unsigned long long v = isdigit((unsigned char) optarg[0])
-                                                       ? strtoull(optarg, &end, 10)
-                                                       : 0;
+                        unsigned long long v =
+                                isdigit((unsigned char) optarg[0]) ? strtoull(optarg, &end, 10) : 0;
                         if (v == 0 || errno || *end || v > HELPER_WATCH_MEMORY_MAX_MIB)
                                 return error_set(ret_error, -EINVAL,
                                                  "--watch-memory: not a number of MiB between 1 "
@@ -192,10 +193,11 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 case '?':
                 default:
                         if (optopt > 0 && optopt < 0x80)
-                                return error_set(ret_error, -EINVAL, "unknown option or missing argument: -%c",
-                                            optopt);
-                        return error_set(ret_error, -EINVAL, "unknown option or missing argument: %s",
-                                    argv[optind - 1]);
+                                return error_set(ret_error, -EINVAL,
+                                                 "unknown option or missing argument: -%c", optopt);
+                        return error_set(ret_error, -EINVAL,
+                                         "unknown option or missing argument: %s",
+                                         argv[optind - 1]);
                 }
         }
         if (optind < argc)

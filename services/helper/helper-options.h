@@ -14,16 +14,16 @@
 #define HELPER_WATCH_MEMORY_MAX_MIB 4096u
 
 typedef struct HelperOptions {
-        const char *listen_dir;     /* NULL: sockets from systemd */
+        const char *listen_dir; /* NULL: sockets from systemd */
         const char *tunnel_path;
-        const char *tunnel_sha256;  /* 64 lowercase hex digits, or NULL */
-        const char *engine_sha256;  /* wireguard-go's, passed to each tunnel; or NULL */
+        const char *tunnel_sha256; /* 64 lowercase hex digits, or NULL */
+        const char *engine_sha256; /* wireguard-go's, passed to each tunnel; or NULL */
         const char *tunnel_user;
         const char *control_group;
         bool shim_uid_set;
         uid_t shim_uid;
-        const char *shim_user; /* a name, resolved at setup; or shim_uid_set */
-        uint64_t idle_exit_usec;    /* 0 = never */
+        const char *shim_user;   /* a name, resolved at setup; or shim_uid_set */
+        uint64_t idle_exit_usec; /* 0 = never */
         uint64_t start_timeout_usec;
         uint64_t stop_timeout_usec; /* StopRequest -> SIGTERM; SIGTERM -> SIGKILL */
         uint64_t watch_memory_max;  /* bytes queued to all watch subscribers together */

@@ -110,16 +110,15 @@ static void session_finish(Session *s) {
         log_session(asked || s->exit_status == 0 ? LOG_INFO : LOG_WARNING, s->profile,
                     s->tunnel_pid,
                     asked ? HELPER_MESSAGE_SESSION_STOPPED : HELPER_MESSAGE_TUNNEL_EXITED,
-                    "Session %s ended: tunnel %d %s%s%s.", s->profile, (int) s->tunnel_pid,
-                    reason, asked ? "; stopped because " : "", asked ? s->stop_reason : "");
+                    "Session %s ended: tunnel %d %s%s%s.", s->profile, (int) s->tunnel_pid, reason,
+                    asked ? "; stopped because " : "", asked ? s->stop_reason : "");
 
         /* A shim that asked to stop while the start was pending gets both replies. */
         if (s->start_msg_id && s->shim)
-                (void) ipc_conn_reply_error(s->shim->conn, s->start_msg_id,
-                                            TUND__ERROR_CODE__ERROR_ENGINE, 0,
-                                            "tunnel for %s ended before it started: %s%s%s",
-                                            s->profile, reason, asked ? "; stopped because " : "",
-                                            asked ? s->stop_reason : "");
+                (void) ipc_conn_reply_error(
+                        s->shim->conn, s->start_msg_id, TUND__ERROR_CODE__ERROR_ENGINE, 0,
+                        "tunnel for %s ended before it started: %s%s%s", s->profile, reason,
+                        asked ? "; stopped because " : "", asked ? s->stop_reason : "");
         if (s->stop_msg_id && s->shim) {
                 Tund__HelperToShim r = TUND__HELPER_TO_SHIM__INIT;
                 Tund__Ack ack = TUND__ACK__INIT;
@@ -285,12 +284,11 @@ static void on_stop_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata) 
         const Tund__TunnelToHelper *t = (const Tund__TunnelToHelper *) reply->msg;
         if (err)
                 log_session(LOG_WARNING, s->profile, s->tunnel_pid, NULL,
-                            "Tunnel %d failed to stop: %s", (int) s->tunnel_pid,
-                            err->message);
+                            "Tunnel %d failed to stop: %s", (int) s->tunnel_pid, err->message);
         else if (t->payload_case == TUND__TUNNEL_TO_HELPER__PAYLOAD_STOP_RESPONSE)
                 log_session(LOG_DEBUG, s->profile, s->tunnel_pid, NULL,
-                            "Tunnel %d stopped its engine (exit status %d).",
-                            (int) s->tunnel_pid, t->stop_response->engine_exit_status);
+                            "Tunnel %d stopped its engine (exit status %d).", (int) s->tunnel_pid,
+                            t->stop_response->engine_exit_status);
 }
 
 void helper_session_stop(Session *s, const char *reason) {
@@ -313,10 +311,9 @@ void helper_session_stop(Session *s, const char *reason) {
                 msg.stop_request = &req;
                 int64_t r = ipc_conn_call(s->tunnel, &msg.base, NULL, 0,
                                           s->m->opt.stop_timeout_usec, on_stop_reply, s);
-                if (r > 0 && sd_event_add_time_relative(s->m->event, &s->term_timer,
-                                                        CLOCK_MONOTONIC,
-                                                        s->m->opt.stop_timeout_usec, 0,
-                                                        on_term_timer, s) >= 0)
+                if (r > 0 && sd_event_add_time_relative(
+                                     s->m->event, &s->term_timer, CLOCK_MONOTONIC,
+                                     s->m->opt.stop_timeout_usec, 0, on_term_timer, s) >= 0)
                         return;
         }
         session_terminate(s);
@@ -370,9 +367,9 @@ static void on_start_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata)
 
         if (error < 0) {
                 if (error == -ETIMEDOUT)
-                        helper_session_set_last_error(s, "tunnel did not start within %llus",
-                                               (unsigned long long) (s->m->opt.start_timeout_usec /
-                                                                     USEC_PER_SEC));
+                        helper_session_set_last_error(
+                                s, "tunnel did not start within %llus",
+                                (unsigned long long) (s->m->opt.start_timeout_usec / USEC_PER_SEC));
                 else if (!s->last_error)
                         helper_session_set_last_error(s, "tunnel went away during its start");
                 if (shim)
@@ -395,7 +392,8 @@ static void on_start_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata)
         const Tund__StartResponse *resp =
                 ipc_msg_payload(reply, TUND__TUNNEL_TO_HELPER__PAYLOAD_START_RESPONSE);
         if (!resp) {
-                helper_session_set_last_error(s, "tunnel answered StartRequest with something else");
+                helper_session_set_last_error(s,
+                                              "tunnel answered StartRequest with something else");
                 if (shim)
                         (void) ipc_conn_reply_error(shim, shim_id, TUND__ERROR_CODE__ERROR_PROTOCOL,
                                                     0, "%s: %s", s->profile, s->last_error);
@@ -518,8 +516,7 @@ static int session_spawn(Session *s, IpcMsg *msg, char **ret_error) {
         pid_t pid = 0;
         int r;
 
-        r = (m->spawn ?: session_exec_tunnel)(m, msg->fds[0], msg->fds[1], &ours, &pid,
-                                              ret_error);
+        r = (m->spawn ?: session_exec_tunnel)(m, msg->fds[0], msg->fds[1], &ours, &pid, ret_error);
         if (r < 0)
                 return r;
         s->tunnel_pid = pid;
@@ -579,7 +576,8 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
                 return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_EXISTS, 0,
                                             "a session for profile %s already exists (%s, "
                                             "tunnel pid %d)",
-                                            req->profile, helper_session_state_to_string(other->state),
+                                            req->profile,
+                                            helper_session_state_to_string(other->state),
                                             (int) other->tunnel_pid);
         if (check_session_fds(msg->fds[0], msg->fds[1], req->ifname, why, sizeof(why)) < 0)
                 return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
@@ -612,8 +610,8 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
         _cleanup_free_ char *error = NULL;
         int r = session_spawn(s, msg, &error);
         if (r < 0) {
-                log_session(LOG_ERR, s->profile, 0, NULL, "Cannot start session %s: %s",
-                            s->profile, error ? error : strerror(-r));
+                log_session(LOG_ERR, s->profile, 0, NULL, "Cannot start session %s: %s", s->profile,
+                            error ? error : strerror(-r));
                 (void) ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_ENGINE, r,
                                             "%s: tunnel not started: %s", s->profile,
                                             error ? error : strerror(-r));
@@ -640,7 +638,8 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
                     "Session %s: tunnel %d spawned for interface %s (shim pid %u).", s->profile,
                     (int) s->tunnel_pid, s->ifname, s->shim_pid);
         if (k < 0) {
-                helper_session_set_last_error(s, "cannot send StartRequest: %s", strerror((int) -k));
+                helper_session_set_last_error(s, "cannot send StartRequest: %s",
+                                              strerror((int) -k));
                 helper_session_stop(s, "the start failed");
         }
         helper_watch_session_state(s, "starting");

@@ -15,15 +15,15 @@ typedef enum SessionState {
 } SessionState;
 
 typedef enum SessionRequest {
-        SREQ_SHIM_STOP,           /* shim StopSession */
-        SREQ_SHIM_GET_PEERS,      /* shim ShimGetPeers */
-        SREQ_CTL_GET_PEERS,       /* control CtlGetPeers */
-        SREQ_CTL_REBIND,          /* control CtlRebind */
-        SREQ_CTL_STOP,            /* control CtlStopSession */
-        SREQ_TUNNEL_SETTINGS,     /* tunnel NetworkSettingsRequest */
-        SREQ_TUNNEL_START_REPLY,  /* tunnel's reply to StartRequest */
-        SREQ_TUNNEL_STOP_REPLY,   /* tunnel's reply to StopRequest */
-        SREQ_TUNNEL_EVENT,        /* tunnel one-way Log, Status, PeerUpdate */
+        SREQ_SHIM_STOP,          /* shim StopSession */
+        SREQ_SHIM_GET_PEERS,     /* shim ShimGetPeers */
+        SREQ_CTL_GET_PEERS,      /* control CtlGetPeers */
+        SREQ_CTL_REBIND,         /* control CtlRebind */
+        SREQ_CTL_STOP,           /* control CtlStopSession */
+        SREQ_TUNNEL_SETTINGS,    /* tunnel NetworkSettingsRequest */
+        SREQ_TUNNEL_START_REPLY, /* tunnel's reply to StartRequest */
+        SREQ_TUNNEL_STOP_REPLY,  /* tunnel's reply to StopRequest */
+        SREQ_TUNNEL_EVENT,       /* tunnel one-way Log, Status, PeerUpdate */
         _SREQ_MAX,
 } SessionRequest;
 

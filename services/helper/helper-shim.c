@@ -56,7 +56,8 @@ static int shim_dispatch_stop(IpcConn *c, IpcMsg *m, void *userdata) {
         Session *s = shim_session_permitted(c, m, sc, SREQ_SHIM_STOP);
         if (!s)
                 return 0;
-        const Tund__StopSession *req = ipc_msg_payload(m, TUND__SHIM_TO_HELPER__PAYLOAD_STOP_SESSION);
+        const Tund__StopSession *req =
+                ipc_msg_payload(m, TUND__SHIM_TO_HELPER__PAYLOAD_STOP_SESSION);
         char reason[300];
         snprintf(reason, sizeof(reason), "the network shim asked%s%s",
                  isempty(req->reason) ? "" : ": ", isempty(req->reason) ? "" : req->reason);

@@ -201,9 +201,10 @@ int helper_tunnel_spawn(const TunnelSpawnArgs *a, pid_t *ret_pid, const char **r
 }
 
 static bool env_ours(const char *e) {
-        static const char *const prefixes[] = { "NOTIFY_SOCKET=", "LISTEN_PID=", "LISTEN_FDS=",
-                                                "LISTEN_FDNAMES=", "WATCHDOG_PID=",
-                                                "WATCHDOG_USEC=" };
+        static const char *const prefixes[] = {
+                "NOTIFY_SOCKET=",  "LISTEN_PID=",   "LISTEN_FDS=",
+                "LISTEN_FDNAMES=", "WATCHDOG_PID=", "WATCHDOG_USEC="
+        };
         for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
                 if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
                         return true;

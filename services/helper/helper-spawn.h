@@ -11,15 +11,15 @@
 #define TUNNEL_CHILD_UAPI_FD 5
 
 typedef struct TunnelSpawnArgs {
-        int exe_fd;          /* the verified binary, executed with execveat(AT_EMPTY_PATH) */
-        int channel_fd;      /* the child's end of the tunnel socketpair */
+        int exe_fd;     /* the verified binary, executed with execveat(AT_EMPTY_PATH) */
+        int channel_fd; /* the child's end of the tunnel socketpair */
         int tun_fd, uapi_fd;
-        bool change_user;    /* we are root: become uid/gid, keeping only CAP_NET_ADMIN */
+        bool change_user; /* we are root: become uid/gid, keeping only CAP_NET_ADMIN */
         uid_t uid;
         gid_t gid;
-        bool allow_root;     /* pass --allow-root (the tunnel user is root: tests) */
+        bool allow_root;           /* pass --allow-root (the tunnel user is root: tests) */
         const char *engine_sha256; /* pass --engine-sha256 HEX; NULL: none */
-        rlim_t nofile_soft;  /* RLIMIT_NOFILE soft limit to restore, 0 = inherit ours */
+        rlim_t nofile_soft;        /* RLIMIT_NOFILE soft limit to restore, 0 = inherit ours */
         char *const *envp;
 } TunnelSpawnArgs;
 

@@ -43,9 +43,10 @@ static void on_settings_reply(IpcConn *shim, int error, IpcMsg *reply, void *use
         } else if (ipc_msg_error(reply)) {
                 const Tund__Error *e = ipc_msg_error(reply);
                 if (s)
-                        helper_session_set_last_error(s, "network settings refused: %s", e->message);
-                (void) ipc_conn_reply_error(r->tunnel, r->request_id, e->code, e->errno_value,
-                                            "%s", e->message);
+                        helper_session_set_last_error(s, "network settings refused: %s",
+                                                      e->message);
+                (void) ipc_conn_reply_error(r->tunnel, r->request_id, e->code, e->errno_value, "%s",
+                                            e->message);
         } else {
                 const Tund__NetworkSettingsResult *res = ipc_msg_payload(
                         reply, TUND__SHIM_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_RESULT);
@@ -58,7 +59,8 @@ static void on_settings_reply(IpcConn *shim, int error, IpcMsg *reply, void *use
                                 helper_proto_freep(&s->settings);
                                 helper_proto_freep(&s->applied);
                                 s->settings = TAKE_PTR(r->settings);
-                                s->applied = (Tund__NetworkSettingsResult *) helper_proto_dup(&res->base);
+                                s->applied = (Tund__NetworkSettingsResult *) helper_proto_dup(
+                                        &res->base);
                         }
                         Tund__HelperToTunnel out = TUND__HELPER_TO_TUNNEL__INIT;
                         out.payload_case = TUND__HELPER_TO_TUNNEL__PAYLOAD_NETWORK_SETTINGS_RESULT;
@@ -74,8 +76,8 @@ static int tunnel_dispatch_settings(IpcConn *c, IpcMsg *msg, void *userdata) {
         const Tund__NetworkSettingsRequest *req =
                 ipc_msg_payload(msg, TUND__TUNNEL_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_REQUEST);
         if (!helper_session_permits(s->state, SREQ_TUNNEL_SETTINGS))
-                return ipc_conn_reply_error(c, msg->msg_id, helper_session_refusal_code(s->state), 0,
-                                            "NetworkSettingsRequest: session %s is %s",
+                return ipc_conn_reply_error(c, msg->msg_id, helper_session_refusal_code(s->state),
+                                            0, "NetworkSettingsRequest: session %s is %s",
                                             s->profile, helper_session_state_to_string(s->state));
         if (!req->settings)
                 return ipc_conn_reply_error(c, msg->msg_id, TUND__ERROR_CODE__ERROR_INVALID, 0,
@@ -303,7 +305,8 @@ static void on_gather_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata
                         gather_fail(g, gc->profile, TUND__ERROR_CODE__ERROR_PROTOCOL,
                                     "unexpected answer to Rebind");
         } else {
-                Tund__PeerUpdate *pu = ipc_msg_payload(reply, TUND__TUNNEL_TO_HELPER__PAYLOAD_PEERS);
+                Tund__PeerUpdate *pu =
+                        ipc_msg_payload(reply, TUND__TUNNEL_TO_HELPER__PAYLOAD_PEERS);
                 Tund__PeerUpdate **v = pu ? realloc(g->peers, (g->n_peers + 1) * sizeof(*v)) : NULL;
                 if (!pu)
                         gather_fail(g, gc->profile, TUND__ERROR_CODE__ERROR_PROTOCOL,
@@ -329,12 +332,15 @@ static void on_gather_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata
 }
 
 int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
-                  Session **sessions, size_t n) {
+                         Session **sessions, size_t n) {
         Gather *g = calloc(1, sizeof(Gather));
         if (!g)
                 return -ENOMEM;
-        *g = (Gather){ .m = m, .kind = kind, .reply_to = ipc_conn_ref(reply_to),
-                       .reply_id = reply_id, .pending = 1 };
+        *g = (Gather){ .m = m,
+                       .kind = kind,
+                       .reply_to = ipc_conn_ref(reply_to),
+                       .reply_id = reply_id,
+                       .pending = 1 };
 
         Tund__HelperToTunnel out = TUND__HELPER_TO_TUNNEL__INIT;
         Tund__GetPeers gp = TUND__GET_PEERS__INIT;
@@ -346,8 +352,8 @@ int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_
                 out.payload_case = TUND__HELPER_TO_TUNNEL__PAYLOAD_GET_PEERS;
                 out.get_peers = &gp;
         }
-        uint64_t timeout = kind == GATHER_CTL_REBIND ? HELPER_REBIND_TIMEOUT_USEC
-                                                     : HELPER_PEERS_TIMEOUT_USEC;
+        uint64_t timeout =
+                kind == GATHER_CTL_REBIND ? HELPER_REBIND_TIMEOUT_USEC : HELPER_PEERS_TIMEOUT_USEC;
         for (size_t i = 0; i < n; i++) {
                 Session *s = sessions[i];
                 GatherCall *gc = calloc(1, sizeof(GatherCall));

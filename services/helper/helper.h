@@ -24,7 +24,7 @@
 #define HELPER_SETTINGS_TIMEOUT_USEC (30 * USEC_PER_SEC) /* shim applying netlink + DNS */
 #define HELPER_PEERS_TIMEOUT_USEC (10 * USEC_PER_SEC)    /* tunnel asking the engine (UAPI) */
 #define HELPER_REBIND_TIMEOUT_USEC (20 * USEC_PER_SEC)   /* tunnel resolving endpoints again */
-#define HELPER_DRAIN_USEC (1 * USEC_PER_SEC) /* reading a dead tunnel's last messages */
+#define HELPER_DRAIN_USEC (1 * USEC_PER_SEC)             /* reading a dead tunnel's last messages */
 /* How often an exit that is expected (channel closed, signal sent) is also asked of waitid():
  * rare enough to cost nothing, quick enough that a lost pidfd wakeup delays a restart by well
  * under a second (see on_reap_poll()). */
@@ -131,7 +131,7 @@ struct Manager {
         const IpcPolicy *policies[_HELPER_POLICY_MAX]; /* what routes name (HelperPolicy) */
         uid_t shim_uid;
         gid_t control_gid; /* owner group of --listen-dir's control.sock */
-        bool change_user; /* we are root: tunnels run as tunnel_uid */
+        bool change_user;  /* we are root: tunnels run as tunnel_uid */
         uid_t tunnel_uid;
         gid_t tunnel_gid;
         char **child_env;
@@ -140,7 +140,7 @@ struct Manager {
          * (test/unit/test-helper-session.c, test/fuzz/fuzz-helper.c). */
         HelperSpawnFunc spawn;
 
-        unsigned max_control; /* HELPER_CONTROL_MAX_CONNECTIONS, less if fds are short */
+        unsigned max_control;    /* HELPER_CONTROL_MAX_CONNECTIONS, less if fds are short */
         rlim_t nofile_soft_orig; /* what we were started with, if we raised it (else 0) */
 
         uint64_t start_mono;
@@ -188,7 +188,7 @@ void helper_tunnel_conn_setup(Session *s);
 /* Relays GetPeers (shim or ctl) / Rebind to a set of sessions and answers once all replied. */
 typedef enum GatherKind { GATHER_CTL_PEERS, GATHER_SHIM_PEERS, GATHER_CTL_REBIND } GatherKind;
 int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
-                  Session **sessions, size_t n);
+                         Session **sessions, size_t n);
 
 /* helper-watch.c */
 void helper_watch_subscribe(CtlClient *cc, const char *profile);

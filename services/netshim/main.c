@@ -55,9 +55,21 @@ static int parse_uint(const char *s, unsigned *ret) {
 }
 
 static int parse_argv(int argc, char **argv, const char **ret_profile) {
-        enum { ARG_CLEANUP = 0x100, ARG_CONFIG_DIR, ARG_SHIM_SOCKET, ARG_STATE_DIR, ARG_UAPI_DIR,
-               ARG_ENGINE, ARG_ENGINE_GROUP, ARG_ENGINE_USER, ARG_BUS, ARG_RESOLVCONF, ARG_START_TO,
-               ARG_STOP_TO, ARG_PROFILE_STDIN };
+        enum {
+                ARG_CLEANUP = 0x100,
+                ARG_CONFIG_DIR,
+                ARG_SHIM_SOCKET,
+                ARG_STATE_DIR,
+                ARG_UAPI_DIR,
+                ARG_ENGINE,
+                ARG_ENGINE_GROUP,
+                ARG_ENGINE_USER,
+                ARG_BUS,
+                ARG_RESOLVCONF,
+                ARG_START_TO,
+                ARG_STOP_TO,
+                ARG_PROFILE_STDIN
+        };
         static const struct option opts[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "cleanup", no_argument, NULL, ARG_CLEANUP },
@@ -81,21 +93,43 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
                 case 'h':
                         help();
                         return 0;
-                case ARG_CLEANUP: arg_cleanup = true; break;
-                case ARG_CONFIG_DIR: arg_config_dir = optarg; break;
-                case ARG_PROFILE_STDIN: arg_profile_stdin = true; break;
-                case ARG_SHIM_SOCKET: arg_shim_socket = optarg; break;
-                case ARG_STATE_DIR: arg_state_dir = optarg; break;
-                case ARG_UAPI_DIR: arg_uapi_dir = optarg; break;
-                case ARG_ENGINE: arg_engine = optarg; break;
-                case ARG_ENGINE_GROUP: arg_engine_group = *optarg ? optarg : NULL; break;
-                case ARG_ENGINE_USER: arg_engine_user = *optarg ? optarg : NULL; break;
-                case ARG_BUS: arg_bus_address = optarg; break;
-                case ARG_RESOLVCONF: arg_resolvconf = optarg; break;
+                case ARG_CLEANUP:
+                        arg_cleanup = true;
+                        break;
+                case ARG_CONFIG_DIR:
+                        arg_config_dir = optarg;
+                        break;
+                case ARG_PROFILE_STDIN:
+                        arg_profile_stdin = true;
+                        break;
+                case ARG_SHIM_SOCKET:
+                        arg_shim_socket = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        arg_state_dir = optarg;
+                        break;
+                case ARG_UAPI_DIR:
+                        arg_uapi_dir = optarg;
+                        break;
+                case ARG_ENGINE:
+                        arg_engine = optarg;
+                        break;
+                case ARG_ENGINE_GROUP:
+                        arg_engine_group = *optarg ? optarg : NULL;
+                        break;
+                case ARG_ENGINE_USER:
+                        arg_engine_user = *optarg ? optarg : NULL;
+                        break;
+                case ARG_BUS:
+                        arg_bus_address = optarg;
+                        break;
+                case ARG_RESOLVCONF:
+                        arg_resolvconf = optarg;
+                        break;
                 case ARG_START_TO:
                 case ARG_STOP_TO:
                         if (parse_uint(optarg, c == ARG_START_TO ? &arg_start_timeout
-                                                                  : &arg_stop_timeout) < 0) {
+                                                                 : &arg_stop_timeout) < 0) {
                                 log_error("Invalid timeout: %s", optarg);
                                 return -EINVAL;
                         }

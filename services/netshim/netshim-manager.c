@@ -101,7 +101,8 @@ static void manager_revert(Manager *m) {
                 int r = netcfg_revert(m->netcfg, &err);
                 if (r < 0) {
                         /* The state file stays for --cleanup (ExecStopPost) to retry. */
-                        log_warning_errno(r, "Reverting the network settings of %s failed, "
+                        log_warning_errno(r,
+                                          "Reverting the network settings of %s failed, "
                                           "keeping %s for the cleanup: %s",
                                           m->profile->ifname, m->state_path,
                                           err ? err : "unknown error");
@@ -187,20 +188,22 @@ static int on_apply(Manager *m, IpcMsg *req, const Tund__ApplyNetworkSettings *a
         r = netcfg_apply(m->netcfg, a->settings, &res, &err);
         m->applied = true; /* even a failed apply may have been partly undone: revert anyway */
         if (r < 0) {
-                log_error_errno(r, "Applying network settings to %s failed: %s",
-                                m->profile->ifname, err ? err : "unknown error");
-                return ipc_conn_reply_error(m->conn, req->msg_id, TUND__ERROR_CODE__ERROR_NETCFG,
-                                            r, "%s: %s", m->profile->ifname,
-                                            err ? err : strerror(-r));
+                log_error_errno(r, "Applying network settings to %s failed: %s", m->profile->ifname,
+                                err ? err : "unknown error");
+                return ipc_conn_reply_error(m->conn, req->msg_id, TUND__ERROR_CODE__ERROR_NETCFG, r,
+                                            "%s: %s", m->profile->ifname, err ? err : strerror(-r));
         }
         free(err), err = NULL;
         r = netshim_watch_start(m);
         if (r < 0)
-                log_warning_errno(r, "Cannot watch the routes and rules of %s (another program "
-                                  "could delete them unnoticed): %m", m->profile->ifname);
+                log_warning_errno(r,
+                                  "Cannot watch the routes and rules of %s (another program "
+                                  "could delete them unnoticed): %m",
+                                  m->profile->ifname);
         r = netcfg_state_save(m->netcfg, m->state_path, &err);
         if (r < 0)
-                log_warning_errno(r, "Cannot save the applied state to %s (cleanup after a "
+                log_warning_errno(r,
+                                  "Cannot save the applied state to %s (cleanup after a "
                                   "crash will rely on reconcile): %s",
                                   m->state_path, err ? err : "unknown error");
         log_info("Applied network settings to %s: %u addresses, %u routes, %u rules, DNS: %s.",
@@ -216,8 +219,8 @@ static int helper_dispatch_apply(IpcConn *c, IpcMsg *msg, void *userdata) {
 
 /* The one request the helper makes of a shim; anything else is answered "unsupported". */
 static const IpcRoute helper_routes[] = {
-        { TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS, "ApplyNetworkSettings", 0,
-          IPC_ANY, helper_dispatch_apply },
+        { TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS, "ApplyNetworkSettings", 0, IPC_ANY,
+          helper_dispatch_apply },
 };
 
 /* One-way news from the helper. */
@@ -268,8 +271,8 @@ void netshim_format_status(char *buf, size_t size, const Tund__PeerUpdate *u, ui
 
 static void on_peers(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
         Manager *m = userdata;
-        Tund__PeerUpdate *u = reply ? ipc_msg_payload(reply, TUND__HELPER_TO_SHIM__PAYLOAD_PEERS)
-                                    : NULL;
+        Tund__PeerUpdate *u =
+                reply ? ipc_msg_payload(reply, TUND__HELPER_TO_SHIM__PAYLOAD_PEERS) : NULL;
         if (!u || m->state != NETSHIM_RUNNING)
                 return;
         char buf[200];
@@ -327,8 +330,8 @@ static void on_started(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
         (void) sd_notifyf(false, "READY=1\nSTATUS=running on %s, waiting for the first handshake",
                           m->profile->ifname);
         snprintf(m->status, sizeof(m->status), "running");
-        if (sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
-                                       USEC_PER_SEC, 0, on_status_timer, m) < 0)
+        if (sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                       on_status_timer, m) < 0)
                 log_warning("Cannot arm the status timer; STATUS= will not be updated.");
 }
 
@@ -371,8 +374,8 @@ static void manager_connect(Manager *m) {
                                  strerror(-r));
                 set_status(m, "waiting for tund-helperd (%s: %s)", m->opts.shim_socket,
                            strerror(-r));
-                if (sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_MONOTONIC,
-                                               delay, 0, on_retry, m) < 0)
+                if (sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_MONOTONIC, delay, 0,
+                                               on_retry, m) < 0)
                         manager_fail(m, "cannot arm the retry timer");
                 return;
         }
@@ -496,8 +499,8 @@ static int manager_load(Manager *m) {
                 if (m->profile->tun_flavour != ENGINE_TUN_FLAVOUR_UNKNOWN)
                         m->engine.flavour = m->profile->tun_flavour;
         } else {
-                r = engine_detect_full(m->opts.engine_path, m->profile->tun_flavour, 0,
-                                       &m->engine, &err);
+                r = engine_detect_full(m->opts.engine_path, m->profile->tun_flavour, 0, &m->engine,
+                                       &err);
                 if (r < 0) {
                         log_error("%s", err ? err : strerror(-r));
                         return -EINVAL;

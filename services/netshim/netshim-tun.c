@@ -34,7 +34,8 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
         else if (flavour == ENGINE_TUN_FLAVOUR_NO_PI)
                 want = IFF_TUN | IFF_NO_PI;
         else
-                return error_set(ret_error, -EINVAL, "%s: TUN flavour of the engine unknown", ifname);
+                return error_set(ret_error, -EINVAL, "%s: TUN flavour of the engine unknown",
+                                 ifname);
 
         fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         if (fd < 0 && errno == EACCES && geteuid() != 0)
@@ -45,12 +46,12 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
                                  ifname, strerror(EACCES));
         if (fd < 0)
                 return error_set(ret_error, negative_errno(), "%s: cannot open /dev/net/tun: %m",
-                            ifname);
+                                 ifname);
         strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
         ifr.ifr_flags = want;
         if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-                return error_set(ret_error, negative_errno(), "%s: cannot create the TUN device: %m",
-                            ifname);
+                return error_set(ret_error, negative_errno(),
+                                 "%s: cannot create the TUN device: %m", ifname);
 
         /* A persistent device of that name would have been reused: make sure it is a TUN
          * without a virtio header. IFF_NO_PI cannot be checked here: TUNGETIFF reports
@@ -60,11 +61,11 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
                 return error_set(ret_error, negative_errno(), "%s: TUNGETIFF: %m", ifname);
         if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP | IFF_VNET_HDR)) != IFF_TUN)
                 return error_set(ret_error, -EEXIST,
-                            "%s: exists as a device with flags 0x%x, not a plain TUN", ifname,
-                            (unsigned) ifr.ifr_flags);
+                                 "%s: exists as a device with flags 0x%x, not a plain TUN", ifname,
+                                 (unsigned) ifr.ifr_flags);
         if (!streq(ifr.ifr_name, ifname))
                 return error_set(ret_error, -EEXIST, "%s: kernel named the device %s", ifname,
-                            ifr.ifr_name);
+                                 ifr.ifr_name);
         return TAKE_FD(fd);
 }
 
@@ -80,7 +81,7 @@ static int uapi_dir(const char *dir, char **ret_error) {
                 return error_set(ret_error, -ENOTDIR, "%s: not a directory", dir);
         if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
                 return error_set(ret_error, -EPERM,
-                            "%s: must belong to root and not be group/other-writable", dir);
+                                 "%s: must belong to root and not be group/other-writable", dir);
         return 0;
 }
 
@@ -100,18 +101,18 @@ static int uapi_clear_stale(const char *path, const struct sockaddr_un *sa, char
         if (probe < 0)
                 return error_set(ret_error, negative_errno(), "socket: %m");
         if (connect(probe, (const struct sockaddr *) sa, sizeof(*sa)) == 0 || errno == EAGAIN)
-                return error_set(ret_error, -EADDRINUSE,
-                            "%s: in use: another engine listens on it", path);
+                return error_set(ret_error, -EADDRINUSE, "%s: in use: another engine listens on it",
+                                 path);
         if (errno != ECONNREFUSED)
                 return error_set(ret_error, negative_errno(), "%s: cannot probe: %m", path);
         if (unlink(path) < 0 && errno != ENOENT)
                 return error_set(ret_error, negative_errno(), "%s: cannot remove stale socket: %m",
-                            path);
+                                 path);
         return 0;
 }
 
 static int sockaddr_for(const char *path, struct sockaddr_un *sa) {
-        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        *sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof(sa->sun_path))
                 return -ENAMETOOLONG;
         strcpy(sa->sun_path, path);
@@ -154,7 +155,8 @@ int netshim_uapi_listen_at(const char *dir, const char *ifname, mode_t mode, uid
                      (gid == (gid_t) -1 || st.st_gid == gid);
         if ((!owned && lchown(path, uid, gid) < 0) || chmod(path, mode) < 0 ||
             listen(fd, SOMAXCONN) < 0) {
-                r = error_set(ret_error, negative_errno(), "%s: cannot set up the socket: %m", path);
+                r = error_set(ret_error, negative_errno(), "%s: cannot set up the socket: %m",
+                              path);
                 (void) unlink(path);
                 return r;
         }

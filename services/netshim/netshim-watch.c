@@ -87,9 +87,9 @@ static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *userd
 }
 
 int netshim_watch_start(Manager *m) {
-        static const unsigned groups[] = {RTNLGRP_IPV4_ROUTE,  RTNLGRP_IPV6_ROUTE,
-                                          RTNLGRP_IPV4_RULE,   RTNLGRP_IPV6_RULE,
-                                          RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR};
+        static const unsigned groups[] = { RTNLGRP_IPV4_ROUTE,  RTNLGRP_IPV6_ROUTE,
+                                           RTNLGRP_IPV4_RULE,   RTNLGRP_IPV6_RULE,
+                                           RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR };
         int r;
 
         if (m->watch_nl)

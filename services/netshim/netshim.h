@@ -10,7 +10,8 @@
 #include "netcfg.h"
 #include "profile.h"
 
-/* Exit codes: systemd restarts on failure, but not on a profile error (RestartPreventExitStatus). */
+/* Exit codes: systemd restarts on failure, but not on a profile error (RestartPreventExitStatus).
+ */
 #define NETSHIM_EXIT_FAILURE 1
 #define NETSHIM_EXIT_CONFIG 78 /* EX_CONFIG */
 

@@ -68,8 +68,8 @@ int clock_gettime(clockid_t id, struct timespec *ts);
 
 #define N_CTL 3
 #define N_SHIM 2
-#define MAX_TUNNELS 16 /* spawned per input; more fail to spawn */
-#define MAX_PENDING 16 /* requests from the helper remembered per peer */
+#define MAX_TUNNELS 16  /* spawned per input; more fail to spawn */
+#define MAX_PENDING 16  /* requests from the helper remembered per peer */
 #define QUIET_MAX 10000 /* loop iterations before "never quiet" is a finding */
 #define FUZZ_IFNAME "tfz0"
 
@@ -85,7 +85,7 @@ enum {
         _T_MAX,
 };
 
-#define F_MODE(f) ((f) & 3u)
+#define F_MODE(f) ((f) &3u)
 #define F_SEL(f) (((f) >> 2) & 3u)
 #define F_SPAWN_FAILS 0x10u
 #define F_ODD(f) (((f) >> 5) & 3u)
@@ -205,7 +205,7 @@ static void world_setup(void) {
 /* ---- fake peers ---- */
 
 typedef struct Peer {
-        IpcConn *conn; /* our end: tundctl, the shim or the tunnel */
+        IpcConn *conn;                 /* our end: tundctl, the shim or the tunnel */
         uint64_t pending[MAX_PENDING]; /* msg_ids of requests the helper sent us, oldest first */
         size_t n_pending;
         const char *name;
@@ -370,8 +370,8 @@ static int fake_spawn(Manager *m, int tun_fd, int uapi_fd, int *ret_channel, pid
                 posix_spawn_file_actions_destroy(&fa);
                 return r;
         }
-        static char *const argv[] = { (char *) "sh", (char *) "-c",
-                                      (char *) "read x; exit $((x))", NULL };
+        static char *const argv[] = { (char *) "sh", (char *) "-c", (char *) "read x; exit $((x))",
+                                      NULL };
         static char *const envp[] = { NULL };
         pid_t pid;
         r = -posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
@@ -388,7 +388,9 @@ static int fake_spawn(Manager *m, int tun_fd, int uapi_fd, int *ret_channel, pid
         }
 
         FakeTunnel *t = &F.tunnels[F.n_tunnels++];
-        *t = (FakeTunnel){ .pid = pid, .pidfd = pidfd, .pipe_w = TAKE_FD(pipe_w),
+        *t = (FakeTunnel){ .pid = pid,
+                           .pidfd = pidfd,
+                           .pipe_w = TAKE_FD(pipe_w),
                            .peer = { .name = "tunnel", .index = (unsigned) F.n_tunnels - 1 } };
         if (peer_new(&t->peer, TAKE_FD(theirs), &ipc_channel_tunnel_child) < 0)
                 FINDING("cannot wrap the tunnel's channel");
@@ -508,11 +510,10 @@ static void send_record(Peer *p, const ProtobufCMessageDescriptor *desc, unsigne
         if (mode == MODE_CALL)
                 (void) ipc_conn_call(p->conn, msg, fds, n_fds, 0, on_peer_reply, NULL);
         else
-                (void) ipc_conn_send(p->conn, msg,
-                                     mode == MODE_ONEWAY
-                                             ? 0
-                                             : peer_take_pending(p, mode == MODE_REPLY_NEWEST),
-                                     fds, n_fds);
+                (void) ipc_conn_send(
+                        p->conn, msg,
+                        mode == MODE_ONEWAY ? 0 : peer_take_pending(p, mode == MODE_REPLY_NEWEST),
+                        fds, n_fds);
         protobuf_c_message_free_unpacked(msg, NULL);
 }
 
@@ -559,8 +560,8 @@ static void close_record(unsigned flags) {
 static void record(unsigned target, unsigned flags, const uint8_t *data, size_t size) {
         switch (target) {
         case T_CTL ... T_SHIM - 1:
-                send_record(peer_get(target, flags), &tund__ctl_to_helper__descriptor, flags,
-                            data, size, NULL, 0);
+                send_record(peer_get(target, flags), &tund__ctl_to_helper__descriptor, flags, data,
+                            size, NULL, 0);
                 break;
         case T_SHIM ... T_TUNNEL - 1:
                 shim_record(target, flags, data, size);
@@ -1092,7 +1093,7 @@ static void seeds_write(const char *dir) {
         s = (Seed){};
         ctl_ping(&s, 0, MODE_CALL | F_NOBODY); /* 65534 may read... */
         ctl_status(&s, 0, "");
-        ctl_rebind(&s, 0, "", true);          /* ...not act */
+        ctl_rebind(&s, 0, "", true); /* ...not act */
         ctl_stop(&s, 0, "work");
         shim_start(&s, 1, MODE_CALL | 1u << 2 | F_NOBODY, "work", FUZZ_IFNAME, true);
         seed_write(dir, "unprivileged", &s);
@@ -1105,7 +1106,7 @@ static void seeds_write(const char *dir) {
         seed_write(dir, "idle-exit", &s);
 
         s = (Seed){};
-        shim_start(&s, 0, MODE_CALL, "work", FUZZ_IFNAME, true);        /* no fds */
+        shim_start(&s, 0, MODE_CALL, "work", FUZZ_IFNAME, true); /* no fds */
         shim_start(&s, 0, MODE_CALL | 1u << 2, "../x", FUZZ_IFNAME, true);
         shim_start(&s, 0, MODE_CALL | 1u << 2, "work", "a/b", true);
         shim_start(&s, 0, MODE_CALL | 1u << 2, "work", FUZZ_IFNAME, false);
@@ -1124,7 +1125,7 @@ static void seeds_write(const char *dir) {
         shim_start(&s, 1, MODE_CALL | 1u << 2, "work", FUZZ_IFNAME, true);
         shim_start(&s, 1, MODE_CALL | 1u << 2, "again", FUZZ_IFNAME, true);
         shim_start(&s, 0, MODE_CALL | 1u << 2, "work", FUZZ_IFNAME, true); /* exists */
-        shim_stop(&s, 1);                                                 /* while starting */
+        shim_stop(&s, 1);                                                  /* while starting */
         seed_write(dir, "start-refused", &s);
 
         s = (Seed){};
@@ -1204,7 +1205,7 @@ static void seeds_write(const char *dir) {
         act(&s, T_SIGNAL, 0);
         ctl_status(&s, 0, "");
         shim_start(&s, 0, MODE_CALL | 1u << 2, "c", FUZZ_IFNAME, true); /* helper stopping */
-        act(&s, T_SIGNAL, 0); /* again: exit now */
+        act(&s, T_SIGNAL, 0);                                           /* again: exit now */
         seed_write(dir, "two-sessions-sigterm", &s);
 
         s = (Seed){};
@@ -1233,10 +1234,10 @@ static void seeds_write(const char *dir) {
 
         s = (Seed){};
         seed_session_up(&s, 0, "work");
-        tunnel_start_response(&s, 0);              /* nothing pending: one-way */
-        tunnel_settings(&s, 0);                    /* no reply yet... */
-        act(&s, T_CLOSE, N_CTL + N_SHIM);          /* ...the tunnel hangs up */
-        shim_settings_result(&s, 0);               /* late */
+        tunnel_start_response(&s, 0);               /* nothing pending: one-way */
+        tunnel_settings(&s, 0);                     /* no reply yet... */
+        act(&s, T_CLOSE, N_CTL + N_SHIM);           /* ...the tunnel hangs up */
+        shim_settings_result(&s, 0);                /* late */
         seed_raw(&s, T_TUNNEL, MODE_CALL, NULL, 0); /* empty request: unsupported */
         seed_write(dir, "tunnel-oddities", &s);
 }

@@ -28,8 +28,8 @@ static const IpcRoute routes[] = {
 
 static void fuzz_decoders(const uint8_t *data, size_t size) {
         static const ProtobufCMessageDescriptor *descs[] = {
-                &tund__ctl_to_helper__descriptor,   &tund__helper_to_ctl__descriptor,
-                &tund__shim_to_helper__descriptor,  &tund__helper_to_shim__descriptor,
+                &tund__ctl_to_helper__descriptor,    &tund__helper_to_ctl__descriptor,
+                &tund__shim_to_helper__descriptor,   &tund__helper_to_shim__descriptor,
                 &tund__helper_to_tunnel__descriptor, &tund__tunnel_to_helper__descriptor,
         };
         for (size_t i = 0; i < ELEMENTSOF(descs); i++) {

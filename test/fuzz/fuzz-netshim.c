@@ -144,8 +144,8 @@ static int rm_one(const char *path, const struct stat *st, int type, struct FTW 
 }
 
 static void remove_work_dir(void) {
-        if (work_dir[0] && getpid() == (pid_t) strtol(work_dir + STRLEN("/tmp/tund-fzn-"),
-                                                      NULL, 10))
+        if (work_dir[0] &&
+            getpid() == (pid_t) strtol(work_dir + STRLEN("/tmp/tund-fzn-"), NULL, 10))
                 (void) nftw(work_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -300,8 +300,8 @@ static void helper_send(Helper *h, ProtobufCMessage *msg, unsigned arg, int fd) 
 }
 
 static void helper_send_raw(Helper *h, const uint8_t *p, size_t n, unsigned arg, bool with_fd) {
-        ProtobufCMessage *msg = protobuf_c_message_unpack(&tund__helper_to_shim__descriptor, NULL,
-                                                          n, p);
+        ProtobufCMessage *msg =
+                protobuf_c_message_unpack(&tund__helper_to_shim__descriptor, NULL, n, p);
         if (!msg)
                 return;
         int fd = with_fd ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -EBADF;
@@ -379,8 +379,8 @@ static void settings_edit(Tund__NetworkSettings *s, uint8_t op, uint8_t arg) {
         case 2: /* narrower, still inside */
                 if (s->n_routes > 0) {
                         p = s->routes[arg % s->n_routes];
-                        p->prefix_len = MIN(p->prefix_len + 1 + arg / 32,
-                                            (uint32_t) p->address.len * 8);
+                        p->prefix_len =
+                                MIN(p->prefix_len + 1 + arg / 32, (uint32_t) p->address.len * 8);
                 }
                 break;
         case 3: /* a bit flipped: host bits, or elsewhere */
@@ -394,10 +394,10 @@ static void settings_edit(Tund__NetworkSettings *s, uint8_t op, uint8_t arg) {
         case 4: /* an excluded hole inside a route */
                 if (s->n_routes > 0) {
                         p = s->routes[arg % s->n_routes];
-                        prefixes_add(&s->excluded_routes, &s->n_excluded_routes,
-                                     prefix_new(p->address.data, p->address.len,
-                                                MIN(p->prefix_len + 8,
-                                                    (uint32_t) p->address.len * 8)));
+                        prefixes_add(
+                                &s->excluded_routes, &s->n_excluded_routes,
+                                prefix_new(p->address.data, p->address.len,
+                                           MIN(p->prefix_len + 8, (uint32_t) p->address.len * 8)));
                 }
                 break;
         case 5:
@@ -464,8 +464,8 @@ static void settings_edit(Tund__NetworkSettings *s, uint8_t op, uint8_t arg) {
                 break;
         case 16: /* a DNS server twice */
                 if (s->n_dns_servers > 0) {
-                        ProtobufCBinaryData *d = reallocarray(s->dns_servers,
-                                                              s->n_dns_servers + 1, sizeof(*d));
+                        ProtobufCBinaryData *d =
+                                reallocarray(s->dns_servers, s->n_dns_servers + 1, sizeof(*d));
                         if (!d)
                                 abort();
                         s->dns_servers = d;
@@ -561,8 +561,6 @@ static void step(Manager *m, NetshimState *last) {
                       "the status timer of a running shim is off");
 }
 
-
-
 /* The stub's log must end with the record deleted, if it was ever added. */
 static bool resolvconf_clean(void) {
         char line[128];
@@ -615,10 +613,12 @@ static void check_clean(const FuzzProfile *fp) {
         NetcfgAddress *addrs = NULL;
         size_t n_routes = 0, n_rules = 0, n_addrs = 0, global = 0;
 
-        check(netcfg_read_link(fp->ifname, 0, &link, NULL) >= 0, "after the input, the TUN device is gone");
+        check(netcfg_read_link(fp->ifname, 0, &link, NULL) >= 0,
+              "after the input, the TUN device is gone");
         check(!link.up, "after the input, the link is still up");
         check(link.mtu == 1500, "after the input, the link's MTU was not restored");
-        check(netcfg_read_addresses(link.ifindex, &addrs, &n_addrs, NULL) >= 0, "cannot read addresses");
+        check(netcfg_read_addresses(link.ifindex, &addrs, &n_addrs, NULL) >= 0,
+              "cannot read addresses");
         for (size_t i = 0; i < n_addrs; i++)
                 global += !(addrs[i].prefix.family == AF_INET6 && addrs[i].prefix.addr[0] == 0xfe &&
                             (addrs[i].prefix.addr[1] & 0xc0) == 0x80);
@@ -636,7 +636,8 @@ static void check_clean(const FuzzProfile *fp) {
         snprintf(path, sizeof(path), "%s/%s.state", state_dir, fp->name);
         check(access(path, F_OK) < 0 && errno == ENOENT, "after the input, the state file is left");
         snprintf(path, sizeof(path), "%s/%s.sock", uapi_dir, fp->ifname);
-        check(access(path, F_OK) < 0 && errno == ENOENT, "after the input, the UAPI socket file is left");
+        check(access(path, F_OK) < 0 && errno == ENOENT,
+              "after the input, the UAPI socket file is left");
         check(resolvconf_clean(), "after the input, the resolvconf record is left");
         check(!child_left(), "after the input, a child process is left");
 }
@@ -727,7 +728,9 @@ static void run_input(const uint8_t *data, size_t size) {
                 .uapi_dir = uapi_dir,
                 .engine = &fake_engine,
                 .bus_address = "unix:path=/nonexistent/bus",
-                .resolvconf = rc == RC_FAIL ? rc_fail : rc == RC_NONE ? "/nonexistent/rc" : rc_ok,
+                .resolvconf = rc == RC_FAIL   ? rc_fail
+                              : rc == RC_NONE ? "/nonexistent/rc"
+                                              : rc_ok,
                 .start_timeout_usec = hdr & 0x20 ? 1 : 60 * USEC_PER_SEC,
                 .stop_timeout_usec = hdr & 0x40 ? 1 : 60 * USEC_PER_SEC,
         };
@@ -971,15 +974,16 @@ static void write_seeds(const char *dir) {
         for (unsigned i = 0; i < 4; i++) {
                 snprintf(name, sizeof(name), "%s-session", names[i]);
                 SEED(name, i, seed_apply(s, 0, NULL, 0); seed_started(s);
-                     seed_rec(s, REC_TIMER, 0, NULL, 0); seed_peers(s, HOW_REPLY(REQ_PEERS), 2, 1700000000);
+                     seed_rec(s, REC_TIMER, 0, NULL, 0);
+                     seed_peers(s, HOW_REPLY(REQ_PEERS), 2, 1700000000);
                      seed_rec(s, REC_SIGTERM, 0, NULL, 0); seed_ack(s, HOW_REPLY(REQ_STOP)));
                 snprintf(name, sizeof(name), "%s-apply-raw", names[i]);
                 SEED(name, i, seed_apply_raw(s, REC_SEND, names[i]); seed_started(s);
                      seed_exited(s, 1, 0, "engine failed"));
                 snprintf(name, sizeof(name), "%s-reapply", names[i]);
                 SEED(name, i, seed_apply(s, 0, NULL, 0); seed_apply(s, 0, "\x01\x00\x02\x05", 4);
-                     seed_apply(s, 0, "\x00\x01\x05\x00\x04\x02", 6); seed_apply(s, 0, "\x11\x00", 2);
-                     seed_apply(s, 0, NULL, 0); seed_started(s));
+                     seed_apply(s, 0, "\x00\x01\x05\x00\x04\x02", 6);
+                     seed_apply(s, 0, "\x11\x00", 2); seed_apply(s, 0, NULL, 0); seed_started(s));
         }
         /* Refusals: wider routes, foreign DNS, other table/fwmark/mode, bad prefixes. */
         SEED("refused-default-route", P_SPLIT, seed_apply(s, 0, "\x09\x00", 2); seed_started(s));
@@ -998,7 +1002,8 @@ static void write_seeds(const char *dir) {
         SEED("apply-oneway", P_FULL, seed_apply(s, 1, NULL, 0); seed_started(s));
         /* DNS that fails or has no backend: rolled back, reported. */
         SEED("dns-fail", P_SPLIT | H_RC_FAIL, seed_apply(s, 0, NULL, 0); seed_started(s));
-        SEED("dns-none", P_FULL | H_RC_NONE, seed_apply(s, 0, NULL, 0); seed_apply(s, 0, "\x05\x00", 2));
+        SEED("dns-none", P_FULL | H_RC_NONE, seed_apply(s, 0, NULL, 0);
+             seed_apply(s, 0, "\x05\x00", 2));
         /* StartSession: error, timeout, peer gone, a reply to nothing. */
         SEED("start-error", P_SPLIT, seed_apply(s, 0, NULL, 0);
              seed_error(s, HOW_REPLY(REQ_START), TUND__ERROR_CODE__ERROR_ENGINE, "engine died"));
@@ -1006,13 +1011,13 @@ static void write_seeds(const char *dir) {
         SEED("start-close", P_FULL, seed_apply(s, 0, NULL, 0); seed_rec(s, REC_CLOSE, 0, NULL, 0));
         SEED("start-unknown-reply", P_SPLIT, seed_started(s);
              seed_msg(s, REC_SEND, HOW_UNKNOWN, &(Tund__HelperToShim) TUND__HELPER_TO_SHIM__INIT));
-        SEED("start-wrong-payload", P_OFF, seed_ack(s, HOW_REPLY(REQ_START)); seed_apply(s, 0, NULL, 0));
+        SEED("start-wrong-payload", P_OFF, seed_ack(s, HOW_REPLY(REQ_START));
+             seed_apply(s, 0, NULL, 0));
         /* Stopping: SIGTERM before and after start, error and timeout of StopSession. */
         SEED("stop-starting", P_SPLIT, seed_rec(s, REC_SIGTERM, 0, NULL, 0); seed_started(s);
              seed_ack(s, HOW_REPLY(REQ_STOP)));
         SEED("stop-error", P_TABLE, seed_apply(s, 0, NULL, 0); seed_started(s);
-             seed_rec(s, REC_SIGTERM, 0, NULL, 0);
-             seed_exited(s, 0, 0, "stopped");
+             seed_rec(s, REC_SIGTERM, 0, NULL, 0); seed_exited(s, 0, 0, "stopped");
              seed_error(s, HOW_REPLY(REQ_STOP), TUND__ERROR_CODE__ERROR_PEER_GONE, "tunnel gone"));
         SEED("stop-timeout", P_SPLIT | H_STOP_TIMEOUT, seed_apply(s, 0, NULL, 0); seed_started(s);
              seed_rec(s, REC_SIGTERM, 0, NULL, 0));
@@ -1038,9 +1043,11 @@ static void write_seeds(const char *dir) {
         SEED("restart-applied", P_FULL, seed_apply(s, 0, NULL, 0); seed_started(s);
              seed_rec(s, REC_RESTART, 0, NULL, 0); seed_apply(s, 0, NULL, 0); seed_started(s);
              seed_rec(s, REC_SIGTERM, 0, NULL, 0); seed_ack(s, HOW_REPLY(REQ_STOP)));
-        SEED("restart-table", P_TABLE, seed_apply(s, 0, NULL, 0); seed_rec(s, REC_RESTART, 0, NULL, 0);
-             seed_rec(s, REC_RESTART, 0, NULL, 0); seed_apply(s, 0, "\x01\x00", 2));
-        SEED("restart-split", P_SPLIT, seed_apply(s, 0, "\x04\x00", 2); seed_rec(s, REC_RESTART, 0, NULL, 0));
+        SEED("restart-table", P_TABLE, seed_apply(s, 0, NULL, 0);
+             seed_rec(s, REC_RESTART, 0, NULL, 0); seed_rec(s, REC_RESTART, 0, NULL, 0);
+             seed_apply(s, 0, "\x01\x00", 2));
+        SEED("restart-split", P_SPLIT, seed_apply(s, 0, "\x04\x00", 2);
+             seed_rec(s, REC_RESTART, 0, NULL, 0));
         /* Setup paths: a stale UAPI socket, a missing profile. */
         SEED("stale-uapi", P_OFF | H_STALE_UAPI, seed_apply(s, 0, NULL, 0); seed_started(s));
         SEED("missing-profile", P_MISSING, seed_started(s));

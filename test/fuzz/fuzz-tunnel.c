@@ -176,8 +176,8 @@ static int write_file(const char *path, const char *text, size_t len, mode_t mod
 }
 
 static void remove_dir(const char *dir) {
-        static const char *const files[] = { "engine", "version", "ignore-term", "uapi.sock",
-                                             "nsswitch.conf", "hosts" };
+        static const char *const files[] = { "engine",    "version",       "ignore-term",
+                                             "uapi.sock", "nsswitch.conf", "hosts" };
         char p[128];
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
                 snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
@@ -243,13 +243,12 @@ static void fz_isolate(void) {
         }
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return;
-        fz_dns_isolated =
-                bind_file("nsswitch.conf", "hosts: files\n", "/etc/nsswitch.conf") >= 0 &&
-                bind_file("hosts",
-                          "127.0.0.1 localhost\n192.0.2.10 vpn.fuzz.test\n"
-                          "2001:db8::10 vpn6.fuzz.test\n198.51.100.7 both.fuzz.test\n"
-                          "2001:db8::7 both.fuzz.test\n",
-                          "/etc/hosts") >= 0;
+        fz_dns_isolated = bind_file("nsswitch.conf", "hosts: files\n", "/etc/nsswitch.conf") >= 0 &&
+                          bind_file("hosts",
+                                    "127.0.0.1 localhost\n192.0.2.10 vpn.fuzz.test\n"
+                                    "2001:db8::10 vpn6.fuzz.test\n198.51.100.7 both.fuzz.test\n"
+                                    "2001:db8::7 both.fuzz.test\n",
+                                    "/etc/hosts") >= 0;
         if (!fz_dns_isolated)
                 fprintf(fz_stderr, "fuzz-tunnel: cannot replace /etc/hosts: host names are "
                                    "made numeric\n");
@@ -361,7 +360,7 @@ static struct {
         int listener;   /* the engine's UAPI socket, as the engine holds it */
         FakeUapiConn conns[FZ_MAX_CONNS];
         size_t n_conns;
-        int out_w; /* what the engine prints */
+        int out_w;     /* what the engine prints */
         uint8_t *spew; /* what is still to be printed (SPEW) */
         size_t spew_len, spew_done;
         pid_t engine_pid;
@@ -731,7 +730,7 @@ static bool engine_serve(void) {
                 int fd = accept4(fz.listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
                 if (fd < 0)
                         break;
-                fz.conns[fz.n_conns++] = (FakeUapiConn) { .fd = fd };
+                fz.conns[fz.n_conns++] = (FakeUapiConn){ .fd = fd };
                 progress = true;
         }
         if (fz.spew && fz.out_w >= 0)
@@ -741,8 +740,8 @@ static bool engine_serve(void) {
                 ssize_t k;
                 bool gone = false;
                 if (c->out)
-                        progress = flush(c->fd, &c->out, c->out_len, &c->out_done, true) ||
-                                   progress;
+                        progress =
+                                flush(c->fd, &c->out, c->out_len, &c->out_done, true) || progress;
                 while ((k = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
                         for (ssize_t j = 0; j < k; j++, c->len++) {
                                 if (c->len < sizeof(c->head))
@@ -889,8 +888,8 @@ static void engine_exit(unsigned arg) {
 }
 
 static void advance(unsigned arg, const uint8_t *p, size_t n) {
-        static const uint64_t steps_ms[] = { 1,     10,    21,     100,    250,    501,
-                                             1000,  2001,  3001,   5001,   10001,  30001,
+        static const uint64_t steps_ms[] = { 1,     10,     21,     100,    250,   501,
+                                             1000,  2001,   3001,   5001,   10001, 30001,
                                              60000, 120000, 600000, 3600000 };
         uint64_t ms = steps_ms[arg % ELEMENTSOF(steps_ms)];
         if (n >= 4)
@@ -1060,7 +1059,8 @@ static int listen_uapi(void) {
 
 static bool setup(void) {
         int sv[2], pipefd[2];
-        TunnelArgs args = { .engine_path = fz_engine, .engine_log_level = "error",
+        TunnelArgs args = { .engine_path = fz_engine,
+                            .engine_log_level = "error",
                             .allow_root = true };
 
         memset(&fz, 0, sizeof(fz));
@@ -1095,8 +1095,7 @@ static bool setup(void) {
         }
         if (ipc_conn_new(&fz.helper, fz.hevent, sv[1], &ipc_channel_tunnel_helper) < 0)
                 fz_fail("ipc_conn_new: %m");
-        ipc_conn_set_handlers(fz.helper, &(IpcHandlers) { .on_message = on_helper_message },
-                              NULL);
+        ipc_conn_set_handlers(fz.helper, &(IpcHandlers){ .on_message = on_helper_message }, NULL);
         settle(); /* the handshake */
         fz.threads = count_threads();
         return true;
@@ -1328,15 +1327,15 @@ static const char dump1[] =
         "public_key=" PUB1_HEX "\n"
         "preshared_key=4f8d5f1a9bfd8ff6587ff6f0e32195a3c8c56cf76d4fdd9a6dd6f9a8a6a3ec03\n"
         "protocol_version=1\n"
-                            "endpoint=192.0.2.2:51820\n"
-                            "last_handshake_time_sec=1700000000\n"
-                            "last_handshake_time_nsec=123456\n"
-                            "tx_bytes=9200\n"
-                            "rx_bytes=14800\n"
-                            "persistent_keepalive_interval=25\n"
-                            "allowed_ip=10.8.0.0/16\n"
-                            "allowed_ip=2001:db8::/48\n"
-                            "errno=0\n\n";
+        "endpoint=192.0.2.2:51820\n"
+        "last_handshake_time_sec=1700000000\n"
+        "last_handshake_time_nsec=123456\n"
+        "tx_bytes=9200\n"
+        "rx_bytes=14800\n"
+        "persistent_keepalive_interval=25\n"
+        "allowed_ip=10.8.0.0/16\n"
+        "allowed_ip=2001:db8::/48\n"
+        "errno=0\n\n";
 static const char dump2[] = "listen_port=51820\n"
                             "public_key=" PUB1_HEX "\n"
                             "endpoint=192.0.2.2:51820\n"
@@ -1418,7 +1417,8 @@ static void fz_generate_seeds(const char *dir) {
                 rec_str(s, REC_ANSWER, 0, "errno=0\n\n");
         }
         SEED("get-peers-too-big") {
-                static const char ips[] = "\xff\xff" "allowed_ip=2001:db8::/32\n";
+                static const char ips[] = "\xff\xff"
+                                          "allowed_ip=2001:db8::/32\n";
                 rec_full_start(s, &std);
                 rec_simple(s, REC_CALL, 0, P_GET_PEERS);
                 rec_str(s, REC_ANSWER, 0, "public_key=" PUB1_HEX "\n");
@@ -1428,7 +1428,8 @@ static void fz_generate_seeds(const char *dir) {
                 rec(s, REC_WAIT, 2, NULL, 0);
         }
         SEED("uapi-reply-too-long") {
-                static const char lines[] = "\x50\xc3" "listen_port=51820\nlisten_port=51820\n"
+                static const char lines[] = "\x50\xc3"
+                                            "listen_port=51820\nlisten_port=51820\n"
                                             "listen_port=51820\nlisten_port=51820\nfwmark=0\n";
                 rec_start(s, REC_CALL, &std);
                 rec(s, REC_FLOOD, 0, lines, sizeof(lines) - 1);
@@ -1457,7 +1458,8 @@ static void fz_generate_seeds(const char *dir) {
         }
         SEED("rebind-hostname") {
                 StartOpts o = { .endpoint1 = "vpn.fuzz.test:51820",
-                                .endpoint2 = "both.fuzz.test:4500", .two_peers = true };
+                                .endpoint2 = "both.fuzz.test:4500",
+                                .two_peers = true };
                 rec_full_start(s, &o);
                 rec_simple(s, REC_CALL, 0, P_REBIND);
                 rec(s, REC_WAIT, 1, NULL, 0);
@@ -1544,9 +1546,10 @@ static void fz_generate_seeds(const char *dir) {
                 rec_full_start(s, &std);
                 rec_str(s, REC_PRINT, 0, lines);
                 rec_str(s, REC_PRINT, 0, lines);
-                rec_str(s, REC_PRINT, 0, "INFO: key " PRIV " and 481eb5d8f35a01a2b7ee2fabd9ac1cfa"
-                                         "4b6ab4d7e3f2b9e0d2d1fd4d14f0c875\npanic: oops\n"
-                                         "fatal error: all goroutines are asleep\nno newline");
+                rec_str(s, REC_PRINT, 0,
+                        "INFO: key " PRIV " and 481eb5d8f35a01a2b7ee2fabd9ac1cfa"
+                        "4b6ab4d7e3f2b9e0d2d1fd4d14f0c875\npanic: oops\n"
+                        "fatal error: all goroutines are asleep\nno newline");
                 rec(s, REC_ADVANCE, 6, NULL, 0);
                 rec_str(s, REC_PRINT, 0, "WARNING: again\n");
         }

@@ -7,11 +7,11 @@
  *   bench-ctl-load watch SOCK SUBSCRIBERS ROUNDS [PROCS]
  *       SUBSCRIBERS connections (spread over PROCS processes) send Watch; then ROUNDS times a
  *       CtlRebind (root) makes the fake tunnel (helperd-fake-tunnel with
- *       FAKE_TUNNEL_REBIND_STAMP=1) emit a Status event stamped "bench-ts=<CLOCK_MONOTONIC ns>"; the latency of every delivery (arrival - stamp) and
- *       of the last subscriber per event. Connections the helper refuses are counted.
- *   bench-ctl-load activate SOCK helper|floor
- *       connect to a cold socket -> first reply: handshake + Ping -> Pong (helper) or the
- *       first line (floor, bench-floor). Microseconds. */
+ *       FAKE_TUNNEL_REBIND_STAMP=1) emit a Status event stamped "bench-ts=<CLOCK_MONOTONIC ns>";
+ * the latency of every delivery (arrival - stamp) and of the last subscriber per event. Connections
+ * the helper refuses are counted. bench-ctl-load activate SOCK helper|floor connect to a cold
+ * socket -> first reply: handshake + Ping -> Pong (helper) or the first line (floor, bench-floor).
+ * Microseconds. */
 #include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -337,7 +337,8 @@ static int run_watch(const char *sock, unsigned n, unsigned rounds, unsigned pro
                 rb.all = true;
                 m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_REBIND;
                 m.rebind = &rb;
-                if (ipc_conn_call(trigger, &m.base, NULL, 0, 10 * USEC_PER_SEC, on_rebind, NULL) < 0)
+                if (ipc_conn_call(trigger, &m.base, NULL, 0, 10 * USEC_PER_SEC, on_rebind, NULL) <
+                    0)
                         die("CtlRebind", -EIO);
                 uint64_t give_up = mono_ns() + 10ull * 1000000000u;
                 while (!rebind_done && mono_ns() < give_up)
@@ -390,9 +391,9 @@ static int run_watch(const char *sock, unsigned n, unsigned rounds, unsigned pro
                "\"missing\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
                "\"last_p50_us\":%.1f,\"last_max_us\":%.1f}\n",
                n, ok, refused, closed, procs, rounds, last.n, nd,
-               (size_t) ok * rounds > nd ? (size_t) ok * rounds - nd : 0,
-               samples_pct_us(&all, 50), samples_pct_us(&all, 99), samples_pct_us(&all, 100),
-               samples_pct_us(&last, 50), samples_pct_us(&last, 100));
+               (size_t) ok * rounds > nd ? (size_t) ok * rounds - nd : 0, samples_pct_us(&all, 50),
+               samples_pct_us(&all, 99), samples_pct_us(&all, 100), samples_pct_us(&last, 50),
+               samples_pct_us(&last, 100));
         ipc_conn_close(trigger, 0, "done");
         ipc_conn_unref(trigger);
         free(d);

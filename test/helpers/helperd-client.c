@@ -107,8 +107,7 @@ static int on_watch_event(IpcConn *c, IpcMsg *m, void *u) {
                        ev->status->state, ev->status->text);
                 break;
         case TUND__WATCH_EVENT__EVENT_PEERS:
-                printf("event profile=%s kind=peers count=%zu\n", ev->profile,
-                       ev->peers->n_peers);
+                printf("event profile=%s kind=peers count=%zu\n", ev->profile, ev->peers->n_peers);
                 break;
         default:
                 printf("event profile=%s kind=unknown\n", ev->profile);
@@ -147,8 +146,7 @@ static int run_ctl(const char *sock, int argc, char **argv) {
                 const Tund__StatusReply *st =
                         ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_STATUS);
                 printf("helper pid=%u sessions=%zu clients=%u watchers=%u\n",
-                       st->helper ? st->helper->pid : 0, st->n_sessions, st->clients,
-                       st->watchers);
+                       st->helper ? st->helper->pid : 0, st->n_sessions, st->clients, st->watchers);
                 for (size_t i = 0; i < st->n_sessions; i++)
                         print_session(st->sessions[i]);
         } else if (!strcmp(verb, "peers")) {
@@ -157,7 +155,8 @@ static int run_ctl(const char *sock, int argc, char **argv) {
                 m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_GET_PEERS;
                 m.get_peers = &g;
                 reply = ctl_call(&m);
-                const Tund__PeersReply *pr = ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_PEERS);
+                const Tund__PeersReply *pr =
+                        ipc_msg_payload(reply, TUND__HELPER_TO_CTL__PAYLOAD_PEERS);
                 printf("profiles=%zu\n", pr->n_profiles);
                 for (size_t i = 0; i < pr->n_profiles; i++)
                         print_peers(pr->profiles[i]);
@@ -252,8 +251,8 @@ static int on_shim_message(IpcConn *c, IpcMsg *m, void *u) {
         const Tund__TunnelExited *te =
                 ipc_msg_payload(m, TUND__HELPER_TO_SHIM__PAYLOAD_TUNNEL_EXITED);
         if (te) {
-                printf("tunnel-exited status=%d signal=%d reason=%s\n", te->exit_status,
-                       te->signal, te->reason);
+                printf("tunnel-exited status=%d signal=%d reason=%s\n", te->exit_status, te->signal,
+                       te->reason);
                 exit(3);
         }
         return 0;
@@ -355,8 +354,7 @@ static int run_shim(const char *sock, int argc, char **argv) {
                 unlink(arg_uapi_path);
         }
         fds[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fds[1] < 0 || bind(fds[1], (struct sockaddr *) &sa, salen) < 0 ||
-            listen(fds[1], 8) < 0)
+        if (fds[1] < 0 || bind(fds[1], (struct sockaddr *) &sa, salen) < 0 || listen(fds[1], 8) < 0)
                 die("uapi socket", errno);
         if (arg_uapi_path && arg_uapi_owner >= 0 &&
             chown(arg_uapi_path, (uid_t) arg_uapi_owner, (gid_t) -1) < 0)
@@ -371,8 +369,8 @@ static int run_shim(const char *sock, int argc, char **argv) {
         conn = connect_to(sock, &ipc_channel_shim_client);
         static const IpcHandlers h = { .on_message = on_shim_message, .on_close = on_shim_close };
         static const IpcRoute routes[] = {
-                { TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS, "ApplyNetworkSettings",
-                  0, IPC_ANY, on_apply },
+                { TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS, "ApplyNetworkSettings", 0,
+                  IPC_ANY, on_apply },
         };
         ipc_conn_set_handlers(conn, &h, NULL);
         ipc_conn_set_routes(conn, routes, 1, NULL, 0);

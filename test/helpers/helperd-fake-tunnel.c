@@ -166,10 +166,9 @@ static int misbehave(sd_event_source *s, uint64_t usec, void *u) {
 static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *u) {
         const Tund__Error *err = reply ? ipc_msg_error(reply) : NULL;
         if (error < 0 || err) {
-                ipc_conn_reply_error(c, start_request_id,
-                                     err ? err->code : TUND__ERROR_CODE__ERROR_NETCFG, 0,
-                                     "fake: network settings failed: %s",
-                                     err ? err->message : strerror(-error));
+                ipc_conn_reply_error(
+                        c, start_request_id, err ? err->code : TUND__ERROR_CODE__ERROR_NETCFG, 0,
+                        "fake: network settings failed: %s", err ? err->message : strerror(-error));
                 return;
         }
         Tund__TunnelToHelper m = TUND__TUNNEL_TO_HELPER__INIT;
@@ -185,8 +184,8 @@ static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *u) {
         if (getenv("FAKE_TUNNEL_TEXT"))
                 send_log(TUND__LOG_LEVEL__LOG_LEVEL_WARNING, text_or(""), NULL);
         if (!strcmp(mode, "crash") || !strcmp(mode, "kill9") || !strcmp(mode, "exit"))
-                sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC,
-                                           delay_ms() * USEC_PER_MSEC, 0, misbehave, NULL);
+                sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, delay_ms() * USEC_PER_MSEC,
+                                           0, misbehave, NULL);
 }
 
 static int on_start(IpcConn *c, IpcMsg *msg, void *u) {
@@ -199,11 +198,10 @@ static int on_start(IpcConn *c, IpcMsg *msg, void *u) {
         if (!strcmp(mode, "hang"))
                 return 0;
         if (!strcmp(mode, "start-error"))
-                return ipc_conn_reply_error(c, msg->msg_id, TUND__ERROR_CODE__ERROR_ENGINE, 0,
-                                            "%s", text_or("fake: engine refused to start"));
+                return ipc_conn_reply_error(c, msg->msg_id, TUND__ERROR_CODE__ERROR_ENGINE, 0, "%s",
+                                            text_or("fake: engine refused to start"));
         if (!strcmp(mode, "start-crash")) {
-                send_log(TUND__LOG_LEVEL__LOG_LEVEL_ERROR, "fake: engine failed to start",
-                         NULL);
+                send_log(TUND__LOG_LEVEL__LOG_LEVEL_ERROR, "fake: engine failed to start", NULL);
                 exit_after_flush(3);
                 return 0;
         }
@@ -226,8 +224,7 @@ static int on_start(IpcConn *c, IpcMsg *msg, void *u) {
                                : &ns;
         m.payload_case = TUND__TUNNEL_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_REQUEST;
         m.network_settings_request = &req;
-        int64_t r = ipc_conn_call(c, &m.base, NULL, 0, 10 * USEC_PER_SEC, on_settings_reply,
-                                  NULL);
+        int64_t r = ipc_conn_call(c, &m.base, NULL, 0, 10 * USEC_PER_SEC, on_settings_reply, NULL);
         return r < 0 ? (int) r : 0;
 }
 
@@ -305,7 +302,8 @@ int main(int argc, char *argv[]) {
                 snprintf(tag, sizeof(tag), "tunnel-%d", (int) getpid());
                 dump_state(dir, tag);
         }
-        if (sd_event_default(&event) < 0 || ipc_conn_new(&conn, event, 3, &ipc_channel_tunnel_child) < 0)
+        if (sd_event_default(&event) < 0 ||
+            ipc_conn_new(&conn, event, 3, &ipc_channel_tunnel_child) < 0)
                 return 1;
         static const IpcHandlers h = { .on_close = on_close };
         ipc_conn_set_handlers(conn, &h, NULL);

@@ -62,7 +62,7 @@ static void add_dns(const char *s) {
 
         arg_s.dns_servers =
                 realloc(arg_s.dns_servers, (arg_s.n_dns_servers + 1) * sizeof(ProtobufCBinaryData));
-        arg_s.dns_servers[arg_s.n_dns_servers++] = (ProtobufCBinaryData){len, a};
+        arg_s.dns_servers[arg_s.n_dns_servers++] = (ProtobufCBinaryData){ len, a };
 }
 
 static int read_routes_file(const char *path) {
@@ -105,29 +105,29 @@ static int parse_args(int argc, char **argv) {
                 TWICE,
                 HOLD
         };
-        static const struct option o[] = {{"addr", 1, 0, ADDR},
-                                          {"route", 1, 0, ROUTE},
-                                          {"exclude", 1, 0, EXCL},
-                                          {"routes-file", 1, 0, RFILE},
-                                          {"mtu", 1, 0, MTU},
-                                          {"dns", 1, 0, DNS},
-                                          {"search", 1, 0, SEARCH},
-                                          {"routing", 1, 0, ROUTING},
-                                          {"dns-full", 0, 0, FULL},
-                                          {"dns-default-route", 0, 0, DEFROUTE},
-                                          {"table", 1, 0, TABLE},
-                                          {"fwmark", 1, 0, FWMARK},
-                                          {"table-off", 0, 0, TOFF},
-                                          {"state", 1, 0, STATE},
-                                          {"bus", 1, 0, BUS},
-                                          {"backend", 1, 0, BACKEND},
-                                          {"resolvconf", 1, 0, RESOLVCONF},
-                                          {"policy-table", 1, 0, PTABLE},
-                                          {"priority", 1, 0, PRIO},
-                                          {"batch", 1, 0, BATCH},
-                                          {"twice", 0, 0, TWICE},
-                                          {"hold", 0, 0, HOLD},
-                                          {}};
+        static const struct option o[] = { { "addr", 1, 0, ADDR },
+                                           { "route", 1, 0, ROUTE },
+                                           { "exclude", 1, 0, EXCL },
+                                           { "routes-file", 1, 0, RFILE },
+                                           { "mtu", 1, 0, MTU },
+                                           { "dns", 1, 0, DNS },
+                                           { "search", 1, 0, SEARCH },
+                                           { "routing", 1, 0, ROUTING },
+                                           { "dns-full", 0, 0, FULL },
+                                           { "dns-default-route", 0, 0, DEFROUTE },
+                                           { "table", 1, 0, TABLE },
+                                           { "fwmark", 1, 0, FWMARK },
+                                           { "table-off", 0, 0, TOFF },
+                                           { "state", 1, 0, STATE },
+                                           { "bus", 1, 0, BUS },
+                                           { "backend", 1, 0, BACKEND },
+                                           { "resolvconf", 1, 0, RESOLVCONF },
+                                           { "policy-table", 1, 0, PTABLE },
+                                           { "priority", 1, 0, PRIO },
+                                           { "batch", 1, 0, BATCH },
+                                           { "twice", 0, 0, TWICE },
+                                           { "hold", 0, 0, HOLD },
+                                           {} };
         int c;
 
         while ((c = getopt_long(argc, argv, "+", o, NULL)) >= 0) {

@@ -109,8 +109,8 @@ static void *append(const void *arr, size_t n, size_t size, const void *item) {
 static int settings_apply_change(Tund__NetworkSettings *ns, const char *op) {
         Tund__IpPrefix *p;
         if (has_prefix(op, "exclude=") && (p = prefix_parse(op + 8))) {
-                ns->excluded_routes = append(ns->excluded_routes, ns->n_excluded_routes++,
-                                             sizeof(p), &p);
+                ns->excluded_routes =
+                        append(ns->excluded_routes, ns->n_excluded_routes++, sizeof(p), &p);
         } else if (has_prefix(op, "route=") && (p = prefix_parse(op + 6))) {
                 ns->routes = append(ns->routes, ns->n_routes++, sizeof(p), &p);
         } else if (has_prefix(op, "dns=") && n_extra_dns < MAX_EXTRA) {
@@ -198,7 +198,7 @@ static int on_start(IpcConn *c, IpcMsg *m) {
         out.payload_case = TUND__HELPER_TO_SHIM__PAYLOAD_APPLY_NETWORK_SETTINGS;
         out.apply_network_settings = &a;
         return ipc_conn_call(c, &out.base, NULL, 0, 10 * USEC_PER_SEC, on_applied, NULL) < 0 ? -EIO
-                                                                                              : 0;
+                                                                                             : 0;
 }
 
 static int on_message(IpcConn *c, IpcMsg *m, void *u) {

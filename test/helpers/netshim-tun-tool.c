@@ -75,9 +75,12 @@ static int cmd_uapi(const char *dir, const char *ifname, const char *uid, const 
 /* wireguard-go gets the TUN as fd 3 and the UAPI socket as fd 4, and nothing else. */
 static int spawn_engine(int tun_fd, int uapi_fd, const char *ifname, pid_t *ret) {
         char *argv[] = { (char *) "wireguard-go", (char *) "-f", (char *) ifname, NULL };
-        char *envp[] = { (char *) "WG_TUN_FD=3", (char *) "WG_UAPI_FD=4",
-                         (char *) "WG_PROCESS_FOREGROUND=1", (char *) "LOG_LEVEL=error",
-                         (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+        char *envp[] = { (char *) "WG_TUN_FD=3",
+                         (char *) "WG_UAPI_FD=4",
+                         (char *) "WG_PROCESS_FOREGROUND=1",
+                         (char *) "LOG_LEVEL=error",
+                         (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                         NULL };
         posix_spawn_file_actions_t fa;
         int t, u, e;
 
@@ -98,8 +101,8 @@ static int spawn_engine(int tun_fd, int uapi_fd, const char *ifname, pid_t *ret)
 }
 
 static int cmd_run(const char *ifname, const char *flavour) {
-        EngineTunFlavour override = flavour ? engine_tun_flavour_from_string(flavour) :
-                                              ENGINE_TUN_FLAVOUR_UNKNOWN;
+        EngineTunFlavour override =
+                flavour ? engine_tun_flavour_from_string(flavour) : ENGINE_TUN_FLAVOUR_UNKNOWN;
         int tun_fd, uapi_fd, r, st;
         char *err = NULL;
         EngineInfo info;

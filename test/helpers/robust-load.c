@@ -134,8 +134,10 @@ static bool stalled_dropped(int fd) {
 int main(int argc, char **argv) {
         unsigned n_clients = 100, n_watchers = 10, n_stalled = 1, seconds = 10;
         if (argc < 2) {
-                fprintf(stderr, "usage: %s SOCK [--clients N] [--watchers W] [--stalled S] "
-                                "[--seconds T]\n", argv[0]);
+                fprintf(stderr,
+                        "usage: %s SOCK [--clients N] [--watchers W] [--stalled S] "
+                        "[--seconds T]\n",
+                        argv[0]);
                 return 2;
         }
         const char *path = argv[1];
@@ -177,7 +179,8 @@ int main(int argc, char **argv) {
                         return 1;
                 }
                 cl[i].watcher = i >= n_clients;
-                IpcHandlers h = { .on_ready = on_ready, .on_message = on_message,
+                IpcHandlers h = { .on_ready = on_ready,
+                                  .on_message = on_message,
                                   .on_close = on_close };
                 ipc_conn_set_handlers(cl[i].conn, &h, &cl[i]);
         }
@@ -216,8 +219,8 @@ int main(int argc, char **argv) {
         for (unsigned i = 0; i < n_stalled; i++)
                 dropped += stalled_dropped(stalled[i]);
         ending = true;
-        printf("calls=%lu failed=%lu lost=%lu not_ready=%u events=%lu stalled_dropped=%u\n",
-               calls, failed, lost, not_ready, events, dropped);
+        printf("calls=%lu failed=%lu lost=%lu not_ready=%u events=%lu stalled_dropped=%u\n", calls,
+               failed, lost, not_ready, events, dropped);
         for (unsigned i = 0; i < n_conns; i++) {
                 ipc_conn_close(cl[i].conn, 0, NULL);
                 ipc_conn_unref(cl[i].conn);

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-        struct ifreq ifr = {.ifr_flags = IFF_TUN | IFF_NO_PI};
+        struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
         int fd;
 
         if (argc != 2 || strlen(argv[1]) >= IFNAMSIZ) {

@@ -64,19 +64,18 @@ static void out(const char *fmt, ...) {
 static const char *prefix_str(const Tund__IpPrefix *p, char *buf, size_t size) {
         char a[INET6_ADDRSTRLEN] = "?";
         if (p->address.len == 4 || p->address.len == 16)
-                inet_ntop(p->address.len == 4 ? AF_INET : AF_INET6, p->address.data, a,
-                          sizeof(a));
+                inet_ntop(p->address.len == 4 ? AF_INET : AF_INET6, p->address.data, a, sizeof(a));
         snprintf(buf, size, "%s/%u", a, p->prefix_len);
         return buf;
 }
 
-static int run_ip(const char *a1, const char *a2, const char *a3, const char *a4,
-                  const char *a5, const char *a6) {
-        char *argv[] = { (char *) "ip", (char *) a1, (char *) a2, (char *) a3, (char *) a4,
-                         (char *) a5, (char *) a6, NULL };
+static int run_ip(const char *a1, const char *a2, const char *a3, const char *a4, const char *a5,
+                  const char *a6) {
+        char *argv[] = { (char *) "ip", (char *) a1, (char *) a2, (char *) a3,
+                         (char *) a4,   (char *) a5, (char *) a6, NULL };
         pid_t pid;
         int st;
-        if (posix_spawnp(&pid, "ip", NULL, NULL, argv, (char *[]) { NULL }))
+        if (posix_spawnp(&pid, "ip", NULL, NULL, argv, (char *[]){ NULL }))
                 return -errno;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
@@ -122,8 +121,8 @@ static void on_settings(IpcConn *c, IpcMsg *m) {
         print_prefixes("addresses", s->addresses, s->n_addresses);
         print_prefixes("routes", s->routes, s->n_routes);
         print_prefixes("excluded", s->excluded_routes, s->n_excluded_routes);
-        out("SETTINGS mtu=%u fwmark=%u dns=%zu table_off=%d", s->mtu, s->fwmark,
-            s->n_dns_servers, s->table_off);
+        out("SETTINGS mtu=%u fwmark=%u dns=%zu table_off=%d", s->mtu, s->fwmark, s->n_dns_servers,
+            s->table_off);
         if (streq(arg_settings, "error")) {
                 ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_NETCFG, EEXIST,
                                      "driver refuses the settings (test)");
@@ -177,8 +176,8 @@ static int on_message(IpcConn *c, IpcMsg *m, void *userdata) {
                 out("UNEXPECTED case=%u msg_id=%llu", m->payload_case,
                     (unsigned long long) m->msg_id);
                 if (m->msg_id)
-                        ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_UNSUPPORTED,
-                                             0, "driver: unsupported");
+                        ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_UNSUPPORTED, 0,
+                                             "driver: unsupported");
         }
         return 0;
 }
@@ -217,8 +216,8 @@ static void on_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
 }
 
 static void call(Tund__HelperToTunnel *h, const char *what) {
-        int64_t r = ipc_conn_call(conn, &h->base, NULL, 0, 60 * USEC_PER_SEC, on_reply,
-                                  (void *) what);
+        int64_t r =
+                ipc_conn_call(conn, &h->base, NULL, 0, 60 * USEC_PER_SEC, on_reply, (void *) what);
         if (r < 0)
                 out("ERROR %s send=%d", what, (int) -r);
 }
@@ -350,9 +349,12 @@ static int spawn_tunnel(int sock, int tun, int uapi) {
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t none;
-        char *argv[] = { (char *) arg_tunnel,   (char *) "--allow-root",
-                         (char *) "--engine",   (char *) arg_engine,
-                         (char *) "--engine-log-level", (char *) arg_log_level,
+        char *argv[] = { (char *) arg_tunnel,
+                         (char *) "--allow-root",
+                         (char *) "--engine",
+                         (char *) arg_engine,
+                         (char *) "--engine-log-level",
+                         (char *) arg_log_level,
                          NULL };
         char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
         /* Above the targets, so that no dup2 clobbers a source. */
@@ -391,15 +393,32 @@ static int parse_argv(int argc, char **argv) {
         int c;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
-                case 't': arg_tunnel = optarg; break;
-                case 'p': arg_profile = optarg; break;
-                case 'i': arg_ifname = optarg; break;
-                case 'e': arg_engine = optarg; break;
-                case 'f': arg_flavour = optarg; break;
-                case 'T': arg_engine_timeout_ms = (unsigned) atoi(optarg); break;
-                case 'l': arg_log_level = optarg; break;
-                case 's': arg_settings = optarg; break;
-                default: return -EINVAL;
+                case 't':
+                        arg_tunnel = optarg;
+                        break;
+                case 'p':
+                        arg_profile = optarg;
+                        break;
+                case 'i':
+                        arg_ifname = optarg;
+                        break;
+                case 'e':
+                        arg_engine = optarg;
+                        break;
+                case 'f':
+                        arg_flavour = optarg;
+                        break;
+                case 'T':
+                        arg_engine_timeout_ms = (unsigned) atoi(optarg);
+                        break;
+                case 'l':
+                        arg_log_level = optarg;
+                        break;
+                case 's':
+                        arg_settings = optarg;
+                        break;
+                default:
+                        return -EINVAL;
                 }
         if (!arg_tunnel || !arg_profile || !arg_ifname) {
                 fprintf(stderr, "usage: tunnel-driver --tunnel BIN --profile FILE --ifname NAME "
@@ -455,8 +474,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "driver: ipc_conn_new: %s\n", strerror(-r));
                 return 1;
         }
-        ipc_conn_set_handlers(conn, &(IpcHandlers) { .on_message = on_message, .on_close = on_close },
-                              NULL);
+        ipc_conn_set_handlers(
+                conn, &(IpcHandlers){ .on_message = on_message, .on_close = on_close }, NULL);
         send_start();
         r = sd_event_loop(event);
         /* Whatever is left, the tunnel must not outlive its helper unnoticed: the tests check

@@ -52,8 +52,7 @@ static int check_inherited(char *why, size_t size) {
                 }
                 if (strncmp(*e, "WG_TUN_FD=3", 12) && strncmp(*e, "WG_UAPI_FD=4", 13) &&
                     strncmp(*e, "WG_PROCESS_FOREGROUND=1", 24) && strncmp(*e, "LOG_LEVEL=", 10))
-                        return snprintf(why, size, "unexpected environment entry %.20s", *e),
-                               -1;
+                        return snprintf(why, size, "unexpected environment entry %.20s", *e), -1;
         }
         if (n != 4)
                 return snprintf(why, size, "%d environment entries, want 4", n), -1;
@@ -96,7 +95,8 @@ int main(int argc, char **argv) {
                 return 2;
         for (int i = 2; i < argc; i++)
                 if (!strcmp(argv[i], "--version")) {
-                        printf("wireguard-go v0.0.20220316\n\nUserspace WireGuard daemon (fake).\n");
+                        printf("wireguard-go v0.0.20220316\n\nUserspace WireGuard daemon "
+                               "(fake).\n");
                         return 0;
                 }
         setvbuf(stderr, NULL, _IOLBF, 0);

@@ -63,7 +63,8 @@ static inline uint8_t *pack_frame(const ProtobufCMessage *msg, size_t *ret_len) 
 }
 
 /* Sends buf with n_fds fds attached (SCM_RIGHTS). */
-static inline void send_with_fds(int fd, const void *buf, size_t len, const int *fds, size_t n_fds) {
+static inline void send_with_fds(int fd, const void *buf, size_t len, const int *fds,
+                                 size_t n_fds) {
         char control[CMSG_SPACE(sizeof(int) * 16)];
         struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };

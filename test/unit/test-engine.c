@@ -19,7 +19,9 @@ TEST(find_version_in_bytes) {
 
         /* As in Debian's 0.0.20220316: the constant between its neighbours, unterminated. */
         ASSERT_OK(find("wireguard-go v%s\0/dev/net/tun/dev/urandom0.0.20220316127.0.0.1:53", v));
-        ASSERT_OK(find("\x7f" "ELF..wireguard-go v%s\n..../dev/urandom0.0.20220316127.0.0.1:5315", v));
+        ASSERT_OK(find("\x7f"
+                       "ELF..wireguard-go v%s\n..../dev/urandom0.0.20220316127.0.0.1:5315",
+                       v));
         ASSERT_STREQ(v, "0.0.20220316");
         ASSERT_OK(find("wireguard-go v0.0.20250515\n", v));
         ASSERT_STREQ(v, "0.0.20250515");
@@ -45,8 +47,7 @@ TEST(flavour_from_version) {
         ASSERT_EQ(engine_flavour_from_version("0.0.20210424"), ENGINE_TUN_FLAVOUR_PI);
         ASSERT_EQ(engine_flavour_from_version("0.0.20250515"), ENGINE_TUN_FLAVOUR_NO_PI);
         ASSERT_EQ(engine_flavour_from_version("0.0.20260101"), ENGINE_TUN_FLAVOUR_NO_PI);
-        ASSERT_EQ(engine_flavour_from_version("0.0.20250515-4-g1234abc"),
-                  ENGINE_TUN_FLAVOUR_NO_PI);
+        ASSERT_EQ(engine_flavour_from_version("0.0.20250515-4-g1234abc"), ENGINE_TUN_FLAVOUR_NO_PI);
         /* releases between the two checked ones, and commits after 20220316: not guessed */
         ASSERT_EQ(engine_flavour_from_version("0.0.20230223"), ENGINE_TUN_FLAVOUR_UNKNOWN);
         ASSERT_EQ(engine_flavour_from_version("0.0.20231211"), ENGINE_TUN_FLAVOUR_UNKNOWN);
@@ -157,8 +158,7 @@ TEST(detect_fake_engines) {
         /* the same on an open file (the tunnel's verified engine) */
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         ASSERT_TRUE(fd >= 0);
-        ASSERT_OK(engine_detect_fd(fd, "/x/wireguard-go", ENGINE_TUN_FLAVOUR_UNKNOWN, &info,
-                                   &err));
+        ASSERT_OK(engine_detect_fd(fd, "/x/wireguard-go", ENGINE_TUN_FLAVOUR_UNKNOWN, &info, &err));
         ASSERT_STREQ(info.path, "/x/wireguard-go");
         ASSERT_STREQ(info.version, "0.0.20220316");
         close(fd);

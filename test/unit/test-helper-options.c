@@ -64,8 +64,7 @@ TEST(bad_values_are_refused_with_a_reason) {
         ASSERT_EQ(PARSE(&o, &err, "--listen-dir", "run"), -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--tunnel-sha256", "abc"), -EINVAL);
         ASSERT_CONTAINS(err, "64 hex");
-        ASSERT_EQ(PARSE(&o, &err,
-                        "--tunnel-sha256",
+        ASSERT_EQ(PARSE(&o, &err, "--tunnel-sha256",
                         "g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
                   -EINVAL);
         ASSERT_EQ(PARSE(&o, &err, "--shim-user", ""), -EINVAL);

@@ -150,7 +150,9 @@ typedef struct Reply {
 static void on_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
         Reply *r = userdata;
         const Tund__Error *e = reply ? ipc_msg_error(reply) : NULL;
-        *r = (Reply){ .done = true, .error = error, .payload_case = reply ? reply->payload_case : 0,
+        *r = (Reply){ .done = true,
+                      .error = error,
+                      .payload_case = reply ? reply->payload_case : 0,
                       .code = e ? e->code : TUND__ERROR_CODE__ERROR_NONE };
 }
 

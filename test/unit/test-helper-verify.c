@@ -175,8 +175,8 @@ TEST(bad_file_kinds_are_refused) {
 TEST(symlinked_parents_are_followed_and_verified) {
         _cleanup_free_ char *err = NULL;
         setup();
-        mklink("/usr/lib", "libexec");          /* relative, inside a good tree */
-        mklink("/bin", "/usr/libexec");         /* absolute: restarts at the walk's root */
+        mklink("/usr/lib", "libexec");  /* relative, inside a good tree */
+        mklink("/bin", "/usr/libexec"); /* absolute: restarts at the walk's root */
         mklink("/usr/libexec/tunnel", "../libexec/tund-tunnel");
         ASSERT_OK(verify("/usr/lib/tund-tunnel", getuid(), NULL, &err));
         ASSERT_OK(verify("/bin/tund-tunnel", getuid(), NULL, &err));

@@ -300,8 +300,8 @@ TEST(fds_with_handshake_line_refused) {
 
 /* A helper-side shim connection is sent a handshake line, then `bytes` with `fds` on their
  * first byte; it must close with -EBADMSG and a reason containing `reason`. */
-static void expect_shim_protocol_close(const void *bytes, size_t len, const int *fds,
-                                       size_t n_fds, const char *reason) {
+static void expect_shim_protocol_close(const void *bytes, size_t len, const int *fds, size_t n_fds,
+                                       const char *reason) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         ASSERT_OK(sd_event_new(&e));
         int sv[2];
@@ -497,8 +497,9 @@ TEST(close_kinds) {
         ASSERT_TRUE(udp < 0 || !ipc_fd_close_is_quick(udp));
 
         /* The quick ones are gone when the call returns; the others once a thread closed them. */
-        int all[] = { p[0],    mfd, null,   dir,      quiet[0], busy[0],
-                      lst,     udp, eof[0], dgram[0], dgram[1] };
+        int all[] = {
+                p[0], mfd, null, dir, quiet[0], busy[0], lst, udp, eof[0], dgram[0], dgram[1]
+        };
         int copy[ELEMENTSOF(all)];
         memcpy(copy, all, sizeof(all));
         ipc_close_received_fds(all, ELEMENTSOF(all));

@@ -6,7 +6,8 @@
 #include "ipc-test-util.h"
 
 static const IpcPolicy root_only = { .description = "root" };
-static const IpcPolicy group_1234 = { .description = "root or group tund", .allow_gid = true,
+static const IpcPolicy group_1234 = { .description = "root or group tund",
+                                      .allow_gid = true,
                                       .gid = 1234 };
 
 TEST(policy_rules) {
@@ -96,7 +97,8 @@ static void client_checks(const char *path) {
         m.watch = &w;
         r = ipc_conn_call_wait(c, &m.base, NULL, 0, 5 * USEC_PER_SEC, &reply);
         err = r >= 0 ? ipc_msg_error(reply) : NULL;
-        if (!err || err->code != TUND__ERROR_CODE__ERROR_UNSUPPORTED || !strstr(err->message, "watch"))
+        if (!err || err->code != TUND__ERROR_CODE__ERROR_UNSUPPORTED ||
+            !strstr(err->message, "watch"))
                 _exit(14);
         ipc_msg_free(reply);
         if (!ipc_conn_is_ready(c))

@@ -34,11 +34,11 @@ static int attr_cb(const struct nlattr *a, void *data) {
 
 TEST(route_message_unicast) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRoute r = {.dst = pfx("198.51.100.0/24"),
-                         .table = 29813,
-                         .type = RTN_UNICAST,
-                         .protocol = NETCFG_RTPROT_TUND,
-                         .oif = 7};
+        NetcfgRoute r = { .dst = pfx("198.51.100.0/24"),
+                          .table = 29813,
+                          .type = RTN_UNICAST,
+                          .protocol = NETCFG_RTPROT_TUND,
+                          .oif = 7 };
         struct nlmsghdr *nlh = netcfg_nlmsg_route(buf, RTM_NEWROUTE, &r);
         struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -59,10 +59,10 @@ TEST(route_message_unicast) {
 
 TEST(route_message_throw_v6_delete) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRoute r = {.dst = pfx("2001:db8:ff::/48"),
-                         .table = 254,
-                         .type = RTN_THROW,
-                         .protocol = NETCFG_RTPROT_TUND};
+        NetcfgRoute r = { .dst = pfx("2001:db8:ff::/48"),
+                          .table = 254,
+                          .type = RTN_THROW,
+                          .protocol = NETCFG_RTPROT_TUND };
         struct nlmsghdr *nlh = netcfg_nlmsg_route(buf, RTM_DELROUTE, &r);
         struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -80,7 +80,7 @@ TEST(route_message_throw_v6_delete) {
 
 TEST(route_message_default_has_no_dst) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRoute r = {.dst = pfx("0.0.0.0/0"), .table = 1000, .type = RTN_UNICAST, .oif = 3};
+        NetcfgRoute r = { .dst = pfx("0.0.0.0/0"), .table = 1000, .type = RTN_UNICAST, .oif = 3 };
         struct nlmsghdr *nlh = netcfg_nlmsg_route(buf, RTM_NEWROUTE, &r);
         Attrs t = {};
 
@@ -90,18 +90,18 @@ TEST(route_message_default_has_no_dst) {
 
 TEST(rule_messages) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgRule fw = {.family = AF_INET6,
-                         .priority = 21701,
-                         .table = 29813,
-                         .fwmark = 0x7475,
-                         .invert = true,
-                         .suppress_prefixlen = -1,
-                         .protocol = 116};
-        NetcfgRule sup = {.family = AF_INET,
-                          .priority = 21700,
-                          .table = 254,
-                          .suppress_prefixlen = 0,
-                          .protocol = 116};
+        NetcfgRule fw = { .family = AF_INET6,
+                          .priority = 21701,
+                          .table = 29813,
+                          .fwmark = 0x7475,
+                          .invert = true,
+                          .suppress_prefixlen = -1,
+                          .protocol = 116 };
+        NetcfgRule sup = { .family = AF_INET,
+                           .priority = 21700,
+                           .table = 254,
+                           .suppress_prefixlen = 0,
+                           .protocol = 116 };
         struct nlmsghdr *nlh = netcfg_nlmsg_rule(buf, RTM_NEWRULE, &fw);
         struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -129,7 +129,7 @@ TEST(rule_messages) {
 
 TEST(address_messages) {
         char buf[NETCFG_NLMSG_MAX];
-        NetcfgAddress a = {.prefix = pfx("2001:db8::2/64"), .ifindex = 9};
+        NetcfgAddress a = { .prefix = pfx("2001:db8::2/64"), .ifindex = 9 };
         struct nlmsghdr *nlh = netcfg_nlmsg_addr(buf, RTM_NEWADDR, &a);
         struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
         Attrs t = {};
@@ -173,7 +173,8 @@ TEST(link_message) {
 static struct nlmsghdr *make_ack(char *buf, int error, bool capped, const char *msg) {
         char req[NETCFG_NLMSG_MAX];
         NetcfgRoute r = {
-                .dst = pfx("198.51.100.0/24"), .table = 254, .type = RTN_UNICAST, .oif = 2};
+                .dst = pfx("198.51.100.0/24"), .table = 254, .type = RTN_UNICAST, .oif = 2
+        };
         struct nlmsghdr *orig = netcfg_nlmsg_route(req, RTM_NEWROUTE, &r);
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
         struct nlmsgerr *err;
@@ -284,11 +285,11 @@ static void count_ack(void *userdata, size_t tag, int error, const char *extack)
 }
 
 static NetcfgRoute lo_route(unsigned i) {
-        NetcfgRoute r = {.dst = {.family = AF_INET6, .len = 64},
-                         .table = 100,
-                         .type = RTN_UNICAST,
-                         .protocol = NETCFG_RTPROT_TUND,
-                         .oif = 1};
+        NetcfgRoute r = { .dst = { .family = AF_INET6, .len = 64 },
+                          .table = 100,
+                          .type = RTN_UNICAST,
+                          .protocol = NETCFG_RTPROT_TUND,
+                          .oif = 1 };
         r.dst.addr[0] = 0x20, r.dst.addr[1] = 0x01, r.dst.addr[2] = 0x0d, r.dst.addr[3] = 0xb8;
         r.dst.addr[6] = (uint8_t) (i >> 8), r.dst.addr[7] = (uint8_t) i;
         return r;
@@ -342,11 +343,11 @@ TEST(kernel_ext_ack_text) {
         NetcfgBatch *b;
         Acks *acks = calloc(1, sizeof(Acks));
         /* Host bits set: the kernel refuses it and says why. */
-        NetcfgRoute r = {.dst = pfx("198.51.100.0/24"),
-                         .table = 254,
-                         .type = RTN_UNICAST,
-                         .protocol = 116,
-                         .oif = 1};
+        NetcfgRoute r = { .dst = pfx("198.51.100.0/24"),
+                          .table = 254,
+                          .type = RTN_UNICAST,
+                          .protocol = 116,
+                          .oif = 1 };
         r.dst.addr[3] = 7;
 
         ASSERT_OK(netcfg_batch_new(&b, nl, 0, count_ack, acks));
@@ -366,17 +367,22 @@ TEST(objects_write_idempotent) {
         NetcfgRoute routes[3] = {
                 lo_route(1),
                 lo_route(2),
-                {.dst = pfx("203.0.113.0/24"), .table = 100, .type = RTN_THROW, .protocol = 116}};
-        NetcfgRule rules[1] = {{.family = AF_INET,
-                                .priority = 21701,
-                                .table = 100,
-                                .fwmark = 0x7475,
-                                .invert = true,
-                                .suppress_prefixlen = -1,
-                                .protocol = 116}};
-        NetcfgAddress addrs[1] = {{.prefix = pfx("192.0.2.1/24"), .ifindex = 1}};
-        NetcfgObjects o = { .addresses = addrs, .routes = routes, .rules = rules,
-                            .n_addresses = 1, .n_routes = 3, .n_rules = 1 };
+                { .dst = pfx("203.0.113.0/24"), .table = 100, .type = RTN_THROW, .protocol = 116 }
+        };
+        NetcfgRule rules[1] = { { .family = AF_INET,
+                                  .priority = 21701,
+                                  .table = 100,
+                                  .fwmark = 0x7475,
+                                  .invert = true,
+                                  .suppress_prefixlen = -1,
+                                  .protocol = 116 } };
+        NetcfgAddress addrs[1] = { { .prefix = pfx("192.0.2.1/24"), .ifindex = 1 } };
+        NetcfgObjects o = { .addresses = addrs,
+                            .routes = routes,
+                            .rules = rules,
+                            .n_addresses = 1,
+                            .n_routes = 3,
+                            .n_rules = 1 };
         int ra[1], rr[3], ru[1];
         NetcfgOpResult res = { { ra, rr, ru } };
         char *err = NULL;
@@ -412,7 +418,7 @@ TEST(address_gone_with_the_links_ipv6) {
                 SKIP("no TUN: %m");
         int ifindex = (int) if_nametoindex("tnl0");
         ASSERT_TRUE(ifindex > 0);
-        NetcfgAddress addrs[1] = {{.prefix = pfx("2001:db8::7/128"), .ifindex = ifindex}};
+        NetcfgAddress addrs[1] = { { .prefix = pfx("2001:db8::7/128"), .ifindex = ifindex } };
         NetcfgObjects o = { .addresses = addrs, .n_addresses = 1 };
         int ra[1];
         NetcfgOpResult res = { { ra, NULL, NULL } };

@@ -43,8 +43,9 @@ static Settings *settings_new(void) {
         return st;
 }
 
-static const NetcfgPlanParams params = {
-        .ifindex = 5, .table = NETCFG_TABLE_DEFAULT, .rule_priority = NETCFG_RULE_PRIO_MIN};
+static const NetcfgPlanParams params = { .ifindex = 5,
+                                         .table = NETCFG_TABLE_DEFAULT,
+                                         .rule_priority = NETCFG_RULE_PRIO_MIN };
 
 static const NetcfgRoute *find_route(const NetcfgPlan *p, const char *dst) {
         NetcfgPrefix want;
@@ -112,7 +113,7 @@ TEST(full_tunnel_uses_policy_table_and_rules) {
 
 TEST(default_fwmark_and_custom_span) {
         _cleanup_free_ Settings *st = settings_new();
-        NetcfgPlanParams pp = {.ifindex = 5, .table = 1000, .rule_priority = 21710};
+        NetcfgPlanParams pp = { .ifindex = 5, .table = 1000, .rule_priority = 21710 };
         NetcfgPlan p;
 
         add(st, 1, "::/0");
@@ -198,10 +199,10 @@ TEST(invalid_input) {
 
 TEST(dns_validation) {
         _cleanup_free_ Settings *st = settings_new();
-        uint8_t a[4] = {192, 0, 2, 53};
-        ProtobufCBinaryData srv = {4, a};
-        char *tilde[] = {"~corp.example"}, *bad[] = {"corp..example"};
-        char *good[] = {"corp.example"};
+        uint8_t a[4] = { 192, 0, 2, 53 };
+        ProtobufCBinaryData srv = { 4, a };
+        char *tilde[] = { "~corp.example" }, *bad[] = { "corp..example" };
+        char *good[] = { "corp.example" };
 
         st->s.routing_domains = tilde;
         st->s.n_routing_domains = 1;
@@ -220,18 +221,18 @@ TEST(dns_validation) {
 
 static NetcfgDns dns_sample(bool full) {
         static NetcfgPrefix servers[2];
-        static char *search[] = {"corp.example"};
-        static char *routing[] = {"internal.example", "corp.example"};
+        static char *search[] = { "corp.example" };
+        static char *routing[] = { "internal.example", "corp.example" };
 
         ASSERT_OK(netcfg_prefix_from_string("192.0.2.53", &servers[0]));
         ASSERT_OK(netcfg_prefix_from_string("2001:db8::53", &servers[1]));
-        return (NetcfgDns){.servers = servers,
-                           .n_servers = 2,
-                           .search = search,
-                           .n_search = 1,
-                           .routing = routing,
-                           .n_routing = 2,
-                           .full = full};
+        return (NetcfgDns){ .servers = servers,
+                            .n_servers = 2,
+                            .search = search,
+                            .n_search = 1,
+                            .routing = routing,
+                            .n_routing = 2,
+                            .full = full };
 }
 
 /* A bus that is never connected: enough to build and read messages offline. */
@@ -262,7 +263,8 @@ static sd_bus_message *sealed(sd_bus *bus, int (*fill)(sd_bus_message *, int, co
 TEST(resolved_set_link_dns_arguments) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = offline_bus();
         NetcfgDns d = dns_sample(false);
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = sealed(bus, netcfg_resolved_fill_dns, &d);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m =
+                sealed(bus, netcfg_resolved_fill_dns, &d);
         const void *a;
         size_t len;
         int ifindex, family;
@@ -288,7 +290,8 @@ TEST(resolved_set_link_dns_arguments) {
 static void expect_domains(bool full, const char *const *names, const int *routing, size_t n) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = offline_bus();
         NetcfgDns d = dns_sample(full);
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = sealed(bus, netcfg_resolved_fill_domains, &d);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m =
+                sealed(bus, netcfg_resolved_fill_domains, &d);
         const char *name;
         int ifindex, b;
 
@@ -307,14 +310,14 @@ static void expect_domains(bool full, const char *const *names, const int *routi
 
 TEST(resolved_split_domains) {
         /* corp.example is a search domain, so it is not repeated as routing-only */
-        static const char *const names[] = {"corp.example", "internal.example"};
-        static const int routing[] = {0, 1};
+        static const char *const names[] = { "corp.example", "internal.example" };
+        static const int routing[] = { 0, 1 };
         expect_domains(false, names, routing, 2);
 }
 
 TEST(resolved_full_domains) {
-        static const char *const names[] = {"corp.example", "internal.example", "."};
-        static const int routing[] = {0, 1, 1};
+        static const char *const names[] = { "corp.example", "internal.example", "." };
+        static const int routing[] = { 0, 1, 1 };
         expect_domains(true, names, routing, 3);
 }
 

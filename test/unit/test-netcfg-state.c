@@ -10,13 +10,13 @@
 static NetcfgContext *sample(void) {
         NetcfgContext *c = calloc(1, sizeof(*c));
         static NetcfgPrefix servers[2];
-        NetcfgDns d = {.servers = servers,
-                       .n_servers = 2,
-                       .n_search = 1,
-                       .n_routing = 1,
-                       .full = true,
-                       .default_route = false};
-        char *search[] = {"corp.example"}, *routing[] = {"internal.example"};
+        NetcfgDns d = { .servers = servers,
+                        .n_servers = 2,
+                        .n_search = 1,
+                        .n_routing = 1,
+                        .full = true,
+                        .default_route = false };
+        char *search[] = { "corp.example" }, *routing[] = { "internal.example" };
 
         ASSERT_OK(netcfg_prefix_from_string("192.0.2.53", &servers[0]));
         ASSERT_OK(netcfg_prefix_from_string("2001:db8::53", &servers[1]));
@@ -40,13 +40,13 @@ static NetcfgContext *sample(void) {
         ASSERT_OK(netcfg_prefix_from_string("0.0.0.0/0", &c->obj.routes[0].dst));
         ASSERT_OK(netcfg_prefix_from_string("203.0.113.7/32", &c->obj.routes[1].dst));
         ASSERT_OK(netcfg_prefix_from_string("2001:db8:1::/48", &c->obj.routes[2].dst));
-        c->obj.routes[0] = (NetcfgRoute){c->obj.routes[0].dst, 29813, RTN_UNICAST, 116, 7};
-        c->obj.routes[1] = (NetcfgRoute){c->obj.routes[1].dst, 29813, RTN_THROW, 116, 0};
-        c->obj.routes[2] = (NetcfgRoute){c->obj.routes[2].dst, 254, RTN_UNICAST, 116, 7};
+        c->obj.routes[0] = (NetcfgRoute){ c->obj.routes[0].dst, 29813, RTN_UNICAST, 116, 7 };
+        c->obj.routes[1] = (NetcfgRoute){ c->obj.routes[1].dst, 29813, RTN_THROW, 116, 0 };
+        c->obj.routes[2] = (NetcfgRoute){ c->obj.routes[2].dst, 254, RTN_UNICAST, 116, 7 };
         netcfg_routes_sort(c->obj.routes, 3);
         c->obj.n_routes = 3;
-        c->obj.rules[0] = (NetcfgRule){AF_INET, 21700, 254, 0, false, 0, 116, false, 0};
-        c->obj.rules[1] = (NetcfgRule){AF_INET6, 21701, 29813, 0, true, -1, 116, true, 991};
+        c->obj.rules[0] = (NetcfgRule){ AF_INET, 21700, 254, 0, false, 0, 116, false, 0 };
+        c->obj.rules[1] = (NetcfgRule){ AF_INET6, 21701, 29813, 0, true, -1, 116, true, 991 };
         c->obj.n_rules = 2;
         return c;
 }
@@ -97,8 +97,10 @@ TEST(text_round_trip) {
  * what the previous version applied. */
 TEST(old_rule_line) {
         _cleanup_netcfg_ NetcfgContext *b = calloc(1, sizeof(*b));
-        ASSERT_OK(netcfg_state_parse(b, "tund-netcfg-state 1\nlink tund-work 7\n"
-                                        "rule 6 21701 29813 29813 1 -1\nend\n", NULL));
+        ASSERT_OK(netcfg_state_parse(b,
+                                     "tund-netcfg-state 1\nlink tund-work 7\n"
+                                     "rule 6 21701 29813 29813 1 -1\nend\n",
+                                     NULL));
         ASSERT_EQ(b->obj.n_rules, 1u);
         ASSERT_EQ(b->obj.rules[0].fwmark, 29813u);
         ASSERT_TRUE(!b->obj.rules[0].uid_set);

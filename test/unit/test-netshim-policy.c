@@ -125,7 +125,8 @@ TEST(tunnel_settings_full_tunnel_allowed) {
         ASSERT_EQ(d.s->n_excluded_routes, 1); /* the endpoint, which 0.0.0.0/0 would swallow */
         expect_ok(&d, d.s);
         /* wg-quick's spelling of a full tunnel */
-        derive(&d, "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.9.0.2/32\n"
+        derive(&d,
+               "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.9.0.2/32\n"
                "[Peer]\nPublicKey = " PUB1 "\nEndpoint = 203.0.113.1:51820\n"
                "AllowedIPs = 0.0.0.0/1, 128.0.0.0/1\n",
                "203.0.113.1", NULL);
@@ -145,7 +146,8 @@ TEST(tunnel_settings_split_tunnel_allowed) {
         ASSERT_EQ(d.s->mtu, 1400);
         expect_ok(&d, d.s);
         /* A numeric v6 endpoint inside the routes is excluded too. */
-        derive(&d, "[Interface]\nPrivateKey = " PRIV "\nAddress = fd00:9::2/128\n"
+        derive(&d,
+               "[Interface]\nPrivateKey = " PRIV "\nAddress = fd00:9::2/128\n"
                "[Peer]\nPublicKey = " PUB1 "\nEndpoint = [2001:db8:100::1]:51820\n"
                "AllowedIPs = 2001:db8:100::/48\n"
                "[Peer]\nPublicKey = " PUB2 "\nEndpoint = vpn.example:51820\n"
@@ -157,7 +159,8 @@ TEST(tunnel_settings_split_tunnel_allowed) {
 
 TEST(tunnel_settings_table_off_allowed) {
         _cleanup_(derived_done) Derived d = {};
-        derive(&d, "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.9.0.2/32\n"
+        derive(&d,
+               "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.9.0.2/32\n"
                "Table = off\n[Peer]\nPublicKey = " PUB1
                "\nEndpoint = 203.0.113.1:51820\nAllowedIPs = 0.0.0.0/0\n",
                "203.0.113.1", NULL);

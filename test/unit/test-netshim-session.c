@@ -53,9 +53,8 @@ static void isolate_or_skip(void) {
         char uid[32], gid[32];
         snprintf(uid, sizeof(uid), "0 %u 1", (unsigned) geteuid());
         snprintf(gid, sizeof(gid), "0 %u 1", (unsigned) getegid());
-        if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0 ||
-            !write_map("/proc/self/uid_map", uid) || !write_map("/proc/self/setgroups", "deny") ||
-            !write_map("/proc/self/gid_map", gid))
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0 || !write_map("/proc/self/uid_map", uid) ||
+            !write_map("/proc/self/setgroups", "deny") || !write_map("/proc/self/gid_map", gid))
                 SKIP("cannot make a network namespace: %m");
         int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         if (fd < 0)
@@ -173,9 +172,9 @@ static void reply_ack(Fixture *f, uint64_t to) {
 
 static void on_applied(IpcConn *c, int error, IpcMsg *reply_msg, void *userdata) {
         Fixture *f = userdata;
-        f->applied = error == 0 &&
-                     ipc_msg_payload(reply_msg,
-                                     TUND__SHIM_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_RESULT);
+        f->applied =
+                error == 0 &&
+                ipc_msg_payload(reply_msg, TUND__SHIM_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_RESULT);
 }
 
 TEST(session_on_socketpair) {

@@ -159,8 +159,8 @@ TEST(odd_whitespace_comments_crlf_case) {
 }
 
 TEST(consecutive_peer_sections_are_separate_peers) {
-        Profile *p = parse_ok(MINIMAL "[Peer]\nPublicKey = " PUB1 "\n[Peer]\nPublicKey = " PUB2
-                                      "\n");
+        Profile *p =
+                parse_ok(MINIMAL "[Peer]\nPublicKey = " PUB1 "\n[Peer]\nPublicKey = " PUB2 "\n");
 
         ASSERT_EQ(p->n_peers, 2);
         ASSERT_EQ(p->peers[0].line, 3);
@@ -205,8 +205,10 @@ TEST(table_and_fwmark_forms) {
                 uint32_t t, mark;
                 bool off;
         } cases[] = {
-                { "off", "off", 0, 0, true },       { "auto", "0", 0, 0, false },
-                { "1234", "0x1234", 1234, 0x1234, false }, { "main", "51820", 254, 51820, false },
+                { "off", "off", 0, 0, true },
+                { "auto", "0", 0, 0, false },
+                { "1234", "0x1234", 1234, 0x1234, false },
+                { "main", "51820", 254, 51820, false },
                 { "4294967295", "0xffffffff", UINT32_MAX, UINT32_MAX, false },
                 { "OFF", "OFF", 0, 0, true },
         };
@@ -252,7 +254,8 @@ TEST(keepalive_and_ports) {
                      PATH ":3: ListenPort: value is not a number between 0 and 65535");
         expect_error(MINIMAL "[Peer]\nPublicKey = " PUB1 "\nPersistentKeepalive = 70000\n",
                      PATH ":5: PersistentKeepalive: \"70000\" is not a number between 0 and 65535");
-        expect_error(MINIMAL "MTU = 100\n", PATH ":3: MTU: \"100\" is not a number between 576 and 65535");
+        expect_error(MINIMAL "MTU = 100\n",
+                     PATH ":3: MTU: \"100\" is not a number between 576 and 65535");
 }
 
 TEST(dns_mode_defaults_and_tund_section) {
@@ -315,8 +318,8 @@ TEST(interface_name) {
                           "InterfaceName= in [Tund]");
         free(err);
         err = NULL;
-        ASSERT_OK(profile_parse_string(MINIMAL "[Tund]\nInterfaceName=x\n", NULL, "abcdefghijk",
-                                       &p, &err));
+        ASSERT_OK(profile_parse_string(MINIMAL "[Tund]\nInterfaceName=x\n", NULL, "abcdefghijk", &p,
+                                       &err));
         ASSERT_STREQ(p->ifname, "x");
         ASSERT_STREQ(p->path, "abcdefghijk.conf");
         profile_free(p);
@@ -350,13 +353,14 @@ TEST(refused_hooks_and_saveconfig) {
 TEST(structural_errors) {
         expect_error(MINIMAL "Foo = bar\n", PATH ":3: Foo: unknown key in this section");
         /* a [Peer] key in [Interface] is unknown there */
-        expect_error(MINIMAL "Endpoint = 192.0.2.1:1\n", PATH ":3: Endpoint: unknown key in this section");
+        expect_error(MINIMAL "Endpoint = 192.0.2.1:1\n",
+                     PATH ":3: Endpoint: unknown key in this section");
         expect_error(MINIMAL "[Peers]\n",
                      PATH ":3: unknown section [Peers] (expected [Interface], [Peer] or [Tund])");
         expect_error(MINIMAL "[Peer\n", PATH ":3: malformed section header");
         expect_error(MINIMAL "[Peer] x\n", PATH ":3: malformed section header");
-        expect_error("PrivateKey = " PRIV "\n[Interface]\n",
-                     PATH ":1: key outside of a section: expected [Interface], [Peer] or [Tund] first");
+        expect_error("PrivateKey = " PRIV "\n[Interface]\n", PATH
+                     ":1: key outside of a section: expected [Interface], [Peer] or [Tund] first");
         expect_error(MINIMAL "PrivateKey = " PRIV "\n",
                      PATH ":3: PrivateKey: duplicate key (already set on line 2)");
         expect_error(MINIMAL "MTU = 1400\nmtu = 1300\n",
@@ -364,15 +368,18 @@ TEST(structural_errors) {
         expect_error(MINIMAL "[Peer]\nPublicKey = " PUB1 "\nEndpoint = 192.0.2.1:1\n"
                              "Endpoint = 192.0.2.2:1\n",
                      PATH ":6: Endpoint: duplicate key (already set on line 5)");
-        expect_error(MINIMAL "MTU\n", PATH ":3: syntax error: expected \"Key = Value\" or \"[Section]\"");
+        expect_error(MINIMAL "MTU\n",
+                     PATH ":3: syntax error: expected \"Key = Value\" or \"[Section]\"");
         expect_error(MINIMAL "MTU: 1400\n",
                      PATH ":3: syntax error: expected \"Key = Value\" or \"[Section]\"");
         expect_error(MINIMAL " = 1400\n",
                      PATH ":3: syntax error: expected \"Key = Value\" or \"[Section]\"");
         expect_error(MINIMAL "MTU =\n", PATH ":3: MTU: empty value");
         expect_error("[Peer]\nPublicKey = " PUB1 "\n", PATH ": no [Interface] section");
-        expect_error("[Interface]\nAddress = 10.0.0.1\n", PATH ":1: PrivateKey: missing in [Interface]");
-        expect_error(MINIMAL "[Peer]\nEndpoint = 192.0.2.1:1\n", PATH ":3: PublicKey: missing in [Peer]");
+        expect_error("[Interface]\nAddress = 10.0.0.1\n",
+                     PATH ":1: PrivateKey: missing in [Interface]");
+        expect_error(MINIMAL "[Peer]\nEndpoint = 192.0.2.1:1\n",
+                     PATH ":3: PublicKey: missing in [Peer]");
         expect_error(MINIMAL "[Peer]\nPublicKey = " PUB1 "\n[Peer]\nPublicKey = " PUB1 "\n",
                      PATH ":5: PublicKey: same key as the peer on line 3");
         expect_error("", PATH ": no [Interface] section");
@@ -418,7 +425,8 @@ TEST(bad_addresses_endpoints_dns) {
         expect_error(MINIMAL "Address = 10.0.0.1/\n",
                      PATH ":3: Address: \"10.0.0.1/\" is not a valid IPv4 or IPv6 address with "
                           "optional /prefix");
-        expect_error(MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 10.0.0.0/8, host.example\n",
+        expect_error(MINIMAL "[Peer]\nPublicKey = " PUB1
+                             "\nAllowedIPs = 10.0.0.0/8, host.example\n",
                      PATH ":5: AllowedIPs: \"host.example\" is not a valid IPv4 or IPv6 address "
                           "with optional /prefix");
         expect_error(MINIMAL "DNS = 10.0.0.256\n",
@@ -428,18 +436,22 @@ TEST(bad_addresses_endpoints_dns) {
                           "domain");
 
         static const char *const endpoints[] = {
-                "192.0.2.1",        "192.0.2.1:0",    "192.0.2.1:65536", "2001:db8::1:51820",
-                "[2001:db8::1]",    "[2001:db8::1]51820", "[zz::1]:1",   "host_:x",
-                "-host.example:1",  ":51820",         "192.0.2.300:1",   "host.example:1x",
+                "192.0.2.1",       "192.0.2.1:0",
+                "192.0.2.1:65536", "2001:db8::1:51820",
+                "[2001:db8::1]",   "[2001:db8::1]51820",
+                "[zz::1]:1",       "host_:x",
+                "-host.example:1", ":51820",
+                "192.0.2.300:1",   "host.example:1x",
         };
         for (size_t i = 0; i < ELEMENTSOF(endpoints); i++) {
                 char text[512], expected[512];
 
-                snprintf(text, sizeof(text), MINIMAL "[Peer]\nPublicKey = " PUB1 "\nEndpoint = %s\n",
-                         endpoints[i]);
+                snprintf(text, sizeof(text),
+                         MINIMAL "[Peer]\nPublicKey = " PUB1 "\nEndpoint = %s\n", endpoints[i]);
                 snprintf(expected, sizeof(expected),
-                         PATH ":5: Endpoint: \"%s\" is not HOST:PORT, IPV4:PORT or [IPV6]:PORT with "
-                              "a port between 1 and 65535",
+                         PATH
+                         ":5: Endpoint: \"%s\" is not HOST:PORT, IPV4:PORT or [IPV6]:PORT with "
+                         "a port between 1 and 65535",
                          endpoints[i]);
                 expect_error(text, expected);
         }
@@ -591,14 +603,15 @@ static void assert_proto_prefix(const Tund__IpPrefix *m, const char *addr, unsig
 TEST(proto_conversion) {
         Tund__WgConfig *c = NULL;
         Tund__NetworkSettings *ns;
-        Profile *p = parse_ok("[Interface]\nPrivateKey = " PRIV "\nAddress = 10.8.0.2/24, fd00::2/64\n"
-                              "DNS = 10.8.0.1, 2001:db8::53, corp.example\nMTU = 1380\n"
-                              "ListenPort = 4500\nFwMark = 0x20\nTable = 1000\n"
-                              "[Peer]\nPublicKey = " PUB1 "\nPresharedKey = " PSK "\n"
-                              "Endpoint = vpn.example.com:51820\n"
-                              "AllowedIPs = 0.0.0.0/0, ::/0\nPersistentKeepalive = 25\n"
-                              "[Peer]\nPublicKey = " PUB2 "\nAllowedIPs = 198.51.100.0/24, 0.0.0.0/0\n"
-                              "[Tund]\nRoutingDomains = lab.example\nExcludedRoutes = 192.0.2.0/24\n");
+        Profile *p =
+                parse_ok("[Interface]\nPrivateKey = " PRIV "\nAddress = 10.8.0.2/24, fd00::2/64\n"
+                         "DNS = 10.8.0.1, 2001:db8::53, corp.example\nMTU = 1380\n"
+                         "ListenPort = 4500\nFwMark = 0x20\nTable = 1000\n"
+                         "[Peer]\nPublicKey = " PUB1 "\nPresharedKey = " PSK "\n"
+                         "Endpoint = vpn.example.com:51820\n"
+                         "AllowedIPs = 0.0.0.0/0, ::/0\nPersistentKeepalive = 25\n"
+                         "[Peer]\nPublicKey = " PUB2 "\nAllowedIPs = 198.51.100.0/24, 0.0.0.0/0\n"
+                         "[Tund]\nRoutingDomains = lab.example\nExcludedRoutes = 192.0.2.0/24\n");
         uint8_t buf[4096];
         size_t len;
 
@@ -679,14 +692,15 @@ TEST(proto_conversion_split_table_off) {
  * it by its user instead. */
 TEST(effective_fwmark) {
         static const char *full = MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 0.0.0.0/0\n";
-        static const char *split = MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 10.0.0.0/8\n";
+        static const char *split =
+                MINIMAL "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 10.0.0.0/8\n";
         Profile *p = parse_ok(full);
         ASSERT_EQ(profile_effective_fwmark(p), PROFILE_FWMARK_AUTO);
         Tund__WgConfig *c = NULL;
         ASSERT_OK(profile_to_wg_config(p, &c));
-        ASSERT_EQ(c->fwmark, 0); /* the engine's set=1 */
+        ASSERT_EQ(c->fwmark, 0);                            /* the engine's set=1 */
         ASSERT_EQ(c->network->fwmark, PROFILE_FWMARK_AUTO); /* and the rules agree */
-        ASSERT_EQ(c->network->mtu, PROFILE_MTU_DEFAULT); /* no MTU =: the shim sets 1420 */
+        ASSERT_EQ(c->network->mtu, PROFILE_MTU_DEFAULT);    /* no MTU =: the shim sets 1420 */
         profile_wg_config_free(c);
         profile_free(p);
 
@@ -696,7 +710,8 @@ TEST(effective_fwmark) {
         p = parse_ok(MINIMAL "FwMark = 0x1234\n[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = ::/0\n");
         ASSERT_EQ(profile_effective_fwmark(p), 0x1234);
         profile_free(p);
-        p = parse_ok(MINIMAL "Table = 1234\n[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 0.0.0.0/0\n");
+        p = parse_ok(MINIMAL "Table = 1234\n[Peer]\nPublicKey = " PUB1
+                             "\nAllowedIPs = 0.0.0.0/0\n");
         ASSERT_EQ(profile_effective_fwmark(p), 0); /* an explicit table gets no rules */
         profile_free(p);
 }

@@ -62,7 +62,8 @@ typedef struct Received {
 
 static int on_start(IpcConn *c, IpcMsg *m, void *u) {
         Received *r = u;
-        const Tund__StartSession *s = ipc_msg_payload(m, TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION);
+        const Tund__StartSession *s =
+                ipc_msg_payload(m, TUND__SHIM_TO_HELPER__PAYLOAD_START_SESSION);
         if (s && s->config && s->config->n_peers == 1) {
                 r->priv = s->config->private_key;
                 r->psk = s->config->peers[0]->preshared_key;

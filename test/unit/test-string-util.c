@@ -171,7 +171,7 @@ TEST(log_line_stays_one_line) {
 static void helper_log_hostile(void) {
         helper_log_internal(
                 LOG_WARNING, 0,
-                &(const LogFields){.profile = "work", .tunnel_pid = 42, .source = "tunnel"}, "%s",
+                &(const LogFields){ .profile = "work", .tunnel_pid = 42, .source = "tunnel" }, "%s",
                 HOSTILE " " ANSI);
 }
 

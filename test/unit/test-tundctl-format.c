@@ -125,6 +125,6 @@ TEST(color_decision) {
         ASSERT_TRUE(!tundctl_color_decide(-1, false, "xterm", NULL));
         ASSERT_TRUE(!tundctl_color_decide(-1, true, "dumb", NULL));
         ASSERT_TRUE(!tundctl_color_decide(-1, true, NULL, NULL));
-        ASSERT_TRUE(tundctl_color_decide(-1, true, "xterm", ""));  /* empty NO_COLOR: ignored */
+        ASSERT_TRUE(tundctl_color_decide(-1, true, "xterm", "")); /* empty NO_COLOR: ignored */
         ASSERT_TRUE(!tundctl_color_decide(-1, true, "xterm", "1"));
 }

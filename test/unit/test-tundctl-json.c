@@ -47,16 +47,20 @@ TEST(json_escape_utf8_valid_kept) {
 }
 
 TEST(json_escape_line_separators) {
-        ASSERT_STREQ(esc("a\xe2\x80\xa8" "b"), "\"a\\u2028b\"");
+        ASSERT_STREQ(esc("a\xe2\x80\xa8"
+                         "b"),
+                     "\"a\\u2028b\"");
         ASSERT_STREQ(esc("\xe2\x80\xa9"), "\"\\u2029\"");
 }
 
 TEST(json_escape_utf8_invalid_replaced) {
         ASSERT_STREQ(esc("\xff"), "\"\\ufffd\"");
-        ASSERT_STREQ(esc("a\x80" "b"), "\"a\\ufffdb\"");               /* lone continuation */
-        ASSERT_STREQ(esc("\xc3"), "\"\\ufffd\"");                      /* truncated at end */
-        ASSERT_STREQ(esc("\xc3(x"), "\"\\ufffd(x\"");                  /* bad continuation */
-        ASSERT_STREQ(esc("\xc0\xaf"), "\"\\ufffd\\ufffd\"");           /* overlong '/' */
+        ASSERT_STREQ(esc("a\x80"
+                         "b"),
+                     "\"a\\ufffdb\"");                       /* lone continuation */
+        ASSERT_STREQ(esc("\xc3"), "\"\\ufffd\"");            /* truncated at end */
+        ASSERT_STREQ(esc("\xc3(x"), "\"\\ufffd(x\"");        /* bad continuation */
+        ASSERT_STREQ(esc("\xc0\xaf"), "\"\\ufffd\\ufffd\""); /* overlong '/' */
         ASSERT_STREQ(esc("\xe0\x80\xaf"), "\"\\ufffd\\ufffd\\ufffd\"");
         ASSERT_STREQ(esc("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate D800 */
         ASSERT_STREQ(esc("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* > 10FFFF */

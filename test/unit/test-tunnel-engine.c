@@ -68,8 +68,8 @@ static int redact_reference(char *line) {
                 size_t h = 0, b = 0;
                 while (strchr("0123456789abcdefABCDEF", line[i + h]) && line[i + h])
                         h++;
-                while (line[i + b] && (isalnum((unsigned char) line[i + b]) ||
-                                       line[i + b] == '+' || line[i + b] == '/'))
+                while (line[i + b] && (isalnum((unsigned char) line[i + b]) || line[i + b] == '+' ||
+                                       line[i + b] == '/'))
                         b++;
                 if (h >= 40) {
                         memset(line + i, '#', h);
@@ -190,8 +190,12 @@ TEST(engine_spawn_fd_map) {
                                   "printf \"$sig\"; "
                                   "echo 'ERROR: bye' >&2",
                          NULL };
-        EngineSpawnArgs a = { .path = "/bin/sh", .ifname = "x", .tun_fd = tun, .uapi_fd = sp[0],
-                              .log_level = "verbose", .argv = argv };
+        EngineSpawnArgs a = { .path = "/bin/sh",
+                              .ifname = "x",
+                              .tun_fd = tun,
+                              .uapi_fd = sp[0],
+                              .log_level = "verbose",
+                              .argv = argv };
         sigset_t ss;
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
@@ -246,8 +250,10 @@ static void vtree(mode_t bin_mode) {
         snprintf(vroot, sizeof(vroot), "/tmp/tund-te-XXXXXX");
         ASSERT_TRUE(mkdtemp(vroot));
         ASSERT_TRUE(realpath("/bin/sh", sh));
-        snprintf(cmd, sizeof(cmd), "mkdir %s/bin && chmod %o %s/bin && cp %s %s/bin/wg && "
-                 "chmod 755 %s/bin/wg", vroot, (unsigned) bin_mode, vroot, sh, vroot, vroot);
+        snprintf(cmd, sizeof(cmd),
+                 "mkdir %s/bin && chmod %o %s/bin && cp %s %s/bin/wg && "
+                 "chmod 755 %s/bin/wg",
+                 vroot, (unsigned) bin_mode, vroot, sh, vroot, vroot);
         ASSERT_EQ(system(cmd), 0);
 }
 
@@ -290,8 +296,10 @@ TEST(engine_verified_spawn_runs_the_verified_file) {
         ASSERT_TRUE(tunnel_engine_verified_fd() >= 0);
         snprintf(p, sizeof(p), "%s/bin/wg", vroot);
         ASSERT_OK(stat(p, &st));
-        snprintf(cmd, sizeof(cmd), "printf '#!/bin/sh\\necho replaced\\n' >%s/bin/new && "
-                 "chmod 755 %s/bin/new && mv %s/bin/new %s", vroot, vroot, vroot, p);
+        snprintf(cmd, sizeof(cmd),
+                 "printf '#!/bin/sh\\necho replaced\\n' >%s/bin/new && "
+                 "chmod 755 %s/bin/new && mv %s/bin/new %s",
+                 vroot, vroot, vroot, p);
         ASSERT_EQ(system(cmd), 0);
 
         int sp[2];
@@ -328,8 +336,10 @@ TEST(engine_verify_refusals) {
         ASSERT_EQ(vverify("/bin/wg", &err), -EPERM);
         ASSERT_CONTAINS(err, "engine /bin/wg refused: /bin is group- or other-writable");
         ASSERT_TRUE(tunnel_engine_verified_fd() < 0);
-        snprintf(cmd, sizeof(cmd), "chmod 755 %s/bin && printf '#!/bin/sh\\n' >%s/bin/script && "
-                 "chmod 755 %s/bin/script && chmod 775 %s/bin/wg", vroot, vroot, vroot, vroot);
+        snprintf(cmd, sizeof(cmd),
+                 "chmod 755 %s/bin && printf '#!/bin/sh\\n' >%s/bin/script && "
+                 "chmod 755 %s/bin/script && chmod 775 %s/bin/wg",
+                 vroot, vroot, vroot, vroot);
         ASSERT_EQ(system(cmd), 0);
         ASSERT_EQ(vverify("/bin/wg", &err), -EPERM);
         ASSERT_CONTAINS(err, "/bin/wg is group- or other-writable (mode 0775)");
@@ -420,8 +430,7 @@ TEST(resolve_errors_name_peer) {
         char *err = NULL;
         ASSERT_OK(sd_event_new(&e));
         peers3(&cfg, p, pp, "192.0.2.9:1", "2001:db8::1:5", "");
-        ASSERT_EQ(tunnel_resolve_start(e, &cfg, USEC_PER_SEC, on_resolved, e, NULL, &err),
-                  -EINVAL);
+        ASSERT_EQ(tunnel_resolve_start(e, &cfg, USEC_PER_SEC, on_resolved, e, NULL, &err), -EINVAL);
         ASSERT_CONTAINS(err, "peer 2 (OR0J4her…): malformed endpoint \"2001:db8::1:5\"");
         free(err);
 

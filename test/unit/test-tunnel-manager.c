@@ -31,7 +31,7 @@ typedef struct Rig {
         char tails[8][2], heads[8][6];
         size_t lens[8], sent[8];
         const char *answer[8];
-        char *get_reply; /* the answer to get=1 (default errno=0) */
+        char *get_reply;         /* the answer to get=1 (default errno=0) */
         uint32_t cases[RIG_MAX]; /* what the helper received, in order */
         char texts[RIG_MAX][256];
         size_t n;
@@ -81,7 +81,7 @@ static void record(Rig *r, const IpcMsg *m, bool reply) {
         snprintf(r->texts[r->n], sizeof(r->texts[0]), "%s",
                  t->payload_case == TUND__TUNNEL_TO_HELPER__PAYLOAD_LOG     ? t->log->message
                  : t->payload_case == TUND__TUNNEL_TO_HELPER__PAYLOAD_ERROR ? t->error->message
-                                                                             : "");
+                                                                            : "");
         r->n++;
 }
 
@@ -112,7 +112,7 @@ static void rig_new(Rig *r, const char *engine_body) {
         char script[512];
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-        *r = (Rig) { .listener = -EBADF };
+        *r = (Rig){ .listener = -EBADF };
         int tun = make_tun();
         snprintf(r->dir, sizeof(r->dir), "/tmp/tund-test-tunnel-XXXXXX");
         ASSERT_TRUE(mkdtemp(r->dir));
@@ -138,7 +138,7 @@ static void rig_new(Rig *r, const char *engine_body) {
         ASSERT_OK(tunnel_new_fds(&r->tunnel, &args, r->tevent, sv[0], tun,
                                  fcntl(r->listener, F_DUPFD_CLOEXEC, 3)));
         ASSERT_OK(ipc_conn_new(&r->helper, r->hevent, sv[1], &ipc_channel_tunnel_helper));
-        ipc_conn_set_handlers(r->helper, &(IpcHandlers) { .on_message = on_message }, r);
+        ipc_conn_set_handlers(r->helper, &(IpcHandlers){ .on_message = on_message }, r);
 }
 
 static void rig_free(Rig *r) {
@@ -229,7 +229,7 @@ static void rig_start(Rig *r) {
         uint8_t addr[4] = { 10, 0, 0, 0 };
         Tund__IpPrefix allowed = TUND__IP_PREFIX__INIT, *allowed_ips[] = { &allowed };
 
-        allowed.address = (ProtobufCBinaryData) { 4, addr };
+        allowed.address = (ProtobufCBinaryData){ 4, addr };
         allowed.prefix_len = 8;
         peer.public_key = (char *) "OR0J4her8xJndIMqOzjLJ+GoHn22gR2LjHNin6H/zQE=";
         peer.endpoint = (char *) "192.0.2.2:51820";
@@ -298,11 +298,11 @@ TEST(tunnel_stop_response_is_last_after_sigkill) {
                         stopping = stopping || strstr(r.texts[i], "stopping (");
         }
         ASSERT_TRUE(stopping);
-        rig_run(&r, &(bool) { false }, 20 * USEC_PER_MSEC);
+        rig_run(&r, &(bool){ false }, 20 * USEC_PER_MSEC);
         ASSERT_TRUE(!tunnel_finished(&r)); /* the engine ignored SIGTERM */
         /* A second signal while stopping: SIGKILL for the engine, no 3 s wait. */
         ASSERT_OK(raise(SIGTERM));
-        rig_run(&r, &(bool) { false }, 20 * USEC_PER_MSEC);
+        rig_run(&r, &(bool){ false }, 20 * USEC_PER_MSEC);
         ASSERT_OK(raise(SIGTERM));
         rig_run(&r, NULL, 10 * USEC_PER_SEC);
         ASSERT_TRUE(tunnel_finished(&r));

@@ -173,7 +173,7 @@ static void set_prefix(S *s, int i, const char *a, unsigned len) {
         tund__ip_prefix__init(&s->p[i]);
         int v6 = strchr(a, ':') != NULL;
         inet_pton(v6 ? AF_INET6 : AF_INET, a, s->a[i]);
-        s->p[i].address = (ProtobufCBinaryData) { v6 ? 16 : 4, s->a[i] };
+        s->p[i].address = (ProtobufCBinaryData){ v6 ? 16 : 4, s->a[i] };
         s->p[i].prefix_len = len;
 }
 
@@ -183,8 +183,8 @@ static void settings_cfg(S *s, const char *allowed0) {
         tund__network_settings__init(&s->net);
         tund__wg_peer__init(&s->peer);
         set_prefix(s, 0, allowed0, strchr(allowed0, ':') ? 0 : 0);
-        set_prefix(s, 1, "10.1.2.3", 16); /* host bits set: cleared in the route */
-        set_prefix(s, 2, "10.1.0.0", 16); /* the same route again: deduplicated */
+        set_prefix(s, 1, "10.1.2.3", 16);     /* host bits set: cleared in the route */
+        set_prefix(s, 2, "10.1.0.0", 16);     /* the same route again: deduplicated */
         set_prefix(s, 3, "198.51.100.7", 24); /* an address keeps its host bits */
         set_prefix(s, 4, "192.168.0.0", 16);  /* the profile's own excluded route */
         s->allowed[0] = &s->p[0];
@@ -204,7 +204,7 @@ static void settings_cfg(S *s, const char *allowed0) {
         s->net.n_excluded_routes = 1;
         s->net.mtu = 1380;
         inet_pton(AF_INET, "198.51.100.53", s->dns4);
-        s->dns[0] = (ProtobufCBinaryData) { 4, s->dns4 };
+        s->dns[0] = (ProtobufCBinaryData){ 4, s->dns4 };
         s->net.dns_servers = s->dns;
         s->net.n_dns_servers = 1;
         s->search[0] = (char *) "corp.example";

@@ -144,8 +144,7 @@ TEST(uapi_parse_malformed_lines) {
                          "rx_bytes");
         expect_malformed("public_key=" PUB1_HEX "\nallowed_ip=10.0.0.0/33\nerrno=0\n\n",
                          "allowed_ip");
-        expect_malformed("public_key=" PUB1_HEX "\nallowed_ip=10.0.0.0\nerrno=0\n\n",
-                         "allowed_ip");
+        expect_malformed("public_key=" PUB1_HEX "\nallowed_ip=10.0.0.0\nerrno=0\n\n", "allowed_ip");
         expect_malformed("public_key=" PUB1_HEX "\nendpoint=2001:db8::1:5\nerrno=0\n\n",
                          "endpoint");
         expect_malformed("public_key=" PUB1_HEX "\npreshared_key=" PSK_HEX "x\nerrno=0\n\n",
@@ -224,8 +223,17 @@ TEST(uapi_endpoint_formats) {
         ASSERT_STREQ(buf, "[fe80::1%3]:5");
         free(host);
 
-        const char *bad[] = { "2001:db8::1:51820", ":51820", "host:", "host:0", "host:65536",
-                              "host", "[2001:db8::1]51820", "[]:1", "ho st:1", "host:+1", "" };
+        const char *bad[] = { "2001:db8::1:51820",
+                              ":51820",
+                              "host:",
+                              "host:0",
+                              "host:65536",
+                              "host",
+                              "[2001:db8::1]51820",
+                              "[]:1",
+                              "ho st:1",
+                              "host:+1",
+                              "" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 if (uapi_endpoint_split(bad[i], &host, &port) != -EINVAL)
                         FAILF("accepted endpoint \"%s\"", bad[i]);
@@ -262,11 +270,11 @@ static void test_cfg(TestCfg *t) {
         inet_pton(AF_INET, "10.10.0.0", t->a4);
         inet_pton(AF_INET6, "2001:db8:1::", t->a6);
         inet_pton(AF_INET, "0.0.0.0", t->b4);
-        t->pfx[0].address = (ProtobufCBinaryData) { 4, t->a4 };
+        t->pfx[0].address = (ProtobufCBinaryData){ 4, t->a4 };
         t->pfx[0].prefix_len = 16;
-        t->pfx[1].address = (ProtobufCBinaryData) { 16, t->a6 };
+        t->pfx[1].address = (ProtobufCBinaryData){ 16, t->a6 };
         t->pfx[1].prefix_len = 48;
-        t->pfx[2].address = (ProtobufCBinaryData) { 4, t->b4 };
+        t->pfx[2].address = (ProtobufCBinaryData){ 4, t->b4 };
         t->pfx[2].prefix_len = 0;
         t->pfx1[0] = &t->pfx[0];
         t->pfx1[1] = &t->pfx[1];

@@ -59,13 +59,15 @@ TEST(base64_rejects_wrong_length) {
         ASSERT_EQ(wg_key_from_base64(key, NULL), -EINVAL);
         /* 43 (no padding), 45 (extra), 48 (33 bytes) */
         ASSERT_EQ(wg_key_from_base64(key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"), -EINVAL);
-        ASSERT_EQ(wg_key_from_base64(key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=="), -EINVAL);
+        ASSERT_EQ(wg_key_from_base64(key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=="),
+                  -EINVAL);
         ASSERT_EQ(wg_key_from_base64(key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ=="),
                   -EINVAL);
         /* 31 bytes encode to 44 characters ending in "==" */
         ASSERT_EQ(wg_key_from_base64(key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg=="), -EINVAL);
         /* whitespace is not stripped */
-        ASSERT_EQ(wg_key_from_base64(key, " AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), -EINVAL);
+        ASSERT_EQ(wg_key_from_base64(key, " AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                  -EINVAL);
 }
 
 TEST(base64_rejects_non_canonical_padding_bits) {
@@ -132,7 +134,8 @@ TEST(hex_round_trip) {
                 ASSERT_TRUE(memcmp(key, back, WG_KEY_LEN) == 0);
         }
         /* uppercase is read, lowercase is written */
-        ASSERT_EQ(wg_key_from_hex(key, "FFEEDDCCBBAA99887766554433221100FFEEDDCCBBAA99887766554433221100"),
+        ASSERT_EQ(wg_key_from_hex(
+                          key, "FFEEDDCCBBAA99887766554433221100FFEEDDCCBBAA99887766554433221100"),
                   0);
         wg_key_to_hex(hex, key);
         ASSERT_STREQ(hex, "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100");
@@ -148,8 +151,10 @@ TEST(hex_rejects) {
         memcpy(s, seq_hex, sizeof(s));
         s[63] = '\0';
         ASSERT_EQ(wg_key_from_hex(key, s), -EINVAL);
-        ASSERT_EQ(wg_key_from_hex(key, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f00"),
-                  -EINVAL);
+        ASSERT_EQ(
+                wg_key_from_hex(
+                        key, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f00"),
+                -EINVAL);
         for (const char *c = "gG/:@`x \n"; *c; c++) {
                 memcpy(s, seq_hex, sizeof(s));
                 s[17] = *c;

@@ -19,15 +19,15 @@ const TundctlVerb tundctl_verbs[] = {
         { "rebind", "PROFILE|--all",
           "Make the tunnel(s) resolve their endpoints again and rebind (after a network change).",
           tundctl_rebind, "  -a, --all              every session\n" },
-        { "check", "PROFILE|FILE", "Validate a profile without applying it.", tundctl_check,
-          NULL },
+        { "check", "PROFILE|FILE", "Validate a profile without applying it.", tundctl_check, NULL },
         { "profiles", "", "List the profiles in the configuration directory and their state.",
           tundctl_profiles, NULL },
-        { "doctor", "", "Check the installation: helper, sockets, engine, DNS, NetworkManager, "
-                        "routes.",
+        { "doctor", "",
+          "Check the installation: helper, sockets, engine, DNS, NetworkManager, "
+          "routes.",
           tundctl_doctor, NULL },
-        { "version", "", "Show the version of tundctl and of the running helper.",
-          tundctl_version, NULL },
+        { "version", "", "Show the version of tundctl and of the running helper.", tundctl_version,
+          NULL },
 };
 const size_t tundctl_n_verbs = ELEMENTSOF(tundctl_verbs);
 
@@ -139,8 +139,9 @@ int main(int argc, char *argv[]) {
                 json_document_begin(&j);
                 json_key(&j, "error");
                 json_object_begin(&j);
-                json_kv_string(&j, "message", isempty(tundctl_last_error()) ? "usage error" :
-                                                                                tundctl_last_error());
+                json_kv_string(&j, "message",
+                               isempty(tundctl_last_error()) ? "usage error"
+                                                             : tundctl_last_error());
                 json_kv_int(&j, "exit_code", r);
                 json_object_end(&j);
                 json_document_end(&j);

@@ -21,8 +21,8 @@ int tundctl_check_parse(int argc, char *argv[], CheckArgs *a) {
         a->target = argv[i];
         /* A name never contains '/'; "x.conf" is a file even without one (wg-quick does the
          * same). */
-        a->is_path = strchr(a->target, '/') || (strlen(a->target) > 5 &&
-                                                  streq(a->target + strlen(a->target) - 5, ".conf"));
+        a->is_path = strchr(a->target, '/') ||
+                     (strlen(a->target) > 5 && streq(a->target + strlen(a->target) - 5, ".conf"));
         if (!a->is_path && !profile_name_is_valid(a->target))
                 return tundctl_usage_error("check", "not a valid profile name: %s", a->target);
         return -1;

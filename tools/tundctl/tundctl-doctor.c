@@ -69,7 +69,8 @@ static IpcMsg *check_helper(Doctor *d) {
                 report(d, "helper", CHECK_FAIL, "unexpected reply to GetStatus");
                 return ipc_msg_free(reply);
         }
-        report(d, "helper", CHECK_OK, "tund-helperd %s reachable at %s (pid %u, up %s, %zu session%s)",
+        report(d, "helper", CHECK_OK,
+               "tund-helperd %s reachable at %s (pid %u, up %s, %zu session%s)",
                st->helper->version, arg_g.socket_path, st->helper->pid,
                tundctl_format_duration(up, st->helper->uptime_usec), st->n_sessions,
                st->n_sessions == 1 ? "" : "s");
@@ -171,8 +172,9 @@ static void check_dns(Doctor *d) {
                         report(d, "dns", CHECK_OK, "backend systemd-resolved%s",
                                stub > 0 ? ", /etc/resolv.conf uses its stub" : "");
         } else if (program_exists("resolvconf"))
-                report(d, "dns", CHECK_OK, "backend resolvconf (systemd-resolved is not on the "
-                                           "system bus)");
+                report(d, "dns", CHECK_OK,
+                       "backend resolvconf (systemd-resolved is not on the "
+                       "system bus)");
         else
                 report(d, "dns", CHECK_WARN,
                        "no DNS backend: neither systemd-resolved (%s) nor resolvconf; profiles "
@@ -217,7 +219,8 @@ static bool nm_snippet_present(char *found, size_t size) {
 static void check_networkmanager(Doctor *d) {
         char found[512];
 
-        if (access("/usr/sbin/NetworkManager", X_OK) < 0 && access("/etc/NetworkManager", F_OK) < 0) {
+        if (access("/usr/sbin/NetworkManager", X_OK) < 0 &&
+            access("/etc/NetworkManager", F_OK) < 0) {
                 report(d, "networkmanager", CHECK_SKIP, "NetworkManager is not installed");
                 return;
         }
@@ -293,7 +296,8 @@ static void check_session(Doctor *d, const Tund__SessionInfo *s) {
                 report(d, name, link.up ? CHECK_OK : CHECK_WARN,
                        "interface %s (index %d) %s, %u route%s and %u polic%s present", s->ifname,
                        link.ifindex, link.up ? "up" : "down", want_routes,
-                       want_routes == 1 ? "" : "s", want_rules, want_rules == 1 ? "y rule" : "y rules");
+                       want_routes == 1 ? "" : "s", want_rules,
+                       want_rules == 1 ? "y rule" : "y rules");
 }
 
 int tundctl_doctor(int argc, char *argv[]) {
@@ -333,6 +337,7 @@ int tundctl_doctor(int argc, char *argv[]) {
                 json_kv_uint(&d.j, "warnings", d.n_warn);
                 json_document_end(&d.j);
         } else
-                printf("\n%u failed, %u warning%s.\n", d.n_fail, d.n_warn, d.n_warn == 1 ? "" : "s");
+                printf("\n%u failed, %u warning%s.\n", d.n_fail, d.n_warn,
+                       d.n_warn == 1 ? "" : "s");
         return d.n_fail ? TUNDCTL_EXIT_FAILURE : TUNDCTL_EXIT_OK;
 }

@@ -35,8 +35,8 @@ static int print_table(const Tund__PeersReply *pr, int64_t now) {
                 const Tund__PeerUpdate *pu = pr->profiles[i];
                 for (size_t k = 0; k < pu->n_peers; k++) {
                         const Tund__PeerState *p = pu->peers[k];
-                        char hs[TUNDCTL_FMT_MAX], rx[TUNDCTL_FMT_MAX], tx[TUNDCTL_FMT_MAX],
-                                ka[32], pfx[TUNDCTL_FMT_MAX];
+                        char hs[TUNDCTL_FMT_MAX], rx[TUNDCTL_FMT_MAX], tx[TUNDCTL_FMT_MAX], ka[32],
+                                pfx[TUNDCTL_FMT_MAX];
                         _cleanup_free_ char *ips = NULL;
                         size_t len = 0;
                         FILE *f = open_memstream(&ips, &len);

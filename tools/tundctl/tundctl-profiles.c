@@ -56,9 +56,9 @@ int tundctl_profiles(int argc, char *argv[]) {
 
         d = opendir(arg_g.config_dir);
         if (!d)
-                return tundctl_fail(tundctl_exit_from_errno(-errno) == TUNDCTL_EXIT_PERMISSION ?
-                                            TUNDCTL_EXIT_PERMISSION :
-                                            TUNDCTL_EXIT_FAILURE,
+                return tundctl_fail(tundctl_exit_from_errno(-errno) == TUNDCTL_EXIT_PERMISSION
+                                            ? TUNDCTL_EXIT_PERMISSION
+                                            : TUNDCTL_EXIT_FAILURE,
                                     "cannot read %s: %m", arg_g.config_dir);
         /* The helper's sessions, when it can be asked (quietly: the listing works without). */
         if (tundctl_get_status(NULL, true, &reply, &st) != 0)
@@ -132,7 +132,8 @@ int tundctl_profiles(int argc, char *argv[]) {
                                 json_bool(&j, v[i].session != NULL);
                         json_key(&j, "state");
                         if (v[i].session)
-                                json_string(&j, tundctl_session_state_to_string(v[i].session->state));
+                                json_string(&j,
+                                            tundctl_session_state_to_string(v[i].session->state));
                         else
                                 json_null(&j);
                         json_key(&j, "valid");
@@ -163,10 +164,13 @@ int tundctl_profiles(int argc, char *argv[]) {
                         const char *row[] = {
                                 v[i].name,
                                 v[i].enabled ? "enabled" : "disabled",
-                                !st ? "unknown" : v[i].session ?
-                                                tundctl_session_state_to_string(v[i].session->state) :
-                                                "inactive",
-                                v[i].valid < 0 ? "unknown" : v[i].valid ? "yes" : "no",
+                                !st ? "unknown"
+                                : v[i].session
+                                        ? tundctl_session_state_to_string(v[i].session->state)
+                                        : "inactive",
+                                v[i].valid < 0 ? "unknown"
+                                : v[i].valid   ? "yes"
+                                               : "no",
                         };
                         if (tundctl_table_add_row(t, row) < 0)
                                 break;

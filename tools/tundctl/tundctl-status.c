@@ -84,15 +84,16 @@ int tundctl_session_health(const Tund__SessionInfo *s, const HealthEnv *env, cha
                 const Tund__PeerState *p = s->peers[i];
                 if (p->last_handshake_sec <= 0) {
                         if (started > 0 && env->now_sec - started > TUNDCTL_STALE_HANDSHAKE_SEC)
-                                r = add_warning(list, n, "peer %s: no handshake since the start (%s)",
+                                r = add_warning(list, n,
+                                                "peer %s: no handshake since the start (%s)",
                                                 tundctl_short_key(k, p->public_key),
                                                 tundctl_format_age(age, env->now_sec, started));
                 } else if (env->now_sec - p->last_handshake_sec > TUNDCTL_STALE_HANDSHAKE_SEC)
-                        r = add_warning(list, n,
-                                        "peer %s: stale handshake, last one %s (more than %d s)",
-                                        tundctl_short_key(k, p->public_key),
-                                        tundctl_format_age(age, env->now_sec, p->last_handshake_sec),
-                                        TUNDCTL_STALE_HANDSHAKE_SEC);
+                        r = add_warning(
+                                list, n, "peer %s: stale handshake, last one %s (more than %d s)",
+                                tundctl_short_key(k, p->public_key),
+                                tundctl_format_age(age, env->now_sec, p->last_handshake_sec),
+                                TUNDCTL_STALE_HANDSHAKE_SEC);
         }
         if (r >= 0 && s->state == TUND__SESSION_STATE__SESSION_STATE_RUNNING && !ap)
                 r = add_warning(list, n, "network settings not applied");
@@ -104,7 +105,8 @@ int tundctl_session_health(const Tund__SessionInfo *s, const HealthEnv *env, cha
                                 ns->n_dns_servers, ns->n_dns_servers == 1 ? "" : "s");
         if (r >= 0 && ap && streq_ptr(ap->dns_backend, "resolved") && env->resolv_conf_stub == 0)
                 r = add_warning(list, n,
-                                RESOLV_CONF " does not use systemd-resolved's stub (127.0.0.53), "
+                                RESOLV_CONF
+                                " does not use systemd-resolved's stub (127.0.0.53), "
                                 "so programs that read it ask its nameservers directly and bypass "
                                 "the tunnel's DNS settings (resolv.conf trampled?): link it to "
                                 "/run/systemd/resolve/stub-resolv.conf");
@@ -133,8 +135,8 @@ static const char *session_dns_backend(const Tund__SessionInfo *s) {
         return "none";
 }
 
-static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *env,
-                         char **warnings, size_t n_warnings) {
+static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *env, char **warnings,
+                         size_t n_warnings) {
         const Tund__NetworkSettings *ns = s->settings;
         char buf[TUNDCTL_FMT_MAX];
 
@@ -232,9 +234,9 @@ static const char *state_color(Tund__SessionState s) {
 }
 
 static int print_table(const Tund__StatusReply *st, const HealthEnv *env) {
-        _cleanup_(tundctl_table_freep) Table *t = tundctl_table_new(
-                9, "profile", "state", "interface", "endpoint", "handshake", "rx", "tx", "dns",
-                "routes");
+        _cleanup_(tundctl_table_freep) Table *t =
+                tundctl_table_new(9, "profile", "state", "interface", "endpoint", "handshake", "rx",
+                                  "tx", "dns", "routes");
         if (!t)
                 return -ENOMEM;
         for (size_t i = 0; i < st->n_sessions; i++) {
@@ -311,7 +313,8 @@ static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
                ns ? tundctl_dns_mode_to_string(ns->dns_mode) : "split");
         for (size_t i = 0; ns && i < ns->n_dns_servers; i++)
                 printf("%s%s", i ? " " : " (",
-                       tundctl_format_address(buf, ns->dns_servers[i].data, ns->dns_servers[i].len));
+                       tundctl_format_address(buf, ns->dns_servers[i].data,
+                                              ns->dns_servers[i].len));
         if (ns && ns->n_dns_servers)
                 printf(")");
         printf("\n");
@@ -322,7 +325,8 @@ static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
                 printf("%13s  endpoint %s, handshake %s, rx %s, tx %s\n", "",
                        isempty(p->endpoint) ? "-" : string_sanitize(t, sizeof(t), p->endpoint),
                        tundctl_format_age(age, env->now_sec, p->last_handshake_sec),
-                       tundctl_format_bytes(rx, p->rx_bytes), tundctl_format_bytes(tx, p->tx_bytes));
+                       tundctl_format_bytes(rx, p->rx_bytes),
+                       tundctl_format_bytes(tx, p->tx_bytes));
         }
 }
 

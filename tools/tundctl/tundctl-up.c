@@ -103,7 +103,8 @@ static char *helper_last_error(const char *profile) {
 static int bus_error_exit(const sd_bus_error *err, int r) {
         if (sd_bus_error_has_name(err, SD_BUS_ERROR_ACCESS_DENIED) ||
             sd_bus_error_has_name(err, "org.freedesktop.PolicyKit1.Error.NotAuthorized") ||
-            sd_bus_error_has_name(err, "org.freedesktop.systemd1.InteractiveAuthorizationRequired") ||
+            sd_bus_error_has_name(err,
+                                  "org.freedesktop.systemd1.InteractiveAuthorizationRequired") ||
             r == -EACCES || r == -EPERM)
                 return TUNDCTL_EXIT_PERMISSION;
         if (sd_bus_error_has_name(err, "org.freedesktop.systemd1.NoSuchUnit") ||
@@ -147,7 +148,8 @@ static int precheck_profile(const char *profile) {
                 return tundctl_fail(TUNDCTL_EXIT_FAILURE, "no profile %s/%s.conf", arg_g.config_dir,
                                     profile);
         if (r == -EINVAL || r == -EPERM || r == -EFBIG)
-                return tundctl_fail(TUNDCTL_EXIT_INVALID_PROFILE, "%s", error ? error : strerror(-r));
+                return tundctl_fail(TUNDCTL_EXIT_INVALID_PROFILE, "%s",
+                                    error ? error : strerror(-r));
         return 0;
 }
 
@@ -166,9 +168,9 @@ static int run_job(const UpArgs *a) {
         snprintf(unit, sizeof(unit), "tund@%s.service", a->profile);
         r = sd_bus_open_system(&bus);
         if (r < 0)
-                return tundctl_fail(tundctl_exit_from_errno(r) == TUNDCTL_EXIT_PERMISSION ?
-                                            TUNDCTL_EXIT_PERMISSION :
-                                            TUNDCTL_EXIT_FAILURE,
+                return tundctl_fail(tundctl_exit_from_errno(r) == TUNDCTL_EXIT_PERMISSION
+                                            ? TUNDCTL_EXIT_PERMISSION
+                                            : TUNDCTL_EXIT_FAILURE,
                                     "cannot connect to the system bus to ask systemd for %s: %s",
                                     unit, strerror(-r));
         r = sd_bus_match_signal(bus, &slot, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
@@ -195,13 +197,15 @@ static int run_job(const UpArgs *a) {
                 if (arg_g.json)
                         print_result_json(unit, a, job, NULL, NULL, NULL, NULL, TUNDCTL_EXIT_OK);
                 else
-                        printf("Queued %s of %s (job %s).\n", a->start ? "start" : "stop", unit, job);
+                        printf("Queued %s of %s (job %s).\n", a->start ? "start" : "stop", unit,
+                               job);
                 return TUNDCTL_EXIT_OK;
         }
 
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t deadline = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000 + timeout;
+        uint64_t deadline =
+                (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000 + timeout;
         while (!w.done) {
                 r = sd_bus_process(bus, NULL);
                 if (r < 0)
@@ -227,8 +231,8 @@ static int run_job(const UpArgs *a) {
         if (code != TUNDCTL_EXIT_OK) {
                 unit_failure_details(bus, unit, &status, &service_result);
                 last_error = helper_last_error(a->profile);
-                tundctl_fail(code, "%s %s %s (job result: %s%s%s)%s%s%s%s", a->start ? "starting" : "stopping",
-                             unit, "failed", w.result,
+                tundctl_fail(code, "%s %s %s (job result: %s%s%s)%s%s%s%s",
+                             a->start ? "starting" : "stopping", unit, "failed", w.result,
                              isempty(service_result) ? "" : ", service result: ",
                              isempty(service_result) ? "" : service_result,
                              isempty(status) ? "" : ": ", isempty(status) ? "" : status,

@@ -110,8 +110,8 @@ int tundctl_usage_error(const char *verb, const char *fmt, ...) {
 }
 
 void tundctl_verb_help(const TundctlVerb *v, FILE *f) {
-        fprintf(f, "Usage: tundctl [OPTIONS] %s%s%s\n\n%s\n", v->name, isempty(v->synopsis) ? "" : " ",
-                v->synopsis ? v->synopsis : "", v->summary);
+        fprintf(f, "Usage: tundctl [OPTIONS] %s%s%s\n\n%s\n", v->name,
+                isempty(v->synopsis) ? "" : " ", v->synopsis ? v->synopsis : "", v->summary);
         if (v->options_help)
                 fprintf(f, "\n%s", v->options_help);
         fprintf(f, "\nGlobal options: --socket PATH, --config-dir DIR, --timeout SEC, --json,\n"
@@ -138,18 +138,21 @@ int tundctl_getopt(const char *verb, int argc, char *argv[], const char *shortop
         opterr = 0;
         while ((c = getopt_long(argc, argv, shorts, all, NULL)) >= 0) {
                 if (c == 'h') {
-                        const TundctlVerb *v = tundctl_verb_lookup ? tundctl_verb_lookup(verb) : NULL;
+                        const TundctlVerb *v =
+                                tundctl_verb_lookup ? tundctl_verb_lookup(verb) : NULL;
                         if (v)
                                 tundctl_verb_help(v, stdout);
                         return -1;
                 }
                 if (c == '?' || c == ':') {
                         if (optopt > 0 && optopt < 0x80)
-                                tundctl_usage_error(verb, "%s: -%c", c == ':' ?
-                                                    "missing argument" : "unknown option", optopt);
+                                tundctl_usage_error(
+                                        verb, "%s: -%c",
+                                        c == ':' ? "missing argument" : "unknown option", optopt);
                         else
-                                tundctl_usage_error(verb, "%s: %s", c == ':' ?
-                                                    "missing argument" : "unknown option",
+                                tundctl_usage_error(verb, "%s: %s",
+                                                    c == ':' ? "missing argument"
+                                                             : "unknown option",
                                                     argv[optind - 1]);
                         return -2;
                 }
@@ -268,7 +271,8 @@ int tundctl_connect(sd_event *e, IpcConn **ret) {
 
         r = ipc_connect_unix(arg_g.socket_path, &fd);
         if (r < 0)
-                return tundctl_fail(r == -EAGAIN ? TUNDCTL_EXIT_FAILURE : tundctl_exit_from_errno(r),
+                return tundctl_fail(r == -EAGAIN ? TUNDCTL_EXIT_FAILURE
+                                                 : tundctl_exit_from_errno(r),
                                     "cannot reach tund-helperd at %s: %s%s", arg_g.socket_path,
                                     strerror(-r), connect_hint(r));
         r = ipc_conn_new(&c, e, fd, &ipc_channel_ctl_client);
@@ -300,24 +304,27 @@ int tundctl_call(IpcConn *c, Tund__CtlToHelper *m, const char *what, IpcMsg **re
 
         r = ipc_conn_call_wait(c, &m->base, NULL, 0, arg_g.timeout_usec, &reply);
         if (r == -ETIMEDOUT)
-                return tundctl_fail(TUNDCTL_EXIT_FAILURE, "%s: no answer from tund-helperd within %.1f s",
-                                    what, (double) arg_g.timeout_usec / USEC_PER_SEC);
+                return tundctl_fail(TUNDCTL_EXIT_FAILURE,
+                                    "%s: no answer from tund-helperd within %.1f s", what,
+                                    (double) arg_g.timeout_usec / USEC_PER_SEC);
         if (r < 0) {
                 const char *why = ipc_conn_get_close_reason(c);
-                return tundctl_fail(tundctl_exit_from_errno(r), "%s: connection to tund-helperd lost: %s",
-                                    what, isempty(why) ? strerror(-r) : why);
+                return tundctl_fail(tundctl_exit_from_errno(r),
+                                    "%s: connection to tund-helperd lost: %s", what,
+                                    isempty(why) ? strerror(-r) : why);
         }
         err = ipc_msg_error(reply);
         if (err) {
                 int code = tundctl_exit_from_error_code(err->code);
-                const char *msg = isempty(err->message) ? tundctl_error_code_to_string(err->code) :
-                                                          err->message;
+                const char *msg = isempty(err->message) ? tundctl_error_code_to_string(err->code)
+                                                        : err->message;
                 /* The helper's messages often name the request already. */
                 bool named = strncmp(msg, what, strlen(what)) == 0;
                 bool says = strstr(msg, "permission denied") != NULL;
                 r = tundctl_fail(code, "%s%s%s%s", named ? "" : what, named ? "" : ": ",
-                                 err->code == TUND__ERROR_CODE__ERROR_PERMISSION && !says ?
-                                         "permission denied: " : "",
+                                 err->code == TUND__ERROR_CODE__ERROR_PERMISSION && !says
+                                         ? "permission denied: "
+                                         : "",
                                  msg);
                 ipc_msg_free(reply);
                 return r;
@@ -396,7 +403,8 @@ char *tundctl_format_duration(char buf[TUNDCTL_FMT_MAX], uint64_t usec) {
                 snprintf(buf, TUNDCTL_FMT_MAX, "%" PRIu64 " s", s);
         else if (s < 3600) {
                 if (s % 60)
-                        snprintf(buf, TUNDCTL_FMT_MAX, "%" PRIu64 " min %" PRIu64 " s", s / 60, s % 60);
+                        snprintf(buf, TUNDCTL_FMT_MAX, "%" PRIu64 " min %" PRIu64 " s", s / 60,
+                                 s % 60);
                 else
                         snprintf(buf, TUNDCTL_FMT_MAX, "%" PRIu64 " min", s / 60);
         } else if (s < 86400) {
@@ -423,8 +431,9 @@ char *tundctl_format_age(char buf[TUNDCTL_FMT_MAX], int64_t now_sec, int64_t the
         else if (then_sec > now_sec)
                 snprintf(buf, TUNDCTL_FMT_MAX, "in the future");
         else
-                snprintf(buf, TUNDCTL_FMT_MAX, "%s ago",
-                         tundctl_format_duration(d, (uint64_t) (now_sec - then_sec) * USEC_PER_SEC));
+                snprintf(
+                        buf, TUNDCTL_FMT_MAX, "%s ago",
+                        tundctl_format_duration(d, (uint64_t) (now_sec - then_sec) * USEC_PER_SEC));
         return buf;
 }
 
@@ -628,12 +637,14 @@ void tundctl_table_print(const Table *t, FILE *f, bool color) {
         for (size_t i = 0; i < nc; i++) {
                 width[i] = tundctl_utf8_width(t->headers[i]);
                 for (size_t r = 0; r < t->n_rows; r++)
-                        width[i] = MAX(width[i], tundctl_utf8_width(t->cells[r * t->n_columns + i].text));
+                        width[i] = MAX(width[i],
+                                       tundctl_utf8_width(t->cells[r * t->n_columns + i].text));
         }
         for (size_t i = 0; i < nc; i++) {
                 bool last = i + 1 == nc;
                 table_print_cell(f, t->headers[i], ANSI_BOLD,
-                                 last ? 0 : width[i] - tundctl_utf8_width(t->headers[i]) + 2, color);
+                                 last ? 0 : width[i] - tundctl_utf8_width(t->headers[i]) + 2,
+                                 color);
         }
         fputc('\n', f);
         for (size_t r = 0; r < t->n_rows; r++) {
