@@ -69,6 +69,101 @@ static void shown_push(char *buf, size_t size, const char *name) {
         snprintf(buf + n, size - n, "/%s", name);
 }
 
+/* The last component: opened without following a link, checked, hashed against the pin, and
+ * handed over with no file status flag of ours (it is executed with execveat()). */
+static int open_final(int dirfd, const char *comp, const char *what, const VerifyOptions *o,
+                      int *ret_fd, char **ret_error) {
+        _cleanup_close_ int fd =
+                openat(dirfd, comp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return error_set(ret_error, negative_errno(), "cannot open %s: %m", what);
+        int r = check_file_fd(fd, o, what, ret_error);
+        if (r < 0)
+                return r;
+        if (o->sha256_hex) {
+                char hex[65];
+                r = verify_sha256_fd(fd, hex);
+                if (r < 0)
+                        return error_set(ret_error, r, "cannot hash %s: %s", what,
+                                         r == -EOPNOTSUPP ? "libcrypto not available"
+                                                          : strerror(-r));
+                if (!streq(hex, o->sha256_hex))
+                        return error_set(ret_error, -EPERM,
+                                         "%s: SHA-256 %s does not match the pinned %s", what, hex,
+                                         o->sha256_hex);
+        }
+        if (fcntl(fd, F_SETFL, 0) < 0)
+                return error_set(ret_error, negative_errno(), "fcntl: %m");
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* A symlink's target put in front of what is still to walk (todo); *ret_absolute when the walk
+ * must start again from the root. */
+static int follow_symlink(int dirfd, const char *comp, const char *what, char *todo,
+                          size_t todo_size, bool *ret_absolute, char **ret_error) {
+        char target[PATH_MAX], joined[PATH_MAX * 2];
+        ssize_t n = readlinkat(dirfd, comp, target, sizeof(target) - 1);
+        if (n < 0)
+                return error_set(ret_error, negative_errno(), "%s: readlink: %m", what);
+        target[n] = 0;
+        if (n == 0)
+                return error_set(ret_error, -ENOENT, "%s: empty symlink", what);
+        if ((size_t) snprintf(joined, sizeof(joined), "%s%s%s", target, *todo ? "/" : "", todo) >=
+                    sizeof(joined) ||
+            strlen(joined) >= todo_size)
+                return error_set(ret_error, -ENAMETOOLONG, "%s: path too long", what);
+        snprintf(todo, todo_size, "%s", joined);
+        *ret_absolute = target[0] == '/';
+        return 0;
+}
+
+/* ".." of the directory walked so far (of the root: the root). */
+static int walk_up(int *dirfd, unsigned *depth, char *shown_path, size_t size, char **ret_error) {
+        if (*depth == 0)
+                return 0;
+        int up = openat(*dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (up < 0)
+                return error_set(ret_error, negative_errno(), "cannot open ..: %m");
+        safe_close(*dirfd);
+        *dirfd = up;
+        (*depth)--;
+        shown_push(shown_path, size, "..");
+        return 0;
+}
+
+/* Moves the next component of todo into comp (NAME_MAX + 1 bytes); *ret_last when nothing
+ * follows it ("dir/" names a directory). -EISDIR when todo is only slashes. */
+static int take_component(char *todo, char *comp, bool *ret_last) {
+        char *p = todo;
+        while (*p == '/')
+                p++;
+        if (!*p)
+                return -EISDIR;
+        size_t len = strcspn(p, "/");
+        if (len > NAME_MAX)
+                return -ENAMETOOLONG;
+        memcpy(comp, p, len);
+        comp[len] = 0;
+        char *rest = p + len;
+        *ret_last = *rest == 0;
+        memmove(todo, rest, strlen(rest) + 1);
+        return 0;
+}
+
+/* The walk's root (o->root, else /), itself verified. */
+static int open_root(const VerifyOptions *o, int *ret_fd, char **ret_error) {
+        const char *root = o->root ? o->root : "/";
+        _cleanup_close_ int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return error_set(ret_error, negative_errno(), "cannot open %s: %m", root);
+        int r = check_dir_fd(fd, o, "", ret_error);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **ret_error) {
         char todo[PATH_MAX * 2], shown_path[PATH_MAX * 2] = "", comp[NAME_MAX + 1];
         _cleanup_close_ int dirfd = -EBADF, base = -EBADF;
@@ -84,11 +179,7 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                 return error_set(ret_error, -ENAMETOOLONG, "path too long: %.64s…", path);
         snprintf(todo, sizeof(todo), "%s", path);
 
-        base = open(o->root ? o->root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (base < 0)
-                return error_set(ret_error, negative_errno(), "cannot open %s: %m",
-                                 o->root ? o->root : "/");
-        r = check_dir_fd(base, o, "", ret_error);
+        r = open_root(o, &base, ret_error);
         if (r < 0)
                 return r;
         dirfd = fcntl(base, F_DUPFD_CLOEXEC, 3);
@@ -96,33 +187,19 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                 return error_set(ret_error, negative_errno(), "dup: %m");
 
         for (;;) {
-                char *p = todo;
-                while (*p == '/')
-                        p++;
-                if (!*p)
-                        return error_set(ret_error, -EISDIR, "%s is a directory, not a program",
+                bool last;
+                r = take_component(todo, comp, &last);
+                if (r < 0)
+                        return error_set(ret_error, r,
+                                         r == -EISDIR ? "%s is a directory, not a program"
+                                                      : "%s: a path component is too long",
                                          shown(shown_path));
-                size_t len = strcspn(p, "/");
-                if (len > NAME_MAX)
-                        return error_set(ret_error, -ENAMETOOLONG, "path component too long");
-                memcpy(comp, p, len);
-                comp[len] = 0;
-                char *rest = p + len;
-                bool last = *rest == 0; /* "dir/" names a directory */
-                memmove(todo, rest, strlen(rest) + 1);
-
                 if (streq(comp, "."))
                         continue;
                 if (streq(comp, "..")) {
-                        if (depth == 0)
-                                continue; /* ".." of the root is the root */
-                        int up = openat(dirfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-                        if (up < 0)
-                                return error_set(ret_error, negative_errno(), "cannot open ..: %m");
-                        safe_close(dirfd);
-                        dirfd = up;
-                        depth--;
-                        shown_push(shown_path, sizeof(shown_path), "..");
+                        r = walk_up(&dirfd, &depth, shown_path, sizeof(shown_path), ret_error);
+                        if (r < 0)
+                                return r;
                         continue;
                 }
 
@@ -135,23 +212,14 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                 if (S_ISLNK(st.st_mode)) {
                         /* The link lives in a verified directory, so only the trusted owner
                          * made it; its target is walked and verified like the rest. */
-                        char target[PATH_MAX];
+                        bool absolute = false;
                         if (++links > VERIFY_MAX_SYMLINKS)
                                 return error_set(ret_error, -ELOOP, "%s: too many symlinks", what);
-                        ssize_t n = readlinkat(dirfd, comp, target, sizeof(target) - 1);
-                        if (n < 0)
-                                return error_set(ret_error, negative_errno(), "%s: readlink: %m",
-                                                 what);
-                        target[n] = 0;
-                        if (n == 0)
-                                return error_set(ret_error, -ENOENT, "%s: empty symlink", what);
-                        char joined[sizeof(todo)];
-                        if ((size_t) snprintf(joined, sizeof(joined), "%s%s%s", target,
-                                              *todo ? "/" : "", todo) >= sizeof(joined))
-                                return error_set(ret_error, -ENAMETOOLONG, "%s: path too long",
-                                                 what);
-                        snprintf(todo, sizeof(todo), "%s", joined);
-                        if (target[0] == '/') {
+                        r = follow_symlink(dirfd, comp, what, todo, sizeof(todo), &absolute,
+                                           ret_error);
+                        if (r < 0)
+                                return r;
+                        if (absolute) {
                                 safe_close(dirfd);
                                 dirfd = fcntl(base, F_DUPFD_CLOEXEC, 3);
                                 if (dirfd < 0)
@@ -162,36 +230,8 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                         continue;
                 }
 
-                if (last) {
-                        _cleanup_close_ int fd =
-                                openat(dirfd, comp,
-                                       O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-                        if (fd < 0)
-                                return error_set(ret_error, negative_errno(), "cannot open %s: %m",
-                                                 what);
-                        r = check_file_fd(fd, o, what, ret_error);
-                        if (r < 0)
-                                return r;
-                        if (o->sha256_hex) {
-                                char hex[65];
-                                r = verify_sha256_fd(fd, hex);
-                                if (r < 0)
-                                        return error_set(ret_error, r, "cannot hash %s: %s", what,
-                                                         r == -EOPNOTSUPP
-                                                                 ? "libcrypto not available"
-                                                                 : strerror(-r));
-                                if (!streq(hex, o->sha256_hex))
-                                        return error_set(
-                                                ret_error, -EPERM,
-                                                "%s: SHA-256 %s does not match the pinned %s", what,
-                                                hex, o->sha256_hex);
-                        }
-                        /* Executed with execveat(): make sure no flag of ours leaks into it. */
-                        if (fcntl(fd, F_SETFL, 0) < 0)
-                                return error_set(ret_error, negative_errno(), "fcntl: %m");
-                        *ret_fd = TAKE_FD(fd);
-                        return 0;
-                }
+                if (last)
+                        return open_final(dirfd, comp, what, o, ret_fd, ret_error);
 
                 int next = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
