@@ -540,48 +540,69 @@ static int session_spawn(Session *s, IpcMsg *msg, char **ret_error) {
         return 0;
 }
 
-int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *req) {
+/* Sent (1) or failed to send (-errno): a refusal ends the request either way. */
+static int refused(int r) {
+        return r < 0 ? r : 1;
+}
+
+/* StartSession's checks, before anything is made: 0 when it may go ahead, else the refusal
+ * was sent (1) or could not be (-errno). */
+static int start_check(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *req) {
         Manager *m = sc->m;
         IpcConn *c = sc->conn;
         uint64_t id = msg->msg_id;
         char why[256];
 
         if (sc->started)
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_PROTOCOL, 0,
-                                            "StartSession: this connection already started a "
-                                            "session (one session per connection)");
+                return refused(
+                        ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_PROTOCOL, 0,
+                                             "StartSession: this connection already started a "
+                                             "session (one session per connection)"));
         if (m->stopping)
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_BUSY, 0,
-                                            "StartSession: the helper is stopping");
+                return refused(ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_BUSY, 0,
+                                                    "StartSession: the helper is stopping"));
         if (msg->n_fds != 2)
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_PROTOCOL, 0,
-                                            "StartSession carries exactly 2 fds (TUN, UAPI), "
-                                            "not %zu",
-                                            msg->n_fds);
+                return refused(
+                        ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_PROTOCOL, 0,
+                                             "StartSession carries exactly 2 fds (TUN, UAPI), "
+                                             "not %zu",
+                                             msg->n_fds));
         if (!helper_session_profile_valid(req->profile))
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
-                                            "StartSession: invalid profile name \"%s\" (want "
-                                            "[A-Za-z0-9_.-]{1,32})",
-                                            req->profile);
+                return refused(
+                        ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
+                                             "StartSession: invalid profile name \"%s\" (want "
+                                             "[A-Za-z0-9_.-]{1,32})",
+                                             req->profile));
         if (!ifname_valid(req->ifname))
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
-                                            "StartSession: invalid interface name \"%s\"",
-                                            req->ifname);
+                return refused(ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
+                                                    "StartSession: invalid interface name \"%s\"",
+                                                    req->ifname));
         if (!req->config)
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
-                                            "StartSession for %s carries no WireGuard config",
-                                            req->profile);
+                return refused(ipc_conn_reply_error(
+                        c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
+                        "StartSession for %s carries no WireGuard config", req->profile));
         Session *other = helper_manager_find_session(m, req->profile);
         if (other)
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_EXISTS, 0,
-                                            "a session for profile %s already exists (%s, "
-                                            "tunnel pid %d)",
-                                            req->profile,
-                                            helper_session_state_to_string(other->state),
-                                            (int) other->tunnel_pid);
+                return refused(ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_EXISTS, 0,
+                                                    "a session for profile %s already exists (%s, "
+                                                    "tunnel pid %d)",
+                                                    req->profile,
+                                                    helper_session_state_to_string(other->state),
+                                                    (int) other->tunnel_pid));
         if (check_session_fds(msg->fds[0], msg->fds[1], req->ifname, why, sizeof(why)) < 0)
-                return ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
-                                            "StartSession for %s: %s", req->profile, why);
+                return refused(ipc_conn_reply_error(c, id, TUND__ERROR_CODE__ERROR_INVALID, 0,
+                                                    "StartSession for %s: %s", req->profile, why));
+        return 0;
+}
+
+int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *req) {
+        Manager *m = sc->m;
+        IpcConn *c = sc->conn;
+        uint64_t id = msg->msg_id;
+
+        int r = start_check(sc, msg, req);
+        if (r != 0)
+                return r < 0 ? r : 0;
 
         Session *s = calloc(1, sizeof(Session));
         if (!s)
@@ -608,7 +629,7 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
         m->n_sessions++;
 
         _cleanup_free_ char *error = NULL;
-        int r = session_spawn(s, msg, &error);
+        r = session_spawn(s, msg, &error);
         if (r < 0) {
                 log_session(LOG_ERR, s->profile, 0, NULL, "Cannot start session %s: %s", s->profile,
                             error ? error : strerror(-r));
