@@ -614,6 +614,47 @@ static void key_for_message(const char *key, char buf[33]) {
         buf[i] = 0;
 }
 
+/* One key=value line of a reply: errno=, a peer's public_key= (which starts the peer), a key
+ * of the current peer, or one of the device's. 0, or fail()'s -errno. */
+static int reply_key(UapiDevice *d, unsigned **peer_lines, bool *have_errno, unsigned lineno,
+                     const char *key, const char *value, char **ret_error) {
+        char kname[33];
+        int r;
+        key_for_message(key, kname);
+
+        if (streq(key, "errno")) {
+                uint64_t v = 0;
+                /* wireguard-go writes it positive; accept a negative one too. */
+                const char *digits = value[0] == '-' ? value + 1 : value;
+                if (parse_u64(digits, 4095, &v) < 0)
+                        return fail(ret_error, -EBADMSG, "line %u: bad errno value", lineno);
+                d->errnum = (int) v;
+                *have_errno = true;
+                return 0;
+        }
+        if (streq(key, "public_key")) {
+                unsigned *l = array_grow(*peer_lines, d->n_peers, sizeof(*l));
+                if (l)
+                        *peer_lines = l;
+                r = l ? new_peer(d, value) : -ENOMEM;
+                if (r < 0)
+                        return fail(ret_error, r == -ENOMEM ? r : -EBADMSG,
+                                    "line %u: %s public_key", lineno,
+                                    r == -ENOMEM ? "no memory for" : "malformed");
+                (*peer_lines)[d->n_peers - 1] = lineno;
+                return 0;
+        }
+        if (d->n_peers > 0) {
+                if (peer_line(&d->peers[d->n_peers - 1], key, value) < 0)
+                        return fail(ret_error, -EBADMSG, "line %u: bad value for peer key %s",
+                                    lineno, kname);
+                return 0;
+        }
+        if (device_line(d, key, value) < 0)
+                return fail(ret_error, -EBADMSG, "line %u: bad value for %s", lineno, kname);
+        return 0;
+}
+
 int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_error) {
         UapiDevice d = {};
         _cleanup_free_ unsigned *peer_lines = NULL; /* where each peer starts */
@@ -658,47 +699,9 @@ int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_er
                         break;
                 }
                 *eq = 0;
-                const char *key = line, *value = eq + 1;
-                char kname[33];
-                key_for_message(key, kname);
-
-                if (streq(key, "errno")) {
-                        uint64_t v = 0;
-                        /* wireguard-go writes it positive; accept a negative one too. */
-                        const char *digits = value[0] == '-' ? value + 1 : value;
-                        if (parse_u64(digits, 4095, &v) < 0) {
-                                r = fail(ret_error, -EBADMSG, "line %u: bad errno value", lineno);
-                                break;
-                        }
-                        d.errnum = (int) v;
-                        have_errno = true;
-                } else if (streq(key, "public_key")) {
-                        unsigned *l = array_grow(peer_lines, d.n_peers, sizeof(*l));
-                        if (l)
-                                peer_lines = l;
-                        r = l ? new_peer(&d, value) : -ENOMEM;
-                        if (r < 0) {
-                                r = fail(ret_error, r == -ENOMEM ? r : -EBADMSG,
-                                         "line %u: %s public_key", lineno,
-                                         r == -ENOMEM ? "no memory for" : "malformed");
-                                break;
-                        }
-                        peer_lines[d.n_peers - 1] = lineno;
-                } else if (d.n_peers > 0) {
-                        r = peer_line(&d.peers[d.n_peers - 1], key, value);
-                        if (r < 0) {
-                                r = fail(ret_error, -EBADMSG, "line %u: bad value for peer key %s",
-                                         lineno, kname);
-                                break;
-                        }
-                } else {
-                        r = device_line(&d, key, value);
-                        if (r < 0) {
-                                r = fail(ret_error, -EBADMSG, "line %u: bad value for %s", lineno,
-                                         kname);
-                                break;
-                        }
-                }
+                r = reply_key(&d, &peer_lines, &have_errno, lineno, line, eq + 1, ret_error);
+                if (r < 0)
+                        break;
         }
         explicit_wipe(line, sizeof(line));
         if (r >= 0) {
