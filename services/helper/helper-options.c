@@ -83,6 +83,92 @@ static int parse_uid(const char *s, uid_t *ret) {
         return 0;
 }
 
+static int parse_watch_memory(const char *arg, HelperOptions *o, char **ret_error) {
+        char *end;
+        errno = 0;
+        unsigned long long v = isdigit((unsigned char) arg[0]) ? strtoull(arg, &end, 10) : 0;
+        if (v == 0 || errno || *end || v > HELPER_WATCH_MEMORY_MAX_MIB)
+                return error_set(ret_error, -EINVAL,
+                                 "--watch-memory: not a number of MiB between 1 and %u: %s",
+                                 HELPER_WATCH_MEMORY_MAX_MIB, arg);
+        o->watch_memory_max = v * 1024u * 1024u;
+        return 0;
+}
+
+/* One option with its argument (getopt_long's optarg); 1 for one it does not know. */
+static int parse_option(int c, const char *optarg, HelperOptions *o, char **ret_error) {
+        static char sha[65], engine_sha[65];
+        switch (c) {
+        case 'h':
+                o->help = true;
+                return 0;
+        case ARG_VERSION:
+                o->version = true;
+                return 0;
+        case ARG_LISTEN_DIR:
+                if (optarg[0] != '/')
+                        return error_set(ret_error, -EINVAL,
+                                         "--listen-dir needs an absolute path: %s", optarg);
+                o->listen_dir = optarg;
+                return 0;
+        case ARG_IDLE_EXIT:
+                if (parse_seconds(optarg, true, &o->idle_exit_usec) < 0)
+                        return error_set(ret_error, -EINVAL,
+                                         "--idle-exit: not a number of seconds: %s", optarg);
+                return 0;
+        case ARG_TUNNEL:
+                if (optarg[0] != '/')
+                        return error_set(ret_error, -EINVAL, "--tunnel needs an absolute path: %s",
+                                         optarg);
+                o->tunnel_path = optarg;
+                return 0;
+        case ARG_TUNNEL_SHA256:
+                if (!verify_sha256_hex_valid(optarg, sha))
+                        return error_set(ret_error, -EINVAL,
+                                         "--tunnel-sha256: not 64 hex digits: %s", optarg);
+                o->tunnel_sha256 = sha;
+                return 0;
+        case ARG_ENGINE_SHA256:
+                if (!verify_sha256_hex_valid(optarg, engine_sha))
+                        return error_set(ret_error, -EINVAL,
+                                         "--engine-sha256: not 64 hex digits: %s", optarg);
+                o->engine_sha256 = engine_sha;
+                return 0;
+        case ARG_TUNNEL_USER:
+                if (isempty(optarg))
+                        return error_set(ret_error, -EINVAL, "--tunnel-user: empty name");
+                o->tunnel_user = optarg;
+                return 0;
+        case ARG_CONTROL_GROUP:
+                if (isempty(optarg))
+                        return error_set(ret_error, -EINVAL, "--control-group: empty name");
+                o->control_group = optarg;
+                return 0;
+        case ARG_SHIM_UID:
+                if (isempty(optarg))
+                        return error_set(ret_error, -EINVAL, "--shim-user: empty name");
+                o->shim_uid_set = parse_uid(optarg, &o->shim_uid) >= 0;
+                if (!o->shim_uid_set && optarg[strspn(optarg, "0123456789")] == '\0')
+                        return error_set(ret_error, -EINVAL, "--shim-user: not a uid: %s", optarg);
+                o->shim_user = o->shim_uid_set ? NULL : optarg;
+                return 0;
+        case ARG_START_TIMEOUT:
+                if (parse_seconds(optarg, false, &o->start_timeout_usec) < 0)
+                        return error_set(ret_error, -EINVAL,
+                                         "--start-timeout: not a positive number: %s", optarg);
+                return 0;
+        case ARG_STOP_TIMEOUT:
+                if (parse_seconds(optarg, false, &o->stop_timeout_usec) < 0)
+                        return error_set(ret_error, -EINVAL,
+                                         "--stop-timeout: not a positive number: %s", optarg);
+                return 0;
+        case ARG_WATCH_MEMORY:
+                return parse_watch_memory(optarg, o, ret_error);
+        default:
+                return 1;
+        }
+}
+
 int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -101,7 +187,6 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 { "watch-memory", required_argument, NULL, ARG_WATCH_MEMORY },
                 {},
         };
-        static char sha[65], engine_sha[65];
         int c;
 
         if (ret_error)
@@ -109,96 +194,17 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
         optind = 0; /* full reinitialisation: tests parse several argv in one process */
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        o->help = true;
-                        break;
-                case ARG_VERSION:
-                        o->version = true;
-                        break;
-                case ARG_LISTEN_DIR:
-                        if (optarg[0] != '/')
-                                return error_set(ret_error, -EINVAL,
-                                                 "--listen-dir needs an absolute path: %s", optarg);
-                        o->listen_dir = optarg;
-                        break;
-                case ARG_IDLE_EXIT:
-                        if (parse_seconds(optarg, true, &o->idle_exit_usec) < 0)
-                                return error_set(ret_error, -EINVAL,
-                                                 "--idle-exit: not a number of seconds: %s",
-                                                 optarg);
-                        break;
-                case ARG_TUNNEL:
-                        if (optarg[0] != '/')
-                                return error_set(ret_error, -EINVAL,
-                                                 "--tunnel needs an absolute path: %s", optarg);
-                        o->tunnel_path = optarg;
-                        break;
-                case ARG_TUNNEL_SHA256:
-                        if (!verify_sha256_hex_valid(optarg, sha))
-                                return error_set(ret_error, -EINVAL,
-                                                 "--tunnel-sha256: not 64 hex digits: %s", optarg);
-                        o->tunnel_sha256 = sha;
-                        break;
-                case ARG_ENGINE_SHA256:
-                        if (!verify_sha256_hex_valid(optarg, engine_sha))
-                                return error_set(ret_error, -EINVAL,
-                                                 "--engine-sha256: not 64 hex digits: %s", optarg);
-                        o->engine_sha256 = engine_sha;
-                        break;
-                case ARG_TUNNEL_USER:
-                        if (isempty(optarg))
-                                return error_set(ret_error, -EINVAL, "--tunnel-user: empty name");
-                        o->tunnel_user = optarg;
-                        break;
-                case ARG_CONTROL_GROUP:
-                        if (isempty(optarg))
-                                return error_set(ret_error, -EINVAL, "--control-group: empty name");
-                        o->control_group = optarg;
-                        break;
-                case ARG_SHIM_UID:
-                        if (isempty(optarg))
-                                return error_set(ret_error, -EINVAL, "--shim-user: empty name");
-                        o->shim_uid_set = parse_uid(optarg, &o->shim_uid) >= 0;
-                        if (!o->shim_uid_set && optarg[strspn(optarg, "0123456789")] == '\0')
-                                return error_set(ret_error, -EINVAL, "--shim-user: not a uid: %s",
-                                                 optarg);
-                        o->shim_user = o->shim_uid_set ? NULL : optarg;
-                        break;
-                case ARG_START_TIMEOUT:
-                        if (parse_seconds(optarg, false, &o->start_timeout_usec) < 0)
-                                return error_set(ret_error, -EINVAL,
-                                                 "--start-timeout: not a positive number: %s",
-                                                 optarg);
-                        break;
-                case ARG_STOP_TIMEOUT:
-                        if (parse_seconds(optarg, false, &o->stop_timeout_usec) < 0)
-                                return error_set(ret_error, -EINVAL,
-                                                 "--stop-timeout: not a positive number: %s",
-                                                 optarg);
-                        break;
-                case ARG_WATCH_MEMORY: {
-                        char *end;
-                        errno = 0;
-                        unsigned long long v =
-                                isdigit((unsigned char) optarg[0]) ? strtoull(optarg, &end, 10) : 0;
-                        if (v == 0 || errno || *end || v > HELPER_WATCH_MEMORY_MAX_MIB)
-                                return error_set(ret_error, -EINVAL,
-                                                 "--watch-memory: not a number of MiB between 1 "
-                                                 "and %u: %s",
-                                                 HELPER_WATCH_MEMORY_MAX_MIB, optarg);
-                        o->watch_memory_max = v * 1024u * 1024u;
-                        break;
+                int r = parse_option(c, optarg, o, ret_error);
+                if (r <= 0) {
+                        if (r < 0)
+                                return r;
+                        continue;
                 }
-                case '?':
-                default:
-                        if (optopt > 0 && optopt < 0x80)
-                                return error_set(ret_error, -EINVAL,
-                                                 "unknown option or missing argument: -%c", optopt);
+                if (optopt > 0 && optopt < 0x80)
                         return error_set(ret_error, -EINVAL,
-                                         "unknown option or missing argument: %s",
-                                         argv[optind - 1]);
-                }
+                                         "unknown option or missing argument: -%c", optopt);
+                return error_set(ret_error, -EINVAL, "unknown option or missing argument: %s",
+                                 argv[optind - 1]);
         }
         if (optind < argc)
                 return error_set(ret_error, -EINVAL, "unexpected argument: %s", argv[optind]);
