@@ -54,22 +54,64 @@ static int parse_uint(const char *s, unsigned *ret) {
         return 0;
 }
 
+enum {
+        ARG_CLEANUP = 0x100,
+        ARG_CONFIG_DIR,
+        ARG_SHIM_SOCKET,
+        ARG_STATE_DIR,
+        ARG_UAPI_DIR,
+        ARG_ENGINE,
+        ARG_ENGINE_GROUP,
+        ARG_ENGINE_USER,
+        ARG_BUS,
+        ARG_RESOLVCONF,
+        ARG_START_TO,
+        ARG_STOP_TO,
+        ARG_PROFILE_STDIN
+};
+
+/* The options that set a string, and whether "" means none. */
+static const struct {
+        int id;
+        const char **arg;
+        bool empty_is_none;
+} string_args[] = {
+        { ARG_CONFIG_DIR, &arg_config_dir, false },  { ARG_SHIM_SOCKET, &arg_shim_socket, false },
+        { ARG_STATE_DIR, &arg_state_dir, false },    { ARG_UAPI_DIR, &arg_uapi_dir, false },
+        { ARG_ENGINE, &arg_engine, false },          { ARG_ENGINE_GROUP, &arg_engine_group, true },
+        { ARG_ENGINE_USER, &arg_engine_user, true }, { ARG_BUS, &arg_bus_address, false },
+        { ARG_RESOLVCONF, &arg_resolvconf, false },
+};
+
+/* One option: 0 done, -EINVAL refused (said why). */
+static int parse_option(int c, const char *optarg) {
+        for (size_t i = 0; i < ELEMENTSOF(string_args); i++)
+                if (string_args[i].id == c) {
+                        *string_args[i].arg =
+                                string_args[i].empty_is_none && !*optarg ? NULL : optarg;
+                        return 0;
+                }
+        switch (c) {
+        case ARG_CLEANUP:
+                arg_cleanup = true;
+                return 0;
+        case ARG_PROFILE_STDIN:
+                arg_profile_stdin = true;
+                return 0;
+        case ARG_START_TO:
+        case ARG_STOP_TO:
+                if (parse_uint(optarg, c == ARG_START_TO ? &arg_start_timeout : &arg_stop_timeout) <
+                    0) {
+                        log_error("Invalid timeout: %s", optarg);
+                        return -EINVAL;
+                }
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
 static int parse_argv(int argc, char **argv, const char **ret_profile) {
-        enum {
-                ARG_CLEANUP = 0x100,
-                ARG_CONFIG_DIR,
-                ARG_SHIM_SOCKET,
-                ARG_STATE_DIR,
-                ARG_UAPI_DIR,
-                ARG_ENGINE,
-                ARG_ENGINE_GROUP,
-                ARG_ENGINE_USER,
-                ARG_BUS,
-                ARG_RESOLVCONF,
-                ARG_START_TO,
-                ARG_STOP_TO,
-                ARG_PROFILE_STDIN
-        };
         static const struct option opts[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "cleanup", no_argument, NULL, ARG_CLEANUP },
@@ -88,55 +130,14 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
                 {},
         };
         int c;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
-                switch (c) {
-                case 'h':
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                if (c == 'h') {
                         help();
                         return 0;
-                case ARG_CLEANUP:
-                        arg_cleanup = true;
-                        break;
-                case ARG_CONFIG_DIR:
-                        arg_config_dir = optarg;
-                        break;
-                case ARG_PROFILE_STDIN:
-                        arg_profile_stdin = true;
-                        break;
-                case ARG_SHIM_SOCKET:
-                        arg_shim_socket = optarg;
-                        break;
-                case ARG_STATE_DIR:
-                        arg_state_dir = optarg;
-                        break;
-                case ARG_UAPI_DIR:
-                        arg_uapi_dir = optarg;
-                        break;
-                case ARG_ENGINE:
-                        arg_engine = optarg;
-                        break;
-                case ARG_ENGINE_GROUP:
-                        arg_engine_group = *optarg ? optarg : NULL;
-                        break;
-                case ARG_ENGINE_USER:
-                        arg_engine_user = *optarg ? optarg : NULL;
-                        break;
-                case ARG_BUS:
-                        arg_bus_address = optarg;
-                        break;
-                case ARG_RESOLVCONF:
-                        arg_resolvconf = optarg;
-                        break;
-                case ARG_START_TO:
-                case ARG_STOP_TO:
-                        if (parse_uint(optarg, c == ARG_START_TO ? &arg_start_timeout
-                                                                 : &arg_stop_timeout) < 0) {
-                                log_error("Invalid timeout: %s", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                default:
-                        return -EINVAL;
                 }
+                if (parse_option(c, optarg) < 0)
+                        return -EINVAL;
+        }
         if (optind != argc - 1) {
                 log_error("Expected exactly one profile name. See --help.");
                 return -EINVAL;
