@@ -153,6 +153,31 @@ static int precheck_profile(const char *profile) {
         return 0;
 }
 
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Until JobRemoved for w->job arrives: 0, -ETIME after timeout, or the bus's -errno. */
+static int wait_job(sd_bus *bus, JobWait *w, uint64_t timeout) {
+        uint64_t deadline = monotonic_usec() + timeout;
+        while (!w->done) {
+                int r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                uint64_t now = monotonic_usec();
+                if (now >= deadline)
+                        return -ETIME;
+                r = sd_bus_wait(bus, deadline - now);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int run_job(const UpArgs *a) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
@@ -202,30 +227,15 @@ static int run_job(const UpArgs *a) {
                 return TUNDCTL_EXIT_OK;
         }
 
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t deadline =
-                (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000 + timeout;
-        while (!w.done) {
-                r = sd_bus_process(bus, NULL);
-                if (r < 0)
-                        return tundctl_fail(TUNDCTL_EXIT_FAILURE, "lost the system bus: %s",
-                                            strerror(-r));
-                if (r > 0)
-                        continue;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                uint64_t now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-                if (now >= deadline)
-                        return tundctl_fail(TUNDCTL_EXIT_FAILURE,
-                                            "%s is still %s after %.0f s (job %s continues; see "
-                                            "'systemctl status %s')",
-                                            unit, a->start ? "starting" : "stopping",
-                                            (double) timeout / USEC_PER_SEC, job, unit);
-                r = sd_bus_wait(bus, deadline - now);
-                if (r < 0)
-                        return tundctl_fail(TUNDCTL_EXIT_FAILURE, "lost the system bus: %s",
-                                            strerror(-r));
-        }
+        r = wait_job(bus, &w, timeout);
+        if (r == -ETIME)
+                return tundctl_fail(TUNDCTL_EXIT_FAILURE,
+                                    "%s is still %s after %.0f s (job %s continues; see "
+                                    "'systemctl status %s')",
+                                    unit, a->start ? "starting" : "stopping",
+                                    (double) timeout / USEC_PER_SEC, job, unit);
+        if (r < 0)
+                return tundctl_fail(TUNDCTL_EXIT_FAILURE, "lost the system bus: %s", strerror(-r));
 
         code = streq(w.result, "done") ? TUNDCTL_EXIT_OK : TUNDCTL_EXIT_FAILURE;
         if (code != TUNDCTL_EXIT_OK) {
