@@ -96,7 +96,7 @@ static int parse_watch_memory(const char *arg, HelperOptions *o, char **ret_erro
 }
 
 /* One option with its argument (getopt_long's optarg); 1 for one it does not know. */
-static int parse_option(int c, const char *optarg, HelperOptions *o, char **ret_error) {
+static int parse_option(int c, const char *arg, HelperOptions *o, char **ret_error) {
         static char sha[65], engine_sha[65];
         switch (c) {
         case 'h':
@@ -106,64 +106,64 @@ static int parse_option(int c, const char *optarg, HelperOptions *o, char **ret_
                 o->version = true;
                 return 0;
         case ARG_LISTEN_DIR:
-                if (optarg[0] != '/')
+                if (arg[0] != '/')
                         return error_set(ret_error, -EINVAL,
-                                         "--listen-dir needs an absolute path: %s", optarg);
-                o->listen_dir = optarg;
+                                         "--listen-dir needs an absolute path: %s", arg);
+                o->listen_dir = arg;
                 return 0;
         case ARG_IDLE_EXIT:
-                if (parse_seconds(optarg, true, &o->idle_exit_usec) < 0)
+                if (parse_seconds(arg, true, &o->idle_exit_usec) < 0)
                         return error_set(ret_error, -EINVAL,
-                                         "--idle-exit: not a number of seconds: %s", optarg);
+                                         "--idle-exit: not a number of seconds: %s", arg);
                 return 0;
         case ARG_TUNNEL:
-                if (optarg[0] != '/')
+                if (arg[0] != '/')
                         return error_set(ret_error, -EINVAL, "--tunnel needs an absolute path: %s",
-                                         optarg);
-                o->tunnel_path = optarg;
+                                         arg);
+                o->tunnel_path = arg;
                 return 0;
         case ARG_TUNNEL_SHA256:
-                if (!verify_sha256_hex_valid(optarg, sha))
+                if (!verify_sha256_hex_valid(arg, sha))
                         return error_set(ret_error, -EINVAL,
-                                         "--tunnel-sha256: not 64 hex digits: %s", optarg);
+                                         "--tunnel-sha256: not 64 hex digits: %s", arg);
                 o->tunnel_sha256 = sha;
                 return 0;
         case ARG_ENGINE_SHA256:
-                if (!verify_sha256_hex_valid(optarg, engine_sha))
+                if (!verify_sha256_hex_valid(arg, engine_sha))
                         return error_set(ret_error, -EINVAL,
-                                         "--engine-sha256: not 64 hex digits: %s", optarg);
+                                         "--engine-sha256: not 64 hex digits: %s", arg);
                 o->engine_sha256 = engine_sha;
                 return 0;
         case ARG_TUNNEL_USER:
-                if (isempty(optarg))
+                if (isempty(arg))
                         return error_set(ret_error, -EINVAL, "--tunnel-user: empty name");
-                o->tunnel_user = optarg;
+                o->tunnel_user = arg;
                 return 0;
         case ARG_CONTROL_GROUP:
-                if (isempty(optarg))
+                if (isempty(arg))
                         return error_set(ret_error, -EINVAL, "--control-group: empty name");
-                o->control_group = optarg;
+                o->control_group = arg;
                 return 0;
         case ARG_SHIM_UID:
-                if (isempty(optarg))
+                if (isempty(arg))
                         return error_set(ret_error, -EINVAL, "--shim-user: empty name");
-                o->shim_uid_set = parse_uid(optarg, &o->shim_uid) >= 0;
-                if (!o->shim_uid_set && optarg[strspn(optarg, "0123456789")] == '\0')
-                        return error_set(ret_error, -EINVAL, "--shim-user: not a uid: %s", optarg);
-                o->shim_user = o->shim_uid_set ? NULL : optarg;
+                o->shim_uid_set = parse_uid(arg, &o->shim_uid) >= 0;
+                if (!o->shim_uid_set && arg[strspn(arg, "0123456789")] == '\0')
+                        return error_set(ret_error, -EINVAL, "--shim-user: not a uid: %s", arg);
+                o->shim_user = o->shim_uid_set ? NULL : arg;
                 return 0;
         case ARG_START_TIMEOUT:
-                if (parse_seconds(optarg, false, &o->start_timeout_usec) < 0)
+                if (parse_seconds(arg, false, &o->start_timeout_usec) < 0)
                         return error_set(ret_error, -EINVAL,
-                                         "--start-timeout: not a positive number: %s", optarg);
+                                         "--start-timeout: not a positive number: %s", arg);
                 return 0;
         case ARG_STOP_TIMEOUT:
-                if (parse_seconds(optarg, false, &o->stop_timeout_usec) < 0)
+                if (parse_seconds(arg, false, &o->stop_timeout_usec) < 0)
                         return error_set(ret_error, -EINVAL,
-                                         "--stop-timeout: not a positive number: %s", optarg);
+                                         "--stop-timeout: not a positive number: %s", arg);
                 return 0;
         case ARG_WATCH_MEMORY:
-                return parse_watch_memory(optarg, o, ret_error);
+                return parse_watch_memory(arg, o, ret_error);
         default:
                 return 1;
         }

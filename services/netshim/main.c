@@ -84,11 +84,10 @@ static const struct {
 };
 
 /* One option: 0 done, -EINVAL refused (said why). */
-static int parse_option(int c, const char *optarg) {
+static int parse_option(int c, const char *arg) {
         for (size_t i = 0; i < ELEMENTSOF(string_args); i++)
                 if (string_args[i].id == c) {
-                        *string_args[i].arg =
-                                string_args[i].empty_is_none && !*optarg ? NULL : optarg;
+                        *string_args[i].arg = string_args[i].empty_is_none && !*arg ? NULL : arg;
                         return 0;
                 }
         switch (c) {
@@ -100,9 +99,9 @@ static int parse_option(int c, const char *optarg) {
                 return 0;
         case ARG_START_TO:
         case ARG_STOP_TO:
-                if (parse_uint(optarg, c == ARG_START_TO ? &arg_start_timeout : &arg_stop_timeout) <
+                if (parse_uint(arg, c == ARG_START_TO ? &arg_start_timeout : &arg_stop_timeout) <
                     0) {
-                        log_error("Invalid timeout: %s", optarg);
+                        log_error("Invalid timeout: %s", arg);
                         return -EINVAL;
                 }
                 return 0;
