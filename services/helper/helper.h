@@ -170,6 +170,10 @@ void helper_session_stop(Session *s, const char *reason);
 /* Only at exit with sessions left (a second SIGTERM): kills and reaps the tunnel and frees the
  * session without replying to anyone (the helper's connections close next). */
 void helper_session_abandon(Session *s);
+/* Shared by helper-session.c and helper-session-start.c: unlink and free a finished session
+ * (every pending request answered already); the tunnel's exit, as sd-event reports it. */
+void helper_session_free(Session *s);
+int helper_session_on_child(sd_event_source *es, const siginfo_t *si, void *userdata);
 void helper_session_shim_gone(Session *s);
 void helper_session_set_last_error(Session *s, const char *fmt, ...) _printf_(2, 3);
 void helper_session_tunnel_closed(Session *s, int error, const char *reason);
