@@ -285,10 +285,42 @@ TEST(tunnel_start_and_stop) {
 /* An engine that needs SIGKILL leaves its socket file behind, and the tunnel says that it
  * removed it. It used to say so after StopResponse, which proto/tunnel.proto promises to be
  * the tunnel's last message. (Found by fuzz-tunnel.) */
+/* The engine's pid, from the tunnel's "started (pid N)" line; 0 if none yet. */
+static pid_t rig_engine_pid(const Rig *r) {
+        for (size_t i = 0; i < r->n; i++) {
+                const char *p = strstr(r->texts[i], "started (pid ");
+                if (p)
+                        return (pid_t) atoi(p + strlen("started (pid "));
+        }
+        return 0;
+}
+
+/* Whether pid ignores sig (SigIgn in /proc/PID/status). */
+static bool ignores_signal(pid_t pid, int sig) {
+        char path[64], line[256];
+        unsigned long long mask = 0;
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "SigIgn: %llx", &mask) == 1)
+                        break;
+        fclose(f);
+        return mask & (1ULL << (sig - 1));
+}
+
 TEST(tunnel_stop_response_is_last_after_sigkill) {
         Rig r;
         rig_new(&r, "trap '' TERM\nexec sleep 30");
         rig_start(&r);
+        /* The engine ignores SIGTERM once its shell ran the trap: not before (a slow machine,
+         * ASan in a container, stopped it too early and it died of the SIGTERM). */
+        pid_t ep = rig_engine_pid(&r);
+        ASSERT_TRUE(ep > 0);
+        for (int i = 0; i < 500 && !ignores_signal(ep, SIGTERM); i++)
+                usleep(10000);
+        ASSERT_TRUE(ignores_signal(ep, SIGTERM));
         rig_stop(&r);
         bool stopping = false;
         uint64_t end = now_usec() + 10 * USEC_PER_SEC;
