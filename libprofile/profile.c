@@ -380,12 +380,9 @@ static int read_profile_fd(int fd, const char *path, char **ret, char **ret_erro
         return (int) n;
 }
 
-int profile_load_fd(int fd, const char *path, Profile **ret, char **ret_error) {
-        _cleanup_free_ char *name = NULL;
-        char *text = NULL;
-        int r, n;
-
-        name = name_from_path(path);
+/* The profile name PATH gives (its basename without ".conf"), checked. */
+static int profile_name_of_path(const char *path, char **ret_name, char **ret_error) {
+        _cleanup_free_ char *name = name_from_path(path);
         if (!name)
                 return -ENOMEM;
         if (!profile_name_is_valid(name))
@@ -393,20 +390,39 @@ int profile_load_fd(int fd, const char *path, Profile **ret, char **ret_error) {
                                  "%s: \"%s\" is not a valid profile name (1 to 32 characters of "
                                  "A-Z a-z 0-9 _ . -, then \".conf\")",
                                  path, profile_token_is_printable(name) ? name : "?");
-        n = read_profile_fd(fd, path, &text, ret_error);
+        *ret_name = TAKE_PTR(name);
+        return 0;
+}
+
+static int load_named_fd(int fd, const char *path, const char *name, Profile **ret,
+                         char **ret_error) {
+        char *text = NULL;
+        int n = read_profile_fd(fd, path, &text, ret_error);
         if (n < 0)
                 return n;
-        r = profile_parse_string(text, path, name, ret, ret_error);
+        int r = profile_parse_string(text, path, name, ret, ret_error);
         explicit_wipe(text, (size_t) n);
         free(text);
         return r;
 }
 
+int profile_load_fd(int fd, const char *path, Profile **ret, char **ret_error) {
+        _cleanup_free_ char *name = NULL;
+        int r = profile_name_of_path(path, &name, ret_error);
+        if (r < 0)
+                return r;
+        return load_named_fd(fd, path, name, ret, ret_error);
+}
+
 int profile_load_file(const char *path, Profile **ret, char **ret_error) {
+        _cleanup_free_ char *name = NULL;
+        int r = profile_name_of_path(path, &name, ret_error);
+        if (r < 0)
+                return r;
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return error_set(ret_error, negative_errno(), "%s: cannot open: %m", path);
-        return profile_load_fd(fd, path, ret, ret_error);
+        return load_named_fd(fd, path, name, ret, ret_error);
 }
 
 int profile_load_name(const char *dir, const char *name, Profile **ret, char **ret_error) {
