@@ -33,7 +33,7 @@ BF ?= build-fuzz
 CC ?= cc
 CFLAGS ?= -O2 -g
 SAN_FLAGS ?=
-PKGS := libsystemd libmnl libnl-3.0 libnl-route-3.0 libprotobuf-c inih libseccomp
+PKGS := libsystemd libmnl libnftnl libnl-3.0 libnl-route-3.0 libprotobuf-c inih libseccomp
 
 LIBDIRS := $(sort $(patsubst %/,%,$(dir $(wildcard lib*/*.c))))
 # program directory -> program name

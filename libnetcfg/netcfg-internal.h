@@ -139,6 +139,12 @@ int netcfg_route_cmp(const void *a, const void *b);
 int netcfg_prefix_cmp(const NetcfgPrefix *a, const NetcfgPrefix *b);
 /* Strict decimal in [min, max] (state files). */
 int netcfg_parse_num(const char *s, long long min, long long max, long long *ret);
+/* Splits a line into at most max words at spaces (in place); -EINVAL if there are more. */
+int netcfg_split_words(char *line, char **w, size_t max);
+/* A small text file: whole, NUL-free, at most 64 MiB. Returns -errno, never sets an error. */
+int netcfg_read_text(const char *path, char **ret);
+/* Writes text to path atomically (temporary file, fsync, rename), mode 0600. */
+int netcfg_write_text(const char *path, const char *text, char **ret_error);
 bool netcfg_rule_equal(const NetcfgRule *a, const NetcfgRule *b);
 bool netcfg_address_equal(const NetcfgAddress *a, const NetcfgAddress *b);
 int netcfg_dns_name_check(const char *name);
@@ -229,3 +235,29 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error);
 int netcfg_context_alloc(NetcfgContext **ret, const NetcfgOptions *opts);
 int netcfg_objects_subtract(const NetcfgObjects *a, const NetcfgObjects *b, NetcfgObjects *ret);
 void netcfg_routes_sort(NetcfgRoute *routes, size_t n);
+
+/* --- the kill switch's nf_tables batch (netcfg-nft.c) --- */
+#define NETCFG_NFT_CHAIN_MAX 48 /* "ks-" + profile (32) + "-out" */
+
+/* The whole table for these specs (none: just its removal) as one nf_tables transaction,
+ * malloc'ed; acks: messages that answer; rules: rules in it. */
+int netcfg_nft_build(const NetcfgKillswitch *const *ks, size_t n, char **ret_buf, size_t *ret_len,
+                     unsigned *ret_acks, unsigned *ret_rules);
+int netcfg_nft_commit(const char *buf, size_t len, unsigned acks, char **ret_error);
+
+typedef struct NetcfgNftReadback {
+        const char *prefix; /* count the rules of chains starting with this ("ks-NAME-") */
+        bool present;       /* the table exists */
+        unsigned rules, profile_rules;
+        uint64_t dropped;
+} NetcfgNftReadback;
+
+/* Parses one buffer of a GETRULE dump into rb; 1: more to come, 0: done, -errno. Also the
+ * fuzzer's entry. */
+int netcfg_nft_parse_rules(const void *buf, size_t len, uint32_t seq, uint32_t portid,
+                           NetcfgNftReadback *rb);
+int netcfg_nft_read(NetcfgNftReadback *rb, char **ret_error);
+
+/* The spec as text and back (netcfg-killswitch.c). */
+int netcfg_killswitch_format(const NetcfgKillswitch *ks, char **ret);
+int netcfg_killswitch_parse(const char *text, const char *profile, NetcfgKillswitch *ret);

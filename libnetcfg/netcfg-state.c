@@ -76,7 +76,7 @@ int netcfg_parse_num(const char *s, long long min, long long max, long long *ret
         return 0;
 }
 
-static int split(char *line, char **w, size_t max) {
+int netcfg_split_words(char *line, char **w, size_t max) {
         size_t n = 0;
         char *save = NULL;
 
@@ -202,7 +202,7 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
                         end = true;
                         continue;
                 }
-                n = split(line, w, ELEMENTSOF(w));
+                n = netcfg_split_words(line, w, ELEMENTSOF(w));
                 r = n <= 0 ? -EINVAL : parse_header_line(ctx, w, n);
                 if (r < 0)
                         return netcfg_errorf(ret_error, r == -ENOMEM ? r : -EBADMSG,
@@ -217,18 +217,17 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
         return 0;
 }
 
-int netcfg_state_save(NetcfgContext *ctx, const char *path, char **ret_error) {
-        _cleanup_free_ char *text = NULL, *tmp = NULL;
+int netcfg_write_text(const char *path, const char *text, char **ret_error) {
+        _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
-        size_t len, done = 0;
+        size_t len = strlen(text), done = 0;
         int r;
 
-        if (netcfg_state_format(ctx, &text) < 0 || asprintf(&tmp, "%s.XXXXXX", path) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "formatting state");
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return netcfg_errorf(ret_error, -ENOMEM, "writing %s", path);
         fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
         if (fd < 0)
                 return netcfg_errorf(ret_error, negative_errno(), "creating %s", tmp);
-        len = strlen(text);
         while (done < len) {
                 ssize_t k = write(fd, text + done, len - done);
                 if (k < 0 && errno == EINTR)
@@ -243,12 +242,20 @@ int netcfg_state_save(NetcfgContext *ctx, const char *path, char **ret_error) {
         if (fsync(fd) < 0 || rename(tmp, path) < 0) {
                 r = negative_errno();
                 unlink(tmp);
-                return netcfg_errorf(ret_error, r, "saving state to %s", path);
+                return netcfg_errorf(ret_error, r, "saving %s", path);
         }
         return 0;
 }
 
-static int read_file(const char *path, char **ret) {
+int netcfg_state_save(NetcfgContext *ctx, const char *path, char **ret_error) {
+        _cleanup_free_ char *text = NULL;
+
+        if (netcfg_state_format(ctx, &text) < 0)
+                return netcfg_errorf(ret_error, -ENOMEM, "formatting state");
+        return netcfg_write_text(path, text, ret_error);
+}
+
+int netcfg_read_text(const char *path, char **ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         _cleanup_free_ char *buf = NULL;
         struct stat st;
@@ -284,7 +291,7 @@ int netcfg_state_load(NetcfgContext **ret, const char *path, const NetcfgOptions
         _cleanup_free_ char *text = NULL;
         int r;
 
-        r = read_file(path, &text);
+        r = netcfg_read_text(path, &text);
         if (r < 0)
                 return netcfg_errorf(ret_error, r, "reading state %s", path);
         r = netcfg_context_alloc(&ctx, opts);

@@ -196,3 +196,60 @@ static inline void netcfg_freep(NetcfgContext **p) {
                 *p = netcfg_free(*p);
 }
 #define _cleanup_netcfg_ __attribute__((cleanup(netcfg_freep)))
+
+/* --- the kill switch (nf_tables, libnftnl; netcfg-killswitch.c, netcfg-nft.c) ---
+ *
+ * While a profile's switch is set, nothing leaves or enters the host around its tunnel but
+ * what the spec allows (see netcfg-nft.c for the rules). Specs live as files in a directory
+ * (one per profile, written under a lock); every change rewrites the kernel's table inet
+ * "tund" from all of them in one transaction, reads it back and checks it. The rules are
+ * kernel state: they stay when the process that set them dies. */
+
+#define NETCFG_NFT_TABLE "tund"
+
+typedef struct NetcfgEndpoint {
+        NetcfgPrefix addr; /* a host prefix (/32, /128) */
+        uint16_t port;
+} NetcfgEndpoint;
+
+typedef struct NetcfgKillswitch {
+        char profile[33]; /* the profile's name: chains ks-NAME-in/-out/-fwd */
+        char ifname[IFNAMSIZ];
+        /* What the engine is: its user (engine_uid_set), else its fwmark. */
+        bool engine_uid_set;
+        uint32_t engine_uid;
+        uint32_t fwmark;
+        /* tund's own lookups (the engine's user) may use DNS around the tunnel: a peer's
+         * endpoint is a host name. */
+        bool own_lookups;
+        bool allow_lan; /* RFC 1918, link-local, ULA, multicast */
+        NetcfgEndpoint *endpoints;
+        size_t n_endpoints;
+        NetcfgPrefix *dns; /* the tunnel's DNS servers (host prefixes) */
+        size_t n_dns;
+        NetcfgPrefix *bypass; /* AllowedBypass= */
+        size_t n_bypass;
+} NetcfgKillswitch;
+
+void netcfg_killswitch_done(NetcfgKillswitch *ks);
+int netcfg_killswitch_add_endpoint(NetcfgKillswitch *ks, const NetcfgPrefix *addr, uint16_t port);
+
+/* Sets (or replaces) the profile's switch: saves its spec in dir and rewrites the table.
+ * Idempotent; also the reconcile: whatever the kernel lost is put back. */
+int netcfg_killswitch_set(const char *dir, const NetcfgKillswitch *ks, char **ret_error);
+/* Lifts the profile's switch: removes its spec and rewrites the table (removes it with the
+ * last). Returns 1 if there was one, 0 if not. */
+int netcfg_killswitch_remove(const char *dir, const char *profile, char **ret_error);
+/* The saved spec of a profile; -ENOENT if none. */
+int netcfg_killswitch_load(const char *dir, const char *profile, NetcfgKillswitch *ret,
+                           char **ret_error);
+
+typedef struct NetcfgKillswitchStatus {
+        bool spec;        /* a spec is saved for the profile */
+        bool installed;   /* its chains are in the kernel */
+        unsigned rules;   /* the profile's rules in the kernel */
+        uint64_t dropped; /* packets dropped by the table's policy so far (all profiles) */
+} NetcfgKillswitchStatus;
+
+int netcfg_killswitch_status(const char *dir, const char *profile, NetcfgKillswitchStatus *ret,
+                             char **ret_error);

@@ -16,6 +16,12 @@ typedef enum ProfileSection {
 
 #define PROFILE_KEYS_MAX 32
 
+/* A list item kept with its line until the checks that need the whole file have run. */
+typedef struct LinePrefix {
+        ProfilePrefix prefix;
+        unsigned line;
+} LinePrefix;
+
 typedef struct ParseState {
         Profile *profile;
         const char *path;
@@ -30,6 +36,8 @@ typedef struct ParseState {
         unsigned interface_line;
         unsigned dns_mode_line;
         unsigned key_line[PROFILE_KEYS_MAX]; /* where each single-valued key was set, 0: not */
+        LinePrefix *bypass;                  /* AllowedBypass=, moved to the profile once checked */
+        size_t n_bypass;
 
         char *error; /* the first error only */
         int error_r;
@@ -48,3 +56,7 @@ void profile_keys_new_peer(ParseState *s);
 /* Handles one "key = value" line of the current section. Returns 0 or a negative errno with
  * the error recorded. */
 int profile_keys_dispatch(ParseState *s, const char *key, const char *value, unsigned line);
+/* After the whole file: the kill switch keys against each other, Table, the peers' endpoints and
+ * the addresses; then AllowedBypass= moves to the profile. Returns 0 or a negative errno with the
+ * error recorded. */
+int profile_keys_check_kill_switch(ParseState *s);

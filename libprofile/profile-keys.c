@@ -1,6 +1,8 @@
-/* The keys of each profile section: a table of names and value parsers. */
+/* The keys of each profile section: a table of names and value parsers, and the checks between
+ * keys that need the whole file (the kill switch's). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -242,7 +244,7 @@ static int parse_fwmark(ParseState *s, const KeyDef *k, const char *v, unsigned 
 static int parse_endpoint(ParseState *s, const KeyDef *k, const char *v, unsigned line) {
         ProfilePeer *peer = current_peer(s);
 
-        if (profile_parse_endpoint(v, &peer->endpoint_port) < 0)
+        if (profile_parse_endpoint(v, &peer->endpoint_port, NULL) < 0)
                 return parse_fail_token(s, line, k->name, v,
                                         "is not HOST:PORT, IPV4:PORT or [IPV6]:PORT with a port "
                                         "between 1 and 65535");
@@ -293,6 +295,49 @@ static int parse_tun_flavour(ParseState *s, const KeyDef *k, const char *v, unsi
         return 0;
 }
 
+static int parse_yes_no(ParseState *s, const KeyDef *k, const char *v, unsigned line, bool *ret) {
+        if (strcasecmp(v, "yes") == 0)
+                *ret = true;
+        else if (strcasecmp(v, "no") == 0)
+                *ret = false;
+        else
+                return parse_fail_token(s, line, k->name, v, "is not \"yes\" or \"no\"");
+        return 0;
+}
+
+static int parse_kill_switch(ParseState *s, const KeyDef *k, const char *v, unsigned line) {
+        return parse_yes_no(s, k, v, line, &s->profile->kill_switch);
+}
+
+static int parse_allow_lan(ParseState *s, const KeyDef *k, const char *v, unsigned line) {
+        return parse_yes_no(s, k, v, line, &s->profile->allow_lan);
+}
+
+/* Kept with its line: whether it covers an endpoint or an address is known only at the end. */
+static int allowed_bypass_item(ParseState *s, const KeyDef *k, const char *item, unsigned line) {
+        LinePrefix *slot;
+        ProfilePrefix p;
+
+        /* As for ExcludedRoutes, host bits past the prefix are dropped. */
+        if (profile_parse_prefix(item, true, &p) < 0)
+                return parse_fail_token(
+                        s, line, k->name, item,
+                        "is not a valid IPv4 or IPv6 address with optional /prefix");
+        if (p.prefixlen == 0)
+                return parse_fail_token(s, line, k->name, item,
+                                        "would make the kill switch meaningless: it lets "
+                                        "everything around the tunnel");
+        slot = ARRAY_PUSH(s->bypass, s->n_bypass);
+        if (!slot)
+                return parse_oom(s);
+        *slot = (LinePrefix){ .prefix = p, .line = line };
+        return 0;
+}
+
+static int parse_allowed_bypass(ParseState *s, const KeyDef *k, const char *v, unsigned line) {
+        return parse_list(s, k, v, line, allowed_bypass_item);
+}
+
 static const KeyDef keys[] = {
         { PROFILE_SECTION_INTERFACE, "PrivateKey", parse_private_key, 0 },
         { PROFILE_SECTION_INTERFACE, "Address", parse_address, KEY_MULTI },
@@ -311,6 +356,9 @@ static const KeyDef keys[] = {
         { PROFILE_SECTION_TUND, "InterfaceName", parse_interface_name, 0 },
         { PROFILE_SECTION_TUND, "ExcludedRoutes", parse_excluded_routes, KEY_MULTI },
         { PROFILE_SECTION_TUND, "EngineTunFlavour", parse_tun_flavour, 0 },
+        { PROFILE_SECTION_TUND, "KillSwitch", parse_kill_switch, 0 },
+        { PROFILE_SECTION_TUND, "AllowLAN", parse_allow_lan, 0 },
+        { PROFILE_SECTION_TUND, "AllowedBypass", parse_allowed_bypass, KEY_MULTI },
 };
 _Static_assert(ELEMENTSOF(keys) <= PROFILE_KEYS_MAX, "key_line[] too small");
 
@@ -367,4 +415,77 @@ int profile_keys_dispatch(ParseState *s, const char *key, const char *value, uns
                 s->key_line[i] = line;
         }
         return k->parse(s, k, value, line);
+}
+
+/* Where a single-valued key outside [Peer] was set, 0: not at all. */
+static unsigned key_line(const ParseState *s, ProfileSection section, const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (keys[i].section == section && streq(keys[i].name, name))
+                        return s->key_line[i];
+        return 0;
+}
+
+static int check_bypass_one(ParseState *s, const LinePrefix *b) {
+        const Profile *p = s->profile;
+        char buf[PROFILE_PREFIX_STRLEN], other[PROFILE_PREFIX_STRLEN];
+        ProfileAddress a;
+
+        profile_prefix_to_string(&b->prefix, buf, sizeof(buf));
+        /* The kill switch lets the engine's own UDP to an endpoint through; a bypass there would
+         * let every other process's traffic to that host around the tunnel as well. */
+        for (size_t i = 0; i < p->n_peers; i++)
+                if (profile_endpoint_is_numeric(&p->peers[i], &a) &&
+                    profile_prefix_contains(&b->prefix, &a))
+                        return parse_fail(
+                                s, b->line, "AllowedBypass",
+                                "\"%s\" covers the endpoint of peer %zu: %s ([Peer] on line "
+                                "%u); the kill switch already lets the engine's own "
+                                "UDP to it through, and a bypass would let everything "
+                                "else to it through too",
+                                buf, i + 1, p->peers[i].endpoint, p->peers[i].line);
+        for (size_t i = 0; i < p->n_addresses; i++)
+                if (profile_prefixes_overlap(&b->prefix, &p->addresses[i]))
+                        return parse_fail(
+                                s, b->line, "AllowedBypass",
+                                "\"%s\" overlaps the tunnel's own Address %s: the tunnel's network "
+                                "cannot also be reached around the tunnel",
+                                buf,
+                                profile_prefix_to_string(&p->addresses[i], other, sizeof(other)));
+        return 0;
+}
+
+int profile_keys_check_kill_switch(ParseState *s) {
+        Profile *p = s->profile;
+        unsigned kill_switch = key_line(s, PROFILE_SECTION_TUND, "KillSwitch");
+        unsigned allow_lan = key_line(s, PROFILE_SECTION_TUND, "AllowLAN");
+        unsigned table = key_line(s, PROFILE_SECTION_INTERFACE, "Table");
+        int r;
+
+        if (p->kill_switch && p->table_off)
+                return parse_fail(s, kill_switch, "KillSwitch",
+                                  "cannot be used with Table = off (line %u): nothing would be "
+                                  "routed into the tunnel, so the kill switch would block all "
+                                  "traffic",
+                                  table);
+        if (!p->kill_switch && allow_lan > 0)
+                return parse_fail(s, allow_lan, "AllowLAN",
+                                  "has no effect without KillSwitch = yes in [Tund]");
+        if (!p->kill_switch && s->n_bypass > 0)
+                return parse_fail(s, s->bypass[0].line, "AllowedBypass",
+                                  "has no effect without KillSwitch = yes in [Tund]");
+        for (size_t i = 0; i < s->n_bypass; i++) {
+                r = check_bypass_one(s, &s->bypass[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        if (s->n_bypass == 0)
+                return 0;
+        p->allowed_bypass = calloc(s->n_bypass, sizeof(*p->allowed_bypass));
+        if (!p->allowed_bypass)
+                return parse_oom(s);
+        for (size_t i = 0; i < s->n_bypass; i++)
+                p->allowed_bypass[i] = s->bypass[i].prefix;
+        p->n_allowed_bypass = s->n_bypass;
+        return 0;
 }

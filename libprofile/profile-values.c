@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -77,10 +78,10 @@ static bool looks_numeric(const char *s) {
         return strspn(s, "0123456789.") == strlen(s);
 }
 
-int profile_parse_endpoint(const char *s, uint16_t *ret_port) {
+int profile_parse_endpoint(const char *s, uint16_t *ret_port, ProfileAddress *ret_addr) {
+        ProfileAddress a = {};
         char host[256];
         const char *colon;
-        ProfileAddress a;
         size_t n;
 
         if (s[0] == '[') {
@@ -95,26 +96,59 @@ int profile_parse_endpoint(const char *s, uint16_t *ret_port) {
                 host[n] = '\0';
                 if (inet_pton(AF_INET6, host, a.addr) != 1)
                         return -EINVAL;
-                return parse_port(close + 2, ret_port);
-        }
-
-        colon = strrchr(s, ':');
-        if (!colon)
-                return -EINVAL;
-        n = (size_t) (colon - s);
-        if (n == 0 || n >= sizeof(host))
-                return -EINVAL;
-        memcpy(host, s, n);
-        host[n] = '\0';
-        /* An IPv6 address needs brackets, or the port would be ambiguous. */
-        if (strchr(host, ':'))
-                return -EINVAL;
-        if (looks_numeric(host)) {
-                if (inet_pton(AF_INET, host, a.addr) != 1)
+                a.family = AF_INET6;
+                colon = close + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon)
                         return -EINVAL;
-        } else if (!profile_domain_is_valid(host))
+                n = (size_t) (colon - s);
+                if (n == 0 || n >= sizeof(host))
+                        return -EINVAL;
+                memcpy(host, s, n);
+                host[n] = '\0';
+                /* An IPv6 address needs brackets, or the port would be ambiguous. */
+                if (strchr(host, ':'))
+                        return -EINVAL;
+                if (looks_numeric(host)) {
+                        if (inet_pton(AF_INET, host, a.addr) != 1)
+                                return -EINVAL;
+                        a.family = AF_INET;
+                } else if (!profile_domain_is_valid(host))
+                        return -EINVAL;
+        }
+        if (parse_port(colon + 1, ret_port) < 0)
                 return -EINVAL;
-        return parse_port(colon + 1, ret_port);
+        if (ret_addr)
+                *ret_addr = a;
+        return 0;
+}
+
+/* Whether the first bits of a and b are equal. */
+static bool bits_equal(const uint8_t *a, const uint8_t *b, unsigned bits) {
+        unsigned bytes = bits / 8, rest = bits % 8;
+
+        if (memcmp(a, b, bytes) != 0)
+                return false;
+        return rest == 0 || ((a[bytes] ^ b[bytes]) & (uint8_t) (0xff00u >> rest)) == 0;
+}
+
+bool profile_prefix_contains(const ProfilePrefix *p, const ProfileAddress *a) {
+        return p->family == a->family && bits_equal(p->addr, a->addr, p->prefixlen);
+}
+
+bool profile_prefixes_overlap(const ProfilePrefix *a, const ProfilePrefix *b) {
+        return a->family == b->family &&
+               bits_equal(a->addr, b->addr, MIN(a->prefixlen, b->prefixlen));
+}
+
+const char *profile_prefix_to_string(const ProfilePrefix *p, char *buf, size_t size) {
+        char a[INET6_ADDRSTRLEN];
+
+        if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
+                snprintf(a, sizeof(a), "?");
+        snprintf(buf, size, "%s/%u", a, p->prefixlen);
+        return buf;
 }
 
 bool profile_domain_is_valid(const char *s) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define INI_HANDLER_LINENO 1
@@ -227,6 +228,18 @@ bool profile_has_default_route(const Profile *p) {
         return false;
 }
 
+bool profile_endpoint_is_numeric(const ProfilePeer *peer, ProfileAddress *ret) {
+        ProfileAddress a;
+        uint16_t port;
+
+        if (!peer->endpoint || profile_parse_endpoint(peer->endpoint, &port, &a) < 0 ||
+            a.family == AF_UNSPEC)
+                return false;
+        if (ret)
+                *ret = a;
+        return true;
+}
+
 static int finalize_peers(ParseState *s) {
         Profile *p = s->profile;
 
@@ -261,6 +274,9 @@ static int finalize(ParseState *s) {
         else if (p->dns_mode == PROFILE_DNS_MODE_FULL && p->n_dns_servers == 0)
                 return parse_fail(s, s->dns_mode_line, "DNSMode",
                                   "\"full\" needs DNS servers (DNS = in [Interface])");
+        r = profile_keys_check_kill_switch(s);
+        if (r < 0)
+                return r;
 
         if (isempty(p->ifname)) {
                 if (strlen("tund-") + strlen(p->name) > PROFILE_IFNAME_MAX)
@@ -308,6 +324,7 @@ int profile_parse_string(const char *text, const char *path, const char *name, P
         if (s.line)
                 explicit_wipe(s.line, s.line_size);
         free(s.line);
+        free(s.bypass);
         if (s.error) {
                 r = s.error_r;
                 if (ret_error)
@@ -453,6 +470,7 @@ Profile *profile_free(Profile *p) {
         strv_free_n(p->search_domains, p->n_search_domains);
         strv_free_n(p->routing_domains, p->n_routing_domains);
         free(p->excluded_routes);
+        free(p->allowed_bypass);
         free(p->name);
         free(p->path);
         explicit_wipe(p, sizeof(*p));

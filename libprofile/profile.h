@@ -82,6 +82,13 @@ typedef struct Profile {
         ProfilePrefix *excluded_routes;
         size_t n_excluded_routes;
         EngineTunFlavour tun_flavour; /* UNKNOWN = detect from the engine's version */
+        /* The kill switch: while it holds, traffic leaves only through the tunnel. allow_lan and
+         * allowed_bypass (host bits cleared, never a /0, an endpoint or the tunnel's own
+         * addresses) open it for local networks and these destinations; both need it on. */
+        bool kill_switch;
+        bool allow_lan;
+        ProfilePrefix *allowed_bypass;
+        size_t n_allowed_bypass;
 } Profile;
 
 /* True for [A-Za-z0-9_.-]{1,32}, and not "." or "..". */
@@ -108,6 +115,9 @@ Profile *profile_free(Profile *p);
 
 /* The full tunnel test used for the DNS default: a peer routes 0.0.0.0/0 or ::/0. */
 bool profile_has_default_route(const Profile *p);
+/* True, with *ret set if ret is not NULL, when the peer's Endpoint= is an IP address rather than
+ * a host name; false for a host name or no endpoint. */
+bool profile_endpoint_is_numeric(const ProfilePeer *peer, ProfileAddress *ret);
 /* The fwmark the engine and the rules use: FwMark=, or PROFILE_FWMARK_AUTO for a full tunnel
  * routed through tund's own table (no Table=), else 0. */
 uint32_t profile_effective_fwmark(const Profile *p);

@@ -138,6 +138,42 @@ static int exclude_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg
         return 0;
 }
 
+/* Where the engine sends: a kill switch lets its UDP to exactly these through. */
+static int add_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
+                         const UapiEndpoint *endpoints) {
+        if (!endpoints || cfg->n_peers == 0)
+                return 0;
+        s->endpoints = calloc(cfg->n_peers, sizeof(*s->endpoints));
+        if (!s->endpoints)
+                return -ENOMEM;
+        for (size_t i = 0; i < cfg->n_peers; i++) {
+                const union sockaddr_union *sa = &endpoints[i].addr;
+                const void *a;
+                size_t alen;
+                uint16_t port;
+                if (sa->sa.sa_family == AF_INET)
+                        a = &sa->in.sin_addr, alen = 4, port = ntohs(sa->in.sin_port);
+                else if (sa->sa.sa_family == AF_INET6)
+                        a = &sa->in6.sin6_addr, alen = 16, port = ntohs(sa->in6.sin6_port);
+                else
+                        continue;
+                Tund__Endpoint *e = malloc(sizeof(*e));
+                uint8_t *data = malloc(alen);
+                if (!e || !data) {
+                        free(e);
+                        free(data);
+                        return -ENOMEM;
+                }
+                tund__endpoint__init(e);
+                memcpy(data, a, alen);
+                e->address.data = data;
+                e->address.len = alen;
+                e->port = port;
+                s->endpoints[s->n_endpoints++] = e;
+        }
+        return 0;
+}
+
 static int derive(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
                   const UapiEndpoint *endpoints, char **ret_error) {
         static const Tund__NetworkSettings empty = TUND__NETWORK_SETTINGS__INIT;
@@ -161,6 +197,9 @@ static int derive(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
         s->table = net->table;
         s->table_off = net->table_off;
         s->fwmark = net->fwmark ? net->fwmark : cfg->fwmark;
+        r = add_endpoints(s, cfg, endpoints);
+        if (r < 0)
+                return r;
         if (net->table_off)
                 return 0; /* "Table = off": no routes at all */
 

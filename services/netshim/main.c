@@ -17,14 +17,18 @@ static const char *arg_engine_user = "tund-engine";
 static const char *arg_bus_address;
 static const char *arg_resolvconf;
 static unsigned arg_start_timeout = 60, arg_stop_timeout = 20;
-static bool arg_cleanup, arg_profile_stdin;
+static bool arg_cleanup, arg_profile_stdin, arg_killswitch, arg_killswitch_off;
 
 static void help(void) {
         printf("Usage: tund-netshimd [OPTIONS] PROFILE\n"
-               "       tund-netshimd --cleanup PROFILE\n\n"
+               "       tund-netshimd --cleanup PROFILE\n"
+               "       tund-netshimd --killswitch|--killswitch-off PROFILE\n\n"
                "Owns the TUN device of one tund profile (/etc/tund/PROFILE.conf): creates it,\n"
                "hands it to tund-helperd, applies the tunnel's routes and DNS, reverts them.\n\n"
-               "  --cleanup              remove what a run of PROFILE left behind, then exit\n"
+               "  --cleanup              remove what a run of PROFILE left behind, then exit;\n"
+               "                         its kill switch only if $SERVICE_RESULT is success\n"
+               "  --killswitch           set PROFILE's kill switch (KillSwitch = yes), then exit\n"
+               "  --killswitch-off       lift PROFILE's kill switch, then exit\n"
                "  --config-dir DIR       profiles directory (default %s)\n"
                "  --profile-stdin        read the profile from standard input, an open file\n"
                "                         (tund@.service: StandardInput=file:/etc/tund/NAME.conf)\n"
@@ -67,7 +71,9 @@ enum {
         ARG_RESOLVCONF,
         ARG_START_TO,
         ARG_STOP_TO,
-        ARG_PROFILE_STDIN
+        ARG_PROFILE_STDIN,
+        ARG_KILLSWITCH,
+        ARG_KILLSWITCH_OFF,
 };
 
 /* The options that set a string, and whether "" means none. */
@@ -94,6 +100,12 @@ static int parse_option(int c, const char *arg) {
         case ARG_CLEANUP:
                 arg_cleanup = true;
                 return 0;
+        case ARG_KILLSWITCH:
+                arg_killswitch = true;
+                return 0;
+        case ARG_KILLSWITCH_OFF:
+                arg_killswitch_off = true;
+                return 0;
         case ARG_PROFILE_STDIN:
                 arg_profile_stdin = true;
                 return 0;
@@ -114,6 +126,8 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
         static const struct option opts[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "cleanup", no_argument, NULL, ARG_CLEANUP },
+                { "killswitch", no_argument, NULL, ARG_KILLSWITCH },
+                { "killswitch-off", no_argument, NULL, ARG_KILLSWITCH_OFF },
                 { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
                 { "profile-stdin", no_argument, NULL, ARG_PROFILE_STDIN },
                 { "shim-socket", required_argument, NULL, ARG_SHIM_SOCKET },
@@ -175,6 +189,12 @@ static int run(int argc, char **argv) {
                 (void) fcntl(STDIN_FILENO, F_SETFD, FD_CLOEXEC);
         if (arg_cleanup)
                 return netshim_cleanup(&o) < 0 ? NETSHIM_EXIT_FAILURE : 0;
+        if (arg_killswitch)
+                return netshim_killswitch_boot(&o);
+        if (arg_killswitch_off)
+                return netshim_killswitch_lift(&o, "tund-netshimd --killswitch-off") < 0
+                               ? NETSHIM_EXIT_FAILURE
+                               : 0;
 
         /* The profile's private and preshared keys are read into our memory: no core dumps. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -1,5 +1,6 @@
 /* ExecStopPost=: whatever happened to the shim, leave nothing of this profile behind. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "log.h"
 #include "netshim.h"
@@ -51,6 +52,24 @@ int netshim_cleanup(const NetshimOptions *opts) {
                 log_info("Removed %d leftover routes/rules of %s.", r, ifname);
         if (r >= 0 && slot >= 0)
                 netshim_slot_release(opts->state_dir, opts->profile_name);
+
+        /* The kill switch outlives every failure: it goes only when systemd says the service
+         * ended well, which a stop on purpose does (the shim exits 0 after SIGTERM). */
+        const char *result = getenv("SERVICE_RESULT");
+        if (streq_ptr(result, "success"))
+                (void) netshim_killswitch_lift(opts, "the profile was stopped");
+        else {
+                NetcfgKillswitch ks;
+                _cleanup_free_ char *kerr = NULL;
+                if (netcfg_killswitch_load(opts->state_dir, opts->profile_name, &ks, &kerr) >= 0) {
+                        netcfg_killswitch_done(&ks);
+                        log_notice("Kill switch of %s stays in force (the service ended with "
+                                   "\"%s\"): nothing leaves around the tunnel until the profile "
+                                   "runs again or is stopped on purpose (systemctl stop "
+                                   "tund-killswitch@%s lifts it now).",
+                                   opts->profile_name, result ?: "no result", opts->profile_name);
+                }
+        }
 
         _cleanup_free_ char *uapi = NULL;
         if (asprintf(&uapi, "%s/%s.sock", opts->uapi_dir, ifname) >= 0 && unlink(uapi) >= 0)

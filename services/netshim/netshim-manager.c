@@ -194,6 +194,18 @@ static int on_apply(Manager *m, IpcMsg *req, const Tund__ApplyNetworkSettings *a
                                             "%s: %s", m->profile->ifname, err ? err : strerror(-r));
         }
         free(err), err = NULL;
+        /* The engine's UDP may now reach what the tunnel resolved, and nothing else. */
+        if (m->profile->kill_switch) {
+                r = netshim_killswitch_set(&m->opts, m->profile, a->settings, &err);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot update the kill switch of %s: %s",
+                                        m->profile->name, err);
+                        return ipc_conn_reply_error(m->conn, req->msg_id,
+                                                    TUND__ERROR_CODE__ERROR_NETCFG, r,
+                                                    "%s: kill switch: %s", m->profile->name, err);
+                }
+                free(err), err = NULL;
+        }
         r = netshim_watch_start(m);
         if (r < 0)
                 log_warning_errno(r,
@@ -513,6 +525,35 @@ static int manager_load(Manager *m) {
         return 0;
 }
 
+/* First of all: a kill switch holds before there is a link to leak around (also when the
+ * boot unit set it already: this is its reconcile). One the profile no longer asks for goes. */
+static int manager_killswitch(Manager *m) {
+        _cleanup_free_ char *err = NULL;
+        int r;
+        if (!m->profile->kill_switch) {
+                NetcfgKillswitch old;
+                if (netcfg_killswitch_load(m->opts.state_dir, m->profile->name, &old, NULL) < 0)
+                        return 0; /* never had one: nf_tables is not touched */
+                netcfg_killswitch_done(&old);
+                r = netcfg_killswitch_remove(m->opts.state_dir, m->profile->name, &err);
+                if (r > 0)
+                        log_notice("Lifted the kill switch of %s: the profile no longer sets "
+                                   "KillSwitch = yes.",
+                                   m->profile->name);
+                else if (r < 0)
+                        log_warning_errno(r, "Cannot lift the kill switch of %s: %s",
+                                          m->profile->name, err);
+                return 0;
+        }
+        r = netshim_killswitch_set(&m->opts, m->profile, NULL, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set the kill switch of %s: %s", m->profile->name,
+                                       err);
+        log_notice("Kill switch of %s is on: nothing leaves or enters around %s.", m->profile->name,
+                   m->profile->ifname);
+        return 0;
+}
+
 int manager_start(Manager *m) {
         return manager_start_fd(m, -EBADF);
 }
@@ -525,6 +566,9 @@ int manager_start_fd(Manager *m, int helper_fd) {
         if (mkdir(m->opts.state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Cannot create %s: %m", m->opts.state_dir);
         _cleanup_free_ char *err = NULL;
+        r = manager_killswitch(m);
+        if (r < 0)
+                return r;
         unsigned slot;
         r = netshim_slot_claim(m->opts.state_dir, m->profile->name, &slot, &err);
         if (r < 0)

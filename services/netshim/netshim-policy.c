@@ -221,6 +221,62 @@ static int check_excluded(const Tund__WgConfig *profile, const Tund__NetworkSett
         return 0;
 }
 
+/* ---- endpoints (what a kill switch lets the engine's UDP reach) ---- */
+
+static uint16_t endpoint_port(const char *ep) {
+        const char *c = ep ? strrchr(ep, ':') : NULL;
+        char *end;
+        if (!c)
+                return 0;
+        unsigned long v = strtoul(c + 1, &end, 10);
+        return *end || v > UINT16_MAX ? 0 : (uint16_t) v;
+}
+
+/* Each endpoint belongs to a peer not yet used: the one whose numeric Endpoint= it is, else
+ * one with a host name and the same port. */
+static bool endpoint_owned(const Tund__WgConfig *profile, const Tund__Endpoint *e, bool *used) {
+        ssize_t name_peer = -1;
+        for (size_t i = 0; i < profile->n_peers; i++) {
+                uint8_t a[16];
+                size_t len = 0;
+                const char *ep = profile->peers[i]->endpoint;
+                if (used[i] || endpoint_port(ep) != e->port)
+                        continue;
+                int k = endpoint_address(ep, a, &len);
+                if (k == 0 && name_peer < 0)
+                        name_peer = (ssize_t) i;
+                if (k > 0 && len == e->address.len && memcmp(a, e->address.data, len) == 0) {
+                        used[i] = true;
+                        return true;
+                }
+        }
+        if (name_peer < 0)
+                return false;
+        used[name_peer] = true;
+        return true;
+}
+
+static int check_endpoints(const Tund__WgConfig *profile, const Tund__NetworkSettings *r,
+                           char **ret_error) {
+        _cleanup_free_ bool *used = calloc(MAX(profile->n_peers, (size_t) 1), sizeof(bool));
+        if (!used)
+                return error_set(ret_error, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < r->n_endpoints; i++) {
+                const Tund__Endpoint *e = r->endpoints[i];
+                if ((e->address.len != 4 && e->address.len != 16) || e->port == 0 ||
+                    e->port > UINT16_MAX)
+                        return error_set(ret_error, -EPERM,
+                                         "endpoint %zu is not an address and port", i + 1);
+                if (!endpoint_owned(profile, e, used))
+                        return error_set(
+                                ret_error, -EPERM,
+                                "endpoint %zu is no peer's (one per peer: its numeric "
+                                "Endpoint=, or what its host name resolves to, on its port)",
+                                i + 1);
+        }
+        return 0;
+}
+
 /* ---- DNS ---- */
 
 static bool bytes_in(const ProtobufCBinaryData *b, const ProtobufCBinaryData *set, size_t n) {
@@ -349,6 +405,8 @@ int netshim_settings_check(const Tund__WgConfig *profile, const Tund__NetworkSet
                 k = check_routes(a, r, ret_error);
         if (k >= 0)
                 k = check_excluded(&p, r, ret_error);
+        if (k >= 0)
+                k = check_endpoints(&p, r, ret_error);
         if (k >= 0)
                 k = check_dns(a, r, ret_error);
         if (k >= 0)

@@ -97,6 +97,18 @@ void netshim_watch_stop(Manager *m);
  * rules, DNS settings, the UAPI socket file). Idempotent. */
 int netshim_cleanup(const NetshimOptions *opts);
 
+/* netshim-killswitch.c: the profile's kill switch (KillSwitch = yes). spec: what it allows,
+ * from the profile (numeric endpoints, DNS servers, AllowLAN, AllowedBypass) and the last
+ * endpoints that worked for host names. set: spec plus the endpoints the tunnel resolved (s
+ * may be NULL), written to the kernel. boot: --killswitch, the boot unit's job (exit code).
+ * lift: removes it (a deliberate stop); why goes to the journal. */
+int netshim_killswitch_spec(const NetshimOptions *opts, const Profile *p, NetcfgKillswitch *ret,
+                            char **ret_error);
+int netshim_killswitch_set(const NetshimOptions *opts, const Profile *p,
+                           const Tund__NetworkSettings *s, char **ret_error);
+int netshim_killswitch_boot(const NetshimOptions *opts);
+int netshim_killswitch_lift(const NetshimOptions *opts, const char *why);
+
 /* The profile's routing table and rule span (netshim-slot.c): claims its slot (the one it
  * holds already, else the first free one from a hash of its name) under STATE_DIR/slots. */
 int netshim_slot_claim(const char *state_dir, const char *profile, unsigned *ret_slot,

@@ -68,6 +68,34 @@ cat "$W/out" "$W/g.json" >"$W/all"
 check check_no_private_key bash -c "! grep -qF -- '$PRIV' '$W/all'"
 check check_no_preshared_key bash -c "! grep -qF -- '$PSK' '$W/all'"
 
+# --- good: a kill switch with a LAN exception and bypasses beside the endpoint ---
+cat >"$E/ks.conf" <<CONF
+[Interface]
+PrivateKey = $PRIV
+Address = 10.8.0.2/32, fd00:8::2/128
+
+[Peer]
+PublicKey = $PUB
+Endpoint = 203.0.113.5:51820
+AllowedIPs = 0.0.0.0/0, ::/0
+
+[Tund]
+KillSwitch = yes
+AllowLAN = yes
+AllowedBypass = 198.51.100.0/24, 2001:db8:5::/48
+AllowedBypass = 203.0.113.64/26
+CONF
+chmod 600 "$E/ks.conf"
+"$CTL" --config-dir "$E" check ks >"$W/out" 2>&1
+rc=$?
+if [ "$rc" = 0 ] && grep -qF "$E/ks.conf: valid: interface tund-ks, 2 addresses, 1 peer, DNS none, full tunnel" "$W/out"; then
+	pass check_good_kill_switch
+else
+	fail check_good_kill_switch "rc=$rc $(cat "$W/out")"
+fi
+"$CTL" --config-dir "$E" --json check ks >"$W/ks.json" 2>&1
+check check_good_kill_switch_json python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["valid"] is True and d["profile"]["name"] == "ks", d' "$W/ks.json"
+
 # --- bad: NAME LINE EXPECTED-TEXT, then the file's lines (key material substituted) ---
 bad() {
 	local name=$1 line=$2 text=$3 rc
@@ -108,6 +136,11 @@ bad endpoint 5 'Endpoint: "vpn.example.com" is not HOST:PORT' '[Interface]' 'Pri
 bad nopubkey 3 'PublicKey: missing in [Peer]' '[Interface]' 'PrivateKey = @PRIV@' '[Peer]' 'AllowedIPs = 10.0.0.0/8'
 bad dnsmode 5 'DNSMode: "full" needs DNS servers' '[Interface]' 'PrivateKey = @PRIV@' '' '[Tund]' 'DNSMode = full'
 bad mtu 3 'MTU: "100" is not a number between 576 and 65535' '[Interface]' 'PrivateKey = @PRIV@' 'MTU = 100'
+# the kill switch's checks that need the whole file: the line of the key at fault
+bad killswitch_table_off 6 'KillSwitch: cannot be used with Table = off (line 3): nothing would be routed into the tunnel' '[Interface]' 'PrivateKey = @PRIV@' 'Table = off' '' '[Tund]' 'KillSwitch = yes'
+bad bypass_endpoint 9 'AllowedBypass: "203.0.113.0/24" covers the endpoint of peer 1: 203.0.113.5:51820 ([Peer] on line 3)' '[Interface]' 'PrivateKey = @PRIV@' '[Peer]' 'PublicKey = @PUB@' 'Endpoint = 203.0.113.5:51820' 'AllowedIPs = 0.0.0.0/0' '[Tund]' 'KillSwitch = yes' 'AllowedBypass = 203.0.113.0/24'
+bad bypass_everything 5 'AllowedBypass: "::/0" would make the kill switch meaningless' '[Interface]' 'PrivateKey = @PRIV@' '[Tund]' 'KillSwitch = yes' 'AllowedBypass = ::/0'
+bad allowlan_alone 4 'AllowLAN: has no effect without KillSwitch = yes' '[Interface]' 'PrivateKey = @PRIV@' '[Tund]' 'AllowLAN = yes'
 
 # --- refused files: too open, wrong kind, missing ---
 cp "$E/good.conf" "$E/open.conf"

@@ -14,7 +14,7 @@ SUITE=bookworm
 # ${shlibs:Depends} names (dpkg -i fails loudly if this list falls behind); polkitd, for the
 # package's rule (group tund-operators may start/stop tund@*.service), with its dependencies
 # named (debootstrap does not choose among virtual packages: libpam-systemd is the logind).
-PACKAGES=systemd-sysv,dbus,systemd-resolved,iproute2,iputils-ping,wireguard-go,wireguard-tools,libmnl0,libnl-3-200,libnl-route-3-200,libprotobuf-c1,libinih1,polkitd,libpam-systemd,libpolkit-gobject-1-0,libpolkit-agent-1-0,libduktape207,libglib2.0-0,libexpat1,xml-core
+PACKAGES=systemd-sysv,dbus,systemd-resolved,iproute2,iputils-ping,wireguard-go,wireguard-tools,libmnl0,libnftnl11,libnl-3-200,libnl-route-3-200,libprotobuf-c1,libinih1,polkitd,libpam-systemd,libpolkit-gobject-1-0,libpolkit-agent-1-0,libduktape207,libglib2.0-0,libexpat1,xml-core
 
 die() { echo "rootfs.sh: $*" >&2; exit 1; }
 

@@ -41,11 +41,14 @@ static void endpoint_set(UapiEndpoint *e, const char *addr) {
         memset(e, 0, sizeof(*e));
         if (!addr)
                 return;
-        if (inet_pton(AF_INET, addr, &e->addr.in.sin_addr) == 1)
+        /* Every test profile's endpoints use port 51820. */
+        if (inet_pton(AF_INET, addr, &e->addr.in.sin_addr) == 1) {
                 e->addr.in.sin_family = AF_INET;
-        else {
+                e->addr.in.sin_port = htons(51820);
+        } else {
                 ASSERT_EQ(inet_pton(AF_INET6, addr, &e->addr.in6.sin6_addr), 1);
                 e->addr.in6.sin6_family = AF_INET6;
+                e->addr.in6.sin6_port = htons(51820);
         }
 }
 
@@ -394,6 +397,41 @@ TEST(mtu_without_profile_mtu) {
         expect_refused(&d, &req,
                        "MTU 65535 is not the profile's: it sets none, so 0 (leave the link's) or "
                        "1420 (the engine's default)");
+}
+
+/* A kill switch lets the engine's UDP reach exactly these: each must be a peer's. */
+TEST(endpoints_are_the_peers) {
+        _cleanup_(derived_done) Derived d = {};
+        derive(&d, SPLIT, "10.1.2.3", "2001:db8::1");
+        ASSERT_EQ(d.s->n_endpoints, 2U);
+        ASSERT_EQ(d.s->endpoints[0]->port, 51820U);
+        Tund__NetworkSettings req = *d.s;
+        expect_ok(&d, &req);
+        /* The numeric [2001:db8::1]:51820 on another port is not that peer's. */
+        uint8_t a6[16];
+        ASSERT_EQ(inet_pton(AF_INET6, "2001:db8::1", a6), 1);
+        Tund__Endpoint other = TUND__ENDPOINT__INIT;
+        other.address.data = a6;
+        other.address.len = 16;
+        other.port = 443;
+        Tund__Endpoint *eps[] = { d.s->endpoints[0], &other };
+        req.endpoints = eps;
+        req.n_endpoints = 2;
+        expect_refused(&d, &req, "endpoint 2 is no peer's");
+        /* A host name resolves to one address: a second one has no peer left. */
+        Tund__Endpoint *three[] = { d.s->endpoints[0], d.s->endpoints[1], d.s->endpoints[0] };
+        req.endpoints = three;
+        req.n_endpoints = 3;
+        expect_refused(&d, &req, "endpoint 3 is no peer's");
+        /* Not an address. */
+        Tund__Endpoint bad = TUND__ENDPOINT__INIT;
+        bad.address.data = a6;
+        bad.address.len = 5;
+        bad.port = 51820;
+        Tund__Endpoint *one[] = { &bad };
+        req.endpoints = one;
+        req.n_endpoints = 1;
+        expect_refused(&d, &req, "endpoint 1 is not an address and port");
 }
 
 TEST(status_text) {

@@ -715,3 +715,165 @@ TEST(effective_fwmark) {
         ASSERT_EQ(profile_effective_fwmark(p), 0); /* an explicit table gets no rules */
         profile_free(p);
 }
+
+/* Two peers with numeric endpoints (lines 4 and 8) and the tunnel's own addresses; [Tund] is
+ * line 12, so the first kill switch key is on line 13. */
+#define KS_BASE                                                                                    \
+        MINIMAL "Address = 10.8.0.2/24, fd00:8::2/64\n"                                            \
+                "[Peer]\nPublicKey = " PUB1 "\nEndpoint = 203.0.113.5:51820\n"                     \
+                "AllowedIPs = 0.0.0.0/0, ::/0\n"                                                   \
+                "[Peer]\nPublicKey = " PUB2 "\nEndpoint = [2001:db8:e::1]:443\n"                   \
+                "AllowedIPs = 10.9.0.0/16\n"                                                       \
+                "[Tund]\n"
+#define KS_ENDPOINT_WHY                                                                            \
+        "; the kill switch already lets the engine's own UDP to it through, and a bypass would "   \
+        "let everything else to it through too"
+
+TEST(kill_switch_keys) {
+        Profile *p = parse_ok(MINIMAL);
+        ASSERT_TRUE(!p->kill_switch);
+        ASSERT_TRUE(!p->allow_lan);
+        ASSERT_EQ(p->n_allowed_bypass, 0);
+        ASSERT_TRUE(!p->allowed_bypass);
+        profile_free(p);
+
+        /* host bits are dropped as for ExcludedRoutes; a prefix next to an endpoint or an
+         * address, not over it, is fine; the keys may come in any order */
+        p = parse_ok(KS_BASE "AllowedBypass = 198.51.100.7/24, 2001:db8:5::/48\n"
+                             "allowlan = YES\n"
+                             "KillSwitch = yes\n"
+                             "AllowedBypass = 203.0.113.0/30 10.8.1.0/24\n"
+                             "AllowedBypass = 192.0.2.9\n");
+        ASSERT_TRUE(p->kill_switch);
+        ASSERT_TRUE(p->allow_lan);
+        ASSERT_EQ(p->n_allowed_bypass, 5);
+        assert_prefix(&p->allowed_bypass[0], "198.51.100.0", 24);
+        assert_prefix(&p->allowed_bypass[1], "2001:db8:5::", 48);
+        assert_prefix(&p->allowed_bypass[2], "203.0.113.0", 30);
+        assert_prefix(&p->allowed_bypass[3], "10.8.1.0", 24);
+        assert_prefix(&p->allowed_bypass[4], "192.0.2.9", 32);
+        profile_free(p);
+
+        p = parse_ok(KS_BASE "KillSwitch = No\n");
+        ASSERT_TRUE(!p->kill_switch);
+        profile_free(p);
+        p = parse_ok(MINIMAL "Table = 1234\n[Tund]\nKillSwitch = yes\nAllowLAN = no\n");
+        ASSERT_TRUE(p->kill_switch);
+        ASSERT_TRUE(!p->allow_lan);
+        profile_free(p);
+
+        /* a host name endpoint cannot be checked here: tund-tunnel resolves it */
+        p = parse_ok(MINIMAL "[Peer]\nPublicKey = " PUB1 "\nEndpoint = vpn.example.com:51820\n"
+                             "[Tund]\nKillSwitch = yes\nAllowedBypass = 0.0.0.0/1\n");
+        ASSERT_EQ(p->n_allowed_bypass, 1);
+        profile_free(p);
+}
+
+TEST(kill_switch_values_refused) {
+        expect_error(MINIMAL "[Tund]\nKillSwitch = maybe\n",
+                     PATH ":4: KillSwitch: \"maybe\" is not \"yes\" or \"no\"");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = yes\nAllowLAN = 1\n",
+                     PATH ":5: AllowLAN: \"1\" is not \"yes\" or \"no\"");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = yes\nKillSwitch = no\n",
+                     PATH ":5: KillSwitch: duplicate key (already set on line 4)");
+        expect_error(MINIMAL "[Tund]\nKillSwitch =\n", PATH ":4: KillSwitch: empty value");
+        expect_error(MINIMAL "[Interface]\nKillSwitch = yes\n",
+                     PATH ":4: KillSwitch: unknown key in this section");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = yes\nAllowedBypass = 10.0.0.0/8, vpn.example\n",
+                     PATH ":5: AllowedBypass: \"vpn.example\" is not a valid IPv4 or IPv6 address "
+                          "with optional /prefix");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = yes\nAllowedBypass = 10.0.0.0/33\n",
+                     PATH ":5: AllowedBypass: \"10.0.0.0/33\" is not a valid IPv4 or IPv6 address "
+                          "with optional /prefix");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = yes\nAllowedBypass = 0.0.0.0/0\n",
+                     PATH ":5: AllowedBypass: \"0.0.0.0/0\" would make the kill switch "
+                          "meaningless: it lets everything around the tunnel");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = yes\nAllowedBypass = 2001:db8::/32\n"
+                             "AllowedBypass = 2001:db8::1/0\n",
+                     PATH ":6: AllowedBypass: \"2001:db8::1/0\" would make the kill switch "
+                          "meaningless: it lets everything around the tunnel");
+}
+
+TEST(kill_switch_needs_kill_switch) {
+        expect_error(MINIMAL "[Tund]\nAllowLAN = yes\n",
+                     PATH ":4: AllowLAN: has no effect without KillSwitch = yes in [Tund]");
+        expect_error(MINIMAL "[Tund]\nAllowLAN = no\n",
+                     PATH ":4: AllowLAN: has no effect without KillSwitch = yes in [Tund]");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = no\nAllowLAN = yes\n",
+                     PATH ":5: AllowLAN: has no effect without KillSwitch = yes in [Tund]");
+        /* the first AllowedBypass line is named */
+        expect_error(MINIMAL "[Tund]\nDNSMode = split\nAllowedBypass = 198.51.100.0/24\n"
+                             "AllowedBypass = 192.0.2.0/24\n",
+                     PATH ":5: AllowedBypass: has no effect without KillSwitch = yes in [Tund]");
+        expect_error(MINIMAL "[Tund]\nKillSwitch = no\nAllowedBypass = 198.51.100.0/24\n",
+                     PATH ":5: AllowedBypass: has no effect without KillSwitch = yes in [Tund]");
+}
+
+TEST(kill_switch_table_off) {
+        expect_error(MINIMAL "Table = off\n[Tund]\nKillSwitch = yes\n",
+                     PATH ":5: KillSwitch: cannot be used with Table = off (line 3): nothing would "
+                          "be routed into the tunnel, so the kill switch would block all traffic");
+        /* [Interface] after [Tund]: the line of KillSwitch still, and Table's own */
+        expect_error("[Tund]\nKillSwitch = yes\n[Interface]\nPrivateKey = " PRIV "\n"
+                     "Table = OFF\n",
+                     PATH ":2: KillSwitch: cannot be used with Table = off (line 5): nothing would "
+                          "be routed into the tunnel, so the kill switch would block all traffic");
+        Profile *p = parse_ok(MINIMAL "Table = off\n[Tund]\nKillSwitch = no\n");
+        profile_free(p);
+}
+
+TEST(kill_switch_bypass_endpoints) {
+        expect_error(KS_BASE "KillSwitch = yes\nAllowedBypass = 203.0.113.0/24\n",
+                     PATH ":14: AllowedBypass: \"203.0.113.0/24\" covers the endpoint of peer 1: "
+                          "203.0.113.5:51820 ([Peer] on line 4)" KS_ENDPOINT_WHY);
+        expect_error(KS_BASE "KillSwitch = yes\nAllowedBypass = 203.0.113.5\n",
+                     PATH ":14: AllowedBypass: \"203.0.113.5/32\" covers the endpoint of peer 1: "
+                          "203.0.113.5:51820 ([Peer] on line 4)" KS_ENDPOINT_WHY);
+        /* IPv6, the second peer, the second AllowedBypass line, host bits dropped */
+        expect_error(KS_BASE "AllowedBypass = 198.51.100.0/24\nKillSwitch = yes\n"
+                             "AllowedBypass = 2001:db8:e::77/64\n",
+                     PATH ":15: AllowedBypass: \"2001:db8:e::/64\" covers the endpoint of peer 2: "
+                          "[2001:db8:e::1]:443 ([Peer] on line 8)" KS_ENDPOINT_WHY);
+        /* wider than the endpoint, and before the peer in the file */
+        expect_error("[Tund]\nKillSwitch = yes\nAllowedBypass = 203.0.0.0/8\n" KS_BASE,
+                     PATH ":3: AllowedBypass: \"203.0.0.0/8\" covers the endpoint of peer 1: "
+                          "203.0.113.5:51820 ([Peer] on line 7)" KS_ENDPOINT_WHY);
+}
+
+TEST(kill_switch_bypass_addresses) {
+        /* contains an address */
+        expect_error(KS_BASE "KillSwitch = yes\nAllowedBypass = 10.0.0.0/8\n",
+                     PATH ":14: AllowedBypass: \"10.0.0.0/8\" overlaps the tunnel's own Address "
+                          "10.8.0.2/24: the tunnel's network cannot also be reached around the "
+                          "tunnel");
+        /* inside an address's network without containing the address itself */
+        expect_error(KS_BASE "KillSwitch = yes\nAllowedBypass = 10.8.0.128/25\n",
+                     PATH ":14: AllowedBypass: \"10.8.0.128/25\" overlaps the tunnel's own "
+                          "Address 10.8.0.2/24: the tunnel's network cannot also be reached "
+                          "around the tunnel");
+        expect_error(KS_BASE "KillSwitch = yes\nAllowedBypass = 198.51.100.0/24\n"
+                             "AllowedBypass = fd00:8::99\n",
+                     PATH ":15: AllowedBypass: \"fd00:8::99/128\" overlaps the tunnel's own "
+                          "Address fd00:8::2/64: the tunnel's network cannot also be reached "
+                          "around the tunnel");
+}
+
+TEST(endpoint_is_numeric) {
+        Profile *p = parse_ok(MINIMAL "[Peer]\nPublicKey = " PUB1 "\nEndpoint = 192.0.2.1:1\n"
+                                      "[Peer]\nPublicKey = " PUB2 "\nEndpoint = [2001:db8::9]:2\n"
+                                      "[Peer]\nPublicKey = " PRIV "\nEndpoint = 1.example:3\n"
+                                      "[Peer]\nPublicKey = " PSK "\n");
+        ProfileAddress a = {};
+
+        ASSERT_EQ(p->n_peers, 4);
+        ASSERT_TRUE(profile_endpoint_is_numeric(&p->peers[0], &a));
+        assert_ip(&a, "192.0.2.1");
+        ASSERT_TRUE(profile_endpoint_is_numeric(&p->peers[1], &a));
+        assert_ip(&a, "2001:db8::9");
+        ASSERT_TRUE(profile_endpoint_is_numeric(&p->peers[1], NULL));
+        a.family = AF_INET;
+        ASSERT_TRUE(!profile_endpoint_is_numeric(&p->peers[2], &a));
+        ASSERT_EQ(a.family, AF_INET); /* untouched */
+        ASSERT_TRUE(!profile_endpoint_is_numeric(&p->peers[3], &a));
+        profile_free(p);
+}

@@ -1,0 +1,160 @@
+/* The profile's kill switch (KillSwitch = yes in [Tund]): set before the shim creates
+ * anything, refreshed with the endpoints the tunnel resolved, kept after every failure and
+ * lifted only by a deliberate stop. The rules themselves are libnetcfg's (netcfg-nft.c);
+ * this file turns a profile into a spec and decides when. */
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "error-util.h"
+#include "log.h"
+#include "netshim.h"
+
+static void prefix_from_profile(NetcfgPrefix *ret, int family, const uint8_t *addr, unsigned len) {
+        *ret = (NetcfgPrefix){ .family = family, .len = (uint8_t) len };
+        memcpy(ret->addr, addr, family == AF_INET ? 4 : 16);
+}
+
+static int spec_endpoints(NetcfgKillswitch *ks, const Profile *p, const NetshimOptions *opts) {
+        bool names = false;
+        for (size_t i = 0; i < p->n_peers; i++) {
+                ProfileAddress a;
+                if (!p->peers[i].endpoint)
+                        continue;
+                if (!profile_endpoint_is_numeric(&p->peers[i], &a)) {
+                        names = true;
+                        continue;
+                }
+                NetcfgPrefix np;
+                prefix_from_profile(&np, a.family, a.addr, a.family == AF_INET ? 32 : 128);
+                int r = netcfg_killswitch_add_endpoint(ks, &np, p->peers[i].endpoint_port);
+                if (r < 0)
+                        return r;
+        }
+        ks->own_lookups = names;
+        if (!names)
+                return 0;
+        /* A host name's last addresses that worked stay allowed: at boot or after a crash, its
+         * lookup may fail while the switch holds (resolved's forwarding is blocked). */
+        NetcfgKillswitch old = {};
+        if (netcfg_killswitch_load(opts->state_dir, p->name, &old, NULL) < 0)
+                return 0;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < old.n_endpoints; i++)
+                r = netcfg_killswitch_add_endpoint(ks, &old.endpoints[i].addr,
+                                                   old.endpoints[i].port);
+        netcfg_killswitch_done(&old);
+        return r;
+}
+
+int netshim_killswitch_spec(const NetshimOptions *opts, const Profile *p, NetcfgKillswitch *ret,
+                            char **ret_error) {
+        NetcfgKillswitch ks = { .allow_lan = p->allow_lan };
+        snprintf(ks.profile, sizeof(ks.profile), "%s", p->name);
+        snprintf(ks.ifname, sizeof(ks.ifname), "%s", p->ifname);
+        /* What the engine is: its user (the engine has no CAP_NET_ADMIN to set a mark). */
+        struct passwd *pw = opts->engine_user ? getpwnam(opts->engine_user) : NULL;
+        if (pw) {
+                ks.engine_uid_set = true;
+                ks.engine_uid = pw->pw_uid;
+        } else
+                ks.fwmark = profile_effective_fwmark(p);
+        if (!ks.engine_uid_set && ks.fwmark == 0)
+                return error_set(ret_error, -EINVAL,
+                                 "%s: KillSwitch: the engine has neither a user (\"%s\" does not "
+                                 "exist) nor a fwmark to be told by",
+                                 p->path, opts->engine_user ?: "");
+        int r = spec_endpoints(&ks, p, opts);
+        for (size_t i = 0; r >= 0 && i < p->n_dns_servers; i++) {
+                NetcfgPrefix *a = reallocarray(ks.dns, ks.n_dns + 1, sizeof(*a));
+                if (!a) {
+                        r = -ENOMEM;
+                        break;
+                }
+                ks.dns = a;
+                const ProfileAddress *d = &p->dns_servers[i];
+                prefix_from_profile(&ks.dns[ks.n_dns++], d->family, d->addr,
+                                    d->family == AF_INET ? 32 : 128);
+        }
+        if (r >= 0 && p->n_allowed_bypass > 0) {
+                ks.bypass = calloc(p->n_allowed_bypass, sizeof(*ks.bypass));
+                if (!ks.bypass)
+                        r = -ENOMEM;
+                for (size_t i = 0; ks.bypass && i < p->n_allowed_bypass; i++) {
+                        const ProfilePrefix *b = &p->allowed_bypass[i];
+                        prefix_from_profile(&ks.bypass[ks.n_bypass++], b->family, b->addr,
+                                            b->prefixlen);
+                }
+        }
+        if (r < 0) {
+                netcfg_killswitch_done(&ks);
+                return error_set(ret_error, r, "out of memory");
+        }
+        *ret = ks;
+        return 0;
+}
+
+int netshim_killswitch_set(const NetshimOptions *opts, const Profile *p,
+                           const Tund__NetworkSettings *s, char **ret_error) {
+        NetcfgKillswitch ks;
+        int r = netshim_killswitch_spec(opts, p, &ks, ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; s && r >= 0 && i < s->n_endpoints; i++) {
+                const Tund__Endpoint *e = s->endpoints[i];
+                NetcfgPrefix a = { .family = e->address.len == 4 ? AF_INET : AF_INET6 };
+                if (e->address.len != 4 && e->address.len != 16)
+                        continue;
+                memcpy(a.addr, e->address.data, e->address.len);
+                r = netcfg_killswitch_add_endpoint(&ks, &a, (uint16_t) e->port);
+        }
+        if (r >= 0)
+                r = netcfg_killswitch_set(opts->state_dir, &ks, ret_error);
+        else
+                error_set(ret_error, r, "out of memory");
+        netcfg_killswitch_done(&ks);
+        return r;
+}
+
+int netshim_killswitch_boot(const NetshimOptions *opts) {
+        _cleanup_(profile_freep) Profile *p = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r = netshim_profile_load(opts, &p, &err);
+        if (r < 0) {
+                /* A broken profile at boot: block anyway (fail closed) if it was switched on
+                 * before, i.e. a spec survives; there is none after a reboot. */
+                log_error("%s", err ?: strerror(-r));
+                return NETSHIM_EXIT_CONFIG;
+        }
+        if (!p->kill_switch) {
+                log_info("Profile %s has no kill switch (KillSwitch = yes in [Tund] sets one).",
+                         p->name);
+                return 0;
+        }
+        if (mkdir(opts->state_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create %s: %m", opts->state_dir),
+                       NETSHIM_EXIT_FAILURE;
+        r = netshim_killswitch_set(opts, p, NULL, &err);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set the kill switch of %s: %s", p->name, err);
+                return NETSHIM_EXIT_FAILURE;
+        }
+        log_notice("Kill switch of %s is on: nothing leaves or enters around %s until the tunnel "
+                   "is up.",
+                   p->name, p->ifname);
+        return 0;
+}
+
+int netshim_killswitch_lift(const NetshimOptions *opts, const char *why) {
+        _cleanup_free_ char *err = NULL;
+        int r = netcfg_killswitch_remove(opts->state_dir, opts->profile_name, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot lift the kill switch of %s: %s",
+                                       opts->profile_name, err);
+        if (r > 0)
+                log_notice("Kill switch of %s lifted (%s): traffic flows around the tunnel again.",
+                           opts->profile_name, why);
+        return 0;
+}
