@@ -8,3 +8,9 @@ int fd_set_cloexec(int fd, bool cloexec);
 int fd_get_cloexec(int fd);
 /* Number of fds open in this process (counts /proc/self/fd). */
 int fd_count_open(void);
+
+#include <dirent.h>
+static inline void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}

@@ -1,4 +1,5 @@
 /* See strv.h. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,4 +33,26 @@ void strv_free(char **l) {
         for (char **i = l; *i; i++)
                 free(*i);
         free(l);
+}
+
+int strv_push(char ***l, size_t *n, const char *s) {
+        char *c = strdup(s);
+        char **a = c ? reallocarray(*l, *n + 2, sizeof(char *)) : NULL;
+        if (!a) {
+                free(c);
+                return -ENOMEM;
+        }
+        a[(*n)++] = c;
+        a[*n] = NULL;
+        *l = a;
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void strv_sort(char **l, size_t n) {
+        if (n > 1)
+                qsort(l, n, sizeof(char *), cmp_str);
 }

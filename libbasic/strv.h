@@ -11,3 +11,11 @@ char **strv_copy_n(char *const *src, size_t n);
 void strv_free_n(char **l, size_t n);
 /* Frees a NULL-terminated vector; NULL is fine. */
 void strv_free(char **l);
+/* Appends a copy of s (keeping the NULL after the last); -ENOMEM leaves l as it was. */
+int strv_push(char ***l, size_t *n, const char *s);
+/* Sorts l[0..n) with strcmp(). */
+void strv_sort(char **l, size_t n);
+
+static inline void strv_freep(char ***l) {
+        strv_free(*l);
+}

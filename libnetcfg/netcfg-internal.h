@@ -5,6 +5,7 @@
 #include <libmnl/libmnl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "macro.h"
 #include "netcfg.h"
@@ -143,8 +144,8 @@ int netcfg_parse_num(const char *s, long long min, long long max, long long *ret
 int netcfg_split_words(char *line, char **w, size_t max);
 /* A small text file: whole, NUL-free, at most 64 MiB. Returns -errno, never sets an error. */
 int netcfg_read_text(const char *path, char **ret);
-/* Writes text to path atomically (temporary file, fsync, rename), mode 0600. */
-int netcfg_write_text(const char *path, const char *text, char **ret_error);
+/* Writes text to path atomically (temporary file, fsync, rename) with mode. */
+int netcfg_write_text(const char *path, const char *text, mode_t mode, char **ret_error);
 bool netcfg_rule_equal(const NetcfgRule *a, const NetcfgRule *b);
 bool netcfg_address_equal(const NetcfgAddress *a, const NetcfgAddress *b);
 int netcfg_dns_name_check(const char *name);

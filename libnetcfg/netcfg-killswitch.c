@@ -1,7 +1,8 @@
-/* The kill switch's specs and their life: one file per profile in a directory (the shim's
- * state directory), written under a lock that every shim of the host shares, so that two
+/* The kill switch's specs and their life: one file per profile in a directory
+ * (/run/tund/killswitch), written under a lock that every shim of the host shares, so that two
  * profiles' transitions never interleave; every change rewrites the table from all specs
- * (netcfg-nft.c) and reads it back.
+ * (netcfg-nft.c) and reads it back. The specs hold no secret and are world-readable (0644 in a
+ * 0755 directory): `tundctl status` shows a switch that holds without a session from them.
  *
  * A spec file, DIR/NAME.ks:
  *
@@ -20,7 +21,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
+#include "fd-util.h"
 #include "netcfg-internal.h"
 
 #define KS_MAGIC "tund-killswitch 1"
@@ -171,11 +174,6 @@ int netcfg_killswitch_parse(const char *text, const char *profile, NetcfgKillswi
 
 /* ---- the directory ---- */
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 static int spec_path(const char *dir, const char *profile, char **ret) {
         if (isempty(profile) || strchr(profile, '/') || profile[0] == '.' || strlen(profile) > 32)
                 return -EINVAL;
@@ -293,10 +291,12 @@ int netcfg_killswitch_set(const char *dir, const NetcfgKillswitch *ks, char **re
                                      ks->profile);
         if (netcfg_killswitch_format(ks, &text) < 0)
                 return netcfg_errorf(ret_error, -ENOMEM, "out of memory");
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return netcfg_errorf(ret_error, negative_errno(), "cannot create %s", dir);
         _cleanup_close_ int lock = lock_dir(dir, ret_error);
         if (lock < 0)
                 return lock;
-        int r = netcfg_write_text(path, text, ret_error);
+        int r = netcfg_write_text(path, text, 0644, ret_error);
         if (r < 0)
                 return r;
         return rewrite(dir, ks->profile, ret_error);
@@ -306,6 +306,18 @@ int netcfg_killswitch_remove(const char *dir, const char *profile, char **ret_er
         _cleanup_free_ char *path = NULL;
         if (spec_path(dir, profile, &path) < 0)
                 return netcfg_errorf(ret_error, -EINVAL, "invalid profile name \"%s\"", profile);
+        if (access(path, F_OK) < 0) {
+                /* No spec: nf_tables is touched only if the kernel holds rules of this
+                 * profile all the same (its spec was lost); a host that never had a switch
+                 * never sees a tund table. */
+                char prefix[NETCFG_NFT_CHAIN_MAX];
+                snprintf(prefix, sizeof(prefix), "ks-%s-", profile);
+                NetcfgNftReadback rb = { .prefix = prefix };
+                if (netcfg_nft_read(&rb, NULL) < 0 || rb.profile_rules == 0)
+                        return 0;
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return netcfg_errorf(ret_error, negative_errno(), "cannot create %s", dir);
+        }
         _cleanup_close_ int lock = lock_dir(dir, ret_error);
         if (lock < 0)
                 return lock;

@@ -217,7 +217,7 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
         return 0;
 }
 
-int netcfg_write_text(const char *path, const char *text, char **ret_error) {
+int netcfg_write_text(const char *path, const char *text, mode_t mode, char **ret_error) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t len = strlen(text), done = 0;
@@ -228,6 +228,11 @@ int netcfg_write_text(const char *path, const char *text, char **ret_error) {
         fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
         if (fd < 0)
                 return netcfg_errorf(ret_error, negative_errno(), "creating %s", tmp);
+        if (mode != 0600 && fchmod(fd, mode) < 0) {
+                r = negative_errno();
+                unlink(tmp);
+                return netcfg_errorf(ret_error, r, "chmod %s", tmp);
+        }
         while (done < len) {
                 ssize_t k = write(fd, text + done, len - done);
                 if (k < 0 && errno == EINTR)
@@ -252,7 +257,7 @@ int netcfg_state_save(NetcfgContext *ctx, const char *path, char **ret_error) {
 
         if (netcfg_state_format(ctx, &text) < 0)
                 return netcfg_errorf(ret_error, -ENOMEM, "formatting state");
-        return netcfg_write_text(path, text, ret_error);
+        return netcfg_write_text(path, text, 0600, ret_error);
 }
 
 int netcfg_read_text(const char *path, char **ret) {

@@ -10,6 +10,7 @@
 static const char *arg_config_dir = PROFILE_DEFAULT_DIR;
 static const char *arg_shim_socket = "/run/tund/shim.sock";
 static const char *arg_state_dir = "/run/tund/netshim";
+static const char *arg_killswitch_dir = "/run/tund/killswitch";
 static const char *arg_uapi_dir = "/run/wireguard";
 static const char *arg_engine = ENGINE_DEFAULT_PATH;
 static const char *arg_engine_group = "tund-engine";
@@ -34,6 +35,7 @@ static void help(void) {
                "                         (tund@.service: StandardInput=file:/etc/tund/NAME.conf)\n"
                "  --shim-socket PATH     the helper's shim socket (default %s)\n"
                "  --state-dir DIR        where applied state is recorded (default %s)\n"
+               "  --killswitch-dir DIR   every profile's kill switch (default %s)\n"
                "  --uapi-dir DIR         wireguard UAPI socket directory (default %s)\n"
                "  --engine PATH          wireguard-go, for the TUN flavour (default %s)\n"
                "  --engine-group NAME    group owning the UAPI socket (default %s)\n"
@@ -44,8 +46,8 @@ static void help(void) {
                "  --start-timeout SEC    how long the helper may take to start (default %u)\n"
                "  --stop-timeout SEC     how long the helper may take to stop (default %u)\n"
                "  -h, --help             this help\n",
-               arg_config_dir, arg_shim_socket, arg_state_dir, arg_uapi_dir, arg_engine,
-               arg_engine_group, arg_engine_user, arg_start_timeout, arg_stop_timeout);
+               arg_config_dir, arg_shim_socket, arg_state_dir, arg_killswitch_dir, arg_uapi_dir,
+               arg_engine, arg_engine_group, arg_engine_user, arg_start_timeout, arg_stop_timeout);
 }
 
 static int parse_uint(const char *s, unsigned *ret) {
@@ -74,6 +76,7 @@ enum {
         ARG_PROFILE_STDIN,
         ARG_KILLSWITCH,
         ARG_KILLSWITCH_OFF,
+        ARG_KILLSWITCH_DIR,
 };
 
 /* The options that set a string, and whether "" means none. */
@@ -82,10 +85,15 @@ static const struct {
         const char **arg;
         bool empty_is_none;
 } string_args[] = {
-        { ARG_CONFIG_DIR, &arg_config_dir, false },  { ARG_SHIM_SOCKET, &arg_shim_socket, false },
-        { ARG_STATE_DIR, &arg_state_dir, false },    { ARG_UAPI_DIR, &arg_uapi_dir, false },
-        { ARG_ENGINE, &arg_engine, false },          { ARG_ENGINE_GROUP, &arg_engine_group, true },
-        { ARG_ENGINE_USER, &arg_engine_user, true }, { ARG_BUS, &arg_bus_address, false },
+        { ARG_CONFIG_DIR, &arg_config_dir, false },
+        { ARG_SHIM_SOCKET, &arg_shim_socket, false },
+        { ARG_STATE_DIR, &arg_state_dir, false },
+        { ARG_KILLSWITCH_DIR, &arg_killswitch_dir, false },
+        { ARG_UAPI_DIR, &arg_uapi_dir, false },
+        { ARG_ENGINE, &arg_engine, false },
+        { ARG_ENGINE_GROUP, &arg_engine_group, true },
+        { ARG_ENGINE_USER, &arg_engine_user, true },
+        { ARG_BUS, &arg_bus_address, false },
         { ARG_RESOLVCONF, &arg_resolvconf, false },
 };
 
@@ -128,6 +136,7 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
                 { "cleanup", no_argument, NULL, ARG_CLEANUP },
                 { "killswitch", no_argument, NULL, ARG_KILLSWITCH },
                 { "killswitch-off", no_argument, NULL, ARG_KILLSWITCH_OFF },
+                { "killswitch-dir", required_argument, NULL, ARG_KILLSWITCH_DIR },
                 { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
                 { "profile-stdin", no_argument, NULL, ARG_PROFILE_STDIN },
                 { "shim-socket", required_argument, NULL, ARG_SHIM_SOCKET },
@@ -175,6 +184,7 @@ static int run(int argc, char **argv) {
                 .profile_stdin = arg_profile_stdin,
                 .shim_socket = arg_shim_socket,
                 .state_dir = arg_state_dir,
+                .killswitch_dir = arg_killswitch_dir,
                 .uapi_dir = arg_uapi_dir,
                 .engine_path = arg_engine,
                 .engine_group = arg_engine_group,

@@ -61,7 +61,8 @@ int netshim_cleanup(const NetshimOptions *opts) {
         else {
                 NetcfgKillswitch ks;
                 _cleanup_free_ char *kerr = NULL;
-                if (netcfg_killswitch_load(opts->state_dir, opts->profile_name, &ks, &kerr) >= 0) {
+                if (netcfg_killswitch_load(opts->killswitch_dir, opts->profile_name, &ks, &kerr) >=
+                    0) {
                         netcfg_killswitch_done(&ks);
                         log_notice("Kill switch of %s stays in force (the service ended with "
                                    "\"%s\"): nothing leaves around the tunnel until the profile "

@@ -39,7 +39,7 @@ static int spec_endpoints(NetcfgKillswitch *ks, const Profile *p, const NetshimO
         /* A host name's last addresses that worked stay allowed: at boot or after a crash, its
          * lookup may fail while the switch holds (resolved's forwarding is blocked). */
         NetcfgKillswitch old = {};
-        if (netcfg_killswitch_load(opts->state_dir, p->name, &old, NULL) < 0)
+        if (netcfg_killswitch_load(opts->killswitch_dir, p->name, &old, NULL) < 0)
                 return 0;
         int r = 0;
         for (size_t i = 0; r >= 0 && i < old.n_endpoints; i++)
@@ -111,7 +111,7 @@ int netshim_killswitch_set(const NetshimOptions *opts, const Profile *p,
                 r = netcfg_killswitch_add_endpoint(&ks, &a, (uint16_t) e->port);
         }
         if (r >= 0)
-                r = netcfg_killswitch_set(opts->state_dir, &ks, ret_error);
+                r = netcfg_killswitch_set(opts->killswitch_dir, &ks, ret_error);
         else
                 error_set(ret_error, r, "out of memory");
         netcfg_killswitch_done(&ks);
@@ -133,9 +133,6 @@ int netshim_killswitch_boot(const NetshimOptions *opts) {
                          p->name);
                 return 0;
         }
-        if (mkdir(opts->state_dir, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Cannot create %s: %m", opts->state_dir),
-                       NETSHIM_EXIT_FAILURE;
         r = netshim_killswitch_set(opts, p, NULL, &err);
         if (r < 0) {
                 log_error_errno(r, "Cannot set the kill switch of %s: %s", p->name, err);
@@ -149,7 +146,7 @@ int netshim_killswitch_boot(const NetshimOptions *opts) {
 
 int netshim_killswitch_lift(const NetshimOptions *opts, const char *why) {
         _cleanup_free_ char *err = NULL;
-        int r = netcfg_killswitch_remove(opts->state_dir, opts->profile_name, &err);
+        int r = netcfg_killswitch_remove(opts->killswitch_dir, opts->profile_name, &err);
         if (r < 0)
                 return log_error_errno(r, "Cannot lift the kill switch of %s: %s",
                                        opts->profile_name, err);

@@ -166,6 +166,7 @@ static int reply_settings(Manager *m, IpcMsg *req, const NetcfgResult *res) {
         r.rules_applied = res->rules_applied;
         r.table = res->table;
         r.rule_priority = res->rules_applied ? m->netcfg_opts.rule_priority : 0;
+        r.kill_switch = m->profile->kill_switch;
         out.payload_case = TUND__SHIM_TO_HELPER__PAYLOAD_NETWORK_SETTINGS_RESULT;
         out.network_settings_result = &r;
         return ipc_conn_send(m->conn, &out.base, req->msg_id, NULL, 0);
@@ -532,10 +533,11 @@ static int manager_killswitch(Manager *m) {
         int r;
         if (!m->profile->kill_switch) {
                 NetcfgKillswitch old;
-                if (netcfg_killswitch_load(m->opts.state_dir, m->profile->name, &old, NULL) < 0)
+                if (netcfg_killswitch_load(m->opts.killswitch_dir, m->profile->name, &old, NULL) <
+                    0)
                         return 0; /* never had one: nf_tables is not touched */
                 netcfg_killswitch_done(&old);
-                r = netcfg_killswitch_remove(m->opts.state_dir, m->profile->name, &err);
+                r = netcfg_killswitch_remove(m->opts.killswitch_dir, m->profile->name, &err);
                 if (r > 0)
                         log_notice("Lifted the kill switch of %s: the profile no longer sets "
                                    "KillSwitch = yes.",

@@ -17,16 +17,17 @@
 
 typedef struct NetshimOptions {
         const char *profile_name;
-        const char *config_dir;   /* /etc/tund */
-        bool profile_stdin;       /* the profile is fd 0, opened by systemd (StandardInput=file:) */
-        const char *shim_socket;  /* /run/tund/shim.sock */
-        const char *state_dir;    /* /run/tund/netshim: what was applied, for --cleanup */
-        const char *uapi_dir;     /* /run/wireguard */
-        const char *engine_path;  /* for the TUN flavour */
-        const EngineInfo *engine; /* already detected (tests, fuzzing): engine_path is not run */
-        const char *engine_group; /* owner group of the UAPI socket: the engine's */
-        const char *engine_user;  /* its packets bypass a full tunnel; NULL: by fwmark */
-        const char *bus_address;  /* resolved's bus; NULL: system bus */
+        const char *config_dir;  /* /etc/tund */
+        bool profile_stdin;      /* the profile is fd 0, opened by systemd (StandardInput=file:) */
+        const char *shim_socket; /* /run/tund/shim.sock */
+        const char *state_dir;   /* /run/tund/netshim: what was applied, for --cleanup */
+        const char *killswitch_dir; /* /run/tund/killswitch: every profile's kill switch */
+        const char *uapi_dir;       /* /run/wireguard */
+        const char *engine_path;    /* for the TUN flavour */
+        const EngineInfo *engine;   /* already detected (tests, fuzzing): engine_path is not run */
+        const char *engine_group;   /* owner group of the UAPI socket: the engine's */
+        const char *engine_user;    /* its packets bypass a full tunnel; NULL: by fwmark */
+        const char *bus_address;    /* resolved's bus; NULL: system bus */
         const char *resolvconf;
         uint64_t start_timeout_usec;
         uint64_t stop_timeout_usec;

@@ -2,6 +2,7 @@
  * fail or skip. Exit 1 when any check failed. Read-only: it changes nothing. */
 #include <dirent.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "engine.h"
 #include "netcfg.h"
 #include "string-util.h"
+#include "strv.h"
 #include "tundctl.h"
 
 typedef enum CheckStatus { CHECK_OK, CHECK_WARN, CHECK_FAIL, CHECK_SKIP } CheckStatus;
@@ -300,6 +302,49 @@ static void check_session(Doctor *d, const Tund__SessionInfo *s) {
                        want_rules == 1 ? "y rule" : "y rules");
 }
 
+/* Each kill switch that is set: its rules in the kernel (reading nf_tables needs
+ * CAP_NET_ADMIN: without it, what the spec says), and whether it holds without a session. */
+static void check_killswitches(Doctor *d, const Tund__StatusReply *st) {
+        _cleanup_(strv_freep) char **ks = NULL;
+        size_t n = 0;
+        if (tundctl_killswitch_names(&ks, &n) < 0) {
+                report(d, "kill switch", CHECK_WARN, "cannot read %s", TUNDCTL_KILLSWITCH_DIR);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char name[64];
+                bool session = false;
+                for (size_t k = 0; st && k < st->n_sessions; k++)
+                        session = session || streq_ptr(st->sessions[k]->profile, ks[i]);
+                snprintf(name, sizeof(name), "kill switch %s", ks[i]);
+                NetcfgKillswitchStatus s;
+                _cleanup_free_ char *err = NULL;
+                int r = netcfg_killswitch_status(TUNDCTL_KILLSWITCH_DIR, ks[i], &s, &err);
+                if (r == -EPERM)
+                        report(d, name, session ? CHECK_OK : CHECK_WARN,
+                               "set%s (run as root to check its rules in the kernel)",
+                               session ? ""
+                                       : ", without a session: all traffic around the "
+                                         "tunnel is blocked");
+                else if (r < 0)
+                        report(d, name, CHECK_FAIL, "cannot read the kernel's rules: %s",
+                               err ?: strerror(-r));
+                else if (!s.installed)
+                        report(d, name, CHECK_FAIL,
+                               "set, but its rules are missing from the kernel: traffic may "
+                               "leak (systemctl restart tund-killswitch@%s)",
+                               ks[i]);
+                else
+                        report(d, name, session ? CHECK_OK : CHECK_WARN,
+                               "holds: %u rules, %" PRIu64 " packets dropped so far%s", s.rules,
+                               s.dropped,
+                               session ? ""
+                                       : "; no session: all traffic around the tunnel is "
+                                         "blocked (systemctl stop tund-killswitch@NAME "
+                                         "lifts it)");
+        }
+}
+
 int tundctl_doctor(int argc, char *argv[]) {
         _cleanup_(ipc_msg_freep) IpcMsg *reply = NULL;
         const Tund__StatusReply *st;
@@ -329,6 +374,7 @@ int tundctl_doctor(int argc, char *argv[]) {
                 report(&d, "sessions", CHECK_OK, "no sessions");
         for (size_t i = 0; st && i < st->n_sessions; i++)
                 check_session(&d, st->sessions[i]);
+        check_killswitches(&d, st);
 
         if (arg_g.json) {
                 json_array_end(&d.j);

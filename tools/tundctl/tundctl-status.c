@@ -1,13 +1,15 @@
 /* tundctl status [PROFILE]: the helper's sessions with their link, peers, DNS and routes, and
  * health warnings a person should act on. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "fd-util.h"
 #include "profile.h"
 #include "string-util.h"
-#include "tundctl.h"
 #include "strv.h"
+#include "tundctl.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
 
@@ -200,6 +202,7 @@ static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *e
                 json_kv_uint(j, "rules_applied", s->applied->rules_applied);
                 json_kv_uint(j, "table", s->applied->table);
                 json_kv_uint(j, "rule_priority", s->applied->rule_priority);
+                json_kv_bool(j, "kill_switch", s->applied->kill_switch);
                 json_object_end(j);
         }
 
@@ -215,6 +218,63 @@ static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *e
                 json_string(j, warnings[i]);
         json_array_end(j);
         json_object_end(j);
+}
+
+int tundctl_killswitch_names(char ***ret, size_t *ret_n) {
+        _cleanup_(closedirp) DIR *d = opendir(TUNDCTL_KILLSWITCH_DIR);
+        _cleanup_(strv_freep) char **names = NULL;
+        size_t n = 0;
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        for (struct dirent *de; (de = readdir(d));) {
+                size_t len = strlen(de->d_name);
+                char name[NAME_MAX + 1];
+                if (de->d_name[0] == '.' || len <= 3 || !streq(de->d_name + len - 3, ".ks"))
+                        continue;
+                snprintf(name, sizeof(name), "%.*s", (int) (len - 3), de->d_name);
+                if (strv_push(&names, &n, name) < 0)
+                        return -ENOMEM;
+        }
+        strv_sort(names, n);
+        *ret = TAKE_PTR(names);
+        *ret_n = n;
+        return 0;
+}
+
+static bool has_session(const Tund__StatusReply *st, const char *profile) {
+        for (size_t i = 0; i < st->n_sessions; i++)
+                if (streq_ptr(st->sessions[i]->profile, profile))
+                        return true;
+        return false;
+}
+
+/* Switches that hold while their profile has no session: everything around the tunnel is
+ * blocked and nothing else would say so. */
+static void print_killswitches(const Tund__StatusReply *st, const char *only, char **ks, size_t n) {
+        char t[256];
+        for (size_t i = 0; i < n; i++) {
+                if ((only && !streq(only, ks[i])) || has_session(st, ks[i]))
+                        continue;
+                string_sanitize(t, sizeof(t), ks[i]);
+                printf("%s●%s kill switch of %s holds without a session: nothing leaves or enters "
+                       "around its tunnel (systemctl stop tund-killswitch@%s lifts it)\n",
+                       tundctl_ansi(ANSI_YELLOW), tundctl_ansi(ANSI_RESET), t, t);
+        }
+}
+
+static void json_killswitches(Json *j, const Tund__StatusReply *st, const char *only, char **ks,
+                              size_t n) {
+        json_key(j, "kill_switches");
+        json_array_begin(j);
+        for (size_t i = 0; i < n; i++) {
+                if (only && !streq(only, ks[i]))
+                        continue;
+                json_object_begin(j);
+                json_kv_string(j, "profile", ks[i]);
+                json_kv_bool(j, "session", has_session(st, ks[i]));
+                json_object_end(j);
+        }
+        json_array_end(j);
 }
 
 static void print_helper_line(const Tund__StatusReply *st) {
@@ -309,6 +369,10 @@ static void print_detail(const Tund__SessionInfo *s, const HealthEnv *env) {
                                s->applied->rule_priority);
                 printf("\n");
         }
+        if (s->applied && s->applied->kill_switch)
+                printf("%13s: %son%s, nothing leaves or enters around %s\n", "Kill switch",
+                       tundctl_ansi(ANSI_GREEN), tundctl_ansi(ANSI_RESET),
+                       string_sanitize(t, sizeof(t), s->ifname));
         printf("%13s: %s, %s", "DNS", string_sanitize(t, sizeof(t), session_dns_backend(s)),
                ns ? tundctl_dns_mode_to_string(ns->dns_mode) : "split");
         for (size_t i = 0; ns && i < ns->n_dns_servers; i++)
@@ -407,6 +471,10 @@ int tundctl_status(int argc, char *argv[]) {
 
 static int status_print(const StatusArgs *a, const Tund__StatusReply *st) {
         HealthEnv env = { .now_sec = now_sec(), .resolv_conf_stub = -1 };
+        _cleanup_(strv_freep) char **ks = NULL;
+        size_t n_ks = 0;
+        if (tundctl_killswitch_names(&ks, &n_ks) == -ENOMEM)
+                return tundctl_fail(TUNDCTL_EXIT_FAILURE, "out of memory");
 
         for (size_t i = 0; i < st->n_sessions; i++)
                 if (st->sessions[i]->applied &&
@@ -471,7 +539,9 @@ static int status_print(const StatusArgs *a, const Tund__StatusReply *st) {
         }
         if (arg_g.json) {
                 json_array_end(&j);
+                json_killswitches(&j, st, a->profile, ks, n_ks);
                 json_document_end(&j);
-        }
+        } else
+                print_killswitches(st, a->profile, ks, n_ks);
         return TUNDCTL_EXIT_OK;
 }

@@ -19,6 +19,11 @@
 #define TUNDCTL_SOCKET_DEFAULT "/run/tund/control.sock"
 #define TUNDCTL_SOCKET_ENV "TUND_CONTROL_SOCKET"
 #define TUNDCTL_CONFIG_DIR_DEFAULT "/etc/tund"
+/* The kill switches' specs (tund-netshimd --killswitch-dir), one NAME.ks per profile. */
+#define TUNDCTL_KILLSWITCH_DIR "/run/tund/killswitch"
+/* The profiles whose kill switch is set (a spec exists), sorted, NULL-terminated; none when
+ * the directory does not exist. */
+int tundctl_killswitch_names(char ***ret, size_t *ret_n);
 #define TUNDCTL_WANTS_DIR "/etc/systemd/system/multi-user.target.wants"
 #define TUNDCTL_TIMEOUT_DEFAULT_USEC (30 * USEC_PER_SEC)
 #define TUNDCTL_JSON_SCHEMA 1
