@@ -13,6 +13,7 @@
  * transaction, so there is no moment with neither the old nor the new ruleset. The table is
  * not NFT_TABLE_F_OWNER: it must outlive the process that wrote it. */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
@@ -279,6 +280,14 @@ static void m_icmp6_type(Rule *r, uint8_t type) {
         m_cmp(r, NFT_CMP_EQ, &type, 1);
 }
 
+/* A TCP reset (after m_l4proto(IPPROTO_TCP)): flags byte 13, RST 0x04. */
+static void m_tcp_rst(Rule *r) {
+        static const uint8_t rst = 0x04, zero = 0;
+        m_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1);
+        m_mask(r, &rst, 1);
+        m_cmp(r, NFT_CMP_NEQ, &zero, 1);
+}
+
 /* What the engine is: its user, else its fwmark. */
 static void m_engine(Rule *r, const NetcfgKillswitch *ks) {
         if (ks->engine_uid_set)
@@ -447,6 +456,20 @@ static void put_base_head(NftBatch *b, Hook h) {
         put_verdict(b, &r, c, NF_ACCEPT);
         if (h == HOOK_FWD)
                 return;
+        if (h == HOOK_OUT) {
+                /* What a reject in the forward chain answers a container or VM with (an
+                 * ICMP error, a TCP reset) leaves through here, related to the packet it
+                 * answers: a local process cannot make such a packet without CAP_NET_RAW. */
+                static const uint8_t related[] = { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP };
+                for (size_t i = 0; i < ELEMENTSOF(related); i++) {
+                        r = rule_new();
+                        m_l4proto(&r, related[i]);
+                        if (related[i] == IPPROTO_TCP)
+                                m_tcp_rst(&r);
+                        m_ct_state(&r, NF_CT_STATE_BIT(IP_CT_RELATED));
+                        put_verdict(b, &r, c, NF_ACCEPT);
+                }
+        }
         if (h == HOOK_IN) {
                 /* Replies to what the chains below let out. */
                 r = rule_new();
@@ -576,9 +599,9 @@ int netcfg_nft_commit(const char *buf, size_t len, unsigned acks, char **ret_err
                         r = negative_errno();
                         break;
                 }
-                size_t left = (size_t) n;
+                int left = (int) n;
                 for (const struct nlmsghdr *h = (const struct nlmsghdr *) rbuf;
-                     mnl_nlmsg_ok(h, (int) left); h = mnl_nlmsg_next(h, (int *) &left)) {
+                     mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
                         int e;
                         const char *ext;
                         if (netcfg_nlmsg_parse_ack(h, h->nlmsg_len, &e, &ext) < 0) {
@@ -604,32 +627,70 @@ int netcfg_nft_commit(const char *buf, size_t len, unsigned acks, char **ret_err
         return 0;
 }
 
+/* A dump's rules are read with libmnl, not libnftnl: libnftnl's parsers exit() the process on
+ * an attribute of an unexpected size, and this parser is also the fuzzer's. */
+typedef struct AttrTable {
+        const struct nlattr **tb;
+        uint16_t max;
+} AttrTable;
+
+static int attr_cb(const struct nlattr *a, void *data) {
+        const AttrTable *t = data;
+        if (mnl_attr_get_type(a) <= t->max)
+                t->tb[mnl_attr_get_type(a)] = a;
+        return MNL_CB_OK;
+}
+
+static bool parse_nested(const struct nlattr *a, const struct nlattr **tb, uint16_t max) {
+        AttrTable t = { tb, max };
+        return mnl_attr_validate(a, MNL_TYPE_NESTED) >= 0 &&
+               mnl_attr_parse_nested(a, attr_cb, &t) >= 0;
+}
+
+static const char *attr_str(const struct nlattr *a) {
+        return a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0 ? mnl_attr_get_str(a) : NULL;
+}
+
+/* Adds a rule's counter packets to *sum; false if its expressions are malformed. */
+static bool sum_counters(const struct nlattr *exprs, uint64_t *sum) {
+        const struct nlattr *elem;
+        mnl_attr_for_each_nested(elem, exprs) {
+                const struct nlattr *e[NFTA_EXPR_MAX + 1] = {}, *c[NFTA_COUNTER_MAX + 1] = {};
+                if (!parse_nested(elem, e, NFTA_EXPR_MAX) || !attr_str(e[NFTA_EXPR_NAME]))
+                        return false;
+                if (!streq(attr_str(e[NFTA_EXPR_NAME]), "counter") || !e[NFTA_EXPR_DATA])
+                        continue;
+                if (!parse_nested(e[NFTA_EXPR_DATA], c, NFTA_COUNTER_MAX) ||
+                    (c[NFTA_COUNTER_PACKETS] &&
+                     mnl_attr_validate(c[NFTA_COUNTER_PACKETS], MNL_TYPE_U64) < 0))
+                        return false;
+                if (c[NFTA_COUNTER_PACKETS])
+                        *sum += be64toh(mnl_attr_get_u64(c[NFTA_COUNTER_PACKETS]));
+        }
+        return true;
+}
+
 static int count_rule(const struct nlmsghdr *nlh, void *data) {
         NetcfgNftReadback *rb = data;
-        struct nftnl_rule *rule = nftnl_rule_alloc();
-        if (!rule)
+        const struct nlattr *tb[NFTA_RULE_MAX + 1] = {};
+        AttrTable t = { tb, NFTA_RULE_MAX };
+        const char *chain;
+
+        errno = EBADMSG;
+        if (nlh->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) ||
+            mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nfgenmsg) ||
+            mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, &t) < 0 ||
+            !(chain = attr_str(tb[NFTA_RULE_CHAIN])))
                 return MNL_CB_ERROR;
-        if (nftnl_rule_nlmsg_parse(nlh, rule) < 0) {
-                nftnl_rule_free(rule);
-                errno = EBADMSG;
-                return MNL_CB_ERROR;
-        }
-        const char *chain = nftnl_rule_get_str(rule, NFTNL_RULE_CHAIN);
         rb->rules++;
-        if (chain && rb->prefix && strncmp(chain, rb->prefix, strlen(rb->prefix)) == 0)
+        if (rb->prefix && strncmp(chain, rb->prefix, strlen(rb->prefix)) == 0)
                 rb->profile_rules++;
         /* The base chains' counters (their only expression-less-verdict rule). */
-        struct nftnl_expr_iter *it = nftnl_expr_iter_create(rule);
-        for (struct nftnl_expr *e = it ? nftnl_expr_iter_next(it) : NULL; e;
-             e = nftnl_expr_iter_next(it)) {
-                const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-                if (name && streq(name, "counter") && chain &&
-                    (streq(chain, "output") || streq(chain, "forward")))
-                        rb->dropped += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+        if (tb[NFTA_RULE_EXPRESSIONS] && (streq(chain, "output") || streq(chain, "forward"))) {
+                if (mnl_attr_validate(tb[NFTA_RULE_EXPRESSIONS], MNL_TYPE_NESTED) < 0 ||
+                    !sum_counters(tb[NFTA_RULE_EXPRESSIONS], &rb->dropped))
+                        return MNL_CB_ERROR;
         }
-        if (it)
-                nftnl_expr_iter_destroy(it);
-        nftnl_rule_free(rule);
         return MNL_CB_OK;
 }
 

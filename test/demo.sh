@@ -86,4 +86,33 @@ else
 	die "the namespace differs after the stop"
 fi
 show cns ip route show proto tund
+
+step "The kill switch: the same profile with KillSwitch = yes in [Tund]"
+e2e_profile demo "DNS = 192.0.2.1, corp.example" "" "KillSwitch = yes"
+echo "    Without it, the server's own address 198.51.100.1 (the underlay, around the tunnel) answers:"
+show cns ping -c 1 -W 1 198.51.100.1
+e2e_shim_start demo
+wait_for 20 e2e_ready demo || die "the VPN did not come up with its kill switch"
+grep -E 'Kill switch' "$W/shim-demo.log" | tail -n 1 | sed 's/^/    /'
+show ctl status demo
+echo "    Through the tunnel, everything works:"
+show cns ping -c 2 -i 0.2 203.0.113.1
+echo "    Around it, nothing leaves (the table inet tund drops the packet):"
+printf '%s$ %s%s\n' "$dim" "cns ping -c 1 -W 1 198.51.100.1" "$off"
+if out=$(cns ping -c 1 -W 1 198.51.100.1 2>&1); then
+	echo "$out" | sed 's/^/    /'
+	die "a ping around the tunnel got through the kill switch"
+fi
+echo "$out" | sed 's/^/    /'
+step "A crash keeps the switch: SIGKILL of tund-netshimd, and the cleanup systemd runs after a failure"
+printf '%s$ %s%s\n' "$dim" "kill -9 <tund-netshimd>" "$off"
+disown "$SHIM_PID_demo" 2>/dev/null # no "Killed" line from bash
+cns sh -c 'kill -9 $(pgrep -x tund-netshimd)'
+wait_for 5 bash -c "! kill -0 $SHIM_PID_demo 2>/dev/null" || die "tund-netshimd survived SIGKILL"
+SERVICE_RESULT=signal cns "$B/tund-netshimd" --config-dir "$W/etc" --cleanup demo 2>&1 | grep 'Kill switch' | sed 's/^/    /'
+if cns ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1; then die "the kill switch let a ping through after a crash"; fi
+echo "    the ping around the tunnel still fails: nothing leaks while the profile is down"
+step "A stop on purpose lifts it (systemd's cleanup with SERVICE_RESULT=success)"
+SERVICE_RESULT=success cns "$B/tund-netshimd" --config-dir "$W/etc" --cleanup demo 2>&1 | grep 'Kill switch' | sed 's/^/    /'
+show cns ping -c 1 -W 1 198.51.100.1 || die "the underlay is still blocked after a stop"
 step "Done. The namespaces are removed on exit."
