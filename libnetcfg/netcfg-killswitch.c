@@ -12,11 +12,13 @@
  *   own-lookups 1
  *   allow-lan 0
  *   endpoint 198.51.100.1/32 51820
+ *   name vpn.example.com
  *   dns 192.0.2.1/32
  *   bypass 10.0.0.0/8
  *   end
  */
 #include <dirent.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "fd-util.h"
+#include "strv.h"
 #include "netcfg-internal.h"
 
 #define KS_MAGIC "tund-killswitch 1"
@@ -32,6 +35,7 @@
 #define KS_MAX_PROFILES 256U
 
 void netcfg_killswitch_done(NetcfgKillswitch *ks) {
+        strv_free_n(ks->names, ks->n_names);
         free(ks->endpoints);
         free(ks->dns);
         free(ks->bypass);
@@ -45,6 +49,25 @@ static int push_prefix(NetcfgPrefix **arr, size_t *n, const NetcfgPrefix *p) {
         a[(*n)++] = *p;
         *arr = a;
         return 0;
+}
+
+bool netcfg_dns_name_is_valid(const char *name) {
+        size_t len = strlen(name), label = 0;
+        if (len == 0 || len > 253 || !strchr(name, '.') || name[0] == '.' || name[len - 1] == '.')
+                return false;
+        for (const char *c = name; *c; c++) {
+                if (*c == '.') {
+                        if (label == 0)
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!isalnum((unsigned char) *c) && *c != '-' && *c != '_')
+                        return false;
+                if (++label > 63)
+                        return false;
+        }
+        return true;
 }
 
 int netcfg_killswitch_add_endpoint(NetcfgKillswitch *ks, const NetcfgPrefix *addr, uint16_t port) {
@@ -79,6 +102,8 @@ int netcfg_killswitch_format(const NetcfgKillswitch *ks, char **ret) {
                 fprintf(f, "endpoint %s %u\n",
                         netcfg_prefix_to_string(&ks->endpoints[i].addr, buf, sizeof(buf)),
                         ks->endpoints[i].port);
+        for (size_t i = 0; i < ks->n_names; i++)
+                fprintf(f, "name %s\n", ks->names[i]);
         for (size_t i = 0; i < ks->n_dns; i++)
                 fprintf(f, "dns %s\n", netcfg_prefix_to_string(&ks->dns[i], buf, sizeof(buf)));
         for (size_t i = 0; i < ks->n_bypass; i++)
@@ -120,6 +145,11 @@ static int parse_line(NetcfgKillswitch *ks, char **w, int n) {
                 return parse_flag(w, n, &ks->own_lookups);
         if (streq(w[0], "allow-lan"))
                 return parse_flag(w, n, &ks->allow_lan);
+        if (streq(w[0], "name")) {
+                if (n != 2 || !netcfg_dns_name_is_valid(w[1]))
+                        return -EBADMSG;
+                return strv_push(&ks->names, &ks->n_names, w[1]);
+        }
         if (n < 2 || netcfg_prefix_from_string(w[1], &p) < 0)
                 return -EBADMSG;
         if (streq(w[0], "endpoint")) {

@@ -13,6 +13,7 @@
  * transaction, so there is no moment with neither the old nor the new ruleset. The table is
  * not NFT_TABLE_F_OWNER: it must outlive the process that wrote it. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <endian.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -370,6 +371,38 @@ static void chain_name(char *buf, size_t size, const NetcfgKillswitch *ks, Hook 
         snprintf(buf, size, "ks-%s-%s", ks->profile, hooks[h].suffix);
 }
 
+/* A DNS query (UDP) for exactly `name`: the question's name follows the 8-byte UDP header and
+ * the 12-byte DNS header, as labels; compared 16 bytes (one register) at a time. Both the name
+ * as written and in lower case (a resolver may fold it). */
+static void put_qname_rules(NftBatch *b, const char *chain, const char *name) {
+        uint8_t wire[2][256];
+        size_t len = 0;
+        for (int lower = 0; lower <= 1; lower++) {
+                size_t o = 0;
+                for (const char *l = name; *l;) {
+                        size_t n = strcspn(l, ".");
+                        wire[lower][o++] = (uint8_t) n;
+                        for (size_t k = 0; k < n; k++)
+                                wire[lower][o++] =
+                                        (uint8_t) (lower ? tolower((unsigned char) l[k]) : l[k]);
+                        l += n + (l[n] == '.');
+                }
+                wire[lower][o++] = 0;
+                len = o;
+                if (lower && memcmp(wire[0], wire[1], len) == 0)
+                        break;
+                Rule r = rule_new();
+                m_l4proto(&r, IPPROTO_UDP);
+                m_port(&r, true, PORT_DNS);
+                for (size_t off = 0; off < len; off += 16) {
+                        uint32_t n = (uint32_t) MIN(len - off, (size_t) 16);
+                        m_payload(&r, NFT_PAYLOAD_TRANSPORT_HEADER, (uint32_t) (8 + 12 + off), n);
+                        m_cmp(&r, NFT_CMP_EQ, wire[lower] + off, n);
+                }
+                put_verdict(b, &r, chain, NF_ACCEPT);
+        }
+}
+
 static void put_dns_rules(NftBatch *b, const NetcfgKillswitch *ks, const char *chain, bool out) {
         static const uint8_t protos[] = { IPPROTO_UDP, IPPROTO_TCP };
         static const uint16_t ports[] = { PORT_DNS, PORT_DOT };
@@ -386,14 +419,12 @@ static void put_dns_rules(NftBatch *b, const NetcfgKillswitch *ks, const char *c
                                 m_port(&r, true, ports[j]);
                                 put_verdict(b, &r, chain, NF_ACCEPT);
                         }
-                        /* tund's own lookups of hostname endpoints, from its user only. */
-                        if (out && ks->own_lookups && ks->engine_uid_set) {
-                                Rule r = rule_new();
-                                m_skuid(&r, ks->engine_uid);
-                                m_l4proto(&r, protos[i]);
-                                m_port(&r, true, ports[j]);
-                                put_verdict(b, &r, chain, NF_ACCEPT);
-                        }
+                        /* The lookups of the endpoints' names, wherever the resolver sends
+                         * them (systemd-resolved asks as itself, not as tund): only those. */
+                        for (size_t k = 0; out && protos[i] == IPPROTO_UDP &&
+                                           ports[j] == PORT_DNS && k < ks->n_names;
+                             k++)
+                                put_qname_rules(b, chain, ks->names[k]);
                         /* Any other DNS (to the LAN, to a bypass) is not this profile's to
                          * allow: back to the base chain, which rejects it. */
                         Rule r = rule_new();
@@ -696,6 +727,14 @@ static int count_rule(const struct nlmsghdr *nlh, void *data) {
 
 int netcfg_nft_parse_rules(const void *buf, size_t len, uint32_t seq, uint32_t portid,
                            NetcfgNftReadback *rb) {
+        /* Every message within the buffer first: libmnl's mnl_nlmsg_ok() takes a length past
+         * INT_MAX for a fitting one (it compares it as an int), and walks off the buffer. */
+        for (size_t off = 0; off + NLMSG_HDRLEN <= len;) {
+                const struct nlmsghdr *h = (const struct nlmsghdr *) ((const char *) buf + off);
+                if (h->nlmsg_len < NLMSG_HDRLEN || h->nlmsg_len > len - off)
+                        return -EBADMSG;
+                off += NLMSG_ALIGN(h->nlmsg_len);
+        }
         int r = mnl_cb_run(buf, len, seq, portid, count_rule, rb);
         if (r == MNL_CB_ERROR)
                 return errno == ENOENT ? -ENOENT : -EBADMSG;

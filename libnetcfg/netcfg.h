@@ -222,6 +222,11 @@ typedef struct NetcfgKillswitch {
         /* tund's own lookups (the engine's user) may use DNS around the tunnel: a peer's
          * endpoint is a host name. */
         bool own_lookups;
+        /* The endpoints' host names: a DNS query (UDP, port 53) for exactly one of these may
+         * leave around the tunnel, from any process (systemd-resolved forwards the lookups
+         * of the tunnel). Fully qualified, without the final dot. */
+        char **names;
+        size_t n_names;
         bool allow_lan; /* RFC 1918, link-local, ULA, multicast */
         NetcfgEndpoint *endpoints;
         size_t n_endpoints;
@@ -232,6 +237,9 @@ typedef struct NetcfgKillswitch {
 } NetcfgKillswitch;
 
 void netcfg_killswitch_done(NetcfgKillswitch *ks);
+/* A name a query can be matched on: fully qualified (a dot inside), labels of 1-63 of
+ * [A-Za-z0-9-_], at most 253 characters, no final dot. */
+bool netcfg_dns_name_is_valid(const char *name);
 int netcfg_killswitch_add_endpoint(NetcfgKillswitch *ks, const NetcfgPrefix *addr, uint16_t port);
 
 /* Sets (or replaces) the profile's switch: saves its spec in dir and rewrites the table.

@@ -166,6 +166,8 @@ static void on_rebind_resolved(int error, const UapiEndpoint *endpoints, size_t 
                 t->rebind_reply_to = 0;
                 return;
         }
+        if (!isempty(message))
+                log_warning(t, "%s", message);
         memcpy(t->endpoints, endpoints, n * sizeof(UapiEndpoint));
         int r = uapi_build_endpoints(t->start->config, t->endpoints, &req, &err);
         if (r >= 0)

@@ -1,5 +1,6 @@
 #include "tunnel-resolve.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +16,10 @@ typedef struct ResolveJob {
         uint16_t *ports;
         UapiEndpoint *results;
         int *errors; /* EAI_* per peer, 0 = ok */
+        /* A host name's last address that worked (AF_UNSPEC: none), taken when the name does
+         * not resolve (fell_back then says which error it hid). */
+        UapiEndpoint *fallbacks;
+        int *fell_back;
 } ResolveJob;
 
 struct TunnelResolve {
@@ -36,6 +41,8 @@ static void job_unref(ResolveJob *j) {
         free(j->ports);
         free(j->results);
         free(j->errors);
+        free(j->fallbacks);
+        free(j->fell_back);
         safe_close(j->efd);
         free(j);
 }
@@ -69,9 +76,16 @@ static int lookup(const char *host, uint16_t port, UapiEndpoint *ret) {
 
 static void *resolve_thread(void *p) {
         ResolveJob *j = p;
-        for (size_t i = 0; i < j->n; i++)
-                if (j->hosts[i])
-                        j->errors[i] = lookup(j->hosts[i], j->ports[i], &j->results[i]);
+        for (size_t i = 0; i < j->n; i++) {
+                if (!j->hosts[i])
+                        continue;
+                j->errors[i] = lookup(j->hosts[i], j->ports[i], &j->results[i]);
+                if (j->errors[i] != 0 && j->fallbacks[i].addr.sa.sa_family != AF_UNSPEC) {
+                        j->results[i] = j->fallbacks[i];
+                        j->fell_back[i] = j->errors[i];
+                        j->errors[i] = 0;
+                }
+        }
         /* The eventfd write publishes the results to the loop thread. */
         uint64_t one = 1;
         (void) !write(j->efd, &one, sizeof(one));
@@ -95,6 +109,25 @@ TunnelResolve *tunnel_resolve_free(TunnelResolve *t) {
         return NULL;
 }
 
+/* "peer 1 (abcd…): ... using the last address that worked, 192.0.2.7:51820" for each peer
+ * that fell back; empty when none did. */
+static void fallback_message(TunnelResolve *t) {
+        ResolveJob *j = t->job;
+        for (size_t i = 0; i < j->n; i++) {
+                char a[UAPI_ENDPOINT_MAX];
+                if (!j->fell_back[i])
+                        continue;
+                if (uapi_endpoint_format(&j->results[i].addr, a, sizeof(a)) < 0)
+                        snprintf(a, sizeof(a), "?");
+                size_t len = strlen(t->message);
+                snprintf(t->message + len, sizeof(t->message) - len,
+                         "%speer %zu (%s): cannot resolve endpoint host \"%s\" (%s): using its "
+                         "last address that worked, %s",
+                         len ? "; " : "", i + 1, t->names[i], j->hosts[i],
+                         gai_strerror(j->fell_back[i]), a);
+        }
+}
+
 static void resolve_finish(TunnelResolve *t, int error) {
         TunnelResolveHandler cb = t->cb;
         t->cb = NULL;
@@ -114,6 +147,7 @@ static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                         resolve_finish(t, -EHOSTUNREACH);
                         return 0;
                 }
+        fallback_message(t);
         resolve_finish(t, 0);
         return 0;
 }
@@ -135,6 +169,27 @@ static int on_defer(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* The first of the peer's fallback endpoints that is an address and a port. */
+static void fallback_set(UapiEndpoint *ret, const Tund__WgPeer *peer) {
+        for (size_t k = 0; k < peer->n_fallback_endpoints; k++) {
+                const Tund__Endpoint *e = peer->fallback_endpoints[k];
+                if (e->port == 0 || e->port > UINT16_MAX)
+                        continue;
+                if (e->address.len == 4) {
+                        ret->addr.in.sin_family = AF_INET;
+                        memcpy(&ret->addr.in.sin_addr, e->address.data, 4);
+                        ret->addr.in.sin_port = htons((uint16_t) e->port);
+                        return;
+                }
+                if (e->address.len == 16) {
+                        ret->addr.in6.sin6_family = AF_INET6;
+                        memcpy(&ret->addr.in6.sin6_addr, e->address.data, 16);
+                        ret->addr.in6.sin6_port = htons((uint16_t) e->port);
+                        return;
+                }
+        }
+}
+
 static int job_new(const Tund__WgConfig *cfg, ResolveJob **ret, size_t *ret_names,
                    char ***ret_peer_names, char **ret_error) {
         size_t n = cfg->n_peers, need = 0;
@@ -152,7 +207,11 @@ static int job_new(const Tund__WgConfig *cfg, ResolveJob **ret, size_t *ret_name
         j->ports = calloc(MAX(n, (size_t) 1), sizeof(uint16_t));
         j->results = calloc(MAX(n, (size_t) 1), sizeof(UapiEndpoint));
         j->errors = calloc(MAX(n, (size_t) 1), sizeof(int));
-        int r = j->hosts && j->ports && j->results && j->errors ? 0 : -ENOMEM;
+        j->fallbacks = calloc(MAX(n, (size_t) 1), sizeof(UapiEndpoint));
+        j->fell_back = calloc(MAX(n, (size_t) 1), sizeof(int));
+        int r = j->hosts && j->ports && j->results && j->errors && j->fallbacks && j->fell_back
+                        ? 0
+                        : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 const char *ep = cfg->peers[i]->endpoint;
                 char nm[UAPI_PEER_NAME_LEN + 4];
@@ -176,8 +235,10 @@ static int job_new(const Tund__WgConfig *cfg, ResolveJob **ret, size_t *ret_name
                 if (uapi_endpoint_numeric(j->hosts[i], j->ports[i], &j->results[i].addr) > 0) {
                         free(j->hosts[i]);
                         j->hosts[i] = NULL;
-                } else
+                } else {
                         need++;
+                        fallback_set(&j->fallbacks[i], cfg->peers[i]);
+                }
         }
         if (r < 0) {
                 for (size_t i = 0; i < n; i++)

@@ -12,7 +12,9 @@
 typedef struct TunnelResolve TunnelResolve;
 
 /* error 0: endpoints[i] for each cfg->peers[i] (AF_UNSPEC: the peer has none), owned by the
- * callee (valid during the callback only). error < 0: message names the peer at fault. */
+ * callee (valid during the callback only); message is empty, or says which host names did
+ * not resolve and fell back to their last address (WgPeer.fallback_endpoints). error < 0:
+ * message names the peer at fault. */
 typedef void (*TunnelResolveHandler)(int error, const UapiEndpoint *endpoints, size_t n,
                                      const char *message, void *userdata);
 

@@ -188,6 +188,8 @@ static void on_start_resolved(int error, const UapiEndpoint *endpoints, size_t n
                                   "%s", message);
                 return;
         }
+        if (!isempty(message)) /* a host name fell back to its last address */
+                log_warning(t, "%s", message);
         t->endpoints = calloc(MAX(n, (size_t) 1), sizeof(UapiEndpoint));
         if (!t->endpoints) {
                 tunnel_start_fail(t, TUND__ERROR_CODE__ERROR_INTERNAL, ENOMEM, "out of memory");

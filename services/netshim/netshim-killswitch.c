@@ -10,11 +10,33 @@
 
 #include "error-util.h"
 #include "log.h"
+#include "strv.h"
 #include "netshim.h"
 
 static void prefix_from_profile(NetcfgPrefix *ret, int family, const uint8_t *addr, unsigned len) {
         *ret = (NetcfgPrefix){ .family = family, .len = (uint8_t) len };
         memcpy(ret->addr, addr, family == AF_INET ? 4 : 16);
+}
+
+/* A host name endpoint's lookup may leave around the tunnel (its query, for that name only). */
+static int spec_name(NetcfgKillswitch *ks, const Profile *p, size_t i) {
+        const char *ep = p->peers[i].endpoint, *colon = strrchr(ep, ':');
+        char host[256];
+        snprintf(host, sizeof(host), "%.*s", colon ? (int) (colon - ep) : 0, ep);
+        size_t len = strlen(host);
+        if (len > 0 && host[len - 1] == '.')
+                host[len - 1] = 0;
+        if (!netcfg_dns_name_is_valid(host)) {
+                log_warning("%s: peer %zu (line %u): endpoint host \"%s\" is not a fully qualified "
+                            "name: with the kill switch on, its lookup cannot be told from others "
+                            "and is blocked while the tunnel is down.",
+                            p->path, i + 1, p->peers[i].line, host);
+                return 0;
+        }
+        for (size_t k = 0; k < ks->n_names; k++)
+                if (streq(ks->names[k], host))
+                        return 0;
+        return strv_push(&ks->names, &ks->n_names, host);
 }
 
 static int spec_endpoints(NetcfgKillswitch *ks, const Profile *p, const NetshimOptions *opts) {
@@ -25,6 +47,9 @@ static int spec_endpoints(NetcfgKillswitch *ks, const Profile *p, const NetshimO
                         continue;
                 if (!profile_endpoint_is_numeric(&p->peers[i], &a)) {
                         names = true;
+                        int r = spec_name(ks, p, i);
+                        if (r < 0)
+                                return r;
                         continue;
                 }
                 NetcfgPrefix np;
@@ -114,6 +139,56 @@ int netshim_killswitch_set(const NetshimOptions *opts, const Profile *p,
                 r = netcfg_killswitch_set(opts->killswitch_dir, &ks, ret_error);
         else
                 error_set(ret_error, r, "out of memory");
+        netcfg_killswitch_done(&ks);
+        return r;
+}
+
+/* The spec's endpoints that no numeric peer claims, on the peer's port. */
+static int peer_fallbacks(Tund__WgPeer *wp, const NetcfgKillswitch *ks, const Profile *p,
+                          uint16_t port) {
+        for (size_t k = 0; k < ks->n_endpoints; k++) {
+                const NetcfgEndpoint *e = &ks->endpoints[k];
+                bool numeric = false;
+                for (size_t j = 0; j < p->n_peers && !numeric; j++) {
+                        ProfileAddress a;
+                        numeric = profile_endpoint_is_numeric(&p->peers[j], &a) &&
+                                  a.family == e->addr.family &&
+                                  memcmp(a.addr, e->addr.addr, a.family == AF_INET ? 4 : 16) == 0;
+                }
+                if (numeric || e->port != port)
+                        continue;
+                size_t len = e->addr.family == AF_INET ? 4 : 16;
+                Tund__Endpoint *te = malloc(sizeof(*te));
+                uint8_t *data = malloc(len);
+                Tund__Endpoint **a = reallocarray(wp->fallback_endpoints,
+                                                  wp->n_fallback_endpoints + 1, sizeof(*a));
+                if (a)
+                        wp->fallback_endpoints = a;
+                if (!te || !data || !a) {
+                        free(te);
+                        free(data);
+                        return -ENOMEM;
+                }
+                tund__endpoint__init(te);
+                memcpy(data, e->addr.addr, len);
+                te->address = (ProtobufCBinaryData){ .len = len, .data = data };
+                te->port = e->port;
+                wp->fallback_endpoints[wp->n_fallback_endpoints++] = te;
+        }
+        return 0;
+}
+
+int netshim_killswitch_fallbacks(const NetshimOptions *opts, const Profile *p,
+                                 Tund__WgConfig *cfg) {
+        NetcfgKillswitch ks;
+        if (netcfg_killswitch_load(opts->killswitch_dir, p->name, &ks, NULL) < 0)
+                return 0;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < p->n_peers && i < cfg->n_peers; i++) {
+                ProfileAddress a;
+                if (p->peers[i].endpoint && !profile_endpoint_is_numeric(&p->peers[i], &a))
+                        r = peer_fallbacks(cfg->peers[i], &ks, p, p->peers[i].endpoint_port);
+        }
         netcfg_killswitch_done(&ks);
         return r;
 }

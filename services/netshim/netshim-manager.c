@@ -551,6 +551,9 @@ static int manager_killswitch(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set the kill switch of %s: %s", m->profile->name,
                                        err);
+        r = netshim_killswitch_fallbacks(&m->opts, m->profile, m->config);
+        if (r < 0)
+                return log_oom();
         log_notice("Kill switch of %s is on: nothing leaves or enters around %s.", m->profile->name,
                    m->profile->ifname);
         return 0;

@@ -108,6 +108,9 @@ int netshim_killswitch_spec(const NetshimOptions *opts, const Profile *p, Netcfg
 int netshim_killswitch_set(const NetshimOptions *opts, const Profile *p,
                            const Tund__NetworkSettings *s, char **ret_error);
 int netshim_killswitch_boot(const NetshimOptions *opts);
+/* Gives each host name peer of cfg the addresses its switch still allows (the last that
+ * worked), for the tunnel to use when the name does not resolve. */
+int netshim_killswitch_fallbacks(const NetshimOptions *opts, const Profile *p, Tund__WgConfig *cfg);
 int netshim_killswitch_lift(const NetshimOptions *opts, const char *why);
 
 /* The profile's routing table and rule span (netshim-slot.c): claims its slot (the one it

@@ -443,3 +443,44 @@ TEST(resolve_errors_name_peer) {
         ASSERT_CONTAINS(res_msg, "no-such-host.invalid");
         sd_event_unref(e);
 }
+
+/* A kill switch keeps a host name's last addresses: a name that does not resolve (or does
+ * not in time: .invalid may time out) falls back to the first, and the message says so. */
+TEST(resolve_falls_back_to_last_address) {
+        sd_event *e = NULL;
+        Tund__WgConfig cfg;
+        Tund__WgPeer p[3], *pp[3];
+        uint8_t a4[4] = { 192, 0, 2, 7 };
+        Tund__Endpoint bad = TUND__ENDPOINT__INIT, good = TUND__ENDPOINT__INIT,
+                       *fb[] = { &bad, &good };
+        bad.address = (ProtobufCBinaryData){ .len = 3, .data = a4 }; /* skipped: not an address */
+        bad.port = 51820;
+        good.address = (ProtobufCBinaryData){ .len = 4, .data = a4 };
+        good.port = 51820;
+        char buf[UAPI_ENDPOINT_MAX];
+        ASSERT_OK(sd_event_new(&e));
+        peers3(&cfg, p, pp, "", "", "no-such-host.invalid:51820");
+        p[2].fallback_endpoints = fb;
+        p[2].n_fallback_endpoints = 2;
+        ASSERT_OK(tunnel_resolve_start(e, &cfg, 10 * USEC_PER_SEC, on_resolved, e, NULL, NULL));
+        ASSERT_OK(sd_event_loop(e));
+        ASSERT_EQ(res_error, 0);
+        ASSERT_OK(uapi_endpoint_format(&res_ep[2].addr, buf, sizeof(buf)));
+        ASSERT_STREQ(buf, "192.0.2.7:51820");
+        ASSERT_CONTAINS(res_msg, "peer 3 (OR0J4her…): cannot resolve endpoint host "
+                                 "\"no-such-host.invalid\"");
+        ASSERT_CONTAINS(res_msg, "using its last address that worked, 192.0.2.7:51820");
+        /* A name that resolves does not fall back, and says nothing. */
+        e = sd_event_unref(e);
+        ASSERT_OK(sd_event_new(&e));
+        peers3(&cfg, p, pp, "", "", "localhost:51820");
+        p[2].fallback_endpoints = fb;
+        p[2].n_fallback_endpoints = 2;
+        ASSERT_OK(tunnel_resolve_start(e, &cfg, 10 * USEC_PER_SEC, on_resolved, e, NULL, NULL));
+        ASSERT_OK(sd_event_loop(e));
+        ASSERT_EQ(res_error, 0);
+        ASSERT_STREQ(res_msg, "");
+        ASSERT_OK(uapi_endpoint_format(&res_ep[2].addr, buf, sizeof(buf)));
+        ASSERT_TRUE(strcmp(buf, "192.0.2.7:51820") != 0);
+        sd_event_unref(e);
+}
