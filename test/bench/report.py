@@ -22,6 +22,8 @@ ROWS = [
      "vs wireguard-go + wg set + ip by hand (no wg-quick script)"),
     ("dataplane", "Data plane (iperf3)", "dataplane", "tund", "bare wireguard-go", "higher", 0.95,
      "same engine, same peer, same namespaces"),
+    ("ks-dataplane", "Data plane, kill switch (iperf3)", "ks-dataplane", "switch on", "switch off",
+     "higher", 0.97, "one tund tunnel, its switch set and lifted between samples"),
 ] + [
     (f"routes-{n}", f"Routes {n // 1000}k", f"routes-{n}", "libnetcfg", "ip-batch", "lower", 1.0,
      "IPv6 /64s on a TUN link")
@@ -31,6 +33,9 @@ ROWS = [
      "per-process", "lower", 0.02,
      "per-process sampled: 2,000 routes timed, extrapolated" if n > 1000 else "")
     for n in (1000, 10000, 100000)
+] + [
+    ("ks-apply", "Kill switch, 1,000 AllowedBypass", "ks-apply-1000", "tund-netshimd", "nft -f",
+     "lower", 1.0, "the whole table from none, one process, one transaction"),
 ] + [
     ("activation", "Activation", "activation", "helper", "floor", "lower", 2.0,
      "connect on a cold socket -> first reply, systemd-socket-activate"),
@@ -116,7 +121,7 @@ def main():
                 details.setdefault(key + ("anon",), []).append(float(r["anon_kib"]))
             if "detail" in r:
                 details.setdefault(key, []).append(r["detail"])
-            if "routes" in r:
+            if "routes" in r or "rules" in r:
                 details.setdefault(key, []).append(r)
 
     results = []
@@ -142,6 +147,10 @@ def main():
         if bench.startswith("routes-"):
             n = int(bench.split("-")[1])
             res["us_per_route"] = {subj: s["median"] * 1000 / n, base: bs["median"] * 1000 / n}
+        if bench.startswith("ks-apply-"):
+            d = details.get((bench, subj), [])
+            if d:
+                res["ks_rules"] = {"prefixes": d[0]["prefixes"], "rules": d[0]["rules"]}
         if bench.startswith("ctl-"):
             for who, key in ((subj, "subject_latency"), (base, "baseline_latency")):
                 d = details.get((bench, who), [])
@@ -235,6 +244,9 @@ def write_md(path, out):
         if "us_per_route" in r:
             u = r["us_per_route"]
             extra = "<br>" + ", ".join(f"{k}: {v:.2f} µs/route" for k, v in u.items())
+        if "ks_rules" in r:
+            k = r["ks_rules"]
+            extra = f"<br>{k['prefixes']:,} prefixes: {k['rules']:,} rules in table inet tund"
         if "subject_latency" in r:
             a, b = r["subject_latency"], r.get("baseline_latency", {})
             extra = (f"<br>GetStatus p50 {a['p50_us']:.0f} µs, p99 {a['p99_us']:.0f} µs"
@@ -328,6 +340,28 @@ and the samples to `build/bench/results.json` (not committed).
    control-API load; the target is checked against the largest value seen. RssAnon (the
    process's private memory; the rest of VmHWM is shared-library pages) is shown alongside.
    wireguard-go is reported for information (it is not tund's code).
+7. **Data plane with the kill switch.** One tund tunnel (the data plane's profile plus
+   `KillSwitch = yes`: table `inet tund`, base chains input/output/forward with policy drop, the
+   profile's chains ks-bk-in/-out/-fwd) carries iperf3 (as in 5, 2×ROUNDS samples each) with
+   its switch on and off alternately: `tund-netshimd --killswitch-off` lifts it and
+   `--killswitch` sets it again before every sample (the boot unit's one-shot modes), so that
+   every sample follows a toggle to its own state; same engine, peer, namespaces and stream.
+   Before and after each "on" sample the table is there with the rules the shim set when the
+   tunnel started (`nft list table inet tund`, counters aside) and the same table handle; before
+   and after each "off" sample the client's namespace has no nf_tables table at all (so not even
+   conntrack runs); an `nft monitor` in the client's namespace runs throughout and must log
+   nothing during any sample. At the end the shim's ExecStopPost= (`--cleanup` with
+   `SERVICE_RESULT=success`) lifts the switch.
+8. **Applying a kill switch.** `test/bench/bench-killswitch.sh`: a profile with 1,000
+   AllowedBypass prefixes (900 IPv4 /24s in 10.0.0.0/8, 100 IPv6 /48s in 2001:db8:8000::/33;
+   none covers the endpoint or the Address; each is one rule in each of the profile's three
+   chains) in a fresh namespace of its own: `tund-netshimd --killswitch` (libnftnl, the whole
+   table in one transaction; it also writes the spec file and reads the table back to check
+   it) vs `nft -f` of the same table, as `nft list table inet tund` printed it after a tund
+   install. Every sample starts from nothing (no table; for tund no spec directory either) and
+   times one whole process, fork+exec to exit, clocked inside the namespace; ROUNDS samples
+   each, alternating which goes first, one warm-up round discarded; after every sample the
+   table must list exactly as the reference, character for character.
 """
 
 

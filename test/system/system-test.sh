@@ -10,7 +10,10 @@
 #      slot, table and rules; split destinations stay on the split link), the helper was
 #      socket-activated, start/stop return when the VPN is up/down and stopping either leaves
 #      the other as it was, STATUS text, a SIGKILLed helper is recovered, idle exit and
-#      re-activation, tundctl up/down, and a purge in the running system stops everything.
+#      re-activation, tundctl up/down, and a purge in the running system stops everything;
+#   4. a third overlay and boot, one profile with KillSwitch = yes whose peer is down at boot:
+#      test/system/killswitch-boot.sh (the switch before network-pre.target, no leak while the
+#      tunnel is not up or has failed, the tunnel once the peer runs, a deliberate stop lifts it).
 # Everything (container, overlays, namespaces, the peer) goes on exit, also on failure.
 SYS=$TOP/test/system
 need() { # CMD PACKAGE
@@ -543,3 +546,6 @@ check purge_live_no_run_tund bash -c '! cx test -e /run/tund'
 echo "--- journal of tund units"
 cx journalctl --no-pager -o short-monotonic -u 'tund*' | tail -n 60 | sed 's/^/    /'
 elapsed "done"
+
+# --- 4. the kill switch, in a boot of its own ---
+. "$SYS/killswitch-boot.sh"
