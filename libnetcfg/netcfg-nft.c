@@ -356,6 +356,47 @@ static void put_counter(NftBatch *b, const char *chain) {
         put_rule(b, &r, chain, NO_VERDICT, NULL);
 }
 
+/* What the forward chain's DNS reject answers a container or VM with leaves through the output
+ * chain: an ICMP(v6) port unreachable quoting a UDP packet to port 53 or 853, a TCP reset from
+ * such a port; each related to the packet it answers (no local process can forge that without
+ * CAP_NET_RAW). Nothing else related: the port unreachable the host would send its VPN server
+ * for a datagram that arrives before the engine listens stays in. Offsets assume the quoted
+ * header has no IPv4 options or IPv6 extension headers (a reject's never has). */
+static void put_reject_answers(NftBatch *b, const char *chain) {
+        static const uint16_t ports[] = { PORT_DNS, PORT_DOT };
+        static const struct {
+                int family;
+                uint8_t proto, type;
+                uint32_t inner_proto, inner_dport; /* transport header offsets */
+        } icmp[] = {
+                { AF_INET, IPPROTO_ICMP, 3, 8 + 9, 8 + 20 + 2 },    /* destination unreachable */
+                { AF_INET6, IPPROTO_ICMPV6, 1, 8 + 6, 8 + 40 + 2 }, /* destination unreachable */
+        };
+        for (size_t p = 0; p < ELEMENTSOF(ports); p++) {
+                uint16_t port = htons(ports[p]);
+                uint8_t udp = IPPROTO_UDP;
+                for (size_t i = 0; i < ELEMENTSOF(icmp); i++) {
+                        Rule r = rule_new();
+                        m_nfproto(&r, icmp[i].family);
+                        m_l4proto(&r, icmp[i].proto);
+                        m_payload(&r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+                        m_cmp(&r, NFT_CMP_EQ, &icmp[i].type, 1);
+                        m_payload(&r, NFT_PAYLOAD_TRANSPORT_HEADER, icmp[i].inner_proto, 1);
+                        m_cmp(&r, NFT_CMP_EQ, &udp, 1);
+                        m_payload(&r, NFT_PAYLOAD_TRANSPORT_HEADER, icmp[i].inner_dport, 2);
+                        m_cmp(&r, NFT_CMP_EQ, &port, 2);
+                        m_ct_state(&r, NF_CT_STATE_BIT(IP_CT_RELATED));
+                        put_verdict(b, &r, chain, NF_ACCEPT);
+                }
+                Rule r = rule_new();
+                m_l4proto(&r, IPPROTO_TCP);
+                m_port(&r, false, ports[p]);
+                m_tcp_rst(&r);
+                m_ct_state(&r, NF_CT_STATE_BIT(IP_CT_RELATED));
+                put_verdict(b, &r, chain, NF_ACCEPT);
+        }
+}
+
 /* ---- the ruleset ---- */
 
 /* Local networks (AllowLAN = yes): RFC 1918, link-local, ULA and multicast. */
@@ -487,20 +528,8 @@ static void put_base_head(NftBatch *b, Hook h) {
         put_verdict(b, &r, c, NF_ACCEPT);
         if (h == HOOK_FWD)
                 return;
-        if (h == HOOK_OUT) {
-                /* What a reject in the forward chain answers a container or VM with (an
-                 * ICMP error, a TCP reset) leaves through here, related to the packet it
-                 * answers: a local process cannot make such a packet without CAP_NET_RAW. */
-                static const uint8_t related[] = { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP };
-                for (size_t i = 0; i < ELEMENTSOF(related); i++) {
-                        r = rule_new();
-                        m_l4proto(&r, related[i]);
-                        if (related[i] == IPPROTO_TCP)
-                                m_tcp_rst(&r);
-                        m_ct_state(&r, NF_CT_STATE_BIT(IP_CT_RELATED));
-                        put_verdict(b, &r, c, NF_ACCEPT);
-                }
-        }
+        if (h == HOOK_OUT)
+                put_reject_answers(b, c);
         if (h == HOOK_IN) {
                 /* Replies to what the chains below let out. */
                 r = rule_new();

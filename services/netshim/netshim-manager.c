@@ -75,6 +75,7 @@ Manager *manager_free(Manager *m) {
                 m->conn = ipc_conn_unref(m->conn);
         }
         netshim_watch_stop(m);
+        netshim_killswitch_watch_stop(m);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->status_timer);
         sd_event_source_disable_unref(m->stop_timer);
@@ -131,6 +132,7 @@ void manager_finish(Manager *m, int code) {
                 m->conn = ipc_conn_unref(m->conn);
         }
         netshim_watch_stop(m); /* our own revert is no one else's deletion */
+        netshim_killswitch_watch_stop(m);
         manager_revert(m);
         /* The TUN vanishes with its last fd, taking link-bound routes and resolved's settings. */
         m->tun_fd = safe_close(m->tun_fd);
@@ -556,6 +558,12 @@ static int manager_killswitch(Manager *m) {
                 return log_oom();
         log_notice("Kill switch of %s is on: nothing leaves or enters around %s.", m->profile->name,
                    m->profile->ifname);
+        r = netshim_killswitch_watch_start(m);
+        if (r < 0)
+                log_warning_errno(r,
+                                  "Cannot watch the kill switch of %s (another program could "
+                                  "delete it unnoticed): %m",
+                                  m->profile->name);
         return 0;
 }
 

@@ -14,7 +14,7 @@
 
 #define WATCH_SETTLE_USEC (100 * USEC_PER_MSEC)
 
-static void watch_tell_helper(Manager *m, const char *text) {
+void netshim_tell_helper(Manager *m, const char *text) {
         if (!m->conn || !ipc_conn_is_ready(m->conn))
                 return;
         Tund__ShimToHelper out = TUND__SHIM_TO_HELPER__INIT;
@@ -50,7 +50,7 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                  restored, restored == 1 ? "" : "es", restored == 1 ? "" : "s",
                  restored == 1 ? "" : "s", m->profile->ifname);
         log_warning("%s", text);
-        watch_tell_helper(m, text);
+        netshim_tell_helper(m, text);
         return 0;
 }
 

@@ -65,6 +65,8 @@ typedef struct Manager {
         bool slot_claimed;
         struct mnl_socket *watch_nl; /* rtnetlink deletions, while settings are applied */
         sd_event_source *watch_io, *watch_timer;
+        struct mnl_socket *ks_watch_nl; /* nf_tables deletions, while the kill switch is set */
+        sd_event_source *ks_watch_io, *ks_watch_timer;
         char *table_owner; /* the last table_owner() answer */
         char status[256];
 } Manager;
@@ -92,6 +94,8 @@ void manager_fail(Manager *m, const char *fmt, ...) _printf_(2, 3);
  * the profile's addresses, routes or rules, puts it back and tells the helper (watchers and
  * `tundctl status` see it); fails the session when it cannot. Start is idempotent. */
 int netshim_watch_start(Manager *m);
+/* A warning for the helper's watchers and `tundctl status` (a one-way Log message). */
+void netshim_tell_helper(Manager *m, const char *text);
 void netshim_watch_stop(Manager *m);
 
 /* ExecStopPost=: removes whatever a shim of this profile left (state file, tund routes and
@@ -108,6 +112,10 @@ int netshim_killswitch_spec(const NetshimOptions *opts, const Profile *p, Netcfg
 int netshim_killswitch_set(const NetshimOptions *opts, const Profile *p,
                            const Tund__NetworkSettings *s, char **ret_error);
 int netshim_killswitch_boot(const NetshimOptions *opts);
+/* While the shim runs, a kill switch someone deleted (`nft flush ruleset`, another firewall
+ * tool) is put back from its spec, and the helper told; if that fails, the session fails. */
+int netshim_killswitch_watch_start(Manager *m);
+void netshim_killswitch_watch_stop(Manager *m);
 /* Gives each host name peer of cfg the addresses its switch still allows (the last that
  * worked), for the tunnel to use when the name does not resolve. */
 int netshim_killswitch_fallbacks(const NetshimOptions *opts, const Profile *p, Tund__WgConfig *cfg);
