@@ -359,8 +359,9 @@ static void put_counter(NftBatch *b, const char *chain) {
 /* What the forward chain's DNS reject answers a container or VM with leaves through the output
  * chain: an ICMP(v6) port unreachable quoting a UDP packet to port 53 or 853, a TCP reset from
  * such a port; each related to the packet it answers (no local process can forge that without
- * CAP_NET_RAW). Nothing else related: the port unreachable the host would send its VPN server
- * for a datagram that arrives before the engine listens stays in. Offsets assume the quoted
+ * CAP_NET_RAW); and the path-MTU errors a container needs. Nothing else related: the port
+ * unreachable the host would send its VPN server for a datagram that arrives before the engine
+ * listens stays in. Offsets assume the quoted
  * header has no IPv4 options or IPv6 extension headers (a reject's never has). */
 static void put_reject_answers(NftBatch *b, const char *chain) {
         static const uint16_t ports[] = { PORT_DNS, PORT_DOT };
@@ -392,6 +393,23 @@ static void put_reject_answers(NftBatch *b, const char *chain) {
                 m_l4proto(&r, IPPROTO_TCP);
                 m_port(&r, false, ports[p]);
                 m_tcp_rst(&r);
+                m_ct_state(&r, NF_CT_STATE_BIT(IP_CT_RELATED));
+                put_verdict(b, &r, chain, NF_ACCEPT);
+        }
+        /* Path MTU: a container's packet too big for the tunnel is answered "fragmentation
+         * needed" (ICMP 3/4) or "packet too big" (ICMPv6 2), or its TCP hangs. */
+        static const struct {
+                int family;
+                uint8_t proto, type_code[2];
+                uint32_t len;
+        } pmtu[] = { { AF_INET, IPPROTO_ICMP, { 3, 4 }, 2 },
+                     { AF_INET6, IPPROTO_ICMPV6, { 2 }, 1 } };
+        for (size_t i = 0; i < ELEMENTSOF(pmtu); i++) {
+                Rule r = rule_new();
+                m_nfproto(&r, pmtu[i].family);
+                m_l4proto(&r, pmtu[i].proto);
+                m_payload(&r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, pmtu[i].len);
+                m_cmp(&r, NFT_CMP_EQ, pmtu[i].type_code, pmtu[i].len);
                 m_ct_state(&r, NF_CT_STATE_BIT(IP_CT_RELATED));
                 put_verdict(b, &r, chain, NF_ACCEPT);
         }
