@@ -9,7 +9,6 @@
  *   tund-killswitch 1
  *   ifname tund-work
  *   engine uid 992          (or: engine mark 29813)
- *   own-lookups 1
  *   allow-lan 0
  *   endpoint 198.51.100.1/32 51820
  *   name vpn.example.com
@@ -97,7 +96,7 @@ int netcfg_killswitch_format(const NetcfgKillswitch *ks, char **ret) {
                 fprintf(f, "engine uid %" PRIu32 "\n", ks->engine_uid);
         else
                 fprintf(f, "engine mark %" PRIu32 "\n", ks->fwmark);
-        fprintf(f, "own-lookups %d\nallow-lan %d\n", ks->own_lookups, ks->allow_lan);
+        fprintf(f, "allow-lan %d\n", ks->allow_lan);
         for (size_t i = 0; i < ks->n_endpoints; i++)
                 fprintf(f, "endpoint %s %u\n",
                         netcfg_prefix_to_string(&ks->endpoints[i].addr, buf, sizeof(buf)),
@@ -141,8 +140,6 @@ static int parse_line(NetcfgKillswitch *ks, char **w, int n) {
                 *(ks->engine_uid_set ? &ks->engine_uid : &ks->fwmark) = (uint32_t) v;
                 return 0;
         }
-        if (streq(w[0], "own-lookups"))
-                return parse_flag(w, n, &ks->own_lookups);
         if (streq(w[0], "allow-lan"))
                 return parse_flag(w, n, &ks->allow_lan);
         if (streq(w[0], "name")) {

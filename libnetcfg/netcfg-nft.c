@@ -754,12 +754,12 @@ static int count_rule(const struct nlmsghdr *nlh, void *data) {
         AttrTable t = { tb, NFTA_RULE_MAX };
         const char *chain;
 
-        errno = EBADMSG;
+        /* errno says why to netcfg_nft_parse_rules(); libmnl's validation sets its own. */
         if (nlh->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) ||
             mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nfgenmsg) ||
             mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, &t) < 0 ||
             !(chain = attr_str(tb[NFTA_RULE_CHAIN])))
-                return MNL_CB_ERROR;
+                goto bad;
         rb->rules++;
         if (rb->prefix && strncmp(chain, rb->prefix, strlen(rb->prefix)) == 0)
                 rb->profile_rules++;
@@ -767,9 +767,12 @@ static int count_rule(const struct nlmsghdr *nlh, void *data) {
         if (tb[NFTA_RULE_EXPRESSIONS] && (streq(chain, "output") || streq(chain, "forward"))) {
                 if (mnl_attr_validate(tb[NFTA_RULE_EXPRESSIONS], MNL_TYPE_NESTED) < 0 ||
                     !sum_counters(tb[NFTA_RULE_EXPRESSIONS], &rb->dropped))
-                        return MNL_CB_ERROR;
+                        goto bad;
         }
         return MNL_CB_OK;
+bad:
+        errno = EBADMSG;
+        return MNL_CB_ERROR;
 }
 
 int netcfg_nft_parse_rules(const void *buf, size_t len, uint32_t seq, uint32_t portid,
@@ -782,9 +785,13 @@ int netcfg_nft_parse_rules(const void *buf, size_t len, uint32_t seq, uint32_t p
                         return -EBADMSG;
                 off += NLMSG_ALIGN(h->nlmsg_len);
         }
+        errno = 0;
         int r = mnl_cb_run(buf, len, seq, portid, count_rule, rb);
+        /* The kernel's own error (EPERM without CAP_NET_ADMIN, ENOENT), or EBADMSG for a
+         * message we could not read or that answers another request (libmnl: EPROTO for the
+         * sequence number, ESRCH for the port). */
         if (r == MNL_CB_ERROR)
-                return errno == ENOENT ? -ENOENT : -EBADMSG;
+                return errno > 0 && errno != EPROTO && errno != ESRCH ? -errno : -EBADMSG;
         return r; /* MNL_CB_STOP (0): done; MNL_CB_OK (1): more */
 }
 

@@ -219,9 +219,6 @@ typedef struct NetcfgKillswitch {
         bool engine_uid_set;
         uint32_t engine_uid;
         uint32_t fwmark;
-        /* tund's own lookups (the engine's user) may use DNS around the tunnel: a peer's
-         * endpoint is a host name. */
-        bool own_lookups;
         /* The endpoints' host names: a DNS query (UDP, port 53) for exactly one of these may
          * leave around the tunnel, from any process (systemd-resolved forwards the lookups
          * of the tunnel). Fully qualified, without the final dot. */
@@ -253,10 +250,12 @@ int netcfg_killswitch_load(const char *dir, const char *profile, NetcfgKillswitc
                            char **ret_error);
 
 typedef struct NetcfgKillswitchStatus {
-        bool spec;        /* a spec is saved for the profile */
-        bool installed;   /* its chains are in the kernel */
-        unsigned rules;   /* the profile's rules in the kernel */
-        uint64_t dropped; /* packets dropped by the table's policy so far (all profiles) */
+        bool spec;      /* a spec is saved for the profile */
+        bool installed; /* its chains are in the kernel */
+        unsigned rules; /* the profile's rules in the kernel */
+        /* packets the table's policy dropped going out or through (output, forward; what it
+         * drops coming in is not counted), all profiles, since the table was last written */
+        uint64_t dropped;
 } NetcfgKillswitchStatus;
 
 int netcfg_killswitch_status(const char *dir, const char *profile, NetcfgKillswitchStatus *ret,

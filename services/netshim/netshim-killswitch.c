@@ -60,7 +60,6 @@ static int spec_endpoints(NetcfgKillswitch *ks, const Profile *p, const NetshimO
                 if (r < 0)
                         return r;
         }
-        ks->own_lookups = names;
         if (!names)
                 return 0;
         /* A host name's last addresses that worked stay allowed: at boot or after a crash, its
