@@ -1,6 +1,8 @@
 /* ExecStopPost=: whatever happened to the shim, leave nothing of this profile behind. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-login.h>
 
 #include "log.h"
 #include "netshim.h"
@@ -14,6 +16,31 @@ static void cleanup_ifname(const NetshimOptions *opts, char ifname[PROFILE_IFNAM
                 return;
         }
         snprintf(ifname, PROFILE_IFNAME_MAX + 1, "tund-%s", opts->profile_name);
+}
+
+/* The type of the job systemd is running on our unit ("restart", "stop"), found from our
+ * cgroup (ExecStopPost= runs in the unit's); 0 without systemd, a unit or a job. */
+static int unit_job_type(char **ret) {
+        _cleanup_free_ char *unit = NULL, *unit_path = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *job_path;
+        uint32_t id;
+
+        if (sd_pid_get_unit(0, &unit) < 0 || sd_bus_open_system(&bus) < 0)
+                return 0;
+        unit_path = NULL;
+        if (sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path) < 0 ||
+            sd_bus_get_property(bus, "org.freedesktop.systemd1", unit_path,
+                                "org.freedesktop.systemd1.Unit", "Job", &error, &reply,
+                                "(uo)") < 0 ||
+            sd_bus_message_read(reply, "(uo)", &id, &job_path) <= 0 || id == 0)
+                return 0;
+        if (sd_bus_get_property_string(bus, "org.freedesktop.systemd1", job_path,
+                                       "org.freedesktop.systemd1.Job", "JobType", &error, ret) < 0)
+                return 0;
+        return 1;
 }
 
 int netshim_cleanup(const NetshimOptions *opts) {
@@ -54,9 +81,14 @@ int netshim_cleanup(const NetshimOptions *opts) {
                 netshim_slot_release(opts->state_dir, opts->profile_name);
 
         /* The kill switch outlives every failure: it goes only when systemd says the service
-         * ended well, which a stop on purpose does (the shim exits 0 after SIGTERM). */
+         * ended well, which a stop on purpose does (the shim exits 0 after SIGTERM), and not
+         * when that stop is half of a restart. */
         const char *result = getenv("SERVICE_RESULT");
-        if (streq_ptr(result, "success"))
+        _cleanup_free_ char *job = NULL;
+        if (streq_ptr(result, "success") && unit_job_type(&job) > 0 && strstr(job, "restart"))
+                log_notice("Kill switch of %s stays in force across the %s.", opts->profile_name,
+                           job);
+        else if (streq_ptr(result, "success"))
                 (void) netshim_killswitch_lift(opts, "the profile was stopped");
         else {
                 NetcfgKillswitch ks;
