@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """A tiny authoritative DNS responder for the end-to-end tests.
 
-dns-responder.py ADDR ZONE ANSWER LOG: answers A queries for ZONE and names under it with
-ANSWER, NXDOMAIN for other names, an empty NOERROR for other types; logs each query name to
-LOG, so a test can prove the query reached this server (through the tunnel)."""
+dns-responder.py ADDR ZONE ANSWER LOG [ZONE ANSWER]...: answers A queries for ZONE and names
+under it with ANSWER, NXDOMAIN for other names, an empty NOERROR for other types; logs each
+query name to LOG, so a test can prove the query reached this server (through the tunnel)."""
 import socket
 import struct
 import sys
 
 addr, zone, answer, log = sys.argv[1:5]
-zone = zone.lower().rstrip(".")
+zones = [(zone, answer)] + list(zip(sys.argv[5::2], sys.argv[6::2]))
+zones = [(z.lower().rstrip("."), a) for z, a in zones]
 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 s = socket.socket(family, socket.SOCK_DGRAM)
 s.bind((addr, 53))
@@ -39,11 +40,11 @@ while True:
     with open(log, "a") as f:
         f.write(f"{name.lower()} {qtype}\n")
     lname = name.lower().rstrip(".")
-    inzone = lname == zone or lname.endswith("." + zone)
-    rcode = 0 if inzone else 3
+    match = [a for z, a in zones if lname == z or lname.endswith("." + z)]
+    rcode = 0 if match else 3
     answers = b""
-    if inzone and qtype == 1:
-        answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(answer)
+    if match and qtype == 1:
+        answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(match[0])
     hdr = struct.pack(">HHHHHH", qid, 0x8400 | (flags & 0x0100) | rcode, 1,
                       1 if answers else 0, 0, 0)
     s.sendto(hdr + question + answers, peer)
