@@ -249,6 +249,15 @@ static int on_ks_watch_timer(sd_event_source *s, uint64_t usec, void *userdata) 
                 return 0;
         free(err), err = NULL;
         r = netcfg_killswitch_load(m->opts.killswitch_dir, m->profile->name, &ks, &err);
+        if (r == -ENOENT) {
+                /* Lifted on purpose (tund-netshimd --killswitch-off, which stopping
+                 * tund-killswitch@ runs): not ours to put back until the next start. */
+                log_notice("The kill switch of %s was lifted; the tunnel runs on without it until "
+                           "the profile starts again.",
+                           m->profile->name);
+                netshim_killswitch_watch_stop(m);
+                return 0;
+        }
         if (r >= 0) {
                 free(err), err = NULL;
                 r = netcfg_killswitch_set(m->opts.killswitch_dir, &ks, &err);

@@ -327,6 +327,8 @@ leak_kill tund-netshimd KILL
 leak_shim_gone "$LEAK_P" 20
 leak_cleanup "$LEAK_P" signal
 check name_after_crash_address_kept cns grep -q "^endpoint 198.51.100.1/32 51820$" "/run/tund/killswitch/$LEAK_P.ks"
+# The helper ends the dead shim's session (its tunnel exits) before a new one may start.
+wait_for 10 bash -c "! cns pgrep -x tund-tunnel >/dev/null"
 e2e_shim_start "$LEAK_P"
 check name_comes_back leak_shim_ready "$LEAK_P" 20
 e2e_shim_stop "$LEAK_P"
