@@ -23,7 +23,7 @@ ROWS = [
     ("dataplane", "Data plane (iperf3)", "dataplane", "tund", "bare wireguard-go", "higher", 0.95,
      "same engine, same peer, same namespaces"),
     ("ks-dataplane", "Data plane, kill switch (iperf3)", "ks-dataplane", "switch on", "switch off",
-     "higher", 0.97, "one tund tunnel, its switch set and lifted between samples"),
+     "higher", 0.97, "one tund tunnel; a kill switch for its link set and lifted between samples"),
 ] + [
     (f"routes-{n}", f"Routes {n // 1000}k", f"routes-{n}", "libnetcfg", "ip-batch", "lower", 1.0,
      "IPv6 /64s on a TUN link")
@@ -340,18 +340,20 @@ and the samples to `build/bench/results.json` (not committed).
    control-API load; the target is checked against the largest value seen. RssAnon (the
    process's private memory; the rest of VmHWM is shared-library pages) is shown alongside.
    wireguard-go is reported for information (it is not tund's code).
-7. **Data plane with the kill switch.** One tund tunnel (the data plane's profile plus
-   `KillSwitch = yes`: table `inet tund`, base chains input/output/forward with policy drop, the
-   profile's chains ks-bk-in/-out/-fwd) carries iperf3 (as in 5, 2×ROUNDS samples each) with
-   its switch on and off alternately: `tund-netshimd --killswitch-off` lifts it and
-   `--killswitch` sets it again before every sample (the boot unit's one-shot modes), so that
-   every sample follows a toggle to its own state; same engine, peer, namespaces and stream.
-   Before and after each "on" sample the table is there with the rules the shim set when the
-   tunnel started (`nft list table inet tund`, counters aside) and the same table handle; before
-   and after each "off" sample the client's namespace has no nf_tables table at all (so not even
-   conntrack runs); an `nft monitor` in the client's namespace runs throughout and must log
-   nothing during any sample. At the end the shim's ExecStopPost= (`--cleanup` with
-   `SERVICE_RESULT=success`) lifts the switch.
+7. **Data plane with the kill switch.** iperf3 as in 5 (2×ROUNDS samples each) through one tund
+   tunnel with a kill switch on and off alternately: `tund-netshimd --killswitch` sets it and
+   `--killswitch-off` lifts it before every sample (the boot unit's one-shot modes), so that
+   every sample follows a toggle to its own state; same engine, peer, namespaces and stream. The
+   switch is profile bk's, which is the tunnel's profile plus `KillSwitch = yes` (same link,
+   endpoint and engine user, so the rules the tunnel's own switch would have: table `inet tund`,
+   base chains input/output/forward with policy drop, chains ks-bk-in/-out/-fwd): the shim of a
+   KillSwitch profile puts back a switch deleted under it (or fails its session), so a running
+   session's own switch cannot be toggled. After each toggle a ping to the server's underlay
+   address, around the tunnel, must fail (on) or pass (off). Before and after each "on" sample
+   the table is there with the rules of the first install (`nft list table inet tund`, counters
+   aside) and the same table handle; before and after each "off" sample the client's namespace
+   has no nf_tables table at all (so not even conntrack runs); an `nft monitor` in the client's
+   namespace runs throughout and must log nothing during any sample.
 8. **Applying a kill switch.** `test/bench/bench-killswitch.sh`: a profile with 1,000
    AllowedBypass prefixes (900 IPv4 /24s in 10.0.0.0/8, 100 IPv6 /48s in 2001:db8:8000::/33;
    none covers the endpoint or the Address; each is one rule in each of the profile's three
