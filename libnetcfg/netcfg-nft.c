@@ -598,6 +598,12 @@ static void put_base_tail(NftBatch *b, Hook h) {
                 m_icmp6_type(&r, nd[i]);
                 put_verdict(b, &r, c, NF_ACCEPT);
         }
+        if (h == HOOK_OUT) { /* IGMP membership reports: IPv4's MLD */
+                r = rule_new();
+                m_nfproto(&r, AF_INET);
+                m_l4proto(&r, IPPROTO_IGMP);
+                put_verdict(b, &r, c, NF_ACCEPT);
+        }
 dns:
         if (h != HOOK_IN) {
                 static const uint16_t ports[] = { PORT_DNS, PORT_DOT };

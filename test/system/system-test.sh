@@ -540,7 +540,7 @@ if cx env DEBIAN_FRONTEND=noninteractive dpkg --purge tund >"$W/purge-live.log" 
 	fail purge_live_runs "$(tail -n 5 "$W/purge-live.log" | tr '\n' ' ')"
 fi
 check purge_live_vpn_down bash -c '! cx ip link show tund-demo >/dev/null 2>&1'
-check purge_live_nothing_running bash -c '[ -z "$(cx systemctl list-units --no-legend --state=active "tund*" 2>&1)" ]'
+check purge_live_nothing_running bash -c 'u=$(cx systemctl list-units --no-legend --state=active "tund*" 2>&1); [ -z "$u" ] || { echo "$u"; false; }'
 check purge_live_no_processes bash -c '! cx sh -c "cat /proc/[0-9]*/comm" 2>/dev/null | grep -q -E "^tund-|^wireguard-go"'
 check purge_live_no_run_tund bash -c '! cx test -e /run/tund'
 echo "--- journal of tund units"
