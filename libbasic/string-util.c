@@ -1,4 +1,6 @@
 /* See string-util.h. */
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,4 +93,13 @@ bool string_is_printable(const char *s) {
                 s += n;
         }
         return true;
+}
+
+const char *prefix_to_string(int family, const void *addr, unsigned len, char *buf, size_t size) {
+        char a[INET6_ADDRSTRLEN];
+
+        if (!inet_ntop(family, addr, a, sizeof(a)))
+                snprintf(a, sizeof(a), "?");
+        snprintf(buf, size, "%s/%u", a, len);
+        return buf;
 }

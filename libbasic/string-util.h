@@ -40,3 +40,6 @@ char *string_sanitize_dup(const char *s);
 
 /* Whether s comes out of string_sanitize() unchanged (NULL counts as printable). */
 bool string_is_printable(const char *s);
+
+/* "192.0.2.0/24", "2001:db8::/32" ("?/LEN" for an unknown family) into buf; returns buf. */
+const char *prefix_to_string(int family, const void *addr, unsigned len, char *buf, size_t size);

@@ -21,6 +21,7 @@
 #include <ctype.h>
 #include <stdio.h>
 
+#include "string-util.h"
 #include "netcfg-internal.h"
 #include "strv.h"
 
@@ -33,12 +34,7 @@ static int max_len(int family) {
 }
 
 const char *netcfg_prefix_to_string(const NetcfgPrefix *p, char *buf, size_t size) {
-        char a[INET6_ADDRSTRLEN];
-
-        if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
-                snprintf(a, sizeof(a), "?");
-        snprintf(buf, size, "%s/%u", a, p->len);
-        return buf;
+        return prefix_to_string(p->family, p->addr, p->len, buf, size);
 }
 
 int netcfg_prefix_from_string(const char *s, NetcfgPrefix *ret) {

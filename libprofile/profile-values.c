@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "string-util.h"
 #include "macro.h"
 #include "profile-values.h"
 #include "strv.h"
@@ -143,12 +144,7 @@ bool profile_prefixes_overlap(const ProfilePrefix *a, const ProfilePrefix *b) {
 }
 
 const char *profile_prefix_to_string(const ProfilePrefix *p, char *buf, size_t size) {
-        char a[INET6_ADDRSTRLEN];
-
-        if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
-                snprintf(a, sizeof(a), "?");
-        snprintf(buf, size, "%s/%u", a, p->prefixlen);
-        return buf;
+        return prefix_to_string(p->family, p->addr, p->prefixlen, buf, size);
 }
 
 bool profile_domain_is_valid(const char *s) {

@@ -234,8 +234,6 @@ int netshim_killswitch_lift(const NetshimOptions *opts, const char *why) {
 
 /* ---- the watch ---- */
 
-#define KS_WATCH_SETTLE_USEC (100 * USEC_PER_MSEC)
-
 static int on_ks_watch_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         _cleanup_free_ char *err = NULL;
@@ -286,65 +284,14 @@ static bool ks_watch_is_deletion(const struct nlmsghdr *h) {
         return t == NFT_MSG_DELTABLE || t == NFT_MSG_DELCHAIN || t == NFT_MSG_DELRULE;
 }
 
-static int on_ks_watch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-        char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
-        bool deleted = false;
-
-        for (;;) {
-                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == ENOBUFS) {
-                        deleted = true; /* messages were lost: check anyway */
-                        continue;
-                }
-                if (n <= 0)
-                        break;
-                int len = (int) n;
-                for (const struct nlmsghdr *h = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(h, len);
-                     h = mnl_nlmsg_next(h, &len))
-                        deleted = deleted || ks_watch_is_deletion(h);
-        }
+int netshim_killswitch_watch_start(Manager *m) {
         /* Every shim's rewrite deletes the table too: the check after it finds the switch in
          * place and does nothing. */
-        if (deleted && sd_event_source_get_enabled(m->ks_watch_timer, NULL) == 0) {
-                (void) sd_event_source_set_time_relative(m->ks_watch_timer, KS_WATCH_SETTLE_USEC);
-                (void) sd_event_source_set_enabled(m->ks_watch_timer, SD_EVENT_ONESHOT);
-        }
-        return 0;
-}
-
-int netshim_killswitch_watch_start(Manager *m) {
-        unsigned group = NFNLGRP_NFTABLES;
-        int r;
-
-        if (m->ks_watch_nl)
-                return 0;
-        m->ks_watch_nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (!m->ks_watch_nl)
-                return -errno;
-        r = mnl_socket_bind(m->ks_watch_nl, 0, MNL_SOCKET_AUTOPID) < 0 ? -errno : 0;
-        if (r >= 0 && mnl_socket_setsockopt(m->ks_watch_nl, NETLINK_ADD_MEMBERSHIP, &group,
-                                            sizeof(group)) < 0)
-                r = -errno;
-        if (r >= 0)
-                r = sd_event_add_io(m->event, &m->ks_watch_io, mnl_socket_get_fd(m->ks_watch_nl),
-                                    EPOLLIN, on_ks_watch_io, m);
-        if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &m->ks_watch_timer, CLOCK_MONOTONIC,
-                                               KS_WATCH_SETTLE_USEC, 0, on_ks_watch_timer, m);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->ks_watch_timer, SD_EVENT_OFF);
-        if (r < 0)
-                netshim_killswitch_watch_stop(m);
-        return r;
+        static const unsigned groups[] = { NFNLGRP_NFTABLES };
+        return nl_watch_start(&m->ks_watch, m->event, NETLINK_NETFILTER, groups, ELEMENTSOF(groups),
+                              ks_watch_is_deletion, on_ks_watch_timer, m);
 }
 
 void netshim_killswitch_watch_stop(Manager *m) {
-        m->ks_watch_timer = sd_event_source_disable_unref(m->ks_watch_timer);
-        m->ks_watch_io = sd_event_source_disable_unref(m->ks_watch_io);
-        if (m->ks_watch_nl)
-                mnl_socket_close(m->ks_watch_nl);
-        m->ks_watch_nl = NULL;
+        nl_watch_stop(&m->ks_watch);
 }

@@ -147,19 +147,30 @@ static int endpoint_address(const char *ep, uint8_t ret[16], size_t *ret_len) {
         return inet_pton(ep[0] == '[' ? AF_INET6 : AF_INET, host, ret) == 1;
 }
 
-/* Gives the host route p to a peer not yet used: the one whose numeric endpoint it is, else
- * one with a host name. Returns false if there is none. */
-static bool endpoint_claim(const Tund__WgConfig *profile, const Tund__IpPrefix *p, bool *used) {
+static uint16_t endpoint_port(const char *ep) {
+        const char *c = ep ? strrchr(ep, ':') : NULL;
+        char *end;
+        if (!c)
+                return 0;
+        unsigned long v = strtoul(c + 1, &end, 10);
+        return *end || v > UINT16_MAX ? 0 : (uint16_t) v;
+}
+
+/* Gives the address (and port, if not 0) to a peer not yet used: the one whose numeric
+ * endpoint it is, else one with a host name. Returns false if there is none. */
+static bool endpoint_claim(const Tund__WgConfig *profile, const ProtobufCBinaryData *addr,
+                           uint32_t port, bool *used) {
         ssize_t name_peer = -1;
         for (size_t i = 0; i < profile->n_peers; i++) {
                 uint8_t a[16];
                 size_t len = 0;
-                if (used[i])
+                const char *ep = profile->peers[i]->endpoint;
+                if (used[i] || (port != 0 && endpoint_port(ep) != port))
                         continue;
-                int k = endpoint_address(profile->peers[i]->endpoint, a, &len);
+                int k = endpoint_address(ep, a, &len);
                 if (k == 0 && name_peer < 0)
                         name_peer = (ssize_t) i;
-                if (k > 0 && len == p->address.len && memcmp(a, p->address.data, len) == 0) {
+                if (k > 0 && len == addr->len && memcmp(a, addr->data, len) == 0) {
                         used[i] = true;
                         return true;
                 }
@@ -190,7 +201,7 @@ static int check_excluded_one(const Tund__WgConfig *profile, const Tund__Network
                                  "excluded route %s is an endpoint host route outside the "
                                  "tunnel's routes",
                                  prefix_str(p, buf, sizeof(buf)));
-        if (!endpoint_claim(profile, p, used))
+        if (!endpoint_claim(profile, &p->address, 0, used))
                 return error_set(ret_error, -EPERM,
                                  "excluded route %s is not the endpoint of a peer (one host "
                                  "route per peer: its numeric Endpoint=, or what its host name "
@@ -223,39 +234,8 @@ static int check_excluded(const Tund__WgConfig *profile, const Tund__NetworkSett
 
 /* ---- endpoints (what a kill switch lets the engine's UDP reach) ---- */
 
-static uint16_t endpoint_port(const char *ep) {
-        const char *c = ep ? strrchr(ep, ':') : NULL;
-        char *end;
-        if (!c)
-                return 0;
-        unsigned long v = strtoul(c + 1, &end, 10);
-        return *end || v > UINT16_MAX ? 0 : (uint16_t) v;
-}
-
-/* Each endpoint belongs to a peer not yet used: the one whose numeric Endpoint= it is, else
- * one with a host name and the same port. */
-static bool endpoint_owned(const Tund__WgConfig *profile, const Tund__Endpoint *e, bool *used) {
-        ssize_t name_peer = -1;
-        for (size_t i = 0; i < profile->n_peers; i++) {
-                uint8_t a[16];
-                size_t len = 0;
-                const char *ep = profile->peers[i]->endpoint;
-                if (used[i] || endpoint_port(ep) != e->port)
-                        continue;
-                int k = endpoint_address(ep, a, &len);
-                if (k == 0 && name_peer < 0)
-                        name_peer = (ssize_t) i;
-                if (k > 0 && len == e->address.len && memcmp(a, e->address.data, len) == 0) {
-                        used[i] = true;
-                        return true;
-                }
-        }
-        if (name_peer < 0)
-                return false;
-        used[name_peer] = true;
-        return true;
-}
-
+/* One per peer at most: its numeric Endpoint=, or what its host name resolves to, on the
+ * peer's port (endpoint_claim()). */
 static int check_endpoints(const Tund__WgConfig *profile, const Tund__NetworkSettings *r,
                            char **ret_error) {
         _cleanup_free_ bool *used = calloc(MAX(profile->n_peers, (size_t) 1), sizeof(bool));
@@ -267,7 +247,7 @@ static int check_endpoints(const Tund__WgConfig *profile, const Tund__NetworkSet
                     e->port > UINT16_MAX)
                         return error_set(ret_error, -EPERM,
                                          "endpoint %zu is not an address and port", i + 1);
-                if (!endpoint_owned(profile, e, used))
+                if (!endpoint_claim(profile, &e->address, e->port, used))
                         return error_set(
                                 ret_error, -EPERM,
                                 "endpoint %zu is no peer's (one per peer: its numeric "

@@ -4,7 +4,8 @@
  * listens to rtnetlink's deletions; shortly after one (a flush is a burst), it writes what it
  * applied again (netcfg_reassert: what is there is left alone), logs what it put back and
  * tells the helper, which shows it to watchers and in status. If that fails, the session
- * fails: systemd restarts it from scratch. */
+ * fails: systemd restarts it from scratch. The listener itself (NlWatch) serves the kill
+ * switch's watch of nf_tables too (netshim-killswitch.c). */
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 
@@ -59,17 +60,31 @@ static bool watch_is_deletion(const struct nlmsghdr *h) {
                h->nlmsg_type == RTM_DELADDR;
 }
 
-static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
+int netshim_watch_start(Manager *m) {
+        static const unsigned groups[] = { RTNLGRP_IPV4_ROUTE,  RTNLGRP_IPV6_ROUTE,
+                                           RTNLGRP_IPV4_RULE,   RTNLGRP_IPV6_RULE,
+                                           RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR };
+        return nl_watch_start(&m->watch, m->event, NETLINK_ROUTE, groups, ELEMENTSOF(groups),
+                              watch_is_deletion, on_watch_timer, m);
+}
+
+void netshim_watch_stop(Manager *m) {
+        nl_watch_stop(&m->watch);
+}
+
+/* ---- the listener ---- */
+
+static int on_nl_watch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        NlWatch *w = userdata;
         char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
-        bool deleted = false;
+        bool hit = false;
 
         for (;;) {
                 ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == ENOBUFS) {
-                        deleted = true; /* messages were lost: check anyway */
+                        hit = true; /* messages were lost: check anyway */
                         continue;
                 }
                 if (n <= 0)
@@ -77,48 +92,48 @@ static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *userd
                 int len = (int) n;
                 for (const struct nlmsghdr *h = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(h, len);
                      h = mnl_nlmsg_next(h, &len))
-                        deleted = deleted || watch_is_deletion(h);
+                        hit = hit || w->match(h);
         }
-        if (deleted && sd_event_source_get_enabled(m->watch_timer, NULL) == 0) {
-                (void) sd_event_source_set_time_relative(m->watch_timer, WATCH_SETTLE_USEC);
-                (void) sd_event_source_set_enabled(m->watch_timer, SD_EVENT_ONESHOT);
+        if (hit && sd_event_source_get_enabled(w->timer, NULL) == 0) {
+                (void) sd_event_source_set_time_relative(w->timer, WATCH_SETTLE_USEC);
+                (void) sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
         }
         return 0;
 }
 
-int netshim_watch_start(Manager *m) {
-        static const unsigned groups[] = { RTNLGRP_IPV4_ROUTE,  RTNLGRP_IPV6_ROUTE,
-                                           RTNLGRP_IPV4_RULE,   RTNLGRP_IPV6_RULE,
-                                           RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR };
+int nl_watch_start(NlWatch *w, sd_event *e, int protocol, const unsigned *groups, size_t n_groups,
+                   bool (*match)(const struct nlmsghdr *h), sd_event_time_handler_t on_settle,
+                   void *userdata) {
         int r;
 
-        if (m->watch_nl)
+        if (w->nl)
                 return 0;
-        m->watch_nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (!m->watch_nl)
+        w->match = match;
+        w->nl = mnl_socket_open2(protocol, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (!w->nl)
                 return -errno;
-        r = mnl_socket_bind(m->watch_nl, 0, MNL_SOCKET_AUTOPID) < 0 ? -errno : 0;
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(groups); i++)
-                if (mnl_socket_setsockopt(m->watch_nl, NETLINK_ADD_MEMBERSHIP, (void *) &groups[i],
+        r = mnl_socket_bind(w->nl, 0, MNL_SOCKET_AUTOPID) < 0 ? -errno : 0;
+        for (size_t i = 0; r >= 0 && i < n_groups; i++)
+                if (mnl_socket_setsockopt(w->nl, NETLINK_ADD_MEMBERSHIP, (void *) &groups[i],
                                           sizeof(groups[i])) < 0)
                         r = -errno;
         if (r >= 0)
-                r = sd_event_add_io(m->event, &m->watch_io, mnl_socket_get_fd(m->watch_nl), EPOLLIN,
-                                    on_watch_io, m);
+                r = sd_event_add_io(e, &w->io, mnl_socket_get_fd(w->nl), EPOLLIN, on_nl_watch_io,
+                                    w);
         if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &m->watch_timer, CLOCK_MONOTONIC,
-                                               WATCH_SETTLE_USEC, 0, on_watch_timer, m);
+                r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, WATCH_SETTLE_USEC, 0,
+                                               on_settle, userdata);
         if (r >= 0)
-                r = sd_event_source_set_enabled(m->watch_timer, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
         if (r < 0)
-                netshim_watch_stop(m);
+                nl_watch_stop(w);
         return r;
 }
 
-void netshim_watch_stop(Manager *m) {
-        m->watch_timer = sd_event_source_disable_unref(m->watch_timer);
-        m->watch_io = sd_event_source_disable_unref(m->watch_io);
-        if (m->watch_nl)
-                mnl_socket_close(m->watch_nl);
-        m->watch_nl = NULL;
+void nl_watch_stop(NlWatch *w) {
+        w->timer = sd_event_source_disable_unref(w->timer);
+        w->io = sd_event_source_disable_unref(w->io);
+        if (w->nl)
+                mnl_socket_close(w->nl);
+        w->nl = NULL;
 }

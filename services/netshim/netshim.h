@@ -45,6 +45,19 @@ typedef enum NetshimState {
         NETSHIM_DONE,
 } NetshimState;
 
+/* A netlink multicast listener that, shortly after a message match() picks (a flush is a
+ * burst; lost messages count as one), calls on_settle once (netshim-watch.c). */
+typedef struct NlWatch {
+        struct mnl_socket *nl;
+        sd_event_source *io, *timer;
+        bool (*match)(const struct nlmsghdr *h);
+} NlWatch;
+
+int nl_watch_start(NlWatch *w, sd_event *e, int protocol, const unsigned *groups, size_t n_groups,
+                   bool (*match)(const struct nlmsghdr *h), sd_event_time_handler_t on_settle,
+                   void *userdata);
+void nl_watch_stop(NlWatch *w);
+
 typedef struct Manager {
         NetshimOptions opts;
         sd_event *event;
@@ -63,10 +76,8 @@ typedef struct Manager {
         int exit_code;
         bool applied;
         bool slot_claimed;
-        struct mnl_socket *watch_nl; /* rtnetlink deletions, while settings are applied */
-        sd_event_source *watch_io, *watch_timer;
-        struct mnl_socket *ks_watch_nl; /* nf_tables deletions, while the kill switch is set */
-        sd_event_source *ks_watch_io, *ks_watch_timer;
+        NlWatch watch;     /* rtnetlink deletions, while settings are applied */
+        NlWatch ks_watch;  /* nf_tables deletions, while the kill switch is set */
         char *table_owner; /* the last table_owner() answer */
         char status[256];
 } Manager;
