@@ -63,6 +63,7 @@ struct Tunnel {
         size_t config_step; /* 0: the device, i + 1: peer i */
         Tund__NetworkSettings *settings;
         bool settings_pending;
+        bool settings_applied; /* the start's NetworkSettingsRequest was answered */
 
         pid_t engine_pid;
         sd_event_source *engine_child, *engine_output;

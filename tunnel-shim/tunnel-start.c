@@ -1,5 +1,8 @@
-/* The start sequence: StartRequest, the engine, its configuration over UAPI, the network
- * settings through the helper, the StartResponse. */
+/* The start sequence: StartRequest, the engine, its device configuration over UAPI, the
+ * network settings through the helper, the peers over UAPI, the StartResponse. The settings
+ * go before the peers: they carry the endpoints the tunnel resolved, which a kill switch must
+ * let through before the engine's first handshake leaves (else it is dropped, and WireGuard
+ * tries again only 5 s later). */
 #include "tunnel-internal.h"
 
 /* ---- starting ---- */
@@ -22,6 +25,8 @@ static void start_done(Tunnel *t) {
         log_notice(t, "%s", text);
         tunnel_send_status(t, TUND__SESSION_STATE__SESSION_STATE_RUNNING, text);
 }
+
+static void config_next(Tunnel *t);
 
 static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata) {
         Tunnel *t = userdata;
@@ -52,7 +57,8 @@ static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *userda
                                   reply->payload_case);
                 return;
         }
-        start_done(t);
+        t->settings_applied = true;
+        config_next(t);
 }
 
 static void start_settings(Tunnel *t) {
@@ -75,8 +81,6 @@ static void start_settings(Tunnel *t) {
         }
         t->settings_pending = true;
 }
-
-static void config_next(Tunnel *t);
 
 static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         Tunnel *t = userdata;
@@ -152,9 +156,13 @@ static void config_next(Tunnel *t) {
         _cleanup_free_ char *err = NULL;
         int r;
 
+        if (t->config_step == 1 && !t->settings_applied) {
+                start_settings(t); /* its reply goes on with the peers */
+                return;
+        }
         if (t->config_step > cfg->n_peers) {
                 tunnel_wipe_secrets(t);
-                start_settings(t);
+                start_done(t);
                 return;
         }
         if (t->config_step == 0)

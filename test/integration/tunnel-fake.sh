@@ -73,8 +73,14 @@ check tunnel_fake_errno_names_peer has errno '^START_ERROR code=10 errno=22 mess
 run_fake exit exit
 check tunnel_fake_exit_reported has exit '^START_ERROR code=10 errno=0 message=engine .* exited with status 1: (fake) Failed to create TUN device: fake failure'
 
-run_fake netcfg errno --settings error
-check tunnel_fake_errno_before_settings sh -c "! grep -q '^SETTINGS' '$W/netcfg.out'"
+# The settings go after the device and before the peers (they carry the endpoints a kill
+# switch must let through before the engine's first handshake): an engine that refuses its
+# device settings gets no network settings; one that would refuse a peer has them asked first.
+run_fake netcfg garbage --settings error
+check tunnel_fake_no_settings_before_device sh -c "! grep -q '^SETTINGS' '$W/netcfg.out'"
+run_fake order errno --settings error
+check tunnel_fake_settings_before_peers has order '^SETTINGS'
+check tunnel_fake_settings_refused_before_peers has order '^START_ERROR code=11 '
 
 check tunnel_fake_no_engine_left no_fake_left
 
