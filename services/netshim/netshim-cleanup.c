@@ -1,7 +1,9 @@
 /* ExecStopPost=: whatever happened to the shim, leave nothing of this profile behind. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-id128.h>
 #include <systemd/sd-login.h>
 
 #include "log.h"
@@ -18,28 +20,69 @@ static void cleanup_ifname(const NetshimOptions *opts, char ifname[PROFILE_IFNAM
         snprintf(ifname, PROFILE_IFNAME_MAX + 1, "tund-%s", opts->profile_name);
 }
 
-/* The type of the job systemd is running on our unit ("restart", "stop"), found from our
- * cgroup (ExecStopPost= runs in the unit's); 0 without systemd, a unit or a job. */
+/* Our unit's D-Bus object: by $INVOCATION_ID, which systemd gives ExecStopPost= too (the
+ * sandbox can hide /proc/self/cgroup, which sd_pid_get_unit() reads), else by our cgroup. */
+static int unit_object(sd_bus *bus, char **ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_free_ char *unit = NULL;
+        const char *path;
+        sd_id128_t id;
+        int r;
+
+        if (sd_id128_from_string(getenv("INVOCATION_ID") ?: "", &id) >= 0) {
+                r = sd_bus_message_new_method_call(
+                        bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                        "org.freedesktop.systemd1.Manager", "GetUnitByInvocationID");
+                if (r >= 0)
+                        r = sd_bus_message_append_array(m, 'y', id.bytes, sizeof(id.bytes));
+                if (r >= 0)
+                        r = sd_bus_call(bus, m, 0, error, &reply);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read(reply, "o", &path);
+                if (r < 0)
+                        return r;
+                return (*ret = strdup(path)) ? 0 : -ENOMEM;
+        }
+        r = sd_pid_get_unit(0, &unit);
+        if (r < 0)
+                return r;
+        return sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, ret);
+}
+
+/* The type of the job systemd is running on our unit ("restart", "stop"); 0 without
+ * systemd, a unit or a job (said in the journal: the switch is then lifted as for a stop). */
 static int unit_job_type(char **ret) {
-        _cleanup_free_ char *unit = NULL, *unit_path = NULL;
+        _cleanup_free_ char *unit_path = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *job_path;
         uint32_t id;
+        int r;
 
-        if (sd_pid_get_unit(0, &unit) < 0 || sd_bus_open_system(&bus) < 0)
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_info_errno(r, "Cannot ask systemd about our unit's job: %m"), 0;
+        r = unit_object(bus, &unit_path, &error);
+        if (r >= 0)
+                r = sd_bus_get_property(bus, "org.freedesktop.systemd1", unit_path,
+                                        "org.freedesktop.systemd1.Unit", "Job", &error, &reply,
+                                        "(uo)");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "(uo)", &id, &job_path);
+        if (r < 0)
+                return log_info_errno(r, "Cannot read our unit's job from systemd: %s",
+                                      error.message ?: strerror(-r)),
+                       0;
+        if (id == 0)
                 return 0;
-        unit_path = NULL;
-        if (sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path) < 0 ||
-            sd_bus_get_property(bus, "org.freedesktop.systemd1", unit_path,
-                                "org.freedesktop.systemd1.Unit", "Job", &error, &reply,
-                                "(uo)") < 0 ||
-            sd_bus_message_read(reply, "(uo)", &id, &job_path) <= 0 || id == 0)
-                return 0;
-        if (sd_bus_get_property_string(bus, "org.freedesktop.systemd1", job_path,
-                                       "org.freedesktop.systemd1.Job", "JobType", &error, ret) < 0)
-                return 0;
+        r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", job_path,
+                                       "org.freedesktop.systemd1.Job", "JobType", &error, ret);
+        if (r < 0)
+                return log_info_errno(r, "Cannot read the type of our unit's job %" PRIu32 ": %s",
+                                      id, error.message ?: strerror(-r)),
+                       0;
         return 1;
 }
 

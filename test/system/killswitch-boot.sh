@@ -284,6 +284,7 @@ touch "$W/ks-restart-done"
 wait "$gap_pid"
 check ks_restart_no_gap bash -c "! grep . '$W/ks-restart-gaps'"
 check ks_restart_logged bash -c "cx journalctl --no-pager -u tund@ks | grep -q 'stays in force across the restart'"
+cx journalctl --no-pager -u tund@ks | grep -iE 'kill switch|job|systemd|lift|stopping|restart' | tail -n 30 | sed 's/^/    restart journal: /'
 check ks_restart_tunnel_works wait_for 15 ks_ping
 
 # --- a deliberate stop lifts it: the underlay answers again, and the counter sees it ---
