@@ -40,7 +40,10 @@ typedef struct NetcfgDns {
  * (netcfg-state.c) goes through the kind table, netcfg_kinds[]. The enum order is the order
  * of creation: an address before the routes that may use it as their source, rules last so
  * that they never point at a table still being filled; removal goes the other way. A new
- * kind is an enum value, a member in each union of NetcfgObjects, and its file. */
+ * kind is an enum value, a member in each union of NetcfgObjects, and its file.
+ * The kill switch is not a kind: its nf_tables objects are not one link's, added and removed
+ * one by one, but one table shared by every profile, rewritten whole in one transaction
+ * (netcfg-nft.c, netcfg-killswitch.c). */
 typedef enum NetcfgKind {
         NETCFG_KIND_ADDRESS,
         NETCFG_KIND_ROUTE,

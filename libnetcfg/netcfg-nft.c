@@ -816,7 +816,8 @@ int netcfg_nft_parse_rules(const void *buf, size_t len, uint32_t seq, uint32_t p
          * message we could not read or that answers another request (libmnl: EPROTO for the
          * sequence number, ESRCH for the port). */
         if (r == MNL_CB_ERROR)
-                return errno > 0 && errno != EPROTO && errno != ESRCH ? -errno : -EBADMSG;
+                return errno > 0 && errno < 4096 && errno != EPROTO && errno != ESRCH ? -errno
+                                                                                      : -EBADMSG;
         return r; /* MNL_CB_STOP (0): done; MNL_CB_OK (1): more */
 }
 
