@@ -55,6 +55,26 @@ ensure_running() {
 	e2e_shim_start "$LEAK_P"
 	leak_shim_ready "$LEAK_P" 20 >/dev/null
 }
+# tundctl's view of the switch: status (text, --json) and doctor (as root: the kernel's rules).
+status_says() { # TEXT [PROFILE]
+	local out
+	out=$(ctl status "${@:2}" 2>&1)
+	grep -qF "$1" <<<"$out" || { echo "$out" | tail -n 5; return 1; }
+}
+status_json_switch() { # True|False: whether the profile's switch has a session
+	ctl status --json | "$LEAK_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+want = {"profile": sys.argv[1], "session": sys.argv[2] == "True"}
+assert want in d["kill_switches"], d["kill_switches"]
+if want["session"]:
+    assert d["sessions"][0]["applied"]["kill_switch"] is True' "$LEAK_P" "$1"
+}
+doctor_says() { # REGEX
+	local out
+	out=$(ctl doctor 2>&1)
+	grep -qE "$1" <<<"$out" || { echo "$out" | grep -i kill; return 1; }
+}
 phase() { echo "--- $* ($(($(date +%s) - T0)) s)"; }
 
 phase "0. baselines"
@@ -171,6 +191,10 @@ check running_ping_peer cns ping -c 1 -W 2 192.0.2.1
 check running_ping_v4_through_tunnel cns ping -c 1 -W 2 203.0.113.1
 check running_ping_v6_through_tunnel cns ping -c 1 -W 2 2001:db8:2::1
 check running_table_present ks_present
+# What an admin sees: the session's switch, and doctor's look at its rules (as root here).
+check running_status_shows_switch status_says "Kill switch: on" "$LEAK_P"
+check running_status_json_switch status_json_switch True
+check running_doctor_switch_holds doctor_says "^ok +kill switch $LEAK_P +holds: [0-9]+ rules"
 no_leak running
 check running_tunnel_dns_answers probe_answer "dns-$LEAK_TUNNEL_DNS"
 check running_resolved_answers_through_tunnel bash -c "resolvectl_ns query --cache=no host.corp.example | grep -q 192.0.2.53"
@@ -201,6 +225,11 @@ kill_case() { # COMM [SERVICE_RESULT]
 	shift
 	leak_cleanup "$LEAK_P" "$@"
 	check "kill_${t}_switch_stays_after_cleanup_${1:-no_result}" ks_present
+	if [ "$t" = tund_netshimd ]; then # no session now: status and doctor say it holds
+		check "kill_${t}_status_holds_without_session" status_says "kill switch of $LEAK_P holds without a session"
+		check "kill_${t}_status_json_without_session" status_json_switch False
+		check "kill_${t}_doctor_warns" doctor_says "^warn +kill switch $LEAK_P +holds: .*no session"
+	fi
 	leak_reset
 	leak_probe_client
 	check "kill_${t}_after_cleanup_no_leak" leak_none
