@@ -1,6 +1,7 @@
 /* tund-tunnel's state machine, by role (as tund-helperd is split): tunnel-manager.c (logging,
  * messages to the helper, ending, stopping, dispatch, setup), tunnel-child.c (the engine
- * child), tunnel-start.c (the start sequence), tunnel-poll.c (peers and rebind). Internal to
+ * child), tunnel-start.c (the start sequence), tunnel-poll.c (peers and health),
+ * tunnel-rebind.c (resolving and setting the endpoints again). Internal to
  * tunnel-shim/; the API is tunnel.h. */
 #pragma once
 
@@ -14,12 +15,15 @@
 #include "engine.h"
 #include "ipc.h"
 #include "tunnel-engine.h"
+#include "tunnel-health.h"
 #include "tunnel-peers.h"
 #include "tunnel-resolve.h"
 #include "tunnel-settings.h"
 #include "string-util.h"
 #include "tunnel-uapi-io.h"
 #include "tunnel.h"
+
+typedef struct RebindOp RebindOp; /* tunnel-rebind.c */
 
 typedef enum TunnelState {
         TUNNEL_IDLE,
@@ -79,9 +83,9 @@ struct Tunnel {
         PeersOp *peers_ops;
         PeerTracker tracker;
 
-        TunnelResolve *rebind_resolve;
-        UapiCall *rebind_call;
-        uint64_t rebind_reply_to;
+        RebindOp *rebind;      /* in progress */
+        RebindOp *rebind_next; /* asked for meanwhile: runs after it */
+        HealthTracker health;
 
         bool engine_spawned;
         unsigned signals;
@@ -98,6 +102,12 @@ extern const char *const tunnel_state_names[];
 
 int helper_dispatch_get_peers(IpcConn *c, IpcMsg *m, void *userdata);
 int helper_dispatch_rebind(IpcConn *c, IpcMsg *m, void *userdata);
+/* Resolves the endpoints again and sets them (tunnel-rebind.c); reply_to 0: the tunnel's own
+ * (not queued behind one in progress). 0 or -ENOMEM. */
+int tunnel_rebind(Tunnel *t, const char *reason, uint64_t reply_to);
+void tunnel_rebind_cancel(Tunnel *t);
+/* Feeds a poll to the health tracker and acts on it (tunnel-poll.c). */
+void tunnel_health_check(Tunnel *t, const UapiDevice *d);
 int helper_dispatch_start(IpcConn *c, IpcMsg *m, void *userdata);
 void tunnel_cancel_ops(Tunnel *t);
 bool tunnel_conn_usable(Tunnel *t);

@@ -109,12 +109,7 @@ void tunnel_cancel_ops(Tunnel *t) {
         t->grace_timer = sd_event_source_disable_unref(t->grace_timer);
         t->resolve = tunnel_resolve_free(t->resolve);
         t->config_call = uapi_call_free(t->config_call);
-        t->rebind_resolve = tunnel_resolve_free(t->rebind_resolve);
-        t->rebind_call = uapi_call_free(t->rebind_call);
-        if (t->rebind_reply_to)
-                tunnel_reply_error(t, t->rebind_reply_to, TUND__ERROR_CODE__ERROR_BUSY, 0,
-                                   "tunnel is stopping");
-        t->rebind_reply_to = 0;
+        tunnel_rebind_cancel(t);
         while (t->peers_ops) {
                 PeersOp *op = t->peers_ops;
                 t->peers_ops = op->next;
@@ -304,6 +299,7 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
         t->tun_fd = tun_fd;
         t->uapi_fd = uapi_fd;
         peer_tracker_init(&t->tracker);
+        health_init(&t->health, 0, 0);
 
         tunnel_describe_credentials(creds, sizeof(creds));
         fprintf(stderr, SD_INFO "tund-tunnel %s starting: %s\n", TUND_VERSION, creds);
@@ -379,6 +375,7 @@ Tunnel *tunnel_free(Tunnel *t) {
         ipc_msg_free(t->start_msg);
         free(t->endpoints);
         peer_tracker_done(&t->tracker);
+        health_done(&t->health);
         sd_event_source_disable_unref(t->engine_child);
         sd_event_source_disable_unref(t->engine_output);
         sd_event_source_disable_unref(t->kill_timer);

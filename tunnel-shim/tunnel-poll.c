@@ -1,5 +1,6 @@
-/* Peers (the poll every TUNNEL_POLL_USEC and GetPeers) and Rebind. */
+/* Peers: the poll every TUNNEL_POLL_USEC (which also feeds the health tracker) and GetPeers. */
 #include "tunnel-internal.h"
+#include "wg-key.h"
 
 /* ---- peers ---- */
 
@@ -21,6 +22,12 @@ static void peers_send(Tunnel *t, const UapiDevice *d, const bool *pick, bool de
                                    "out of memory");
                 return;
         }
+        /* The health tracker's word on each peer: u lists the picked peers of d in order. */
+        for (size_t i = 0, j = 0; i < d->n_peers && j < u->n_peers; i++)
+                if (!pick || pick[i])
+                        u->peers[j++]->stale =
+                                health_peer_stale(&t->health, d->peers[i].public_key);
+        u->stale = t->health.stale;
         m.payload_case = TUND__TUNNEL_TO_HELPER__PAYLOAD_PEERS;
         m.peers = u;
         r = tunnel_send_msg(t, &m, reply_to);
@@ -70,12 +77,58 @@ static void on_peers_reply(int error, const char *reply, size_t len, void *userd
                  * them to watchers. */
                 peers_send(t, &d, NULL, false, op->reply_to);
         } else {
+                if (t->state == TUNNEL_RUNNING)
+                        tunnel_health_check(t, &d);
                 _cleanup_free_ bool *changed = calloc(MAX(d.n_peers, (size_t) 1), sizeof(bool));
                 if (changed && peer_tracker_delta(&t->tracker, &d, changed) > 0)
                         peers_send(t, &d, changed, true, 0);
         }
         uapi_device_done(&d);
         free(op);
+}
+
+/* ---- health ---- */
+
+static void describe_peer(Tunnel *t, const UapiDevice *d, size_t i, char *buf, size_t size) {
+        char key[WG_KEY_B64_LEN + 1] = "", name[UAPI_PEER_NAME_LEN + 4], ep[UAPI_ENDPOINT_MAX] = "";
+        const UapiPeer *p = &d->peers[i];
+        wg_key_to_base64(key, p->public_key);
+        uapi_peer_name(key, name);
+        if (!p->has_endpoint || uapi_endpoint_format(&p->endpoint, ep, sizeof(ep)) < 0)
+                snprintf(ep, sizeof(ep), "no endpoint");
+        snprintf(buf, size, "peer %s at %s", name, ep);
+}
+
+/* One poll's verdict: stale or running again (a Status and a log line per change), and a
+ * re-resolution when a peer has been sent data without an answer for long enough. */
+void tunnel_health_check(Tunnel *t, const UapiDevice *d) {
+        HealthResult res;
+        uint64_t now = 0;
+        char who[UAPI_ENDPOINT_MAX + 32] = "", text[256];
+
+        sd_event_now(t->event, CLOCK_MONOTONIC, &now);
+        if (health_update(&t->health, d, now, &res) < 0)
+                return;
+        if (res.unanswered_usec > 0)
+                describe_peer(t, d, res.worst, who, sizeof(who));
+        if (res.stale_changed && t->health.stale) {
+                snprintf(text, sizeof(text),
+                         "stale: %s has answered nothing for %llu s while sent to", who,
+                         (unsigned long long) (res.unanswered_usec / USEC_PER_SEC));
+                log_warning(t, "%s", text);
+                tunnel_send_status(t, TUND__SESSION_STATE__SESSION_STATE_STALE, text);
+        } else if (res.stale_changed) {
+                snprintf(text, sizeof(text), "running again: the peers answer");
+                log_notice(t, "%s", text);
+                tunnel_send_status(t, TUND__SESSION_STATE__SESSION_STATE_RUNNING, text);
+        }
+        if (res.reresolve) {
+                log_notice(t,
+                           "%s has answered nothing for %llu s while sent to: resolving the "
+                           "endpoints again",
+                           who, (unsigned long long) (res.unanswered_usec / USEC_PER_SEC));
+                (void) tunnel_rebind(t, "no answer", 0);
+        }
 }
 
 static int peers_start(Tunnel *t, uint64_t reply_to) {
@@ -121,81 +174,5 @@ int helper_dispatch_get_peers(IpcConn *c, IpcMsg *m, void *userdata) {
         if (r < 0)
                 tunnel_reply_error(t, m->msg_id, TUND__ERROR_CODE__ERROR_ENGINE, -r,
                                    "cannot query the engine: no UAPI transaction possible");
-        return 0;
-}
-
-/* ---- rebind ---- */
-
-static void on_rebind_reply(int error, const char *reply, size_t len, void *userdata) {
-        Tunnel *t = userdata;
-        _cleanup_free_ char *perr = NULL;
-        UapiDevice d = {};
-        uint64_t to = t->rebind_reply_to;
-
-        t->rebind_call = NULL;
-        t->rebind_reply_to = 0;
-        if (error < 0)
-                tunnel_reply_error(t, to, ipc_error_code(error, TUND__ERROR_CODE__ERROR_ENGINE),
-                                   -error, "engine did not answer the endpoint update");
-        else if (uapi_parse_reply(reply, len, &d, &perr) < 0)
-                tunnel_reply_error(t, to, TUND__ERROR_CODE__ERROR_ENGINE, EBADMSG,
-                                   perr ? perr : "malformed UAPI reply");
-        else if (d.errnum != 0) {
-                char buf[256];
-                snprintf(buf, sizeof(buf), "engine refused the endpoint update: %s (errno %d)",
-                         uapi_errno_name(d.errnum), d.errnum);
-                tunnel_reply_error(t, to, TUND__ERROR_CODE__ERROR_ENGINE, d.errnum, buf);
-        } else {
-                log_info(t, "rebind: endpoints set again");
-                tunnel_reply_ack(t, to);
-        }
-        uapi_device_done(&d);
-}
-
-static void on_rebind_resolved(int error, const UapiEndpoint *endpoints, size_t n,
-                               const char *message, void *userdata) {
-        Tunnel *t = userdata;
-        _cleanup_secbuf_ SecBuf req = {};
-        _cleanup_free_ char *err = NULL;
-
-        t->rebind_resolve = NULL;
-        if (error < 0) {
-                tunnel_reply_error(t, t->rebind_reply_to,
-                                   ipc_error_code(error, TUND__ERROR_CODE__ERROR_INVALID), -error,
-                                   message);
-                t->rebind_reply_to = 0;
-                return;
-        }
-        if (!isempty(message))
-                log_warning(t, "%s", message);
-        memcpy(t->endpoints, endpoints, n * sizeof(UapiEndpoint));
-        int r = uapi_build_endpoints(t->start->config, t->endpoints, &req, &err);
-        if (r >= 0)
-                r = uapi_call_start(t->event, t->uapi_path, &req, t->engine_timeout_usec,
-                                    on_rebind_reply, t, &t->rebind_call);
-        if (r < 0) {
-                tunnel_reply_error(t, t->rebind_reply_to, TUND__ERROR_CODE__ERROR_ENGINE, -r,
-                                   err ? err : strerror(-r));
-                t->rebind_reply_to = 0;
-        }
-}
-
-int helper_dispatch_rebind(IpcConn *c, IpcMsg *m, void *userdata) {
-        Tunnel *t = userdata;
-        _cleanup_free_ char *err = NULL;
-
-        if (t->rebind_reply_to) {
-                tunnel_reply_error(t, m->msg_id, TUND__ERROR_CODE__ERROR_BUSY, EBUSY,
-                                   "a rebind is already in progress");
-                return 0;
-        }
-        t->rebind_reply_to = m->msg_id;
-        int r = tunnel_resolve_start(t->event, t->start->config, TUNNEL_RESOLVE_TIMEOUT_USEC,
-                                     on_rebind_resolved, t, &t->rebind_resolve, &err);
-        if (r < 0) {
-                tunnel_reply_error(t, m->msg_id, TUND__ERROR_CODE__ERROR_INVALID, -r,
-                                   err ? err : strerror(-r));
-                t->rebind_reply_to = 0;
-        }
         return 0;
 }

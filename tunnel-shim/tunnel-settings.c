@@ -138,14 +138,16 @@ static int exclude_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg
         return 0;
 }
 
-/* Where the engine sends: a kill switch lets its UDP to exactly these through. */
+/* Where the engine sends: a kill switch lets its UDP to exactly these through. An endpoint
+ * listed twice (old and new the same during a rebind) is listed once. */
 static int add_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
                          const UapiEndpoint *endpoints) {
         if (!endpoints || cfg->n_peers == 0)
                 return 0;
-        s->endpoints = calloc(cfg->n_peers, sizeof(*s->endpoints));
-        if (!s->endpoints)
+        Tund__Endpoint **v = reallocarray(s->endpoints, s->n_endpoints + cfg->n_peers, sizeof(*v));
+        if (!v)
                 return -ENOMEM;
+        s->endpoints = v;
         for (size_t i = 0; i < cfg->n_peers; i++) {
                 const union sockaddr_union *sa = &endpoints[i].addr;
                 const void *a;
@@ -156,6 +158,13 @@ static int add_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
                 else if (sa->sa.sa_family == AF_INET6)
                         a = &sa->in6.sin6_addr, alen = 16, port = ntohs(sa->in6.sin6_port);
                 else
+                        continue;
+                bool dup = false;
+                for (size_t j = 0; j < s->n_endpoints && !dup; j++)
+                        dup = s->endpoints[j]->port == port &&
+                              s->endpoints[j]->address.len == alen &&
+                              memcmp(s->endpoints[j]->address.data, a, alen) == 0;
+                if (dup)
                         continue;
                 Tund__Endpoint *e = malloc(sizeof(*e));
                 uint8_t *data = malloc(alen);
@@ -175,7 +184,7 @@ static int add_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
 }
 
 static int derive(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
-                  const UapiEndpoint *endpoints, char **ret_error) {
+                  const UapiEndpoint *endpoints, const UapiEndpoint *also, char **ret_error) {
         static const Tund__NetworkSettings empty = TUND__NETWORK_SETTINGS__INIT;
         const Tund__NetworkSettings *net = cfg->network ? cfg->network : &empty;
         int r;
@@ -198,6 +207,8 @@ static int derive(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
         s->table_off = net->table_off;
         s->fwmark = net->fwmark ? net->fwmark : cfg->fwmark;
         r = add_endpoints(s, cfg, endpoints);
+        if (r >= 0)
+                r = add_endpoints(s, cfg, also);
         if (r < 0)
                 return r;
         if (net->table_off)
@@ -215,18 +226,27 @@ static int derive(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
                 if (r < 0)
                         return r;
         }
-        return exclude_endpoints(s, cfg, endpoints);
+        r = exclude_endpoints(s, cfg, endpoints);
+        if (r < 0)
+                return r;
+        return exclude_endpoints(s, cfg, also);
 }
 
 int tunnel_settings_derive(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints,
                            Tund__NetworkSettings **ret, char **ret_error) {
+        return tunnel_settings_derive_both(cfg, endpoints, NULL, ret, ret_error);
+}
+
+int tunnel_settings_derive_both(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints,
+                                const UapiEndpoint *also, Tund__NetworkSettings **ret,
+                                char **ret_error) {
         if (!cfg)
                 return fail(ret_error, "no configuration");
         Tund__NetworkSettings *s = malloc(sizeof(*s));
         if (!s)
                 return -ENOMEM;
         tund__network_settings__init(s);
-        int r = derive(s, cfg, endpoints, ret_error);
+        int r = derive(s, cfg, endpoints, also, ret_error);
         if (r < 0) {
                 protobuf_c_message_free_unpacked(&s->base, NULL);
                 return r;

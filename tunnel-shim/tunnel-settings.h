@@ -11,5 +11,11 @@
  * malloc'd sentence in *ret_error naming the bad prefix or server. */
 int tunnel_settings_derive(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints,
                            Tund__NetworkSettings **ret, char **ret_error);
+/* The same for two sets of endpoints at once (also: NULL, or one per peer like endpoints):
+ * both are excluded and both are let through a kill switch. A rebind that moves an endpoint
+ * applies this first, so that neither address loops or is dropped while the engine changes. */
+int tunnel_settings_derive_both(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints,
+                                const UapiEndpoint *also, Tund__NetworkSettings **ret,
+                                char **ret_error);
 /* Whether prefix p contains address a (4 or 16 bytes). */
 bool tunnel_prefix_contains(const Tund__IpPrefix *p, const uint8_t *a, size_t alen);

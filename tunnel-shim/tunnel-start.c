@@ -267,6 +267,8 @@ int helper_dispatch_start(IpcConn *c, IpcMsg *m, void *userdata) {
                                                          : TUNNEL_ENGINE_TIMEOUT_DEFAULT_MS) *
                                  USEC_PER_MSEC;
         log_info(t, "start requested for profile %s on %s", tunnel_profile_name(t), req->ifname);
+        health_init(&t->health, req->reresolve_after_sec * USEC_PER_SEC,
+                    req->stale_after_sec * USEC_PER_SEC);
 
         if (!req->config) {
                 tunnel_start_fail(t, TUND__ERROR_CODE__ERROR_INVALID, EINVAL,

@@ -20,6 +20,7 @@ int helper_manager_new(Manager **ret, const HelperOptions *opt) {
                 return -ENOMEM;
         m->opt = *opt;
         m->next_session_id = 1;
+        m->roam.clock_fd = -EBADF;
         int r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
@@ -43,6 +44,7 @@ Manager *helper_manager_free(Manager *m) {
                 ipc_conn_close(LIST_FIRST(&m->clients)->conn, -ESHUTDOWN, "helper exiting");
         while (!LIST_EMPTY(&m->shims))
                 ipc_conn_close(LIST_FIRST(&m->shims)->conn, -ESHUTDOWN, "helper exiting");
+        helper_roam_stop(m);
         sd_event_source_disable_unref(m->idle_timer);
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
@@ -328,6 +330,7 @@ int helper_manager_start(Manager *m) {
         ipc_server_set_max_connections(m->control_server, m->max_control);
         ipc_server_set_max_connections(m->shim_server, HELPER_SHIM_MAX_CONNECTIONS);
         (void) sd_event_set_watchdog(m->event, true);
+        (void) helper_roam_start(m);
 
         log_info("tund-helperd %s ready (tunnel %s as uid %u%s; sockets %s).", TUND_VERSION,
                  m->opt.tunnel_path, (unsigned) m->tunnel_uid,

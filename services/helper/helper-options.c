@@ -21,6 +21,8 @@ enum {
         ARG_START_TIMEOUT,
         ARG_STOP_TIMEOUT,
         ARG_WATCH_MEMORY,
+        ARG_RERESOLVE_AFTER,
+        ARG_STALE_AFTER,
         ARG_VERSION,
 };
 
@@ -52,6 +54,9 @@ void helper_help(const char *prog) {
                "  --start-timeout SEC    how long a tunnel may take to start (default %u)\n"
                "  --stop-timeout SEC     StopRequest->SIGTERM->SIGKILL steps (default %u)\n"
                "  --watch-memory MIB     queued to all watch subscribers at most (default %u)\n"
+               "  --reresolve-after SEC  for tests: re-resolve an endpoint that answered nothing\n"
+               "                         for this long while sent to (default 135)\n"
+               "  --stale-after SEC      for tests: call such a session stale (default 180)\n"
                "  --version, -h --help\n",
                prog, HELPER_IDLE_EXIT_DEFAULT_SEC, HELPER_TUNNEL_PATH_DEFAULT,
                HELPER_START_TIMEOUT_DEFAULT_SEC, HELPER_STOP_TIMEOUT_DEFAULT_SEC,
@@ -164,6 +169,16 @@ static int parse_option(int c, const char *arg, HelperOptions *o, char **ret_err
                 return 0;
         case ARG_WATCH_MEMORY:
                 return parse_watch_memory(arg, o, ret_error);
+        case ARG_RERESOLVE_AFTER:
+        case ARG_STALE_AFTER: {
+                uint64_t *v =
+                        c == ARG_STALE_AFTER ? &o->stale_after_usec : &o->reresolve_after_usec;
+                if (parse_seconds(arg, false, v) < 0)
+                        return error_set(ret_error, -EINVAL, "--%s: not 1..86400 seconds: %s",
+                                         c == ARG_STALE_AFTER ? "stale-after" : "reresolve-after",
+                                         arg);
+                return 0;
+        }
         default:
                 return 1;
         }
@@ -184,6 +199,8 @@ int helper_parse_argv(int argc, char *argv[], HelperOptions *o, char **ret_error
                 { "shim-uid", required_argument, NULL, ARG_SHIM_UID }, /* its old name */
                 { "start-timeout", required_argument, NULL, ARG_START_TIMEOUT },
                 { "stop-timeout", required_argument, NULL, ARG_STOP_TIMEOUT },
+                { "reresolve-after", required_argument, NULL, ARG_RERESOLVE_AFTER },
+                { "stale-after", required_argument, NULL, ARG_STALE_AFTER },
                 { "watch-memory", required_argument, NULL, ARG_WATCH_MEMORY },
                 {},
         };

@@ -27,6 +27,9 @@ typedef struct HelperOptions {
         uint64_t start_timeout_usec;
         uint64_t stop_timeout_usec; /* StopRequest -> SIGTERM; SIGTERM -> SIGKILL */
         uint64_t watch_memory_max;  /* bytes queued to all watch subscribers together */
+        /* Tests only (the unit sets neither): the tunnels' re-resolve and stale thresholds,
+         * 0 = theirs (tunnel-shim/tunnel-health.h), whole seconds. */
+        uint64_t reresolve_after_usec, stale_after_usec;
         bool help, version;
 } HelperOptions;
 

@@ -312,6 +312,8 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
         sreq.ifname = s->ifname;
         sreq.config = req->config;
         sreq.engine_version = req->engine_version;
+        sreq.reresolve_after_sec = (uint32_t) (m->opt.reresolve_after_usec / USEC_PER_SEC);
+        sreq.stale_after_sec = (uint32_t) (m->opt.stale_after_usec / USEC_PER_SEC);
         out.payload_case = TUND__HELPER_TO_TUNNEL__PAYLOAD_START_REQUEST;
         out.start_request = &sreq;
         int64_t k = ipc_conn_call(s->tunnel, &out.base, NULL, 0, m->opt.start_timeout_usec,

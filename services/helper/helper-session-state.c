@@ -53,12 +53,13 @@ const char *helper_session_request_to_string(SessionRequest r) {
         return (unsigned) r < _SREQ_MAX ? names[r] : "invalid";
 }
 
-Tund__SessionState helper_session_state_to_proto(SessionState s) {
+Tund__SessionState helper_session_state_to_proto(SessionState s, bool stale) {
         switch (s) {
         case SESSION_STARTING:
                 return TUND__SESSION_STATE__SESSION_STATE_STARTING;
         case SESSION_RUNNING:
-                return TUND__SESSION_STATE__SESSION_STATE_RUNNING;
+                return stale ? TUND__SESSION_STATE__SESSION_STATE_STALE
+                             : TUND__SESSION_STATE__SESSION_STATE_RUNNING;
         default:
                 return TUND__SESSION_STATE__SESSION_STATE_STOPPING;
         }

@@ -33,6 +33,7 @@ bool helper_session_permits(SessionState s, SessionRequest r);
 Tund__ErrorCode helper_session_refusal_code(SessionState s);
 const char *helper_session_state_to_string(SessionState s);
 const char *helper_session_request_to_string(SessionRequest r);
-Tund__SessionState helper_session_state_to_proto(SessionState s);
+/* RUNNING with stale set is SESSION_STATE_STALE (the tunnel's health verdict). */
+Tund__SessionState helper_session_state_to_proto(SessionState s, bool stale);
 /* A profile name as StartSession allows: [A-Za-z0-9_.-]{1,32}, not "." or "..". */
 bool helper_session_profile_valid(const char *p);

@@ -174,6 +174,15 @@ static int on_tunnel_message(IpcConn *c, IpcMsg *msg, void *userdata) {
                 tunnel_event_log(s, t->log);
                 break;
         case TUND__TUNNEL_TO_HELPER__PAYLOAD_STATUS: {
+                /* The tunnel's health verdict; the helper's own states are its own. */
+                if (s->state == SESSION_RUNNING &&
+                    t->status->state == TUND__SESSION_STATE__SESSION_STATE_STALE)
+                        s->stale = true;
+                else if (s->state == SESSION_RUNNING &&
+                         t->status->state == TUND__SESSION_STATE__SESSION_STATE_RUNNING)
+                        s->stale = false;
+                if (s->state == SESSION_RUNNING)
+                        t->status->state = helper_session_state_to_proto(s->state, s->stale);
                 char *theirs = t->status->profile;
                 t->status->profile = s->profile;
                 helper_watch_send_status(s->m, s->profile, t->status);
@@ -225,6 +234,7 @@ typedef struct Gather {
         size_t n_peers;
         char *failed; /* "a: why; b: why" */
         Tund__ErrorCode code;
+        char reason[128]; /* a rebind's, for the log when nobody waits (reply_to NULL) */
 } Gather;
 
 typedef struct GatherCall {
@@ -256,6 +266,9 @@ static void gather_finish(Gather *g) {
                         r.peers = &pr;
                         (void) helper_control_send(g->reply_to, &r, g->reply_id);
                 }
+        } else if (!g->reply_to) {
+                if (g->failed)
+                        log_warning("Rebind after %s failed: %s", g->reason, g->failed);
         } else {
                 if (g->failed)
                         (void) ipc_conn_reply_error(g->reply_to, g->reply_id, g->code, 0,
@@ -331,21 +344,30 @@ static void on_gather_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata
                 gather_finish(g);
 }
 
-int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
-                         Session **sessions, size_t n) {
+static int gather_start(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
+                        Session **sessions, size_t n, const char *reason) {
         Gather *g = calloc(1, sizeof(Gather));
         if (!g)
                 return -ENOMEM;
         *g = (Gather){ .m = m,
                        .kind = kind,
-                       .reply_to = ipc_conn_ref(reply_to),
+                       .reply_to = reply_to ? ipc_conn_ref(reply_to) : NULL,
                        .reply_id = reply_id,
                        .pending = 1 };
+        snprintf(g->reason, sizeof(g->reason), "%s", reason ? reason : "tundctl");
 
         Tund__HelperToTunnel out = TUND__HELPER_TO_TUNNEL__INIT;
         Tund__GetPeers gp = TUND__GET_PEERS__INIT;
         Tund__Rebind rb = TUND__REBIND__INIT;
+        rb.reason = g->reason;
         if (kind == GATHER_CTL_REBIND) {
+                uint64_t now = 0;
+                sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+                for (size_t i = 0; i < n; i++) {
+                        sessions[i]->rebound_gen = m->roam.gen;
+                        sessions[i]->rebound_usec = now;
+                        sessions[i]->rebound_roam = !reply_to; /* helper_roam_rebound() */
+                }
                 out.payload_case = TUND__HELPER_TO_TUNNEL__PAYLOAD_REBIND;
                 out.rebind = &rb;
         } else {
@@ -381,4 +403,14 @@ int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_
         if (--g->pending == 0)
                 gather_finish(g);
         return 0;
+}
+
+int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
+                         Session **sessions, size_t n) {
+        return gather_start(m, kind, reply_to, reply_id, sessions, n, NULL);
+}
+
+int helper_tunnel_rebind(Manager *m, IpcConn *reply_to, uint64_t reply_id, Session **sessions,
+                         size_t n, const char *reason) {
+        return gather_start(m, GATHER_CTL_REBIND, reply_to, reply_id, sessions, n, reason);
 }

@@ -104,7 +104,7 @@ void helper_watch_send_peers(Manager *m, const char *profile, const Tund__PeerUp
 void helper_watch_session_state(Session *s, const char *text) {
         Tund__Status st = TUND__STATUS__INIT;
         st.profile = s->profile;
-        st.state = helper_session_state_to_proto(s->state);
+        st.state = helper_session_state_to_proto(s->state, s->stale);
         st.text = (char *) text;
         st.engine_pid = s->engine_pid;
         helper_watch_send_status(s->m, s->profile, &st);

@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "control.pb-c.h"
@@ -110,8 +111,33 @@ struct Session {
         Tund__PeerUpdate *peers;
         char *last_error; /* the tunnel's last error or warning, or ours */
         char *last_log;
-        char *stop_reason; /* why we stopped it (admin, helper shutdown, shim gone) */
+        char *stop_reason;     /* why we stopped it (admin, helper shutdown, shim gone) */
+        bool stale;            /* the tunnel says its peers stopped answering */
+        uint64_t rebound_gen;  /* HelperRoam.gen when last sent a Rebind */
+        uint64_t rebound_usec; /* and when (CLOCK_MONOTONIC) */
+        bool rebound_roam;     /* for a change the helper saw (not a tundctl rebind) */
 };
+
+/* Network changes and sleep, noticed host-wide (helper-roam.c): rtnetlink (default routes,
+ * addresses and links other than the sessions'), logind's PrepareForSleep(false) and a jump
+ * of the wall clock. Every change bumps gen; changes settle for HELPER_ROAM_SETTLE_USEC (at
+ * most HELPER_ROAM_SETTLE_MAX_USEC after the first), then every running session is rebound
+ * once. A `tundctl rebind` (NetworkManager's hook) for sessions already rebound for the same
+ * gen within HELPER_REBIND_COALESCE_USEC is answered without a second rebind. */
+#define HELPER_ROAM_SETTLE_USEC (100 * USEC_PER_MSEC)
+#define HELPER_ROAM_SETTLE_MAX_USEC (500 * USEC_PER_MSEC)
+#define HELPER_REBIND_COALESCE_USEC (5 * USEC_PER_SEC)
+typedef struct HelperRoam {
+        struct mnl_socket *nl;
+        int clock_fd;
+        sd_event_source *nl_source, *clock_source, *settle_timer;
+        sd_bus *bus;
+        uint64_t gen;
+        uint64_t first_usec; /* the first change not acted on yet (0: none) */
+        char kind[32];       /* its kind ("network change"), what the tunnels log */
+        char reason[128];    /* and what it was */
+        unsigned changes;    /* changes since then */
+} HelperRoam;
 
 struct Manager {
         sd_event *event;
@@ -146,6 +172,7 @@ struct Manager {
         uint64_t start_mono;
         bool stopping;
         char status[128];
+        HelperRoam roam;
 };
 
 /* helper-manager.c */
@@ -194,6 +221,19 @@ typedef enum GatherKind { GATHER_CTL_PEERS, GATHER_SHIM_PEERS, GATHER_CTL_REBIND
 int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
                          Session **sessions, size_t n);
 
+/* Rebinds sessions (Rebind{reason} to each tunnel); reply_to NULL: nobody waits, the result
+ * is logged. Marks each with the current HelperRoam.gen. */
+int helper_tunnel_rebind(Manager *m, IpcConn *reply_to, uint64_t reply_id, Session **sessions,
+                         size_t n, const char *reason);
+/* helper-roam.c */
+int helper_roam_start(Manager *m); /* never fatal: what cannot be watched is logged */
+void helper_roam_stop(Manager *m);
+/* A change seen (by rtnetlink, logind, the clock): rebinds once things settle. */
+void helper_roam_trigger(Manager *m, const char *kind, const char *reason);
+/* Acts on a change not acted on yet at once (a tundctl rebind came first). */
+void helper_roam_flush(Manager *m);
+/* Whether s was rebound for the current change already, recently enough to skip it. */
+bool helper_roam_rebound(Manager *m, Session *s);
 /* helper-watch.c */
 void helper_watch_subscribe(CtlClient *cc, const char *profile);
 void helper_watch_unsubscribe(CtlClient *cc);

@@ -275,6 +275,22 @@ void netshim_format_status(char *buf, size_t size, const Tund__PeerUpdate *u, ui
         if (u->n_peers > 1)
                 snprintf(peers, sizeof(peers), " (%zu peers)", u->n_peers);
         const char *ep = isempty(best->endpoint) ? "no endpoint" : best->endpoint;
+        for (size_t i = 0; u->stale && i < u->n_peers; i++)
+                if (u->peers[i]->stale) {
+                        const Tund__PeerState *p = u->peers[i];
+                        char hs[48] = "never";
+                        if (p->last_handshake_sec > 0)
+                                snprintf(
+                                        hs, sizeof(hs), "%llu s ago",
+                                        (unsigned long long) (now_sec > (uint64_t) p->last_handshake_sec
+                                                                      ? now_sec -
+                                                                                (uint64_t) p
+                                                                                        ->last_handshake_sec
+                                                                      : 0));
+                        snprintf(buf, size, "stale: %s answers nothing%s, last handshake %s",
+                                 isempty(p->endpoint) ? "no endpoint" : p->endpoint, peers, hs);
+                        return;
+                }
         if (best->last_handshake_sec <= 0)
                 snprintf(buf, size, "connecting to %s%s, no handshake yet", ep, peers);
         else {

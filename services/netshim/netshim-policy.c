@@ -156,33 +156,39 @@ static uint16_t endpoint_port(const char *ep) {
         return *end || v > UINT16_MAX ? 0 : (uint16_t) v;
 }
 
-/* Gives the address (and port, if not 0) to a peer not yet used: the one whose numeric
- * endpoint it is, else one with a host name. Returns false if there is none. */
+/* How many addresses a peer with a host name may have at once: while a rebind moves it, its
+ * old and its new one (tunnel-shim/tunnel-rebind.c), for a moment. A numeric endpoint has one. */
+#define ENDPOINT_NAME_ADDRESSES 2u
+
+/* Gives the address (and port, if not 0) to a peer with room left: the one whose numeric
+ * endpoint it is, else the least used one with a host name. used[] counts per peer. Returns
+ * false if there is none. */
 static bool endpoint_claim(const Tund__WgConfig *profile, const ProtobufCBinaryData *addr,
-                           uint32_t port, bool *used) {
+                           uint32_t port, uint8_t *used) {
         ssize_t name_peer = -1;
         for (size_t i = 0; i < profile->n_peers; i++) {
                 uint8_t a[16];
                 size_t len = 0;
                 const char *ep = profile->peers[i]->endpoint;
-                if (used[i] || (port != 0 && endpoint_port(ep) != port))
+                if (port != 0 && endpoint_port(ep) != port)
                         continue;
                 int k = endpoint_address(ep, a, &len);
-                if (k == 0 && name_peer < 0)
+                if (k == 0 && used[i] < ENDPOINT_NAME_ADDRESSES &&
+                    (name_peer < 0 || used[i] < used[name_peer]))
                         name_peer = (ssize_t) i;
-                if (k > 0 && len == addr->len && memcmp(a, addr->data, len) == 0) {
-                        used[i] = true;
+                if (k > 0 && used[i] == 0 && len == addr->len && memcmp(a, addr->data, len) == 0) {
+                        used[i]++;
                         return true;
                 }
         }
         if (name_peer < 0)
                 return false;
-        used[name_peer] = true;
+        used[name_peer]++;
         return true;
 }
 
 static int check_excluded_one(const Tund__WgConfig *profile, const Tund__NetworkSettings *r,
-                              const Tund__IpPrefix *p, bool *used, char **ret_error) {
+                              const Tund__IpPrefix *p, uint8_t *used, char **ret_error) {
         const Tund__NetworkSettings *a = profile->network;
         char buf[80];
         if (!prefix_valid(p))
@@ -205,7 +211,7 @@ static int check_excluded_one(const Tund__WgConfig *profile, const Tund__Network
                 return error_set(ret_error, -EPERM,
                                  "excluded route %s is not the endpoint of a peer (one host "
                                  "route per peer: its numeric Endpoint=, or what its host name "
-                                 "resolves to)",
+                                 "resolves to, two while it moves)",
                                  prefix_str(p, buf, sizeof(buf)));
         return 0;
 }
@@ -214,7 +220,7 @@ static int check_excluded(const Tund__WgConfig *profile, const Tund__NetworkSett
                           char **ret_error) {
         const Tund__NetworkSettings *a = profile->network;
         char buf[80];
-        _cleanup_free_ bool *used = calloc(MAX(profile->n_peers, (size_t) 1), sizeof(bool));
+        _cleanup_free_ uint8_t *used = calloc(MAX(profile->n_peers, (size_t) 1), sizeof(uint8_t));
         if (!used)
                 return error_set(ret_error, -ENOMEM, "out of memory");
         for (size_t i = 0; i < r->n_excluded_routes; i++) {
@@ -238,7 +244,7 @@ static int check_excluded(const Tund__WgConfig *profile, const Tund__NetworkSett
  * peer's port (endpoint_claim()). */
 static int check_endpoints(const Tund__WgConfig *profile, const Tund__NetworkSettings *r,
                            char **ret_error) {
-        _cleanup_free_ bool *used = calloc(MAX(profile->n_peers, (size_t) 1), sizeof(bool));
+        _cleanup_free_ uint8_t *used = calloc(MAX(profile->n_peers, (size_t) 1), sizeof(uint8_t));
         if (!used)
                 return error_set(ret_error, -ENOMEM, "out of memory");
         for (size_t i = 0; i < r->n_endpoints; i++) {
@@ -251,7 +257,8 @@ static int check_endpoints(const Tund__WgConfig *profile, const Tund__NetworkSet
                         return error_set(
                                 ret_error, -EPERM,
                                 "endpoint %zu is no peer's (one per peer: its numeric "
-                                "Endpoint=, or what its host name resolves to, on its port)",
+                                "Endpoint=, or what its host name resolves to, two while it "
+                                "moves, on its port)",
                                 i + 1);
         }
         return 0;

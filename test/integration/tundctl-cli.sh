@@ -120,7 +120,7 @@ check peers_table grep -Eq '^work +xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= 
 check peers_header grep -Eq '^PROFILE +PUBLIC KEY +ENDPOINT +HANDSHAKE +RX +TX +KEEPALIVE +ALLOWED IPS$' "$W/out"
 ctl peers --json >"$W/p.json"
 jcheck peers_json "$W/p.json" "d['schema'] == 1 and [x['profile'] for x in d['profiles']] == ['work'] and d['profiles'][0]['peers'][0]['public_key'] == 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=' and d['profiles'][0]['peers'][0]['rx_bytes'] == 1234"
-jcheck peers_json_no_secret_fields "$W/p.json" "all(set(p) == {'public_key','endpoint','last_handshake_sec','handshake_age_sec','rx_bytes','tx_bytes','allowed_ips','persistent_keepalive','has_preshared_key'} for x in d['profiles'] for p in x['peers'])"
+jcheck peers_json_no_secret_fields "$W/p.json" "all(set(p) == {'public_key','endpoint','last_handshake_sec','handshake_age_sec','rx_bytes','tx_bytes','allowed_ips','persistent_keepalive','has_preshared_key','stale'} for x in d['profiles'] for p in x['peers'])"
 ctl peers work --json >"$W/p1.json"
 jcheck peers_json_one "$W/p1.json" "len(d['profiles']) == 1"
 ctl peers nope >/dev/null 2>&1

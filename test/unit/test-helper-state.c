@@ -45,13 +45,18 @@ TEST(refusal_codes) {
 }
 
 TEST(state_to_proto) {
-        ASSERT_EQ(helper_session_state_to_proto(SESSION_STARTING),
+        ASSERT_EQ(helper_session_state_to_proto(SESSION_STARTING, false),
                   TUND__SESSION_STATE__SESSION_STATE_STARTING);
-        ASSERT_EQ(helper_session_state_to_proto(SESSION_RUNNING),
+        ASSERT_EQ(helper_session_state_to_proto(SESSION_RUNNING, false),
                   TUND__SESSION_STATE__SESSION_STATE_RUNNING);
-        ASSERT_EQ(helper_session_state_to_proto(SESSION_STOPPING),
+        ASSERT_EQ(helper_session_state_to_proto(SESSION_RUNNING, true),
+                  TUND__SESSION_STATE__SESSION_STATE_STALE);
+        /* Stale is a kind of running only: a stopping session is stopping. */
+        ASSERT_EQ(helper_session_state_to_proto(SESSION_STARTING, true),
+                  TUND__SESSION_STATE__SESSION_STATE_STARTING);
+        ASSERT_EQ(helper_session_state_to_proto(SESSION_STOPPING, true),
                   TUND__SESSION_STATE__SESSION_STATE_STOPPING);
-        ASSERT_EQ(helper_session_state_to_proto(SESSION_EXITED),
+        ASSERT_EQ(helper_session_state_to_proto(SESSION_EXITED, false),
                   TUND__SESSION_STATE__SESSION_STATE_STOPPING);
 }
 

@@ -143,7 +143,7 @@ TEST(json_peer_state_shape) {
         ASSERT_STREQ(s, "{\"public_key\":\"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\","
                         "\"endpoint\":null,\"last_handshake_sec\":1000,\"handshake_age_sec\":10,"
                         "\"rx_bytes\":5,\"tx_bytes\":0,\"allowed_ips\":[\"10.0.0.0/8\"],"
-                        "\"persistent_keepalive\":0,\"has_preshared_key\":true}");
+                        "\"persistent_keepalive\":0,\"has_preshared_key\":true,\"stale\":false}");
         /* Only whether there is one: never a preshared_key field. */
         ASSERT_TRUE(!strstr(s, "preshared_key\":\""));
 }

@@ -305,3 +305,37 @@ TEST(settings_prefix_contains) {
         uint8_t v6[16] = {};
         ASSERT_TRUE(!tunnel_prefix_contains(&s.p[0], v6, 16));
 }
+
+/* A rebind that moves an endpoint: both addresses excluded and let through, each once. */
+TEST(settings_derive_both_old_and_new) {
+        S s;
+        UapiEndpoint now[1] = {}, old[1] = {};
+        Tund__NetworkSettings *out = NULL;
+        char b[64];
+        settings_cfg(&s, "0.0.0.0");
+        ASSERT_OK(uapi_endpoint_parse("203.0.113.9:51820", &now[0].addr));
+        ASSERT_OK(uapi_endpoint_parse("203.0.113.5:51820", &old[0].addr));
+        ASSERT_OK(tunnel_settings_derive_both(&s.cfg, now, old, &out, NULL));
+        ASSERT_EQ(out->n_excluded_routes, 3);
+        ASSERT_STREQ(pfx(out->excluded_routes[1], b), "203.0.113.9/32");
+        ASSERT_STREQ(pfx(out->excluded_routes[2], b), "203.0.113.5/32");
+        ASSERT_EQ(out->n_endpoints, 2);
+        ASSERT_EQ(out->endpoints[0]->address.data[3], 9);
+        ASSERT_EQ(out->endpoints[1]->address.data[3], 5);
+        protobuf_c_message_free_unpacked(&out->base, NULL);
+
+        /* The same endpoint twice (a rebind that found the old address): listed once. */
+        ASSERT_OK(tunnel_settings_derive_both(&s.cfg, old, old, &out, NULL));
+        ASSERT_EQ(out->n_excluded_routes, 2);
+        ASSERT_EQ(out->n_endpoints, 1);
+        protobuf_c_message_free_unpacked(&out->base, NULL);
+
+        /* Only the port moved: one exclusion, two kill-switch exceptions. */
+        ASSERT_OK(uapi_endpoint_parse("203.0.113.5:51821", &now[0].addr));
+        ASSERT_OK(tunnel_settings_derive_both(&s.cfg, now, old, &out, NULL));
+        ASSERT_EQ(out->n_excluded_routes, 2);
+        ASSERT_EQ(out->n_endpoints, 2);
+        ASSERT_EQ(out->endpoints[0]->port, 51821);
+        ASSERT_EQ(out->endpoints[1]->port, 51820);
+        protobuf_c_message_free_unpacked(&out->base, NULL);
+}

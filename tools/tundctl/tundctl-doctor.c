@@ -253,7 +253,10 @@ static void check_session(Doctor *d, const Tund__SessionInfo *s) {
         int r;
 
         snprintf(name, sizeof(name), "session %s", s->profile);
-        if (s->state != TUND__SESSION_STATE__SESSION_STATE_RUNNING) {
+        if (s->state == TUND__SESSION_STATE__SESSION_STATE_STALE)
+                report(d, name, CHECK_WARN,
+                       "stale: a peer was sent data and has answered nothing for minutes");
+        else if (s->state != TUND__SESSION_STATE__SESSION_STATE_RUNNING) {
                 report(d, name, CHECK_WARN, "%s", tundctl_session_state_to_string(s->state));
                 return;
         }

@@ -203,5 +203,6 @@ void json_peer_state(Json *j, const Tund__PeerState *p, int64_t now_sec) {
         json_prefixes(j, "allowed_ips", p->allowed_ips, p->n_allowed_ips);
         json_kv_uint(j, "persistent_keepalive", p->persistent_keepalive);
         json_kv_bool(j, "has_preshared_key", p->has_preshared_key);
+        json_kv_bool(j, "stale", p->stale);
         json_object_end(j);
 }

@@ -79,7 +79,11 @@ int tundctl_session_health(const Tund__SessionInfo *s, const HealthEnv *env, cha
         char k[TUNDCTL_FMT_MAX], age[TUNDCTL_FMT_MAX];
         int r = 0;
 
-        if (s->state != TUND__SESSION_STATE__SESSION_STATE_RUNNING)
+        if (s->state == TUND__SESSION_STATE__SESSION_STATE_STALE)
+                r = add_warning(list, n,
+                                "session is stale: a peer was sent data and has answered nothing "
+                                "for minutes (tund resolves its endpoint again and keeps trying)");
+        else if (s->state != TUND__SESSION_STATE__SESSION_STATE_RUNNING)
                 r = add_warning(list, n, "session is %s",
                                 tundctl_session_state_to_string(s->state));
         for (size_t i = 0; r >= 0 && i < s->n_peers; i++) {
@@ -97,7 +101,10 @@ int tundctl_session_health(const Tund__SessionInfo *s, const HealthEnv *env, cha
                                 tundctl_format_age(age, env->now_sec, p->last_handshake_sec),
                                 TUNDCTL_STALE_HANDSHAKE_SEC);
         }
-        if (r >= 0 && s->state == TUND__SESSION_STATE__SESSION_STATE_RUNNING && !ap)
+        if (r >= 0 &&
+            (s->state == TUND__SESSION_STATE__SESSION_STATE_RUNNING ||
+             s->state == TUND__SESSION_STATE__SESSION_STATE_STALE) &&
+            !ap)
                 r = add_warning(list, n, "network settings not applied");
         if (r >= 0 && ns && ns->n_dns_servers > 0 &&
             (!ap || isempty(ap->dns_backend) || streq(ap->dns_backend, "none")))
@@ -290,7 +297,9 @@ static void print_helper_line(const Tund__StatusReply *st) {
 }
 
 static const char *state_color(Tund__SessionState s) {
-        return s == TUND__SESSION_STATE__SESSION_STATE_RUNNING ? ANSI_GREEN : ANSI_YELLOW;
+        return s == TUND__SESSION_STATE__SESSION_STATE_RUNNING ? ANSI_GREEN
+               : s == TUND__SESSION_STATE__SESSION_STATE_STALE ? ANSI_RED
+                                                               : ANSI_YELLOW;
 }
 
 static int print_table(const Tund__StatusReply *st, const HealthEnv *env) {

@@ -484,6 +484,8 @@ const char *tundctl_session_state_to_string(Tund__SessionState s) {
                 return "running";
         case TUND__SESSION_STATE__SESSION_STATE_STOPPING:
                 return "stopping";
+        case TUND__SESSION_STATE__SESSION_STATE_STALE:
+                return "stale";
         default:
                 return "unknown";
         }
