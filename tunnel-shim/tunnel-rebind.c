@@ -268,8 +268,9 @@ static void on_resolved(int error, const UapiEndpoint *endpoints, size_t n, cons
 static int rebind_run(Tunnel *t, RebindOp *op) {
         _cleanup_free_ char *err = NULL;
         op->step = REBIND_RESOLVE;
-        int r = tunnel_resolve_start(t->event, t->start->config, TUNNEL_RESOLVE_TIMEOUT_USEC,
-                                     on_resolved, op, &op->resolve, &err);
+        int r = tunnel_resolve_again(t->event, t->start->config, t->endpoints,
+                                     TUNNEL_RESOLVE_TIMEOUT_USEC, on_resolved, op, &op->resolve,
+                                     &err);
         if (r < 0)
                 rebind_done(t, op, r, TUND__ERROR_CODE__ERROR_INVALID, "%s",
                             err ? err : strerror(-r));

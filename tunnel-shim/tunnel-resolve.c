@@ -190,8 +190,8 @@ static void fallback_set(UapiEndpoint *ret, const Tund__WgPeer *peer) {
         }
 }
 
-static int job_new(const Tund__WgConfig *cfg, ResolveJob **ret, size_t *ret_names,
-                   char ***ret_peer_names, char **ret_error) {
+static int job_new(const Tund__WgConfig *cfg, const UapiEndpoint *current, ResolveJob **ret,
+                   size_t *ret_names, char ***ret_peer_names, char **ret_error) {
         size_t n = cfg->n_peers, need = 0;
         ResolveJob *j = calloc(1, sizeof(*j));
         char **names = calloc(MAX(n, (size_t) 1), sizeof(char *));
@@ -237,7 +237,10 @@ static int job_new(const Tund__WgConfig *cfg, ResolveJob **ret, size_t *ret_name
                         j->hosts[i] = NULL;
                 } else {
                         need++;
-                        fallback_set(&j->fallbacks[i], cfg->peers[i]);
+                        if (current && current[i].addr.sa.sa_family != AF_UNSPEC)
+                                j->fallbacks[i] = current[i];
+                        else
+                                fallback_set(&j->fallbacks[i], cfg->peers[i]);
                 }
         }
         if (r < 0) {
@@ -278,6 +281,12 @@ static int start_thread(ResolveJob *j) {
 int tunnel_resolve_start(sd_event *e, const Tund__WgConfig *cfg, uint64_t timeout_usec,
                          TunnelResolveHandler cb, void *userdata, TunnelResolve **ret,
                          char **ret_error) {
+        return tunnel_resolve_again(e, cfg, NULL, timeout_usec, cb, userdata, ret, ret_error);
+}
+
+int tunnel_resolve_again(sd_event *e, const Tund__WgConfig *cfg, const UapiEndpoint *current,
+                         uint64_t timeout_usec, TunnelResolveHandler cb, void *userdata,
+                         TunnelResolve **ret, char **ret_error) {
         size_t need = 0;
         int r;
 
@@ -286,7 +295,7 @@ int tunnel_resolve_start(sd_event *e, const Tund__WgConfig *cfg, uint64_t timeou
                 return -ENOMEM;
         t->cb = cb;
         t->userdata = userdata;
-        r = job_new(cfg, &t->job, &need, &t->names, ret_error);
+        r = job_new(cfg, current, &t->job, &need, &t->names, ret_error);
         if (r < 0) {
                 free(t);
                 return r;

@@ -24,4 +24,9 @@ typedef void (*TunnelResolveHandler)(int error, const UapiEndpoint *endpoints, s
 int tunnel_resolve_start(sd_event *e, const Tund__WgConfig *cfg, uint64_t timeout_usec,
                          TunnelResolveHandler cb, void *userdata, TunnelResolve **ret,
                          char **ret_error);
+/* The same when resolving again (Rebind): a host name that does not resolve keeps current[i]
+ * (the address in use, newer than any fallback of the profile's) instead of failing. */
+int tunnel_resolve_again(sd_event *e, const Tund__WgConfig *cfg, const UapiEndpoint *current,
+                         uint64_t timeout_usec, TunnelResolveHandler cb, void *userdata,
+                         TunnelResolve **ret, char **ret_error);
 TunnelResolve *tunnel_resolve_free(TunnelResolve *r);

@@ -483,4 +483,21 @@ TEST(resolve_falls_back_to_last_address) {
         ASSERT_OK(uapi_endpoint_format(&res_ep[2].addr, buf, sizeof(buf)));
         ASSERT_TRUE(strcmp(buf, "192.0.2.7:51820") != 0);
         sd_event_unref(e);
+
+        /* Resolving again (a rebind): a name that does not resolve keeps the address in use,
+         * not the profile's older fallback. */
+        UapiEndpoint current[3] = {};
+        ASSERT_OK(uapi_endpoint_parse("198.51.100.44:51820", &current[2].addr));
+        ASSERT_OK(sd_event_new(&e));
+        peers3(&cfg, p, pp, "", "", "no-such-host.invalid:51820");
+        p[2].fallback_endpoints = fb;
+        p[2].n_fallback_endpoints = 2;
+        ASSERT_OK(tunnel_resolve_again(e, &cfg, current, 10 * USEC_PER_SEC, on_resolved, e, NULL,
+                                       NULL));
+        ASSERT_OK(sd_event_loop(e));
+        ASSERT_EQ(res_error, 0);
+        ASSERT_OK(uapi_endpoint_format(&res_ep[2].addr, buf, sizeof(buf)));
+        ASSERT_STREQ(buf, "198.51.100.44:51820");
+        ASSERT_CONTAINS(res_msg, "last address that worked, 198.51.100.44:51820");
+        sd_event_unref(e);
 }
