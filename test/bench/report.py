@@ -48,7 +48,14 @@ ROWS = [
 ] + [
     ("fanout", "Watch fan-out", "fanout", None, "1 subscribers", "lower", None,
      "event leaves the tunnel -> last subscriber has it (median of 10 events)"),
+] + [
+    # a tuple of baselines: the best (lowest median) of them counts
+    ("recovery", "Recovery after a path change", "recovery", "tund",
+     ("wg-quick", "wg-quick + reresolve-dns"), "lower", 0.1,
+     "underlay path dies, default route to a second path -> first answer through the tunnel; "
+     "target also tund ≤ 1 s; fewer wg-quick samples (RECOVERY_WG_ROUNDS, ~15 s each)"),
 ]
+ABS_MAX = {"recovery": 1000}  # an absolute target as well: the subject's median at most (unit)
 MEM = [("helper", "tund-helperd"), ("shim", "tund-netshimd"), ("tunnel", "tund-tunnel"),
        ("wireguard-go", "wireguard-go (info)")]
 
@@ -133,6 +140,9 @@ def main():
         if subj is None:
             subj = fan_subject
         s = stats(samples.get((bench, subj), []))
+        bases = base if isinstance(base, tuple) else (base,)
+        base = min((b for b in bases if samples.get((bench, b))),
+                   key=lambda b: statistics.median(samples[(bench, b)]), default=bases[0])
         bs = stats(samples.get((bench, base), []))
         if not s or not bs:
             continue
@@ -140,6 +150,8 @@ def main():
         met = None
         if target is not None and ratio is not None:
             met = ratio <= target if better == "lower" else ratio >= target
+            if rid in ABS_MAX:
+                met = met and s["median"] <= ABS_MAX[rid]
         res = {"id": rid, "title": title, "subject": subj, "baseline": base,
                "unit": units.get(bench, ""), "better": better, "target": target,
                "ratio": ratio, "met": met, "subject_stats": s, "baseline_stats": bs,
@@ -171,6 +183,16 @@ def main():
                     "p99_us": statistics.median(x["p99_us"] for x in d),
                     "max_us": max(x["max_us"] for x in d),
                 }
+        if bench == "recovery":
+            res["recovery"] = {}
+            for v in bases:
+                d = details.get((bench, v), [])
+                if d:
+                    res["recovery"][v] = {
+                        "stats": stats(samples.get((bench, v), [])),
+                        "capped": sum(1 for x in d if x.get("capped")),
+                        "reresolve_runs": sum(x.get("reresolve_runs", 0) for x in d),
+                        "reresolve_sets": sum(x.get("reresolve_sets", 0) for x in d)}
         results.append(res)
 
     memory = []
@@ -204,7 +226,8 @@ def main():
         if r["met"] is None:
             return "(no target)"
         op = "<=" if r["better"] == "lower" else ">="
-        return f"target {op} {r['target']}x: {'MET' if r['met'] else 'MISSED'}"
+        t = f" and <= {fmt(ABS_MAX[r['id']])} {r['unit']}" if r["id"] in ABS_MAX else ""
+        return f"target {op} {r['target']}x{t}: {'MET' if r['met'] else 'MISSED'}"
     for r in results:
         print(f"{r['title']:<34} {r['subject']} {fmt(r['subject_stats']['median'])} {r['unit']}"
               f" vs {r['baseline']} {fmt(r['baseline_stats']['median'])} {r['unit']}:"
@@ -239,6 +262,8 @@ def write_md(path, out):
     L.append("|---|---|---|---|---|---|")
     for r in out["results"]:
         t = "—" if r["target"] is None else ("≤ " if r["better"] == "lower" else "≥ ") + f"{r['target']}×"
+        if r["id"] in ABS_MAX:
+            t += f" and ≤ {fmt(ABS_MAX[r['id']])} {r['unit']}"
         met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
         extra = ""
         if "us_per_route" in r:
@@ -257,6 +282,17 @@ def write_md(path, out):
                      f"({f['refused']} refused, {f['dropped']} dropped, {f['missing']} events "
                      f"missing), {f['procs']} receiver processes; all deliveries: "
                      f"p50 {f['p50_us']:.0f} µs, p99 {f['p99_us']:.0f} µs, max {f['max_us']:.0f} µs")
+        if "recovery" in r:
+            parts = []
+            for v, x in r["recovery"].items():
+                p = f"{v}: {cell(x['stats'], r['unit'])}"
+                if x["capped"]:
+                    p += f", {x['capped']} capped"
+                if x["reresolve_runs"]:
+                    p += (f"; reresolve-dns ran {x['reresolve_runs']}×, set an endpoint "
+                          f"{x['reresolve_sets']}×")
+                parts.append(p)
+            extra = "<br>" + "<br>".join(parts)
         note = f"<br><small>{r['note']}</small>" if r["note"] else ""
         L.append(f"| {r['title']}{note} | {r['subject']}: {cell(r['subject_stats'], r['unit'])}{extra} "
                  f"| {r['baseline']}: {cell(r['baseline_stats'], r['unit'])} "
@@ -364,6 +400,39 @@ and the samples to `build/bench/results.json` (not committed).
    times one whole process, fork+exec to exit, clocked inside the namespace; ROUNDS samples
    each, alternating which goes first, one warm-up round discarded; after every sample the
    table must list exactly as the reference, character for character.
+9. **Recovery after a path change.** `test/bench/bench-recovery.sh`: the e2e namespaces with
+   two veth paths between client and server, A (`198.51.100.0/28`) and B (`198.51.100.16/28`),
+   both up; the server's WireGuard endpoint is on its loopback (`198.51.100.200`), reached
+   through the client's default route (via A at first, not on-link). A split tunnel
+   (`192.0.2.1/32, 203.0.113.0/24`, the server-only network) carries a steady UDP probe: a
+   datagram every 10 ms stamped with its send time, echoed by the server only when it comes
+   from the client's tunnel address (so only answers through the tunnel count). The change is
+   one `ip -batch` in the client's namespace: path A's addresses flushed, its link down, the
+   default route replaced via B. Recovery = end of that change -> arrival of the first answer
+   to a probe sent after it; a sample that has none after `RECOVERY_CAP` (200) s counts as
+   that (capped). Every sample brings its tunnel up fresh over path A (restored first) and
+   waits for a second of steady answers. tund: the whole stack (helper under
+   `systemd-socket-activate`, kept running; one session per sample), ROUNDS samples. wg-quick
+   (wireguard-go, no kernel module) inside the client's namespaces with a private
+   `/etc/wireguard`, the same profile without `[Tund]`, `RECOVERY_WG_ROUNDS` (3) samples; and
+   the same plus wireguard-tools' contrib `reresolve-dns.sh` run as its README says ("from cron
+   every thirty seconds or so"): a loop every 30 s whose first run comes a uniformly random
+   0–30 s after the change (the phase of a cron job is unrelated to the change), also
+   `RECOVERY_WG_ROUNDS` samples. The ratio is against the better wg-quick variant. What
+   wireguard-go (0.0.20220316) does: it keeps the local address and interface it last received
+   on as the sticky source of every later send (IP_PKTINFO); once that address is gone a send
+   fails with ENETUNREACH (it retries without the source only on EINVAL). Its rtnetlink route
+   listener asks the kernel for the route to the endpoint *from that old source* on every route
+   change and drops the source when the answer's interface differs, but with the address gone
+   the question itself fails, so it keeps it. It drops the source only when a handshake is
+   started because nothing came back for 15 s (KeepaliveTimeout + RekeyTimeout, + up to 333 ms
+   jitter) of sending, so recovery takes ~15 s. reresolve-dns.sh sets an endpoint again only
+   when the latest handshake is over 135 s old, which never happens while traffic flows (the
+   engine rekeys every 120 s and recovers in 15 s by itself), so it changes nothing here. If
+   the default route moves while the old address still exists (a separate `ip route` a few ms
+   before the address is removed, or the old link going down with its address kept),
+   wireguard-go's route listener does drop the source and recovers within ~10 ms by itself:
+   the benchmark measures the case where it cannot.
 """
 
 
