@@ -121,7 +121,7 @@ void tunnel_reply_ack(Tunnel *t, uint64_t reply_to);
 void tunnel_reply_error(Tunnel *t, uint64_t reply_to, Tund__ErrorCode code, int errnum,
                         const char *text);
 int tunnel_run_engine(Tunnel *t);
-void tunnel_send_log(Tunnel *t, Tund__LogLevel level, const char *text, pid_t pid);
+int tunnel_send_log(Tunnel *t, Tund__LogLevel level, const char *text, pid_t pid);
 int tunnel_send_msg(Tunnel *t, Tund__TunnelToHelper *m, uint64_t response_to);
 void tunnel_send_status(Tunnel *t, Tund__SessionState state, const char *text);
 void tunnel_start_fail(Tunnel *t, Tund__ErrorCode code, int errnum, const char *fmt, ...)

@@ -17,9 +17,10 @@ void tunnel_log(Tunnel *t, Tund__LogLevel level, const char *fmt, ...) {
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
         string_sanitize_inplace(buf); /* engine and helper text: one line */
-        fprintf(stderr, "%s%s\n", tunnel_level_prefix(level), buf);
-        if (level >= TUND__LOG_LEVEL__LOG_LEVEL_INFO)
-                tunnel_send_log(t, level, buf, getpid());
+        /* Relayed, the helper journals it (with PROFILE=); our stderr is the same journal
+         * (the helper's unit), so it goes there only when it could not be relayed. */
+        if (level < TUND__LOG_LEVEL__LOG_LEVEL_INFO || tunnel_send_log(t, level, buf, getpid()) < 0)
+                fprintf(stderr, "%s%s\n", tunnel_level_prefix(level), buf);
 }
 
 const char *tunnel_profile_name(Tunnel *t) {
@@ -38,7 +39,7 @@ int tunnel_send_msg(Tunnel *t, Tund__TunnelToHelper *m, uint64_t response_to) {
         return ipc_conn_send(t->conn, &m->base, response_to, NULL, 0);
 }
 
-void tunnel_send_log(Tunnel *t, Tund__LogLevel level, const char *text, pid_t pid) {
+int tunnel_send_log(Tunnel *t, Tund__LogLevel level, const char *text, pid_t pid) {
         Tund__TunnelToHelper m = TUND__TUNNEL_TO_HELPER__INIT;
         Tund__Log l = TUND__LOG__INIT;
         l.profile = (char *) tunnel_profile_name(t);
@@ -47,7 +48,7 @@ void tunnel_send_log(Tunnel *t, Tund__LogLevel level, const char *text, pid_t pi
         l.pid = (uint32_t) pid;
         m.payload_case = TUND__TUNNEL_TO_HELPER__PAYLOAD_LOG;
         m.log = &l;
-        (void) tunnel_send_msg(t, &m, 0);
+        return tunnel_send_msg(t, &m, 0);
 }
 
 void tunnel_send_status(Tunnel *t, Tund__SessionState state, const char *text) {

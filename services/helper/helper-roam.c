@@ -98,6 +98,71 @@ static bool is_session_link(Manager *m, const char *ifname) {
         return false;
 }
 
+/* The up/carrier flags of every link, to tell a carrier change (which the kernel announces
+ * with ifi_change 0) from a NEWLINK about statistics or MTU. Returns whether they changed. */
+#define LINK_FLAGS_MASK (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)
+
+static bool link_flags_update(HelperRoam *ro, const struct ifinfomsg *ifi, bool removed) {
+        unsigned flags = ifi->ifi_flags & LINK_FLAGS_MASK;
+        for (size_t i = 0; i < ro->n_links; i++) {
+                if (ro->links[i].ifindex != ifi->ifi_index)
+                        continue;
+                if (removed) {
+                        ro->links[i] = ro->links[--ro->n_links];
+                        return true;
+                }
+                bool changed = ro->links[i].flags != flags;
+                ro->links[i].flags = flags;
+                return changed;
+        }
+        if (removed)
+                return true;
+        RoamLink *v = reallocarray(ro->links, ro->n_links + 1, sizeof(RoamLink));
+        if (v) {
+                ro->links = v;
+                v[ro->n_links++] = (RoamLink){ ifi->ifi_index, flags };
+        }
+        /* Not seen before: a new link (ifi_change ~0), or one the dump at start missed. */
+        return (ifi->ifi_change & LINK_FLAGS_MASK) != 0;
+}
+
+static int dump_link_cb(const struct nlmsghdr *nlh, void *data) {
+        const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+        if (nlh->nlmsg_type == RTM_NEWLINK && nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(*ifi)))
+                (void) link_flags_update(data, ifi, false);
+        return MNL_CB_OK;
+}
+
+/* The links' flags as they are now (a blocking dump on a socket of its own). */
+static int links_seed(HelperRoam *ro) {
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+        int r = nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) >= 0 ? 0 : -errno;
+        if (r >= 0) {
+                struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+                nlh->nlmsg_type = RTM_GETLINK;
+                nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+                nlh->nlmsg_seq = 1;
+                struct rtgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+                g->rtgen_family = AF_UNSPEC;
+                if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+                        r = -errno;
+        }
+        unsigned portid = nl ? mnl_socket_get_portid(nl) : 0;
+        for (int k = MNL_CB_OK; r >= 0 && k > MNL_CB_STOP;) {
+                ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+                if (n < 0)
+                        r = -errno;
+                else
+                        k = mnl_cb_run(buf, (size_t) n, 1, portid, dump_link_cb, ro);
+                if (k == MNL_CB_ERROR)
+                        r = -errno;
+        }
+        if (nl)
+                mnl_socket_close(nl);
+        return r;
+}
+
 typedef struct LinkAttrs {
         const char *ifname, *kind;
 } LinkAttrs;
@@ -136,15 +201,15 @@ static const char *classify(Manager *m, const struct nlmsghdr *nlh, char *buf, s
                         return NULL;
                 (void) mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, &la);
                 /* TUN links are VPNs (ours among them, before their session exists), not an
-                 * underlay; a NEWLINK that changes no up/carrier flag is statistics or MTU. */
-                if (is_session_link(m, la.ifname) || streq_ptr(la.kind, "tun"))
-                        return NULL;
-                if (nlh->nlmsg_type == RTM_NEWLINK &&
-                    !(ifi->ifi_change & (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)))
+                 * underlay. A NEWLINK that changes no up/carrier flag is statistics or MTU;
+                 * carrier changes come with ifi_change 0, so the flags are compared with what
+                 * was last seen. */
+                bool changed = link_flags_update(&m->roam, ifi, nlh->nlmsg_type == RTM_DELLINK);
+                if (!changed || is_session_link(m, la.ifname) || streq_ptr(la.kind, "tun"))
                         return NULL;
                 snprintf(buf, size, "link %s %s", la.ifname ? la.ifname : "?",
                          nlh->nlmsg_type == RTM_DELLINK ? "removed"
-                         : (ifi->ifi_flags & IFF_LOWER_UP) != 0 && (ifi->ifi_flags & IFF_UP) != 0
+                         : (ifi->ifi_flags & (IFF_UP | IFF_LOWER_UP)) == (IFF_UP | IFF_LOWER_UP)
                                  ? "up"
                                  : "down");
                 return buf;
@@ -216,6 +281,12 @@ static int roam_netlink(Manager *m) {
                           RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
         if (mnl_socket_bind(ro->nl, groups, MNL_SOCKET_AUTOPID) < 0)
                 return -errno;
+        /* Subscribed first: a change during the dump is then seen as a notification too. */
+        int r = links_seed(ro);
+        if (r < 0)
+                log_debug("Cannot list the links (%s): a carrier change on a link is noticed "
+                          "after its next one.",
+                          strerror(-r));
         return sd_event_add_io(m->event, &ro->nl_source, mnl_socket_get_fd(ro->nl), EPOLLIN,
                                on_netlink, m);
 }
@@ -311,4 +382,7 @@ void helper_roam_stop(Manager *m) {
         ro->nl = NULL;
         ro->clock_fd = safe_close(ro->clock_fd);
         ro->bus = sd_bus_flush_close_unref(ro->bus);
+        free(ro->links);
+        ro->links = NULL;
+        ro->n_links = 0;
 }

@@ -127,6 +127,10 @@ struct Session {
 #define HELPER_ROAM_SETTLE_USEC (100 * USEC_PER_MSEC)
 #define HELPER_ROAM_SETTLE_MAX_USEC (500 * USEC_PER_MSEC)
 #define HELPER_REBIND_COALESCE_USEC (5 * USEC_PER_SEC)
+typedef struct RoamLink {
+        int ifindex;
+        unsigned flags; /* IFF_UP, IFF_RUNNING, IFF_LOWER_UP as last seen */
+} RoamLink;
 typedef struct HelperRoam {
         struct mnl_socket *nl;
         int clock_fd;
@@ -137,6 +141,8 @@ typedef struct HelperRoam {
         char kind[32];       /* its kind ("network change"), what the tunnels log */
         char reason[128];    /* and what it was */
         unsigned changes;    /* changes since then */
+        RoamLink *links;
+        size_t n_links;
 } HelperRoam;
 
 struct Manager {
