@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fd-util.h"
 #include "strv.h"
@@ -207,6 +208,11 @@ static int spec_path(const char *dir, const char *profile, char **ret) {
         return asprintf(ret, "%s/%s" KS_SUFFIX, dir, profile) < 0 ? -ENOMEM : 0;
 }
 
+bool netcfg_killswitch_exists(const char *dir, const char *profile) {
+        _cleanup_free_ char *path = NULL;
+        return spec_path(dir, profile, &path) >= 0 && access(path, F_OK) >= 0;
+}
+
 int netcfg_killswitch_load(const char *dir, const char *profile, NetcfgKillswitch *ret,
                            char **ret_error) {
         _cleanup_free_ char *path = NULL, *text = NULL;
@@ -248,25 +254,42 @@ static void specs_done(Specs *s) {
 
 /* Every saved spec. One that cannot be read fails the whole: dropping it would lift that
  * profile's switch. */
-static int specs_load(const char *dir, Specs *ret, char **ret_error) {
+int netcfg_killswitch_list(const char *dir, char ***ret, size_t *ret_n) {
         _cleanup_(closedirp) DIR *d = opendir(dir);
+        _cleanup_(strv_freep) char **names = NULL;
+        size_t n = 0;
         if (!d)
-                return netcfg_errorf(ret_error, negative_errno(), "cannot read %s", dir);
+                return -errno;
         for (struct dirent *de; (de = readdir(d));) {
                 size_t len = strlen(de->d_name);
+                char name[NAME_MAX + 1];
                 if (de->d_name[0] == '.' || len <= STRLEN(KS_SUFFIX) ||
                     !streq(de->d_name + len - STRLEN(KS_SUFFIX), KS_SUFFIX))
                         continue;
-                if (ret->n == KS_MAX_PROFILES)
-                        return netcfg_errorf(ret_error, -E2BIG, "more than %u kill switches in %s",
-                                             KS_MAX_PROFILES, dir);
-                char name[64];
                 snprintf(name, sizeof(name), "%.*s", (int) (len - STRLEN(KS_SUFFIX)), de->d_name);
-                NetcfgKillswitch *a = reallocarray(ret->v, ret->n + 1, sizeof(*a));
-                if (!a)
-                        return netcfg_errorf(ret_error, -ENOMEM, "out of memory");
-                ret->v = a;
-                int r = netcfg_killswitch_load(dir, name, &ret->v[ret->n], ret_error);
+                if (strv_push(&names, &n, name) < 0)
+                        return -ENOMEM;
+        }
+        strv_sort(names, n);
+        *ret = TAKE_PTR(names);
+        *ret_n = n;
+        return 0;
+}
+
+static int specs_load(const char *dir, Specs *ret, char **ret_error) {
+        _cleanup_(strv_freep) char **names = NULL;
+        size_t n = 0;
+        int r = netcfg_killswitch_list(dir, &names, &n);
+        if (r < 0)
+                return netcfg_errorf(ret_error, r, "cannot read %s", dir);
+        if (n > KS_MAX_PROFILES)
+                return netcfg_errorf(ret_error, -E2BIG, "more than %u kill switches in %s",
+                                     KS_MAX_PROFILES, dir);
+        ret->v = calloc(MAX(n, (size_t) 1), sizeof(NetcfgKillswitch));
+        if (!ret->v)
+                return netcfg_errorf(ret_error, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                r = netcfg_killswitch_load(dir, names[i], &ret->v[ret->n], ret_error);
                 if (r < 0)
                         return r;
                 ret->n++;

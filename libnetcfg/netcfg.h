@@ -245,6 +245,10 @@ int netcfg_killswitch_set(const char *dir, const NetcfgKillswitch *ks, char **re
 /* Lifts the profile's switch: removes its spec and rewrites the table (removes it with the
  * last). Returns 1 if there was one, 0 if not. */
 int netcfg_killswitch_remove(const char *dir, const char *profile, char **ret_error);
+/* The profiles that have a spec saved in dir, sorted (a strv); -ENOENT without dir. */
+int netcfg_killswitch_list(const char *dir, char ***ret, size_t *ret_n);
+/* Whether the profile has a spec saved (without reading it). */
+bool netcfg_killswitch_exists(const char *dir, const char *profile);
 /* The saved spec of a profile; -ENOENT if none. */
 int netcfg_killswitch_load(const char *dir, const char *profile, NetcfgKillswitch *ret,
                            char **ret_error);

@@ -134,11 +134,7 @@ int netshim_cleanup(const NetshimOptions *opts) {
         else if (streq_ptr(result, "success"))
                 (void) netshim_killswitch_lift(opts, "the profile was stopped");
         else {
-                NetcfgKillswitch ks;
-                _cleanup_free_ char *kerr = NULL;
-                if (netcfg_killswitch_load(opts->killswitch_dir, opts->profile_name, &ks, &kerr) >=
-                    0) {
-                        netcfg_killswitch_done(&ks);
+                if (netcfg_killswitch_exists(opts->killswitch_dir, opts->profile_name)) {
                         log_notice("Kill switch of %s stays in force (the service ended with "
                                    "\"%s\"): nothing leaves around the tunnel until the profile "
                                    "runs again or is stopped on purpose (systemctl stop "

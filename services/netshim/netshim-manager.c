@@ -550,11 +550,8 @@ static int manager_killswitch(Manager *m) {
         _cleanup_free_ char *err = NULL;
         int r;
         if (!m->profile->kill_switch) {
-                NetcfgKillswitch old;
-                if (netcfg_killswitch_load(m->opts.killswitch_dir, m->profile->name, &old, NULL) <
-                    0)
+                if (!netcfg_killswitch_exists(m->opts.killswitch_dir, m->profile->name))
                         return 0; /* never had one: nf_tables is not touched */
-                netcfg_killswitch_done(&old);
                 r = netcfg_killswitch_remove(m->opts.killswitch_dir, m->profile->name, &err);
                 if (r > 0)
                         log_notice("Lifted the kill switch of %s: the profile no longer sets "

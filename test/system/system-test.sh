@@ -393,6 +393,25 @@ cx resolvectl dns tund-demo 2>&1 | sed 's/^/    /'
 check status_text bash -c "cx systemctl status --no-pager tund@demo.service | grep -q '^ *Status: \"'"
 cx systemctl status --no-pager tund@demo.service | sed 's/^/    /'
 
+# Roaming under the real unit's sandbox (no capability, RestrictAddressFamilies=, the system
+# bus): the helper watches rtnetlink itself, so an address added to the underlay rebinds both
+# sessions, with no NetworkManager in the container.
+check roam_watchers_started bash -c "! cx journalctl --no-pager -o cat -u tund-helper | grep -q 'Cannot watch'"
+ip -n "$CNS" addr add 198.51.100.77/32 dev eth0
+if wait_for 200 bash -c "cx journalctl --no-pager -o cat -u tund-helper | grep -q 'network change (address added on eth0.*rebinding 2 sessions'"; then
+	pass roam_network_change_rebinds
+else
+	fail roam_network_change_rebinds "$(cx journalctl --no-pager -o cat -u tund-helper | tail -n 8 | tr '\n' ' ')"
+fi
+if wait_for 200 bash -c "cx journalctl --no-pager -o cat -u tund-helper | grep -q 'rebind (network change): endpoints set again'"; then
+	pass roam_rebind_done
+else
+	fail roam_rebind_done "$(cx journalctl --no-pager -o cat -u tund-helper | grep -i rebind | tail -n 4 | tr '\n' ' ')"
+fi
+ip -n "$CNS" addr del 198.51.100.77/32 dev eth0
+cx journalctl --no-pager -o cat -u tund-helper | grep -iE 'rebind|logind|system bus|clock' | tail -n 6 | sed 's/^/    helper: /'
+check roam_vpn_still_up vpn_ping
+
 # Each profile stopped in turn: stop returns when its VPN is down, its link, routes, rules and
 # slot are gone, and the other's routes and rules are as they were and it still passes traffic.
 # tund_all: every proto tund route and rule, sorted; the split profile's part is its link's

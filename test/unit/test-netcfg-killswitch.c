@@ -309,6 +309,37 @@ TEST(spec_dir_load) {
         rmdir(dir);
 }
 
+TEST(spec_dir_list_and_exists) {
+        char dir[] = "/tmp/tund-t-ks.XXXXXX", p[64];
+        char **names = NULL;
+        size_t n = 99;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        ASSERT_OK(netcfg_killswitch_list(dir, &names, &n));
+        ASSERT_EQ(n, 0);
+        strv_free(names);
+        static const char *const files[] = { "work.ks", "home.ks",   ".killswitch.lock",
+                                             ".x.ks",   "notes.txt", ".ks" };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+                write_file(p, "x");
+        }
+        ASSERT_OK(netcfg_killswitch_list(dir, &names, &n));
+        ASSERT_EQ(n, 2); /* sorted, without hidden files and other names */
+        ASSERT_STREQ(names[0], "home");
+        ASSERT_STREQ(names[1], "work");
+        strv_free(names);
+        ASSERT_TRUE(netcfg_killswitch_exists(dir, "work"));
+        ASSERT_TRUE(!netcfg_killswitch_exists(dir, "notes"));
+        ASSERT_TRUE(!netcfg_killswitch_exists(dir, "../work"));
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+                unlink(p);
+        }
+        rmdir(dir);
+        ASSERT_EQ(netcfg_killswitch_list(dir, &names, &n), -ENOENT);
+}
+
 TEST(spec_dir_load_missing) {
         NetcfgKillswitch ks = {};
         char dir[] = "/tmp/tund-t-ks.XXXXXX";

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "fd-util.h"
+#include "netcfg.h"
 #include "profile.h"
 #include "string-util.h"
 #include "strv.h"
@@ -228,24 +229,13 @@ static void json_session(Json *j, const Tund__SessionInfo *s, const HealthEnv *e
 }
 
 int tundctl_killswitch_names(char ***ret, size_t *ret_n) {
-        _cleanup_(closedirp) DIR *d = opendir(TUNDCTL_KILLSWITCH_DIR);
-        _cleanup_(strv_freep) char **names = NULL;
-        size_t n = 0;
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        for (struct dirent *de; (de = readdir(d));) {
-                size_t len = strlen(de->d_name);
-                char name[NAME_MAX + 1];
-                if (de->d_name[0] == '.' || len <= 3 || !streq(de->d_name + len - 3, ".ks"))
-                        continue;
-                snprintf(name, sizeof(name), "%.*s", (int) (len - 3), de->d_name);
-                if (strv_push(&names, &n, name) < 0)
-                        return -ENOMEM;
+        int r = netcfg_killswitch_list(TUNDCTL_KILLSWITCH_DIR, ret, ret_n);
+        if (r == -ENOENT) { /* no switch was ever set */
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
         }
-        strv_sort(names, n);
-        *ret = TAKE_PTR(names);
-        *ret_n = n;
-        return 0;
+        return r;
 }
 
 static bool has_session(const Tund__StatusReply *st, const char *profile) {
