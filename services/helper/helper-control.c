@@ -148,22 +148,23 @@ static int ctl_dispatch_rebind(IpcConn *c, IpcMsg *msg, void *userdata) {
                 return ipc_conn_reply_error(c, msg->msg_id, TUND__ERROR_CODE__ERROR_INVALID, 0,
                                             "CtlRebind: name a profile or set all");
         _cleanup_free_ Session **v = NULL;
-        /* A change seen but not acted on yet is acted on now; sessions rebound for the latest
-         * change a moment ago are not rebound again (NetworkManager's hook follows the very
-         * change the helper saw itself). */
+        /* A change seen but not acted on yet is acted on now. Coalescing (NetworkManager's
+         * hook, which follows the very change the helper saw itself, and announces it more
+         * than once): sessions rebound for the latest change a moment ago are not rebound
+         * again. */
         helper_roam_flush(cc->m);
         size_t n = ctl_select(cc->m, c, msg, req->all ? "" : req->profile, SREQ_CTL_REBIND, &v);
         if (n == 0 && !req->all)
                 return 0;
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-                if (helper_roam_rebound(cc->m, v[i]))
+                if (req->coalesce && helper_roam_rebound(cc->m, v[i]))
                         log_session(LOG_INFO, v[i]->profile, v[i]->tunnel_pid, NULL,
                                     "Session %s was rebound for this network change already.",
                                     v[i]->profile);
                 else
                         v[k++] = v[i];
-        return helper_tunnel_rebind(cc->m, c, msg->msg_id, v, k, "tundctl");
+        return helper_tunnel_rebind(cc->m, c, msg->msg_id, v, k, "tundctl", req->coalesce);
 }
 
 static int ctl_dispatch_watch(IpcConn *c, IpcMsg *msg, void *userdata) {

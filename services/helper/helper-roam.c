@@ -46,7 +46,7 @@ static void roam_act(Manager *m) {
         }
         log_info("%s (%s; %u change%s): rebinding %zu session%s.", kind, reason, changes,
                  changes == 1 ? "" : "s", n, n == 1 ? "" : "s");
-        (void) helper_tunnel_rebind(m, NULL, 0, v, n, kind);
+        (void) helper_tunnel_rebind(m, NULL, 0, v, n, kind, true);
 }
 
 static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -62,7 +62,7 @@ void helper_roam_flush(Manager *m) {
 bool helper_roam_rebound(Manager *m, Session *s) {
         uint64_t now = 0;
         sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-        return s->rebound_roam && s->rebound_gen == m->roam.gen &&
+        return s->rebound_coalesce && s->rebound_gen == m->roam.gen &&
                now - s->rebound_usec < HELPER_REBIND_COALESCE_USEC;
 }
 

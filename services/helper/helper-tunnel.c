@@ -345,7 +345,7 @@ static void on_gather_reply(IpcConn *c, int error, IpcMsg *reply, void *userdata
 }
 
 static int gather_start(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
-                        Session **sessions, size_t n, const char *reason) {
+                        Session **sessions, size_t n, const char *reason, bool coalesce) {
         Gather *g = calloc(1, sizeof(Gather));
         if (!g)
                 return -ENOMEM;
@@ -366,7 +366,7 @@ static int gather_start(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t
                 for (size_t i = 0; i < n; i++) {
                         sessions[i]->rebound_gen = m->roam.gen;
                         sessions[i]->rebound_usec = now;
-                        sessions[i]->rebound_roam = !reply_to; /* helper_roam_rebound() */
+                        sessions[i]->rebound_coalesce = coalesce; /* helper_roam_rebound() */
                 }
                 out.payload_case = TUND__HELPER_TO_TUNNEL__PAYLOAD_REBIND;
                 out.rebind = &rb;
@@ -407,10 +407,11 @@ static int gather_start(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t
 
 int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_t reply_id,
                          Session **sessions, size_t n) {
-        return gather_start(m, kind, reply_to, reply_id, sessions, n, NULL);
+        return gather_start(m, kind, reply_to, reply_id, sessions, n, NULL, false);
 }
 
 int helper_tunnel_rebind(Manager *m, IpcConn *reply_to, uint64_t reply_id, Session **sessions,
-                         size_t n, const char *reason) {
-        return gather_start(m, GATHER_CTL_REBIND, reply_to, reply_id, sessions, n, reason);
+                         size_t n, const char *reason, bool coalesce) {
+        return gather_start(m, GATHER_CTL_REBIND, reply_to, reply_id, sessions, n, reason,
+                            coalesce);
 }

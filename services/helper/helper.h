@@ -115,7 +115,7 @@ struct Session {
         bool stale;            /* the tunnel says its peers stopped answering */
         uint64_t rebound_gen;  /* HelperRoam.gen when last sent a Rebind */
         uint64_t rebound_usec; /* and when (CLOCK_MONOTONIC) */
-        bool rebound_roam;     /* for a change the helper saw (not a tundctl rebind) */
+        bool rebound_coalesce; /* by the network watch or a coalescing CtlRebind */
 };
 
 /* Network changes and sleep, noticed host-wide (helper-roam.c): rtnetlink (default routes,
@@ -228,9 +228,10 @@ int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_
                          Session **sessions, size_t n);
 
 /* Rebinds sessions (Rebind{reason} to each tunnel); reply_to NULL: nobody waits, the result
- * is logged. Marks each with the current HelperRoam.gen. */
+ * is logged. Marks each with the current HelperRoam.gen, and whether a later coalescing
+ * request may skip it (helper_roam_rebound()). */
 int helper_tunnel_rebind(Manager *m, IpcConn *reply_to, uint64_t reply_id, Session **sessions,
-                         size_t n, const char *reason);
+                         size_t n, const char *reason, bool coalesce);
 /* helper-roam.c */
 int helper_roam_start(Manager *m); /* never fatal: what cannot be watched is logged */
 void helper_roam_stop(Manager *m);
@@ -238,7 +239,8 @@ void helper_roam_stop(Manager *m);
 void helper_roam_trigger(Manager *m, const char *kind, const char *reason);
 /* Acts on a change not acted on yet at once (a tundctl rebind came first). */
 void helper_roam_flush(Manager *m);
-/* Whether s was rebound for the current change already, recently enough to skip it. */
+/* Whether s was rebound (coalescably) for the current change already, recently enough that a
+ * coalescing request skips it. */
 bool helper_roam_rebound(Manager *m, Session *s);
 /* helper-watch.c */
 void helper_watch_subscribe(CtlClient *cc, const char *profile);

@@ -334,7 +334,7 @@ check path6_one_rebind test "$N" = 1
 # the hook's request).
 M=$(log_mark)
 ip -n "$RNS" -6 route replace default via 2001:db8:ff::1 dev eth0
-check hook_rebind_ok ctl rebind --all
+check hook_rebind_ok ctl rebind --all --coalesce
 if until_ok 20 log_since_has "$M" 'tunnel: rebind \(network change\)'; then pass hook_change_rebound; else
 	fail hook_change_rebound "$(log_since "$M" | tail -n 5 | tr '\n' ' ')"
 fi

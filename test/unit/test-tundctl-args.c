@@ -129,8 +129,11 @@ TEST(rebind_args) {
         ASSERT_TRUE(r.all && r.profile == NULL);
         ASSERT_EQ(PARSE(tundctl_rebind_parse, &r, "rebind", "-a"), -1);
         ASSERT_TRUE(r.all);
+        ASSERT_TRUE(!r.coalesce);
+        ASSERT_EQ(PARSE(tundctl_rebind_parse, &r, "rebind", "--all", "--coalesce"), -1);
+        ASSERT_TRUE(r.all && r.coalesce);
         ASSERT_EQ(PARSE(tundctl_rebind_parse, &r, "rebind", "work"), -1);
-        ASSERT_TRUE(!r.all);
+        ASSERT_TRUE(!r.all && !r.coalesce);
         ASSERT_STREQ(r.profile, "work");
         ASSERT_EQ(PARSE(tundctl_rebind_parse, &r, "rebind"), 2);
         ASSERT_EQ(PARSE(tundctl_rebind_parse, &r, "rebind", "work", "--all"), 2);

@@ -18,7 +18,10 @@ const TundctlVerb tundctl_verbs[] = {
           tundctl_down, "  --no-block             return once the stop job is queued\n" },
         { "rebind", "PROFILE|--all",
           "Make the tunnel(s) resolve their endpoints again and rebind (after a network change).",
-          tundctl_rebind, "  -a, --all              every session\n" },
+          tundctl_rebind,
+          "  -a, --all              every session\n"
+          "      --coalesce         skip sessions rebound for the same network change in the\n"
+          "                         last 5 s (NetworkManager's hook)\n" },
         { "check", "PROFILE|FILE", "Validate a profile without applying it.", tundctl_check, NULL },
         { "profiles", "", "List the profiles in the configuration directory and their state.",
           tundctl_profiles, NULL },

@@ -9,15 +9,19 @@
 static int rebind_option(int c, const char *value, void *userdata) {
         RebindArgs *a = userdata;
 
-        if (c != 'a')
+        if (c == 'a')
+                a->all = true;
+        else if (c == 'c')
+                a->coalesce = true;
+        else
                 return -EINVAL;
-        a->all = true;
         return 0;
 }
 
 int tundctl_rebind_parse(int argc, char *argv[], RebindArgs *a) {
         static const struct option opts[] = {
                 { "all", no_argument, NULL, 'a' },
+                { "coalesce", no_argument, NULL, 'c' },
                 {},
         };
         int i;
@@ -54,6 +58,7 @@ int tundctl_rebind(int argc, char *argv[]) {
                 return r;
         rb.profile = (char *) (a.profile ? a.profile : "");
         rb.all = a.all;
+        rb.coalesce = a.coalesce;
         m.payload_case = TUND__CTL_TO_HELPER__PAYLOAD_REBIND;
         m.rebind = &rb;
         r = tundctl_simple_call(&m, "CtlRebind", &reply);
@@ -71,6 +76,7 @@ int tundctl_rebind(int argc, char *argv[]) {
                 else
                         json_string(&j, a.profile);
                 json_kv_bool(&j, "all", a.all);
+                json_kv_bool(&j, "coalesce", a.coalesce);
                 json_kv_bool(&j, "ok", true);
                 json_document_end(&j);
         } else if (a.all)

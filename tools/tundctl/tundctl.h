@@ -87,6 +87,7 @@ typedef struct UpArgs {
 typedef struct RebindArgs {
         const char *profile;
         bool all;
+        bool coalesce;
 } RebindArgs;
 typedef struct CheckArgs {
         const char *target; /* a profile name or a path */
