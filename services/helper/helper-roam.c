@@ -13,6 +13,7 @@
 #include <sys/timerfd.h>
 #include <linux/if.h>
 #include <linux/if_link.h>
+#include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 
@@ -184,6 +185,12 @@ static int link_attr_cb(const struct nlattr *a, void *data) {
         return MNL_CB_OK;
 }
 
+static int addr_flags_cb(const struct nlattr *a, void *data) {
+        if (mnl_attr_get_type(a) == IFA_FLAGS && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                *(uint32_t *) data = mnl_attr_get_u32(a);
+        return MNL_CB_OK;
+}
+
 static int route_table_cb(const struct nlattr *a, void *data) {
         if (mnl_attr_get_type(a) == RTA_TABLE && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
                 *(uint32_t *) data = mnl_attr_get_u32(a);
@@ -219,6 +226,13 @@ static const char *classify(Manager *m, const struct nlmsghdr *nlh, char *buf, s
                 const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
                 char name[IF_NAMESIZE] = "";
                 if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)))
+                        return NULL;
+                /* Link-local addresses carry no endpoint traffic; a tentative one is not usable
+                 * yet (the same address again, without the flag, is the change that counts). */
+                uint32_t flags = ifa->ifa_flags;
+                (void) mnl_attr_parse(nlh, sizeof(*ifa), addr_flags_cb, &flags);
+                if (ifa->ifa_scope >= RT_SCOPE_LINK ||
+                    (nlh->nlmsg_type == RTM_NEWADDR && (flags & IFA_F_TENTATIVE)))
                         return NULL;
                 if (if_indextoname(ifa->ifa_index, name) && is_session_link(m, name))
                         return NULL;

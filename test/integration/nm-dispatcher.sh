@@ -29,7 +29,7 @@ else
 	skip hook_shellcheck "shellcheck not installed"
 fi
 check snippet_keyfile_section grep -qx '\[keyfile\]' "$SNIPPET"
-check snippet_unmanaged grep -qx 'unmanaged-devices=interface-name:tund-\*' "$SNIPPET"
+check snippet_unmanaged grep -qx 'unmanaged-devices+=interface-name:tund-\*' "$SNIPPET"
 
 # --- a stub tundctl: records argv, cwd and PATH; exits $W/stub-rc; sleeps $W/stub-sleep ---
 STUB="$W/tundctl-stub"
@@ -69,7 +69,7 @@ run_hook() {
 		cd / && exec "$@"' _ "$W/dev" \
 		env -i NM_DISPATCHER_ACTION="$action" DEVICE_IFACE="$iface" DEVICE_IP_IFACE="$iface" \
 		CONNECTION_ID="Wired connection 1" CONNECTION_UUID=6f2d2a1e-0000-4000-8000-000000000001 \
-		TUND_NM_TUNDCTL="$STUB" "$@" "$HOOK" "$iface" "$action" >"$W/hook.out" 2>&1
+		TUND_NM_TUNDCTL="$STUB" TUND_NM_FOREGROUND=1 "$@" "$HOOK" "$iface" "$action" >"$W/hook.out" 2>&1
 	HOOK_RC=$?
 	HOOK_SECONDS=$(($(date +%s) - start))
 }
@@ -81,7 +81,7 @@ for a in up dhcp4-change dhcp6-change; do
 	reset 0
 	run_hook eth0 "$a"
 	if [ "$HOOK_RC" = 0 ] && [ "$(calls)" = 1 ] &&
-		grep -qx "args=--timeout 4 --no-color rebind --all cwd=/ path=/usr/sbin:/usr/bin:/sbin:/bin" "$W/calls"; then
+		grep -qx "args=--timeout 4 --no-color rebind --all --coalesce cwd=/ path=/usr/sbin:/usr/bin:/sbin:/bin" "$W/calls"; then
 		pass "hook_acts_on_$a"
 	else
 		fail "hook_acts_on_$a" "rc=$HOOK_RC calls=$(calls) $(cat "$W/calls" "$W/hook.out" 2>/dev/null)"
@@ -168,7 +168,7 @@ run_hook_ns() { # like run_hook, inside the namespace, with the real tundctl
 		shift
 		cd / && exec "$@"' _ "$W/dev" \
 		ip netns exec "$NS" env -i NM_DISPATCHER_ACTION="$action" DEVICE_IFACE="$iface" \
-		DEVICE_IP_IFACE="$iface" TUND_NM_TUNDCTL="$B/tundctl" "$@" "$HOOK" "$iface" "$action" \
+		DEVICE_IP_IFACE="$iface" TUND_NM_TUNDCTL="$B/tundctl" TUND_NM_FOREGROUND=1 "$@" "$HOOK" "$iface" "$action" \
 		>"$W/hook.out" 2>&1
 	HOOK_RC=$?
 }

@@ -184,7 +184,19 @@ rc=$?
 wait_for 5 test "$(rebinds)" -gt "$N0"
 if [ "$rc" = 0 ] && grep -q '^Rebound every session.$' "$W/out" && [ "$(rebinds)" -gt "$N0" ]; then pass rebind_all; else fail rebind_all "rc=$rc $(cat "$W/out") rebinds $N0 -> $(rebinds)"; fi
 ctl rebind work --json >"$W/r.json" 2>&1
-jcheck rebind_json "$W/r.json" "d == {'schema': 1, 'profile': 'work', 'all': False, 'ok': True}"
+jcheck rebind_json "$W/r.json" "d == {'schema': 1, 'profile': 'work', 'all': False, 'coalesce': False, 'ok': True}"
+# --coalesce (NetworkManager's hook): a second coalescing request for the same network change
+# (here: none since) is answered without rebinding again; a plain rebind always rebinds.
+N1=$(rebinds)
+ctl rebind --all --coalesce --json >"$W/r.json" 2>&1
+jcheck rebind_coalesce_json "$W/r.json" "d['coalesce'] is True and d['all'] is True and d['ok'] is True"
+wait_for 5 test "$(rebinds)" -gt "$N1"
+check rebind_coalesce_again_ok ctl rebind --all --coalesce
+sleep 1
+check rebind_coalesce_once test "$(rebinds)" = $((N1 + 1))
+check rebind_plain_after_coalesce ctl rebind --all
+wait_for 5 test "$(rebinds)" = $((N1 + 2))
+check rebind_plain_rebinds test "$(rebinds)" = $((N1 + 2))
 ctl rebind nope >/dev/null 2>"$W/err"
 check rebind_unknown_exit3 test $? = 3
 ctl rebind >/dev/null 2>"$W/err"
