@@ -330,7 +330,9 @@ int helper_manager_start(Manager *m) {
         ipc_server_set_max_connections(m->control_server, m->max_control);
         ipc_server_set_max_connections(m->shim_server, HELPER_SHIM_MAX_CONNECTIONS);
         (void) sd_event_set_watchdog(m->event, true);
-        (void) helper_roam_start(m);
+        /* The watchers start with the first session (helper_roam_start()): a helper that only
+         * answers tundctl needs none, and its activation stays as fast as before. */
+        m->roam.enabled = true;
 
         log_info("tund-helperd %s ready (tunnel %s as uid %u%s; sockets %s).", TUND_VERSION,
                  m->opt.tunnel_path, (unsigned) m->tunnel_uid,

@@ -9,6 +9,7 @@
  * appearing or vanishing; logind's PrepareForSleep(false) (resume); the wall clock set or the
  * system resumed (a CANCEL_ON_SET timerfd, which the kernel cancels on both: the fallback
  * without logind). */
+#include <inttypes.h>
 #include <net/if.h>
 #include <sys/timerfd.h>
 #include <linux/if.h>
@@ -55,7 +56,14 @@ static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
 void helper_roam_flush(Manager *m) {
+        /* What the kernel reported before the request came is in the socket already (it
+         * queues a notification before the change's own call returns): read it first, or the
+         * request would rebind for it and the change be acted on a second time. */
+        if (m->roam.nl)
+                (void) on_netlink(NULL, -EBADF, 0, m);
         if (m->roam.first_usec)
                 roam_act(m);
 }
@@ -73,6 +81,7 @@ void helper_roam_trigger(Manager *m, const char *kind, const char *reason) {
         sd_event_now(m->event, CLOCK_MONOTONIC, &now);
         ro->gen++;
         ro->changes++;
+        log_debug("Change %" PRIu64 ": %s (%s).", ro->gen, kind, reason);
         if (!ro->first_usec) {
                 ro->first_usec = now;
                 snprintf(ro->reason, sizeof(ro->reason), "%s", reason);
@@ -370,6 +379,7 @@ static int roam_clock(Manager *m) {
 /* ---- lifecycle ---- */
 
 int helper_roam_start(Manager *m) {
+        m->roam.started = true;
         int r = roam_netlink(m);
         if (r < 0)
                 log_warning_errno(r, "Cannot watch rtnetlink, network changes go unnoticed "

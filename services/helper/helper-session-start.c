@@ -292,6 +292,8 @@ int helper_session_start(ShimClient *sc, IpcMsg *msg, const Tund__StartSession *
         /* Whole now: linked, and from here on helper_session_free() ends it. */
         LIST_INSERT_HEAD(&m->sessions, s, link);
         m->n_sessions++;
+        if (m->roam.enabled && !m->roam.started)
+                (void) helper_roam_start(m);
 
         _cleanup_free_ char *error = NULL;
         r = session_spawn(s, msg, &error);

@@ -132,6 +132,7 @@ typedef struct RoamLink {
         unsigned flags; /* IFF_UP, IFF_RUNNING, IFF_LOWER_UP as last seen */
 } RoamLink;
 typedef struct HelperRoam {
+        bool enabled, started; /* the daemon (not a test harness); watching since a session */
         struct mnl_socket *nl;
         int clock_fd;
         sd_event_source *nl_source, *clock_source, *settle_timer;
@@ -233,7 +234,8 @@ int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_
 int helper_tunnel_rebind(Manager *m, IpcConn *reply_to, uint64_t reply_id, Session **sessions,
                          size_t n, const char *reason, bool coalesce);
 /* helper-roam.c */
-int helper_roam_start(Manager *m); /* never fatal: what cannot be watched is logged */
+/* Starts the watchers (once); never fatal: what cannot be watched is logged. */
+int helper_roam_start(Manager *m);
 void helper_roam_stop(Manager *m);
 /* A change seen (by rtnetlink, logind, the clock): rebinds once things settle. */
 void helper_roam_trigger(Manager *m, const char *kind, const char *reason);
