@@ -398,6 +398,11 @@ int helper_roam_start(Manager *m) {
 
 void helper_roam_stop(Manager *m) {
         HelperRoam *ro = &m->roam;
+        if (!ro->started)
+                return;
+        ro->started = false;
+        ro->first_usec = 0;
+        ro->changes = 0;
         ro->settle_timer = sd_event_source_disable_unref(ro->settle_timer);
         ro->nl_source = sd_event_source_disable_unref(ro->nl_source);
         ro->clock_source = sd_event_source_disable_unref(ro->clock_source);

@@ -63,6 +63,8 @@ void helper_session_free(Session *s) {
         Manager *m = s->m;
         LIST_REMOVE(s, link);
         m->n_sessions--;
+        if (m->n_sessions == 0)
+                helper_roam_stop(m); /* nothing to rebind: the watchers go with the last one */
         if (s->shim)
                 s->shim->session = NULL;
         if (s->tunnel) {

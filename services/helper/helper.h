@@ -234,7 +234,8 @@ int helper_tunnel_gather(Manager *m, GatherKind kind, IpcConn *reply_to, uint64_
 int helper_tunnel_rebind(Manager *m, IpcConn *reply_to, uint64_t reply_id, Session **sessions,
                          size_t n, const char *reason, bool coalesce);
 /* helper-roam.c */
-/* Starts the watchers (once); never fatal: what cannot be watched is logged. */
+/* Starts the watchers (with the first session); never fatal: what cannot be watched is
+ * logged. Stopped with the last session (and at exit), started again by the next. */
 int helper_roam_start(Manager *m);
 void helper_roam_stop(Manager *m);
 /* A change seen (by rtnetlink, logind, the clock): rebinds once things settle. */
