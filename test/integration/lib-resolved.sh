@@ -21,7 +21,7 @@ RESOLVED_CACHE=${RESOLVED_CACHE:-/var/cache/tund-test}
 # Installs what the harness needs: the systemd-resolved package matching the host's systemd
 # (it links libsystemd-shared of that exact version), unpacked, not installed.
 resolved_ensure() {
-	local ver dir deb
+	local ver dir
 	ver=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) || {
 		echo "lib-resolved: the systemd package is needed (for libsystemd-shared)" >&2
 		return 1
@@ -33,18 +33,26 @@ resolved_ensure() {
 		echo "lib-resolved: dbus-daemon is missing (apt-get install dbus)" >&2
 		return 1
 	}
-	mkdir -p "$dir" || return 1
-	(cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "systemd-resolved=$ver" >/dev/null) || {
-		echo "lib-resolved: apt-get download systemd-resolved=$ver failed (apt-get update?)" >&2
-		return 1
-	}
-	deb=$(ls "$dir"/systemd-resolved_*.deb | head -n 1)
-	rm -rf "$dir/root.tmp" && dpkg-deb -x "$deb" "$dir/root.tmp" && mv "$dir/root.tmp" "$RESOLVED_ROOT"
+	deb_unpack systemd-resolved "$ver" "$dir"
 }
 
-# The bus configuration: a system bus on /run/dbus/system_bus_socket (inside the private
-# /run), the default deny policy, and resolved's own policy file from the unpacked package.
-resolved_write_bus_conf() {
+# deb_unpack PACKAGE VERSION DIR: the package downloaded (not installed) and unpacked into
+# DIR/root, for a test to run its programs without its maintainer scripts touching the host.
+deb_unpack() {
+	local deb
+	mkdir -p "$3" || return 1
+	(cd "$3" && apt-get download -q -o APT::Sandbox::User=root "$1=$2" >/dev/null 2>&1) || {
+		echo "apt-get download $1=$2 failed (apt-get update?)" >&2
+		return 1
+	}
+	deb=$(ls "$3/$1"_*.deb | head -n 1)
+	rm -rf "$3/root.tmp" && dpkg-deb -x "$deb" "$3/root.tmp" && mv "$3/root.tmp" "$3/root"
+}
+
+# private_bus_write_conf FILE POLICY_DIR: a system bus on /run/dbus/system_bus_socket (inside
+# the private /run), the default deny policy, and the policy files of POLICY_DIR (an unpacked
+# package's usr/share/dbus-1/system.d).
+private_bus_write_conf() {
 	cat >"$1" <<EOF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -67,7 +75,7 @@ resolved_write_bus_conf() {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
-  <includedir>$RESOLVED_ROOT/usr/share/dbus-1/system.d</includedir>
+  <includedir>$2</includedir>
 </busconfig>
 EOF
 }
@@ -112,7 +120,7 @@ resolved_ns_start() {
 	T_FILES+=("$d")
 	# shellcheck disable=SC2034 # for the sourcing test: scratch space that is cleaned up
 	RESOLVED_DIR=$d
-	resolved_write_bus_conf "$d/bus.conf"
+	private_bus_write_conf "$d/bus.conf" "$RESOLVED_ROOT/usr/share/dbus-1/system.d"
 	resolved_write_init "$d/init.sh"
 	bg_start ip netns exec "$RNS" unshare --pid --fork --kill-child --mount-proc --mount \
 		--propagation private bash "$d/init.sh" "$d" "$RESOLVED_ROOT"

@@ -19,6 +19,7 @@
 # tmpfs, /sys is read-only (NetworkManager then treats devices as initialized without udev),
 # the host name is a UTS namespace's: nothing on the host changes.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-resolved.sh" # deb_unpack, private_bus_write_conf
 
 HOOK="$TOP/tools/nm-dispatcher/90-tund"
 SNIPPET="$TOP/tools/nm-dispatcher/90-tund-unmanaged.conf"
@@ -26,7 +27,7 @@ NM_CACHE=${NM_CACHE:-/var/cache/tund-test}
 
 # --- NetworkManager, unpacked (never installed) ---
 nm_ensure() {
-	local ver dir deb
+	local ver dir
 	ver=$(dpkg-query -W -f='${Version}' libnm0 2>/dev/null) || {
 		echo "libnm0 is not installed (make deps)"
 		return 1
@@ -34,13 +35,7 @@ nm_ensure() {
 	dir="$NM_CACHE/network-manager-$ver"
 	NM_ROOT="$dir/root"
 	[ -x "$NM_ROOT/usr/sbin/NetworkManager" ] && return 0
-	mkdir -p "$dir" || return 1
-	(cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "network-manager=$ver" >/dev/null 2>&1) || {
-		echo "apt-get download network-manager=$ver failed (apt-get update?)"
-		return 1
-	}
-	deb=$(find "$dir" -maxdepth 1 -name 'network-manager_*.deb' | head -n 1)
-	rm -rf "$dir/root.tmp" && dpkg-deb -x "$deb" "$dir/root.tmp" && mv "$dir/root.tmp" "$NM_ROOT"
+	deb_unpack network-manager "$ver" "$dir"
 }
 NM_ROOT=
 if ! nm_ensure >/tmp/tund-t-nm-ensure.$$ 2>&1; then
@@ -127,31 +122,7 @@ chmod 755 "$W/tundctl-stub"
 : >"$W/calls"
 : >"$W/syslog"
 
-cat >"$W/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <includedir>$NM_ROOT/usr/share/dbus-1/system.d</includedir>
-</busconfig>
-EOF
+private_bus_write_conf "$W/bus.conf" "$NM_ROOT/usr/share/dbus-1/system.d"
 
 # PID 1 of the namespace: mounts, a /dev/log listener, the bus, the dispatcher, NetworkManager.
 # The dispatcher is started with --persist (on a real system the bus activates it).
