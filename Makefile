@@ -29,6 +29,11 @@ DEB_OUT ?= $(B)/deb
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 B ?= build
+# A build directory inside the checkout is named relative to it, however it was given: tests
+# run `make -C` from a bind-mounted view of the checkout with an absolute B, and the targets
+# in the .d files must be the same strings a plain `make` uses, or a header change would no
+# longer rebuild what depends on it.
+override B := $(patsubst $(CURDIR)/%,%,$(B))
 BF ?= build-fuzz
 CC ?= cc
 CFLAGS ?= -O2 -g

@@ -132,6 +132,20 @@ static int walk_up(int *dirfd, unsigned *depth, char *shown_path, size_t size, c
         return 0;
 }
 
+/* Into directory comp of the one walked so far (what: its path for errors), not following a
+ * link, and verified. */
+static int walk_down(int *dirfd, unsigned *depth, const char *comp, const char *what,
+                     char *shown_path, size_t size, const VerifyOptions *o, char **ret_error) {
+        int next = openat(*dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0)
+                return error_set(ret_error, negative_errno(), "cannot open %s: %m", what);
+        safe_close(*dirfd);
+        *dirfd = next;
+        (*depth)++;
+        shown_push(shown_path, size, comp);
+        return check_dir_fd(*dirfd, o, shown_path, ret_error);
+}
+
 /* Moves the next component of todo into comp (NAME_MAX + 1 bytes); *ret_last when nothing
  * follows it ("dir/" names a directory). -EISDIR when todo is only slashes. */
 static int take_component(char *todo, char *comp, bool *ret_last) {
@@ -233,14 +247,8 @@ int verify_open(const char *path, const VerifyOptions *o, int *ret_fd, char **re
                 if (last)
                         return open_final(dirfd, comp, what, o, ret_fd, ret_error);
 
-                int next = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (next < 0)
-                        return error_set(ret_error, negative_errno(), "cannot open %s: %m", what);
-                safe_close(dirfd);
-                dirfd = next;
-                depth++;
-                shown_push(shown_path, sizeof(shown_path), comp);
-                r = check_dir_fd(dirfd, o, shown_path, ret_error);
+                r = walk_down(&dirfd, &depth, comp, what, shown_path, sizeof(shown_path), o,
+                              ret_error);
                 if (r < 0)
                         return r;
         }

@@ -1,7 +1,8 @@
-/* IpcConn: one connection on sd-event — handshake, frames, calls, routes. An open connection
- * holds a reference to itself (its I/O source), dropped when it closes; callers hold their own. */
+/* IpcConn: one connection on sd-event — its life, the handshake, I/O readiness and timers,
+ * closing, and the blocking waits. An open connection holds a reference to itself (its I/O
+ * source), dropped when it closes; callers hold their own. (ipc-conn-send.c: the write queue,
+ * calls and error replies; ipc-conn-recv.c: frames into messages, replies and routes.) */
 #include <sys/queue.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -9,93 +10,12 @@
 #include "fd-util.h"
 #include "ipc-frame.h"
 #include "ipc-internal.h"
-#include "proto-wipe.h"
-
-#define FRAMES_PER_WAKEUP 32 /* fairness between connections */
-
-typedef struct IpcCall IpcCall;
-struct IpcCall {
-        LIST_ENTRY(IpcCall) link;
-        IpcConn *conn;
-        uint64_t id;
-        IpcReplyHandler cb;
-        void *userdata;
-        sd_event_source *timer;
-};
-
-struct IpcConn {
-        unsigned n_ref;
-        sd_event *event;
-        sd_event_source *io, *hs_timer, *defer_close, *frame_timer;
-        int fd;
-        const IpcChannel *ch;
-        IpcHandlers h;
-        void *userdata;
-        const IpcRoute *routes;
-        size_t n_routes;
-        const IpcPolicy *const *policies;
-        size_t n_policies;
-
-        char line[IPC_HANDSHAKE_LINE_MAX + 1]; /* the peer's, as read so far */
-        size_t line_len;
-        char hs_out[IPC_HANDSHAKE_LINE_MAX + 1]; /* ours, written before any frame */
-        size_t hs_out_len, hs_out_off;
-        bool ready, closed;
-        IpcVersion version;
-
-        IpcFrameReader reader;
-        uint64_t frame_timeout; /* from a frame's first byte to its last; 0 = none */
-        IpcOutQueue out;
-        uint64_t next_id;
-        LIST_HEAD(, IpcCall) calls; /* pending, newest first */
-        size_t n_calls;
-
-        IpcPeer peer;
-        bool have_peer;
-        int pending_close_error;
-        char *close_reason;
-
-        /* Set by ipc-server.c: called once when the connection closes. */
-        void (*server_hook)(IpcConn *c, void *data);
-        void *server_data;
-};
-
-/* ---- messages ---- */
-
-IpcMsg *ipc_msg_keep(IpcMsg *m) {
-        m->kept = true;
-        return m;
-}
-
-IpcMsg *ipc_msg_free(IpcMsg *m) {
-        if (!m)
-                return NULL;
-        proto_free_wiped(m->msg);
-        ipc_close_received_fds(m->fds, m->n_fds);
-        free(m);
-        return NULL;
-}
-
-void *ipc_msg_payload(const IpcMsg *m, uint32_t payload_case) {
-        if (!m || !m->msg || m->payload_case != payload_case || payload_case == 0)
-                return NULL;
-        void **slot = ipc_proto_payload_slot(m->msg, payload_case, NULL);
-        return slot ? *slot : NULL;
-}
-
-const Tund__Error *ipc_msg_error(const IpcMsg *m) {
-        if (!m || !m->msg)
-                return NULL;
-        uint32_t f = ipc_proto_error_field(m->msg->descriptor);
-        return f ? ipc_msg_payload(m, f) : NULL;
-}
 
 /* ---- lifecycle ---- */
 
 static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int conn_hs_timeout(sd_event_source *s, uint64_t usec, void *userdata);
 static int conn_frame_timeout(sd_event_source *s, uint64_t usec, void *userdata);
-static void conn_update_events(IpcConn *c);
 
 int ipc_conn_new(IpcConn **ret, sd_event *e, int fd, const IpcChannel *ch) {
         _cleanup_close_ int owned = fd;
@@ -273,7 +193,7 @@ void ipc_conn_set_server_hook(IpcConn *c, void (*hook)(IpcConn *, void *), void 
 
 /* ---- closing ---- */
 
-static void call_unlink(IpcConn *c, IpcCall *call) {
+void ipc_call_unlink(IpcConn *c, IpcCall *call) {
         LIST_REMOVE(call, link);
         c->n_calls--;
         call->timer = sd_event_source_disable_unref(call->timer);
@@ -299,7 +219,7 @@ static void conn_vclose(IpcConn *c, int error, const char *fmt, va_list ap) {
         /* Every pending call ends here, exactly once. */
         while (!LIST_EMPTY(&c->calls)) {
                 IpcCall *call = LIST_FIRST(&c->calls);
-                call_unlink(c, call);
+                ipc_call_unlink(c, call);
                 call->cb(c, error < 0 ? error : -ECONNRESET, NULL, call->userdata);
                 free(call);
         }
@@ -339,317 +259,13 @@ static int conn_defer_close_cb(sd_event_source *s, void *userdata) {
 
 /* Closing from inside a send would run the owner's on_close in the middle of whatever it is
  * doing (a fan-out loop, say): defer it to the next loop iteration instead. */
-static void conn_close_later(IpcConn *c, int error) {
+void ipc_conn_close_later(IpcConn *c, int error) {
         if (c->closed || c->defer_close)
                 return;
         c->pending_close_error = error;
         c->io = sd_event_source_disable_unref(c->io);
         if (sd_event_add_defer(c->event, &c->defer_close, conn_defer_close_cb, c) < 0)
                 ipc_conn_close(c, error, "%s connection failed: %s", c->ch->name, strerror(-error));
-}
-
-/* ---- sending ---- */
-
-/* Frames wait until the peer's handshake is verified: nothing but our own line goes to a peer
- * that may not be who it should be. */
-static bool conn_want_write(IpcConn *c) {
-        return c->hs_out_off < c->hs_out_len || (c->ready && !ipc_queue_empty(&c->out));
-}
-
-static void conn_update_events(IpcConn *c) {
-        if (c->io)
-                (void) sd_event_source_set_io_events(c->io,
-                                                     EPOLLIN | (conn_want_write(c) ? EPOLLOUT : 0));
-}
-
-/* Writes what may be written now: 0, or -errno. */
-static int conn_flush(IpcConn *c) {
-        while (c->hs_out_off < c->hs_out_len) {
-                ssize_t n = send(c->fd, c->hs_out + c->hs_out_off, c->hs_out_len - c->hs_out_off,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0)
-                        return errno == EAGAIN || errno == EINTR ? 0 : negative_errno();
-                c->hs_out_off += (size_t) n;
-        }
-        if (!c->ready)
-                return 0;
-        int r = ipc_queue_flush(&c->out, c->fd);
-        return r < 0 ? r : 0;
-}
-
-static int conn_push(IpcConn *c, ProtobufCMessage *msg, uint64_t msg_id, uint64_t response_to,
-                     const int *fds, size_t n_fds) {
-        if (c->closed || c->defer_close)
-                return -ENOTCONN;
-        if (msg->descriptor != c->ch->send_desc || n_fds > IPC_MAX_FDS)
-                return -EINVAL;
-        if (n_fds > 0 && !c->ch->send_carries_fds)
-                return -EPERM; /* the peer refuses them, in the kernel where it can */
-        Tund__Rpc **slot = ipc_proto_rpc_slot(msg);
-        if (!slot)
-                return -EINVAL;
-
-        int dups[IPC_MAX_FDS];
-        for (size_t i = 0; i < n_fds; i++) {
-                dups[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-                if (dups[i] < 0) {
-                        int r = negative_errno();
-                        while (i > 0)
-                                safe_close(dups[--i]);
-                        return r;
-                }
-        }
-
-        Tund__Rpc rpc = TUND__RPC__INIT, *saved = *slot;
-        rpc.msg_id = msg_id;
-        rpc.response_to = response_to;
-        rpc.fd_count = (uint32_t) n_fds;
-        *slot = &rpc;
-        bool was_empty = ipc_queue_empty(&c->out);
-        int r = ipc_queue_push_frame(&c->out, msg, c->reader.max, dups, n_fds);
-        *slot = saved;
-        if (r == -ENOBUFS)
-                conn_close_later(c, r);
-        if (r < 0)
-                return r;
-
-        if (was_empty) {
-                int k = conn_flush(c);
-                if (k < 0) {
-                        conn_close_later(c, k);
-                        return 0; /* queued; the close will fail pending calls */
-                }
-        }
-        conn_update_events(c);
-        return 0;
-}
-
-int ipc_conn_send(IpcConn *c, ProtobufCMessage *msg, uint64_t response_to, const int *fds,
-                  size_t n_fds) {
-        return conn_push(c, msg, 0, response_to, fds, n_fds);
-}
-
-static int call_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        IpcCall *call = userdata;
-        IpcConn *c = call->conn;
-        ipc_conn_ref(c);
-        call_unlink(c, call);
-        call->cb(c, -ETIMEDOUT, NULL, call->userdata);
-        free(call);
-        ipc_conn_unref(c);
-        return 0;
-}
-
-int64_t ipc_conn_call(IpcConn *c, ProtobufCMessage *msg, const int *fds, size_t n_fds,
-                      uint64_t timeout_usec, IpcReplyHandler cb, void *userdata) {
-        if (!cb)
-                return -EINVAL;
-        IpcCall *call = calloc(1, sizeof(*call));
-        if (!call)
-                return -ENOMEM;
-        *call = (IpcCall){ .conn = c, .id = ++c->next_id, .cb = cb, .userdata = userdata };
-        int r = 0;
-        if (timeout_usec > 0)
-                r = sd_event_add_time_relative(c->event, &call->timer, CLOCK_MONOTONIC,
-                                               timeout_usec, 0, call_timeout, call);
-        if (r >= 0)
-                r = conn_push(c, msg, call->id, 0, fds, n_fds);
-        if (r < 0) {
-                sd_event_source_disable_unref(call->timer);
-                free(call);
-                return r;
-        }
-        LIST_INSERT_HEAD(&c->calls, call, link);
-        c->n_calls++;
-        return (int64_t) call->id;
-}
-
-int ipc_conn_reply_error(IpcConn *c, uint64_t response_to, Tund__ErrorCode code, int errnum,
-                         const char *fmt, ...) {
-        if (response_to == 0)
-                return 0;
-        const ProtobufCMessageDescriptor *d = c->ch->send_desc;
-        uint32_t field = ipc_proto_error_field(d);
-        if (field == 0)
-                return -EOPNOTSUPP;
-
-        _cleanup_free_ char *text = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
-        va_end(ap);
-
-        _cleanup_free_ ProtobufCMessage *m = calloc(1, d->sizeof_message);
-        if (!m)
-                return -ENOMEM;
-        d->message_init(m);
-        Tund__Error err = TUND__ERROR__INIT;
-        err.code = code;
-        err.message = text ? text : (char *) "error";
-        err.errno_value = errnum < 0 ? -errnum : errnum;
-        uint32_t *quant;
-        void **slot = ipc_proto_payload_slot(m, field, &quant);
-        *slot = &err;
-        *quant = field;
-        return ipc_conn_send(c, m, response_to, NULL, 0);
-}
-
-/* ---- receiving ---- */
-
-static bool route_dispatch(IpcConn *c, IpcMsg *m) {
-        const IpcRoute *route = NULL;
-        for (size_t i = 0; i < c->n_routes; i++)
-                if (c->routes[i].payload_case == m->payload_case && m->payload_case != 0) {
-                        route = &c->routes[i];
-                        break;
-                }
-        if (!route) {
-                if (c->h.on_message && (m->msg_id == 0 || c->n_routes == 0))
-                        return false;
-                const char *name = ipc_proto_field_name(c->ch->recv_desc, m->payload_case);
-                ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_UNSUPPORTED, 0,
-                                     "unsupported %s request (%s)", c->ch->name,
-                                     name ? name : "unknown type");
-                return true;
-        }
-        /* A route naming a policy the table was not given: root only, never open by mistake. */
-        const IpcPolicy *policy = NULL;
-        static const IpcPolicy missing = { .description = "root (the route's policy is missing)" };
-        if (route->policy)
-                policy = route->policy < c->n_policies && c->policies[route->policy]
-                                 ? c->policies[route->policy]
-                                 : &missing;
-        if (policy && !ipc_policy_allows(policy, c->have_peer ? &c->peer : NULL)) {
-                ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_PERMISSION, EPERM,
-                                     "%s: permission denied: allowed for %s only (you are uid %u)",
-                                     route->name, policy->description,
-                                     c->have_peer ? (unsigned) c->peer.uid : 0u);
-                return true;
-        }
-        int r = 0;
-        if (c->h.on_permit)
-                r = c->h.on_permit(c, route, m, c->userdata);
-        if (r == 0)
-                r = route->handler(c, m, c->userdata);
-        if (r < 0)
-                ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_INTERNAL, r,
-                                     "%s failed: %s", route->name, strerror(-r));
-        return true;
-}
-
-static void conn_dispatch(IpcConn *c, IpcMsg *m) {
-        if (m->response_to != 0) {
-                IpcCall *call;
-                LIST_FOREACH(call, &c->calls, link)
-                if (call->id == m->response_to)
-                        break;
-                if (!call)
-                        return; /* late (timed out), unknown or duplicate reply: ignored */
-                call_unlink(c, call);
-                call->cb(c, 0, m, call->userdata);
-                free(call);
-                return;
-        }
-        if (c->n_routes > 0 || !c->h.on_message) {
-                if (route_dispatch(c, m))
-                        return;
-        }
-        if (c->h.on_message) {
-                int r = c->h.on_message(c, m, c->userdata);
-                if (r < 0)
-                        ipc_conn_reply_error(c, m->msg_id, TUND__ERROR_CODE__ERROR_INTERNAL, r,
-                                             "request failed: %s", strerror(-r));
-        }
-}
-
-/* Turns the reader's complete frame into a message; false if the peer broke the protocol. */
-static bool conn_take_frame(IpcConn *c) {
-        IpcFrameReader *rd = &c->reader;
-        /* Received messages may carry keys: unpacked and freed with the wiping allocator. */
-        ProtobufCMessage *msg = protobuf_c_message_unpack(c->ch->recv_desc, &proto_wiping_allocator,
-                                                          rd->body_len, rd->body);
-        if (!msg) {
-                ipc_conn_close(c, -EBADMSG, "%s peer sent an undecodable %u-byte message",
-                               c->ch->name, rd->body_len);
-                return false;
-        }
-        Tund__Rpc **slot = ipc_proto_rpc_slot(msg);
-        Tund__Rpc *rpc = slot ? *slot : NULL;
-        if (!rpc) {
-                proto_free_wiped(msg);
-                ipc_conn_close(c, -EBADMSG, "%s peer sent a message without Rpc header",
-                               c->ch->name);
-                return false;
-        }
-        if (rpc->fd_count != rd->n_fds) {
-                unsigned want = rpc->fd_count;
-                proto_free_wiped(msg);
-                ipc_conn_close(c, -EBADMSG, "%s peer announced %u fds but sent %zu", c->ch->name,
-                               want, rd->n_fds);
-                return false;
-        }
-        IpcMsg *m = calloc(1, sizeof(*m));
-        if (!m) {
-                proto_free_wiped(msg);
-                ipc_conn_close(c, -ENOMEM, "out of memory");
-                return false;
-        }
-        m->msg = msg;
-        m->msg_id = rpc->msg_id;
-        m->response_to = rpc->response_to;
-        m->payload_case = ipc_proto_payload_case(msg);
-        for (size_t i = 0; i < IPC_MAX_FDS; i++)
-                m->fds[i] = i < rd->n_fds ? TAKE_FD(rd->fds[i]) : -EBADF;
-        m->n_fds = rd->n_fds;
-        rd->n_fds = 0;
-        ipc_frame_reader_reset(rd);
-
-        conn_dispatch(c, m);
-        if (!m->kept)
-                ipc_msg_free(m);
-        return !c->closed;
-}
-
-static const char *frame_error(int r) {
-        switch (r) {
-        case -EMSGSIZE:
-                return "frame longer than the channel's maximum";
-        case -EBADMSG:
-                return "zero-length frame";
-        case -ETOOMANYREFS:
-                return "too many file descriptors in one frame";
-        case -EPERM:
-                return "file descriptors on a channel that carries none";
-        case -ECONNRESET:
-                return "connection closed in the middle of a frame";
-        default:
-                return NULL;
-        }
-}
-
-static void conn_read_frames(IpcConn *c) {
-        for (int i = 0; i < FRAMES_PER_WAKEUP && !c->closed; i++) {
-                int r = ipc_frame_read(&c->reader, c->fd);
-                if (r == 0)
-                        return;
-                if (r == -ESHUTDOWN) {
-                        ipc_conn_close(c, 0, "%s peer closed the connection", c->ch->name);
-                        return;
-                }
-                if (r < 0) {
-                        const char *why = frame_error(r);
-                        if (why)
-                                ipc_conn_close(c, r == -ECONNRESET ? r : -EBADMSG,
-                                               "%s protocol error: %s", c->ch->name, why);
-                        else
-                                ipc_conn_close(c, r, "%s read failed: %s", c->ch->name,
-                                               strerror(-r));
-                        return;
-                }
-                if (!conn_take_frame(c))
-                        return;
-        }
 }
 
 static void conn_handshake_done(IpcConn *c) {
@@ -663,7 +279,7 @@ static void conn_handshake_done(IpcConn *c) {
         }
         c->ready = true;
         c->hs_timer = sd_event_source_disable_unref(c->hs_timer);
-        int k = conn_flush(c); /* what was queued before the peer was known */
+        int k = ipc_conn_flush(c); /* what was queued before the peer was known */
         if (k < 0 && k != -EPIPE && k != -ECONNRESET) {
                 conn_close_write_error(c, k);
                 return;
@@ -750,7 +366,7 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         IpcConn *c = ipc_conn_ref(userdata);
 
         if (revents & EPOLLOUT) {
-                int r = conn_flush(c);
+                int r = ipc_conn_flush(c);
                 if (r < 0 && r != -EPIPE && r != -ECONNRESET)
                         conn_close_write_error(c, r);
                 /* EPIPE: the peer is gone; reading tells why (EOF, or its last frames). */
@@ -759,12 +375,12 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                 if (!c->ready)
                         conn_read_handshake(c);
                 if (c->ready && !c->closed) {
-                        conn_read_frames(c);
+                        ipc_conn_read_frames(c);
                         conn_update_frame_timer(c);
                 }
         }
         if (!c->closed)
-                conn_update_events(c);
+                ipc_conn_update_events(c);
         ipc_conn_unref(c);
         return 0;
 }
@@ -779,7 +395,7 @@ static int conn_frame_timeout(sd_event_source *s, uint64_t usec, void *userdata)
         IpcConn *c = ipc_conn_ref(userdata);
         c->frame_timer = sd_event_source_disable_unref(c->frame_timer);
         /* What the socket holds counts, even if the loop had not got to it yet. */
-        conn_read_frames(c);
+        ipc_conn_read_frames(c);
         if (!c->closed && conn_in_frame(c)) {
                 if (c->reader.hdr_got < sizeof(c->reader.hdr))
                         ipc_conn_close(c, -ETIMEDOUT,

@@ -105,7 +105,7 @@ typedef struct IpcPolicy {
 
 bool ipc_policy_allows(const IpcPolicy *pol, const IpcPeer *peer);
 
-/* ---- connections (ipc-conn.c) ---- */
+/* ---- connections (ipc-conn.c, ipc-conn-send.c, ipc-conn-recv.c) ---- */
 
 typedef struct IpcConn IpcConn;
 

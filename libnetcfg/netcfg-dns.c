@@ -176,7 +176,7 @@ static const char *resolved_denied_hint(int r) {
                                 "/usr/share/polkit-1/rules.d/60-tund.rules?)";
 }
 
-/* resolved's error text, unless it only repeats the errno text netcfg_errorf() appends. */
+/* resolved's error text, unless it only repeats the errno text error_set_errno() appends. */
 static const char *resolved_message(const sd_bus_error *e, int r) {
         return e->message && !streq(e->message, strerror(-r)) ? e->message : "";
 }
@@ -191,9 +191,9 @@ static int resolved_call(sd_bus *bus, sd_bus_message *m, const char *method, int
 
         r = sd_bus_call(bus, m, 0, &e, NULL);
         if (r < 0)
-                netcfg_errorf(ret_error, r, "systemd-resolved %s on link %d%s%s%s", method, ifindex,
-                              resolved_message_sep(&e, r), resolved_message(&e, r),
-                              resolved_denied_hint(r));
+                error_set_errno(ret_error, r, "systemd-resolved %s on link %d%s%s%s", method,
+                                ifindex, resolved_message_sep(&e, r), resolved_message(&e, r),
+                                resolved_denied_hint(r));
         sd_bus_error_free(&e);
         return r;
 }
@@ -217,7 +217,7 @@ static int resolved_apply(sd_bus *bus, int ifindex, const NetcfgDns *d, char **r
         if (r >= 0)
                 r = sd_bus_message_append(def, "ib", ifindex, netcfg_resolved_default_route(d));
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "building a systemd-resolved request");
+                return error_set_errno(ret_error, r, "building a systemd-resolved request");
         r = resolved_call(bus, dns, "SetLinkDNS", ifindex, ret_error);
         if (r >= 0)
                 r = resolved_call(bus, dom, "SetLinkDomains", ifindex, ret_error);
@@ -236,9 +236,9 @@ static int resolved_revert(sd_bus *bus, int ifindex, char **ret_error) {
         if (r < 0 && sd_bus_error_has_name(&e, "org.freedesktop.resolve1.NoSuchLink"))
                 r = 0;
         if (r < 0)
-                netcfg_errorf(ret_error, r, "systemd-resolved RevertLink on link %d%s%s%s", ifindex,
-                              resolved_message_sep(&e, r), resolved_message(&e, r),
-                              resolved_denied_hint(r));
+                error_set_errno(ret_error, r, "systemd-resolved RevertLink on link %d%s%s%s",
+                                ifindex, resolved_message_sep(&e, r), resolved_message(&e, r),
+                                resolved_denied_hint(r));
         sd_bus_error_free(&e);
         return r;
 }
@@ -287,25 +287,26 @@ static int resolvconf_run(const NetcfgOptions *opts, const char *arg, const char
 
         r = resolvconf_find(opts, prog, sizeof(prog));
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "finding resolvconf");
+                return error_set_errno(ret_error, r, "finding resolvconf");
         if (netcfg_resolvconf_record(ifname, record, sizeof(record)) < 0)
-                return netcfg_errorf(ret_error, -EINVAL, "resolvconf record for link \"%s\"",
-                                     ifname);
+                return error_set_errno(ret_error, -EINVAL, "resolvconf record for link \"%s\"",
+                                       ifname);
         char *argv[] = { prog, (char *) arg, record, NULL };
         r = spawn_capture(prog, argv, environ, input, NETCFG_RESOLVCONF_TIMEOUT_USEC, out,
                           sizeof(out), &st);
         if (r == -ETIMEDOUT)
-                return netcfg_errorf(
+                return error_set_errno(
                         ret_error, r, "%s %s %s: no answer within %llu s", prog, arg, record,
                         (unsigned long long) (NETCFG_RESOLVCONF_TIMEOUT_USEC / USEC_PER_SEC));
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "running %s", prog);
+                return error_set_errno(ret_error, r, "running %s", prog);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
                 return 0;
         out[strcspn(out, "\n")] = 0;
-        return netcfg_errorf(ret_error, -EIO, "%s %s %s failed (%s %d)%s%s", prog, arg, record,
-                             WIFEXITED(st) ? "exit status" : "signal",
-                             WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), *out ? ": " : "", out);
+        return error_set_errno(ret_error, -EIO, "%s %s %s failed (%s %d)%s%s", prog, arg, record,
+                               WIFEXITED(st) ? "exit status" : "signal",
+                               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), *out ? ": " : "",
+                               out);
 }
 
 int netcfg_dns_apply(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend backend, int ifindex,
@@ -316,13 +317,13 @@ int netcfg_dns_apply(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend b
         if (backend == NETCFG_DNS_RESOLVED) {
                 r = netcfg_bus_open(opts, bus);
                 if (r < 0)
-                        return netcfg_errorf(ret_error, r, "connecting to the system bus");
+                        return error_set_errno(ret_error, r, "connecting to the system bus");
                 return resolved_apply(*bus, ifindex, d, ret_error);
         }
         if (backend != NETCFG_DNS_RESOLVCONF)
-                return netcfg_errorf(ret_error, -ENOENT, "no DNS backend");
+                return error_set_errno(ret_error, -ENOENT, "no DNS backend");
         if (netcfg_resolvconf_input(d, &input) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "building resolvconf input");
+                return error_set_errno(ret_error, -ENOMEM, "building resolvconf input");
         return resolvconf_run(opts, "-a", ifname, input, ret_error);
 }
 
@@ -333,7 +334,7 @@ int netcfg_dns_revert(const NetcfgOptions *opts, sd_bus **bus, NetcfgDnsBackend 
         if (backend == NETCFG_DNS_RESOLVED) {
                 r = netcfg_bus_open(opts, bus);
                 if (r < 0)
-                        return netcfg_errorf(ret_error, r, "connecting to the system bus");
+                        return error_set_errno(ret_error, r, "connecting to the system bus");
                 return resolved_revert(*bus, ifindex, ret_error);
         }
         if (backend == NETCFG_DNS_RESOLVCONF)

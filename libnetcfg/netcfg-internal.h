@@ -8,17 +8,15 @@
 #include <sys/types.h>
 
 #include "macro.h"
+#include "error-util.h"
 #include "netcfg.h"
 
 #define NETCFG_BATCH_LIMIT_DEFAULT (32U * 1024U)
 #define NETCFG_BATCH_LIMIT_MAX (128U * 1024U)
 #define NETCFG_NLMSG_MAX 512U /* the largest message we build (a route: < 100 bytes) */
 
-/* --- errors: every failure leaves one actionable line in *ret_error --- */
-int netcfg_errorf(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-/* The same, with the kernel's extended-ack text appended when there is one. */
-int netcfg_error_extack(char **ret_error, int r, const char *extack, const char *fmt, ...)
-        _printf_(4, 5);
+/* --- errors: every failure leaves one actionable line in *ret_error (error-util.h:
+ * error_set_errno(), error_set_extack() with the kernel's extended ack) --- */
 
 /* --- what to apply: a plan derived from NetworkSettings --- */
 typedef struct NetcfgDns {
@@ -240,13 +238,57 @@ int netcfg_context_alloc(NetcfgContext **ret, const NetcfgOptions *opts);
 int netcfg_objects_subtract(const NetcfgObjects *a, const NetcfgObjects *b, NetcfgObjects *ret);
 void netcfg_routes_sort(NetcfgRoute *routes, size_t n);
 
-/* --- the kill switch's nf_tables batch (netcfg-nft.c) --- */
+/* --- the kill switch's nf_tables batch (netcfg-nft.c, netcfg-nft-rule.c, netcfg-nft-kernel.c) ---
+ */
 #define NETCFG_NFT_CHAIN_MAX 48 /* "ks-" + profile (32) + "-out" */
+
+/* The building blocks of the batch (netcfg-nft-rule.c), which the ruleset (netcfg-nft.c) puts
+ * together. Nothing fails on the spot: a failed allocation sets oom, and the build ends in
+ * -ENOMEM. */
+typedef struct NftBatch {
+        char *buf;
+        size_t len, cap;
+        uint32_t seq_first, seq_next;
+        unsigned n_acked; /* messages that want an ack */
+        unsigned n_rules;
+        bool oom;
+} NftBatch;
+
+void nft_batch_marker(NftBatch *b, bool begin);
+void nft_put_table(NftBatch *b, uint16_t type);
+void nft_put_chain(NftBatch *b, const char *name, int hook);
+
+/* A rule is a list of matches and a verdict: nft_rule_new(), nft_match_*(), then one of the
+ * nft_put_*() that take it, which add it to the batch and free it. */
+typedef struct NftRule {
+        struct nftnl_rule *r;
+        bool oom;
+} NftRule;
+
+NftRule nft_rule_new(void);
+void nft_match_cmp(NftRule *r, uint32_t op, const void *data, uint32_t len);
+void nft_match_meta(NftRule *r, uint32_t key);
+void nft_match_payload(NftRule *r, uint32_t base, uint32_t offset, uint32_t len);
+void nft_match_nfproto(NftRule *r, int family);
+void nft_match_l4proto(NftRule *r, uint8_t proto);
+void nft_match_port(NftRule *r, bool dst, uint16_t port);
+void nft_match_ifname(NftRule *r, bool out, const char *ifname);
+void nft_match_loopback(NftRule *r, bool out);
+void nft_match_prefix(NftRule *r, bool dst, const NetcfgPrefix *p);
+void nft_match_ct_state(NftRule *r, uint32_t states);
+void nft_match_icmp6_type(NftRule *r, uint8_t type);
+void nft_match_tcp_rst(NftRule *r);
+void nft_match_engine(NftRule *r, const NetcfgKillswitch *ks);
+void nft_put_rule(NftBatch *b, NftRule *r, const char *chain, int verdict, const char *target);
+void nft_put_verdict(NftBatch *b, NftRule *r, const char *chain, int verdict);
+void nft_put_reject(NftBatch *b, NftRule *r, const char *chain, bool tcp);
+void nft_put_counter(NftBatch *b, const char *chain);
 
 /* The whole table for these specs (none: just its removal) as one nf_tables transaction,
  * malloc'ed; acks: messages that answer; rules: rules in it. */
 int netcfg_nft_build(const NetcfgKillswitch *const *ks, size_t n, char **ret_buf, size_t *ret_len,
                      unsigned *ret_acks, unsigned *ret_rules);
+/* netcfg-nft-kernel.c: the batch as one transaction, and the table's rules read back. */
 int netcfg_nft_commit(const char *buf, size_t len, unsigned acks, char **ret_error);
 
 typedef struct NetcfgNftReadback {

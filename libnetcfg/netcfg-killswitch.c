@@ -218,26 +218,26 @@ int netcfg_killswitch_load(const char *dir, const char *profile, NetcfgKillswitc
         _cleanup_free_ char *path = NULL, *text = NULL;
         int r = spec_path(dir, profile, &path);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "kill switch of \"%s\"", profile);
+                return error_set_errno(ret_error, r, "kill switch of \"%s\"", profile);
         r = netcfg_read_text(path, &text);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "reading %s", path);
+                return error_set_errno(ret_error, r, "reading %s", path);
         r = netcfg_killswitch_parse(text, profile, ret);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "%s is not a kill switch spec", path);
+                return error_set_errno(ret_error, r, "%s is not a kill switch spec", path);
         return 0;
 }
 
 static int lock_dir(const char *dir, char **ret_error) {
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/" KS_LOCK, dir) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "out of memory");
+                return error_set_errno(ret_error, -ENOMEM, "out of memory");
         _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-                return netcfg_errorf(ret_error, negative_errno(), "cannot open %s", path);
+                return error_set_errno(ret_error, negative_errno(), "cannot open %s", path);
         while (flock(fd, LOCK_EX) < 0)
                 if (errno != EINTR)
-                        return netcfg_errorf(ret_error, negative_errno(), "cannot lock %s", path);
+                        return error_set_errno(ret_error, negative_errno(), "cannot lock %s", path);
         return TAKE_FD(fd);
 }
 
@@ -281,13 +281,13 @@ static int specs_load(const char *dir, Specs *ret, char **ret_error) {
         size_t n = 0;
         int r = netcfg_killswitch_list(dir, &names, &n);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "cannot read %s", dir);
+                return error_set_errno(ret_error, r, "cannot read %s", dir);
         if (n > KS_MAX_PROFILES)
-                return netcfg_errorf(ret_error, -E2BIG, "more than %u kill switches in %s",
-                                     KS_MAX_PROFILES, dir);
+                return error_set_errno(ret_error, -E2BIG, "more than %u kill switches in %s",
+                                       KS_MAX_PROFILES, dir);
         ret->v = calloc(MAX(n, (size_t) 1), sizeof(NetcfgKillswitch));
         if (!ret->v)
-                return netcfg_errorf(ret_error, -ENOMEM, "out of memory");
+                return error_set_errno(ret_error, -ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++) {
                 r = netcfg_killswitch_load(dir, names[i], &ret->v[ret->n], ret_error);
                 if (r < 0)
@@ -306,7 +306,7 @@ static int rewrite(const char *dir, const char *profile, char **ret_error) {
                 return r;
         _cleanup_free_ const NetcfgKillswitch **ptrs = calloc(specs.n + 1, sizeof(*ptrs));
         if (!ptrs)
-                return netcfg_errorf(ret_error, -ENOMEM, "out of memory");
+                return error_set_errno(ret_error, -ENOMEM, "out of memory");
         for (size_t i = 0; i < specs.n; i++)
                 ptrs[i] = &specs.v[i];
         _cleanup_free_ char *buf = NULL;
@@ -314,7 +314,7 @@ static int rewrite(const char *dir, const char *profile, char **ret_error) {
         unsigned acks, rules;
         r = netcfg_nft_build(ptrs, specs.n, &buf, &len, &acks, &rules);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "building the kill switch's rules");
+                return error_set_errno(ret_error, r, "building the kill switch's rules");
         r = netcfg_nft_commit(buf, len, acks, ret_error);
         if (r < 0)
                 return r;
@@ -327,22 +327,22 @@ static int rewrite(const char *dir, const char *profile, char **ret_error) {
                 return r;
         if (specs.n == 0 ? rb.present
                          : !rb.present || rb.rules != rules || (profile && rb.profile_rules == 0))
-                return netcfg_errorf(ret_error, -EIO,
-                                     "the kill switch's table reads back wrong: %u rules (%u "
-                                     "written), table %s",
-                                     rb.rules, rules, rb.present ? "present" : "absent");
+                return error_set_errno(ret_error, -EIO,
+                                       "the kill switch's table reads back wrong: %u rules (%u "
+                                       "written), table %s",
+                                       rb.rules, rules, rb.present ? "present" : "absent");
         return 0;
 }
 
 int netcfg_killswitch_set(const char *dir, const NetcfgKillswitch *ks, char **ret_error) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         if (spec_path(dir, ks->profile, &path) < 0 || isempty(ks->ifname))
-                return netcfg_errorf(ret_error, -EINVAL, "invalid kill switch for \"%s\"",
-                                     ks->profile);
+                return error_set_errno(ret_error, -EINVAL, "invalid kill switch for \"%s\"",
+                                       ks->profile);
         if (netcfg_killswitch_format(ks, &text) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "out of memory");
+                return error_set_errno(ret_error, -ENOMEM, "out of memory");
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return netcfg_errorf(ret_error, negative_errno(), "cannot create %s", dir);
+                return error_set_errno(ret_error, negative_errno(), "cannot create %s", dir);
         _cleanup_close_ int lock = lock_dir(dir, ret_error);
         if (lock < 0)
                 return lock;
@@ -355,7 +355,7 @@ int netcfg_killswitch_set(const char *dir, const NetcfgKillswitch *ks, char **re
 int netcfg_killswitch_remove(const char *dir, const char *profile, char **ret_error) {
         _cleanup_free_ char *path = NULL;
         if (spec_path(dir, profile, &path) < 0)
-                return netcfg_errorf(ret_error, -EINVAL, "invalid profile name \"%s\"", profile);
+                return error_set_errno(ret_error, -EINVAL, "invalid profile name \"%s\"", profile);
         if (access(path, F_OK) < 0) {
                 /* No spec: nf_tables is touched only if the kernel holds rules of this
                  * profile all the same (its spec was lost); a host that never had a switch
@@ -366,14 +366,15 @@ int netcfg_killswitch_remove(const char *dir, const char *profile, char **ret_er
                 if (netcfg_nft_read(&rb, NULL) < 0 || rb.profile_rules == 0)
                         return 0;
                 if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                        return netcfg_errorf(ret_error, negative_errno(), "cannot create %s", dir);
+                        return error_set_errno(ret_error, negative_errno(), "cannot create %s",
+                                               dir);
         }
         _cleanup_close_ int lock = lock_dir(dir, ret_error);
         if (lock < 0)
                 return lock;
         bool had = unlink(path) >= 0;
         if (!had && errno != ENOENT)
-                return netcfg_errorf(ret_error, negative_errno(), "cannot remove %s", path);
+                return error_set_errno(ret_error, negative_errno(), "cannot remove %s", path);
         /* Also when there was none: whatever of it the kernel still holds goes. */
         int r = rewrite(dir, NULL, ret_error);
         return r < 0 ? r : had;
@@ -383,7 +384,7 @@ int netcfg_killswitch_status(const char *dir, const char *profile, NetcfgKillswi
                              char **ret_error) {
         _cleanup_free_ char *path = NULL;
         if (spec_path(dir, profile, &path) < 0)
-                return netcfg_errorf(ret_error, -EINVAL, "invalid profile name \"%s\"", profile);
+                return error_set_errno(ret_error, -EINVAL, "invalid profile name \"%s\"", profile);
         char prefix[NETCFG_NFT_CHAIN_MAX];
         snprintf(prefix, sizeof(prefix), "ks-%s-", profile);
         NetcfgNftReadback rb = { .prefix = prefix };

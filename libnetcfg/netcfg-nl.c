@@ -8,42 +8,6 @@
 
 #include "netcfg-internal.h"
 
-static int vformat_error(char **ret_error, int r, const char *extack, const char *fmt, va_list ap)
-        _printf_(4, 0);
-static int vformat_error(char **ret_error, int r, const char *extack, const char *fmt, va_list ap) {
-        _cleanup_free_ char *what = NULL;
-        char *s = NULL;
-
-        if (!ret_error)
-                return r;
-        if (vasprintf(&what, fmt, ap) < 0)
-                return r;
-        if (asprintf(&s, "%s: %s%s%s%s", what, strerror(-r), extack ? " (kernel: " : "",
-                     extack ?: "", extack ? ")" : "") < 0)
-                return r;
-        free(*ret_error);
-        *ret_error = s;
-        return r;
-}
-
-int netcfg_errorf(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vformat_error(ret_error, r, NULL, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-int netcfg_error_extack(char **ret_error, int r, const char *extack, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vformat_error(ret_error, r, isempty(extack) ? NULL : extack, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
 void netcfg_nlattr_put_prefix(struct nlmsghdr *nlh, uint16_t type, const NetcfgPrefix *p) {
         mnl_attr_put(nlh, type, p->family == AF_INET ? 4 : 16, p->addr);
 }

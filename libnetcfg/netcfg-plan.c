@@ -96,30 +96,30 @@ static int prefix_from_pb(const Tund__IpPrefix *pb, const char *what, size_t n, 
         NetcfgPrefix p = {};
 
         if (!pb)
-                return netcfg_errorf(ret_error, -EINVAL, "%s %zu is missing", what, n);
+                return error_set_errno(ret_error, -EINVAL, "%s %zu is missing", what, n);
         p.family = family_of_len(pb->address.len);
         if (p.family == AF_UNSPEC)
-                return netcfg_errorf(ret_error, -EINVAL,
-                                     "%s %zu: address has %zu bytes, expected 4 (IPv4) or 16 "
-                                     "(IPv6)",
-                                     what, n, pb->address.len);
+                return error_set_errno(ret_error, -EINVAL,
+                                       "%s %zu: address has %zu bytes, expected 4 (IPv4) or 16 "
+                                       "(IPv6)",
+                                       what, n, pb->address.len);
         memcpy(p.addr, pb->address.data, pb->address.len);
         if (pb->prefix_len > (uint32_t) max_len(p.family)) {
                 p.len = 0;
-                return netcfg_errorf(ret_error, -EINVAL,
-                                     "%s %zu: prefix length /%u is out of range for %s (0-%d)",
-                                     what, n, pb->prefix_len, p.family == AF_INET ? "IPv4" : "IPv6",
-                                     max_len(p.family));
+                return error_set_errno(ret_error, -EINVAL,
+                                       "%s %zu: prefix length /%u is out of range for %s (0-%d)",
+                                       what, n, pb->prefix_len,
+                                       p.family == AF_INET ? "IPv4" : "IPv6", max_len(p.family));
         }
         p.len = (uint8_t) pb->prefix_len;
         if (network && host_bits_set(&p)) {
                 NetcfgPrefix m = p;
 
                 mask_prefix(&m);
-                return netcfg_errorf(ret_error, -EINVAL,
-                                     "%s %s has host bits set (did you mean %s?)", what,
-                                     netcfg_prefix_to_string(&p, buf, sizeof(buf)),
-                                     netcfg_prefix_to_string(&m, fixed, sizeof(fixed)));
+                return error_set_errno(ret_error, -EINVAL,
+                                       "%s %s has host bits set (did you mean %s?)", what,
+                                       netcfg_prefix_to_string(&p, buf, sizeof(buf)),
+                                       netcfg_prefix_to_string(&m, fixed, sizeof(fixed)));
         }
         *ret = p;
         return 0;
@@ -206,15 +206,15 @@ static int plan_domains(char *const *names, size_t n, const char *what, char ***
                         char **ret_error) {
         for (size_t i = 0; i < n; i++) {
                 if (names[i] && names[i][0] == '~')
-                        return netcfg_errorf(ret_error, -EINVAL,
-                                             "%s \"%s\": write it without \"~\" (routing_domains "
-                                             "already means routing-only)",
-                                             what, names[i]);
+                        return error_set_errno(ret_error, -EINVAL,
+                                               "%s \"%s\": write it without \"~\" (routing_domains "
+                                               "already means routing-only)",
+                                               what, names[i]);
                 if (!names[i] || netcfg_dns_name_check(names[i]) < 0)
-                        return netcfg_errorf(ret_error, -EINVAL,
-                                             "%s \"%s\" is not a valid DNS "
-                                             "domain name",
-                                             what, names[i] ?: "(null)");
+                        return error_set_errno(ret_error, -EINVAL,
+                                               "%s \"%s\" is not a valid DNS "
+                                               "domain name",
+                                               what, names[i] ?: "(null)");
         }
         *ret = strv_copy_n(names, n);
         return *ret ? 0 : -ENOMEM;
@@ -231,10 +231,10 @@ static int plan_dns(const Tund__NetworkSettings *s, NetcfgDns *d, char **ret_err
 
                 p->family = family_of_len(s->dns_servers[i].len);
                 if (p->family == AF_UNSPEC)
-                        return netcfg_errorf(ret_error, -EINVAL,
-                                             "DNS server %zu has %zu bytes, "
-                                             "expected 4 (IPv4) or 16 (IPv6)",
-                                             i + 1, s->dns_servers[i].len);
+                        return error_set_errno(ret_error, -EINVAL,
+                                               "DNS server %zu has %zu bytes, "
+                                               "expected 4 (IPv4) or 16 (IPv6)",
+                                               i + 1, s->dns_servers[i].len);
                 memcpy(p->addr, s->dns_servers[i].data, s->dns_servers[i].len);
                 p->len = (uint8_t) max_len(p->family);
         }
@@ -252,9 +252,9 @@ static int plan_dns(const Tund__NetworkSettings *s, NetcfgDns *d, char **ret_err
         d->full = s->dns_mode == TUND__DNS_MODE__DNS_MODE_FULL;
         d->default_route = s->dns_default_route;
         if ((d->full || d->n_search || d->n_routing) && d->n_servers == 0)
-                return netcfg_errorf(ret_error, -EINVAL,
-                                     "DNS domains or full DNS mode were "
-                                     "given without any DNS server");
+                return error_set_errno(ret_error, -EINVAL,
+                                       "DNS domains or full DNS mode were "
+                                       "given without any DNS server");
         return 0;
 }
 
@@ -378,9 +378,9 @@ static int plan_routes(const Tund__NetworkSettings *s, const NetcfgPlanParams *p
                     prev->table == cur->table) {
                         if (prev->type == cur->type)
                                 continue; /* listed twice */
-                        return netcfg_errorf(ret_error, -EINVAL,
-                                             "prefix %s is both routed and excluded",
-                                             netcfg_prefix_to_string(&cur->dst, buf, sizeof(buf)));
+                        return error_set_errno(
+                                ret_error, -EINVAL, "prefix %s is both routed and excluded",
+                                netcfg_prefix_to_string(&cur->dst, buf, sizeof(buf)));
                 }
                 o->routes[n++] = *cur;
         }
@@ -394,20 +394,20 @@ static int plan_check_link(const Tund__NetworkSettings *s, const NetcfgPlan *pla
         bool v6 = false;
 
         if (s->mtu != 0 && (s->mtu < 68 || s->mtu > 65535))
-                return netcfg_errorf(ret_error, -EINVAL, "MTU %u is out of range (68-65535)",
-                                     s->mtu);
+                return error_set_errno(ret_error, -EINVAL, "MTU %u is out of range (68-65535)",
+                                       s->mtu);
         for (size_t i = 0; i < plan->obj.n_addresses; i++)
                 v6 = v6 || plan->obj.addresses[i].prefix.family == AF_INET6;
         if (v6 && s->mtu != 0 && s->mtu < 1280)
-                return netcfg_errorf(ret_error, -EINVAL,
-                                     "MTU %u is below IPv6's minimum of "
-                                     "1280, but the link has IPv6 addresses",
-                                     s->mtu);
+                return error_set_errno(ret_error, -EINVAL,
+                                       "MTU %u is below IPv6's minimum of "
+                                       "1280, but the link has IPv6 addresses",
+                                       s->mtu);
         if (s->table == RT_TABLE_LOCAL || s->table == RT_TABLE_DEFAULT)
-                return netcfg_errorf(ret_error, -EINVAL,
-                                     "routing table %u is reserved by the "
-                                     "kernel (local/default); choose another",
-                                     s->table);
+                return error_set_errno(ret_error, -EINVAL,
+                                       "routing table %u is reserved by the "
+                                       "kernel (local/default); choose another",
+                                       s->table);
         return 0;
 }
 
@@ -425,7 +425,8 @@ int netcfg_plan_build(const Tund__NetworkSettings *s, const NetcfgPlanParams *p,
                 r = plan_dns(s, &plan.dns, ret_error);
         if (r < 0) {
                 netcfg_plan_done(&plan);
-                return r == -ENOMEM ? netcfg_errorf(ret_error, r, "planning network settings") : r;
+                return r == -ENOMEM ? error_set_errno(ret_error, r, "planning network settings")
+                                    : r;
         }
         *ret = plan;
         return 0;

@@ -33,12 +33,20 @@ static int libnl_errno(int e) {
 }
 
 /* One cache of `kind` (route, rule, addr, link) of the current network namespace. */
+/* "routes", "rules", "addresses", "links": for error sentences. */
+static const char *kind_plural(const char *kind) {
+        return streq(kind, "route")     ? "routes"
+               : streq(kind, "rule")    ? "rules"
+               : streq(kind, "address") ? "addresses"
+                                        : "links";
+}
+
 static int cache_alloc(const char *kind, struct nl_cache **ret, char **ret_error) {
         _cleanup_(nl_socket_freep) struct nl_sock *sk = nl_socket_alloc();
         int e;
 
         if (!sk)
-                return netcfg_errorf(ret_error, -ENOMEM, "reading %ss", kind);
+                return error_set_errno(ret_error, -ENOMEM, "reading %s", kind_plural(kind));
         e = nl_connect(sk, NETLINK_ROUTE);
         if (e >= 0) {
                 if (streq(kind, "route"))
@@ -51,8 +59,8 @@ static int cache_alloc(const char *kind, struct nl_cache **ret, char **ret_error
                         e = rtnl_link_alloc_cache(sk, AF_UNSPEC, ret);
         }
         if (e < 0)
-                return netcfg_errorf(ret_error, libnl_errno(e), "reading %ss (libnl: %s)", kind,
-                                     nl_geterror(e));
+                return error_set_errno(ret_error, libnl_errno(e), "reading %s (libnl: %s)",
+                                       kind_plural(kind), nl_geterror(e));
         return 0;
 }
 
@@ -85,6 +93,23 @@ static void *collect_next(Collect *c) {
         return memset((char *) a + c->n++ * c->size, 0, c->size);
 }
 
+/* Every object of a kind that cb (which calls collect_next()) keeps, as one malloc'd array. */
+static int collect_all(const char *kind, void (*cb)(struct nl_object *, void *), Collect *c,
+                       void **ret, size_t *ret_n, char **ret_error) {
+        _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+        int r = cache_alloc(kind, &cache, ret_error);
+        if (r < 0)
+                return r;
+        nl_cache_foreach(cache, cb, c);
+        if (c->error) {
+                free(c->items);
+                return error_set_errno(ret_error, c->error, "reading %s", kind_plural(kind));
+        }
+        *ret = c->items;
+        *ret_n = c->n;
+        return 0;
+}
+
 static void route_cb(struct nl_object *o, void *data) {
         struct rtnl_route *rt = (struct rtnl_route *) o;
         struct rtnl_nexthop *nh =
@@ -110,24 +135,11 @@ static void route_cb(struct nl_object *o, void *data) {
 
 int netcfg_read_routes(int ifindex, uint32_t table, uint8_t protocol, NetcfgRoute **ret,
                        size_t *ret_n, char **ret_error) {
-        _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         Collect c = { .size = sizeof(NetcfgRoute),
                       .ifindex = ifindex,
                       .table = table,
                       .protocol = protocol };
-        int r;
-
-        r = cache_alloc("route", &cache, ret_error);
-        if (r < 0)
-                return r;
-        nl_cache_foreach(cache, route_cb, &c);
-        if (c.error) {
-                free(c.items);
-                return netcfg_errorf(ret_error, c.error, "reading routes");
-        }
-        *ret = c.items;
-        *ret_n = c.n;
-        return 0;
+        return collect_all("route", route_cb, &c, (void **) ret, ret_n, ret_error);
 }
 
 /* libnl does not expose a rule's invert flag or suppress_prefixlength: those read as
@@ -155,21 +167,8 @@ static void rule_cb(struct nl_object *o, void *data) {
 
 int netcfg_read_rules(uint32_t prio_min, uint32_t prio_max, NetcfgRule **ret, size_t *ret_n,
                       char **ret_error) {
-        _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         Collect c = { .size = sizeof(NetcfgRule), .prio_min = prio_min, .prio_max = prio_max };
-        int r;
-
-        r = cache_alloc("rule", &cache, ret_error);
-        if (r < 0)
-                return r;
-        nl_cache_foreach(cache, rule_cb, &c);
-        if (c.error) {
-                free(c.items);
-                return netcfg_errorf(ret_error, c.error, "reading rules");
-        }
-        *ret = c.items;
-        *ret_n = c.n;
-        return 0;
+        return collect_all("rule", rule_cb, &c, (void **) ret, ret_n, ret_error);
 }
 
 static void addr_cb(struct nl_object *o, void *data) {
@@ -188,21 +187,27 @@ static void addr_cb(struct nl_object *o, void *data) {
 }
 
 int netcfg_read_addresses(int ifindex, NetcfgAddress **ret, size_t *ret_n, char **ret_error) {
-        _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         Collect c = { .size = sizeof(NetcfgAddress), .ifindex = ifindex };
-        int r;
+        return collect_all("address", addr_cb, &c, (void **) ret, ret_n, ret_error);
+}
 
-        r = cache_alloc("address", &cache, ret_error);
-        if (r < 0)
-                return r;
-        nl_cache_foreach(cache, addr_cb, &c);
-        if (c.error) {
-                free(c.items);
-                return netcfg_errorf(ret_error, c.error, "reading addresses");
-        }
-        *ret = c.items;
-        *ret_n = c.n;
-        return 0;
+static void link_from_nl(struct rtnl_link *l, NetcfgLink *ret) {
+        *ret = (NetcfgLink){ .ifindex = rtnl_link_get_ifindex(l),
+                             .mtu = rtnl_link_get_mtu(l),
+                             .flags = rtnl_link_get_flags(l),
+                             .up = rtnl_link_get_flags(l) & IFF_UP };
+        snprintf(ret->ifname, sizeof(ret->ifname), "%s", rtnl_link_get_name(l) ?: "");
+}
+
+static void link_cb(struct nl_object *o, void *data) {
+        NetcfgLink *l = collect_next(data);
+        if (l)
+                link_from_nl((struct rtnl_link *) o, l);
+}
+
+int netcfg_read_links(NetcfgLink **ret, size_t *ret_n, char **ret_error) {
+        Collect c = { .size = sizeof(NetcfgLink) };
+        return collect_all("link", link_cb, &c, (void **) ret, ret_n, ret_error);
 }
 
 int netcfg_read_link(const char *ifname, int ifindex, NetcfgLink *ret, char **ret_error) {
@@ -215,15 +220,12 @@ int netcfg_read_link(const char *ifname, int ifindex, NetcfgLink *ret, char **re
                 return r;
         l = ifname ? rtnl_link_get_by_name(cache, ifname) : rtnl_link_get(cache, ifindex);
         if (!l)
-                return netcfg_errorf(ret_error, -ENODEV,
-                                     "no link %s%s%.0d in this network "
-                                     "namespace",
-                                     ifname ? "named " : "with index ", ifname ?: "",
-                                     ifname ? 0 : ifindex);
-        *ret = (NetcfgLink){ .ifindex = rtnl_link_get_ifindex(l),
-                             .mtu = rtnl_link_get_mtu(l),
-                             .up = rtnl_link_get_flags(l) & IFF_UP };
-        snprintf(ret->ifname, sizeof(ret->ifname), "%s", rtnl_link_get_name(l));
+                return error_set_errno(ret_error, -ENODEV,
+                                       "no link %s%s%.0d in this network "
+                                       "namespace",
+                                       ifname ? "named " : "with index ", ifname ?: "",
+                                       ifname ? 0 : ifindex);
+        link_from_nl(l, ret);
         rtnl_link_put(l);
         return 0;
 }
@@ -291,8 +293,8 @@ static int read_dns_property(sd_bus *bus, const char *path, const char *prop, co
         r = sd_bus_get_property(bus, "org.freedesktop.resolve1", path,
                                 "org.freedesktop.resolve1.Link", prop, &e, &m, sig);
         if (r < 0)
-                netcfg_errorf(ret_error, r, "reading resolved's %s%s%s", prop,
-                              e.message ? ": " : "", e.message ?: "");
+                error_set_errno(ret_error, r, "reading resolved's %s%s%s", prop,
+                                e.message ? ": " : "", e.message ?: "");
         else if (streq(prop, "DNS"))
                 r = read_dns_servers(m, st);
         else if (streq(prop, "Domains"))
@@ -318,15 +320,15 @@ int netcfg_read_dns(const NetcfgOptions *opts, int ifindex, NetcfgDnsStatus *ret
         bus = opts->bus ? sd_bus_ref(opts->bus) : NULL;
         r = netcfg_bus_open(opts, &bus);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "connecting to the system bus");
+                return error_set_errno(ret_error, r, "connecting to the system bus");
         r = sd_bus_call_method(bus, "org.freedesktop.resolve1", "/org/freedesktop/resolve1",
                                "org.freedesktop.resolve1.Manager", "GetLink", &e, &reply, "i",
                                ifindex);
         if (r < 0)
-                netcfg_errorf(ret_error, r, "asking systemd-resolved for link %d%s%s", ifindex,
-                              e.message ? ": " : "", e.message ?: "");
+                error_set_errno(ret_error, r, "asking systemd-resolved for link %d%s%s", ifindex,
+                                e.message ? ": " : "", e.message ?: "");
         if (r >= 0 && (r = sd_bus_message_read(reply, "o", &path)) < 0)
-                netcfg_errorf(ret_error, r, "reading resolved's GetLink reply");
+                error_set_errno(ret_error, r, "reading resolved's GetLink reply");
         if (r >= 0)
                 r = read_dns_property(bus, path, "DNS", "a(iay)", &st, ret_error);
         if (r >= 0)

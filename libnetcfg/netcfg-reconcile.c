@@ -28,7 +28,7 @@ static int reconcile_collect_routes(const NetcfgContext *ctx, int ifindex, Netcf
                 return r;
         all = reallocarray(o->routes, o->n_routes + n_on_link + 1, sizeof(NetcfgRoute));
         if (!all)
-                return netcfg_errorf(ret_error, -ENOMEM, "reading routes");
+                return error_set_errno(ret_error, -ENOMEM, "reading routes");
         o->routes = all;
         for (size_t i = 0; i < n_on_link; i++)
                 if (on_link[i].table != ctx->opts.table)
@@ -86,13 +86,13 @@ int netcfg_reconcile(const char *ifname, const NetcfgOptions *opts, char **ret_e
         int r;
 
         if (isempty(ifname) || strlen(ifname) >= IFNAMSIZ)
-                return netcfg_errorf(ret_error, -EINVAL, "reconcile needs a link name");
+                return error_set_errno(ret_error, -EINVAL, "reconcile needs a link name");
         r = netcfg_context_alloc(&ctx, opts);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "opening a netlink socket");
+                return error_set_errno(ret_error, r, "opening a netlink socket");
         r = netcfg_link_get(ctx->nl, ifname, 0, &l);
         if (r < 0 && r != -ENODEV)
-                return netcfg_errorf(ret_error, r, "looking up link \"%s\"", ifname);
+                return error_set_errno(ret_error, r, "looking up link \"%s\"", ifname);
 
         r = reconcile_collect_routes(ctx, l.ifindex, &o, ret_error);
         if (r >= 0)
@@ -101,7 +101,7 @@ int netcfg_reconcile(const char *ifname, const NetcfgOptions *opts, char **ret_e
                 return r;
         o.addresses = calloc(1, sizeof(NetcfgAddress));
         if (!o.addresses)
-                return netcfg_errorf(ret_error, -ENOMEM, "reconciling");
+                return error_set_errno(ret_error, -ENOMEM, "reconciling");
         reconcile_dns(ctx, l.ifindex, ifname);
         r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, false, &o, NULL, ret_error);
         if (r < 0)

@@ -181,20 +181,20 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
         int n, r;
 
         if (!copy)
-                return netcfg_errorf(ret_error, -ENOMEM, "parsing state");
+                return error_set_errno(ret_error, -ENOMEM, "parsing state");
         ctx->dns_backend = NETCFG_DNS_NONE; /* unless a "dns" line says otherwise */
         for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 lineno++;
                 if (end)
-                        return netcfg_errorf(ret_error, -EBADMSG,
-                                             "state line %u: text after "
-                                             "\"end\"",
-                                             lineno);
+                        return error_set_errno(ret_error, -EBADMSG,
+                                               "state line %u: text after "
+                                               "\"end\"",
+                                               lineno);
                 if (first) {
                         if (!streq(line, STATE_MAGIC))
-                                return netcfg_errorf(ret_error, -EBADMSG,
-                                                     "not a tund netcfg "
-                                                     "state (expected \"" STATE_MAGIC "\")");
+                                return error_set_errno(ret_error, -EBADMSG,
+                                                       "not a tund netcfg "
+                                                       "state (expected \"" STATE_MAGIC "\")");
                         first = false;
                         continue;
                 }
@@ -205,13 +205,13 @@ int netcfg_state_parse(NetcfgContext *ctx, const char *text, char **ret_error) {
                 n = netcfg_split_words(line, w, ELEMENTSOF(w));
                 r = n <= 0 ? -EINVAL : parse_header_line(ctx, w, n);
                 if (r < 0)
-                        return netcfg_errorf(ret_error, r == -ENOMEM ? r : -EBADMSG,
-                                             "state line %u is invalid", lineno);
+                        return error_set_errno(ret_error, r == -ENOMEM ? r : -EBADMSG,
+                                               "state line %u is invalid", lineno);
         }
         if (!end || ctx->ifindex <= 0)
-                return netcfg_errorf(ret_error, -EBADMSG,
-                                     "state is incomplete (no link or no "
-                                     "\"end\" line: torn write?)");
+                return error_set_errno(ret_error, -EBADMSG,
+                                       "state is incomplete (no link or no "
+                                       "\"end\" line: torn write?)");
         netcfg_objects_sort(&ctx->obj);
         ctx->applied = true;
         return 0;
@@ -224,14 +224,14 @@ int netcfg_write_text(const char *path, const char *text, mode_t mode, char **re
         int r;
 
         if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "writing %s", path);
+                return error_set_errno(ret_error, -ENOMEM, "writing %s", path);
         fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
         if (fd < 0)
-                return netcfg_errorf(ret_error, negative_errno(), "creating %s", tmp);
+                return error_set_errno(ret_error, negative_errno(), "creating %s", tmp);
         if (mode != 0600 && fchmod(fd, mode) < 0) {
                 r = negative_errno();
                 unlink(tmp);
-                return netcfg_errorf(ret_error, r, "chmod %s", tmp);
+                return error_set_errno(ret_error, r, "chmod %s", tmp);
         }
         while (done < len) {
                 ssize_t k = write(fd, text + done, len - done);
@@ -240,14 +240,14 @@ int netcfg_write_text(const char *path, const char *text, mode_t mode, char **re
                 if (k < 0) {
                         r = negative_errno();
                         unlink(tmp);
-                        return netcfg_errorf(ret_error, r, "writing %s", tmp);
+                        return error_set_errno(ret_error, r, "writing %s", tmp);
                 }
                 done += (size_t) k;
         }
         if (fsync(fd) < 0 || rename(tmp, path) < 0) {
                 r = negative_errno();
                 unlink(tmp);
-                return netcfg_errorf(ret_error, r, "saving %s", path);
+                return error_set_errno(ret_error, r, "saving %s", path);
         }
         return 0;
 }
@@ -256,7 +256,7 @@ int netcfg_state_save(NetcfgContext *ctx, const char *path, char **ret_error) {
         _cleanup_free_ char *text = NULL;
 
         if (netcfg_state_format(ctx, &text) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "formatting state");
+                return error_set_errno(ret_error, -ENOMEM, "formatting state");
         return netcfg_write_text(path, text, 0600, ret_error);
 }
 
@@ -298,10 +298,10 @@ int netcfg_state_load(NetcfgContext **ret, const char *path, const NetcfgOptions
 
         r = netcfg_read_text(path, &text);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "reading state %s", path);
+                return error_set_errno(ret_error, r, "reading state %s", path);
         r = netcfg_context_alloc(&ctx, opts);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "opening a netlink socket");
+                return error_set_errno(ret_error, r, "opening a netlink socket");
         r = netcfg_state_parse(ctx, text, ret_error);
         if (r < 0)
                 return r;

@@ -37,8 +37,8 @@ static void write_ack(void *userdata, size_t tag, int error, const char *extack)
                 return;
         w->first_error = error;
         ops->describe(netcfg_objects_at(w->o, k, i), what, sizeof(what));
-        netcfg_error_extack(w->ret_error, error, extack, "%s %s", w->add ? "adding" : "removing",
-                            what);
+        error_set_extack(w->ret_error, error, extack, "%s %s", w->add ? "adding" : "removing",
+                         what);
 }
 
 static int write_kind(NetcfgBatch *b, const WriteCtx *w, NetcfgKind k) {
@@ -62,17 +62,17 @@ int netcfg_objects_write(struct mnl_socket *nl, size_t limit, bool add, const Ne
 
         r = netcfg_batch_new(&b, nl, limit, write_ack, &w);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "allocating a netlink batch");
+                return error_set_errno(ret_error, r, "allocating a netlink batch");
         /* Kinds in their order of creation (NetcfgKind), removal the other way. */
         for (size_t n = 0; n < _NETCFG_KIND_MAX; n++) {
                 NetcfgKind k = add ? (NetcfgKind) n : (NetcfgKind) (_NETCFG_KIND_MAX - 1 - n);
                 r = write_kind(b, &w, k);
                 if (r < 0)
-                        return netcfg_errorf(ret_error, r, "talking to the kernel (netlink)");
+                        return error_set_errno(ret_error, r, "talking to the kernel (netlink)");
         }
         r = netcfg_batch_flush(b);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "talking to the kernel (netlink)");
+                return error_set_errno(ret_error, r, "talking to the kernel (netlink)");
         return w.first_error;
 }
 
@@ -144,7 +144,7 @@ static void link_ack(void *userdata, size_t tag, int error, const char *extack) 
 
         if (error < 0 && *first == 0) {
                 *first = error;
-                netcfg_error_extack(ret_error, error, extack, "setting link #%zu", tag);
+                error_set_extack(ret_error, error, extack, "setting link #%zu", tag);
         }
 }
 
@@ -155,12 +155,12 @@ int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, ch
 
         r = netcfg_batch_new(&b, nl, 0, link_ack, ud);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "allocating a netlink batch");
+                return error_set_errno(ret_error, r, "allocating a netlink batch");
         netcfg_nlmsg_link(netcfg_batch_current(b), ifindex, mtu, up);
         r = netcfg_batch_add(b, (size_t) ifindex);
         if (r >= 0)
                 r = netcfg_batch_flush(b);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "talking to the kernel (netlink)");
+                return error_set_errno(ret_error, r, "talking to the kernel (netlink)");
         return first;
 }

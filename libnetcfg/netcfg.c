@@ -64,11 +64,11 @@ NetcfgContext *netcfg_free(NetcfgContext *ctx) {
 
 static int link_error(char **ret_error, int r, const char *ifname, int ifindex) {
         if (ifname)
-                return netcfg_errorf(ret_error, r, "looking up link \"%s\"%s", ifname,
-                                     r == -ENODEV ? " (no such link in this network namespace)"
-                                                  : "");
-        return netcfg_errorf(ret_error, r, "looking up link with index %d%s", ifindex,
-                             r == -ENODEV ? " (no such link in this network namespace)" : "");
+                return error_set_errno(ret_error, r, "looking up link \"%s\"%s", ifname,
+                                       r == -ENODEV ? " (no such link in this network namespace)"
+                                                    : "");
+        return error_set_errno(ret_error, r, "looking up link with index %d%s", ifindex,
+                               r == -ENODEV ? " (no such link in this network namespace)" : "");
 }
 
 int netcfg_new(NetcfgContext **ret, const char *ifname, int ifindex, const NetcfgOptions *opts,
@@ -78,10 +78,10 @@ int netcfg_new(NetcfgContext **ret, const char *ifname, int ifindex, const Netcf
         int r;
 
         if (!ifname && ifindex <= 0)
-                return netcfg_errorf(ret_error, -EINVAL, "no link given (name or index)");
+                return error_set_errno(ret_error, -EINVAL, "no link given (name or index)");
         r = netcfg_context_alloc(&ctx, opts);
         if (r < 0)
-                return netcfg_errorf(ret_error, r, "opening a netlink socket");
+                return error_set_errno(ret_error, r, "opening a netlink socket");
         r = netcfg_link_get(ctx->nl, ifname, ifindex, &l);
         if (r < 0)
                 return link_error(ret_error, r, ifname, ifindex);
@@ -147,8 +147,8 @@ static int apply_link(NetcfgContext *ctx, const NetcfgPlan *plan, uint32_t *ret_
         *ret_mtu_before = 0;
         *ret_set_up = false;
         if (!link_present(ctx, &l))
-                return netcfg_errorf(ret_error, -ENODEV, "link %s (index %d) is gone", ctx->ifname,
-                                     ctx->ifindex);
+                return error_set_errno(ret_error, -ENODEV, "link %s (index %d) is gone",
+                                       ctx->ifname, ctx->ifindex);
         mtu = plan->mtu && plan->mtu != l.mtu ? plan->mtu : 0;
         if (!mtu && l.up)
                 return 0;
@@ -173,9 +173,9 @@ static int apply_dns(NetcfgContext *ctx, const NetcfgPlan *plan, NetcfgDnsBacken
         }
         r = netcfg_dns_pick(&ctx->opts, &ctx->bus, backend);
         if (r < 0)
-                return netcfg_errorf(ret_error, r,
-                                     "no DNS backend: systemd-resolved is not on "
-                                     "the system bus and no resolvconf program was found");
+                return error_set_errno(ret_error, r,
+                                       "no DNS backend: systemd-resolved is not on "
+                                       "the system bus and no resolvconf program was found");
         if (ctx->dns_backend != NETCFG_DNS_NONE && ctx->dns_backend != *backend)
                 (void) netcfg_dns_revert(&ctx->opts, &ctx->bus, ctx->dns_backend, ctx->ifindex,
                                          ctx->ifname, NULL);
@@ -231,7 +231,7 @@ static int check_route_overlaps(NetcfgContext *ctx, const NetcfgObjects *plan,
         int r;
 
         if (objects_new_with_result(ctx, plan, res, 1, &fresh) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "checking routes");
+                return error_set_errno(ret_error, -ENOMEM, "checking routes");
         for (size_t i = 0; i < fresh.n_routes; i++)
                 if (fresh.routes[i].oif > 0)
                         n_link++;
@@ -258,13 +258,13 @@ static int check_route_overlaps(NetcfgContext *ctx, const NetcfgObjects *plan,
                 if (other->oif <= 0 || !if_indextoname((unsigned) other->oif, dev))
                         snprintf(dev, sizeof(dev), "%s", other->oif > 0 ? "?" : "none");
                 snprintf(table, sizeof(table), "%u", want->table);
-                return netcfg_errorf(ret_error, -EEXIST,
-                                     "route %s overlaps a route that is already there: table %s "
-                                     "sends %s to dev %s (another VPN profile, or a local "
-                                     "network). Remove the overlap from AllowedIPs or from the "
-                                     "other side",
-                                     netcfg_prefix_to_string(&want->dst, p, sizeof(p)),
-                                     want->table == RT_TABLE_MAIN ? "main" : table, p, dev);
+                return error_set_errno(ret_error, -EEXIST,
+                                       "route %s overlaps a route that is already there: table %s "
+                                       "sends %s to dev %s (another VPN profile, or a local "
+                                       "network). Remove the overlap from AllowedIPs or from the "
+                                       "other side",
+                                       netcfg_prefix_to_string(&want->dst, p, sizeof(p)),
+                                       want->table == RT_TABLE_MAIN ? "main" : table, p, dev);
         }
         return 0;
 }
@@ -329,7 +329,7 @@ static int check_full_tunnel_conflict(const NetcfgContext *ctx, const NetcfgPlan
                                         ? ctx->opts.table_owner(o->table,
                                                                 ctx->opts.table_owner_userdata)
                                         : NULL;
-                        return netcfg_errorf(
+                        return error_set_errno(
                                 ret_error, -EBUSY,
                                 "another full tunnel is up: %s%s%stable %u (rule priority %u) "
                                 "already takes every %s packet. Two full tunnels cannot run "
@@ -357,7 +357,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
         int r;
 
         if (!s)
-                return netcfg_errorf(ret_error, -EINVAL, "no network settings given");
+                return error_set_errno(ret_error, -EINVAL, "no network settings given");
         r = netcfg_plan_build(s, &p, &plan, ret_error);
         if (r >= 0)
                 r = check_full_tunnel_conflict(ctx, &plan, ret_error);
@@ -365,12 +365,12 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
                 return r;
         /* Fail before touching anything when DNS is asked for and nothing can apply it. */
         if (!netcfg_dns_empty(&plan.dns) && netcfg_dns_pick(&ctx->opts, &ctx->bus, &backend) < 0)
-                return netcfg_errorf(ret_error, -ENOENT,
-                                     "no DNS backend: systemd-resolved is "
-                                     "not on the system bus and no resolvconf program was found");
+                return error_set_errno(ret_error, -ENOENT,
+                                       "no DNS backend: systemd-resolved is "
+                                       "not on the system bus and no resolvconf program was found");
         if (netcfg_objects_subtract(&ctx->obj, &plan.obj, &stale) < 0 ||
             netcfg_op_result_new(&plan.obj, &res) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "comparing network settings");
+                return error_set_errno(ret_error, -ENOMEM, "comparing network settings");
 
         r = apply_link(ctx, &plan, &mtu_before, &set_up, ret_error);
         if (r < 0)
@@ -386,7 +386,7 @@ int netcfg_apply(NetcfgContext *ctx, const Tund__NetworkSettings *s, NetcfgResul
         }
         r = objects_remove(ctx, &stale, ret_error);
         if (r < 0 && netcfg_objects_append(&plan.obj, &stale) < 0)
-                r = netcfg_errorf(ret_error, -ENOMEM, "remembering applied settings");
+                r = error_set_errno(ret_error, -ENOMEM, "remembering applied settings");
         commit(ctx, &plan, backend, mtu_before, set_up);
         if (r >= 0 && ret_result)
                 fill_result(ctx, &plan, ret_result);
@@ -421,7 +421,7 @@ int netcfg_revert(NetcfgContext *ctx, char **ret_error) {
                         r = k;
         }
         if (netcfg_objects_copy(&ctx->obj, &o) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "reverting network settings");
+                return error_set_errno(ret_error, -ENOMEM, "reverting network settings");
         if (!present)
                 objects_drop_link_bound(&o);
         k = objects_remove(ctx, &o, r < 0 ? NULL : ret_error);
@@ -446,7 +446,7 @@ int netcfg_reassert(NetcfgContext *ctx, unsigned *ret_restored, char **ret_error
         int r;
 
         if (netcfg_op_result_new(&ctx->obj, &res) < 0)
-                return netcfg_errorf(ret_error, -ENOMEM, "checking applied settings");
+                return error_set_errno(ret_error, -ENOMEM, "checking applied settings");
         /* Adds are idempotent (EEXIST: already there), so writing everything again re-creates
          * exactly what is missing, and its per-object results count it. */
         r = netcfg_objects_write(ctx->nl, ctx->opts.batch_limit, true, &ctx->obj, &res, ret_error);

@@ -163,6 +163,7 @@ typedef struct NetcfgLink {
         int ifindex;
         char ifname[IFNAMSIZ];
         uint32_t mtu;
+        unsigned flags; /* IFF_* */
         bool up;
 } NetcfgLink;
 
@@ -173,6 +174,8 @@ int netcfg_read_rules(uint32_t prio_min, uint32_t prio_max, NetcfgRule **ret, si
                       char **ret_error);
 int netcfg_read_addresses(int ifindex, NetcfgAddress **ret, size_t *ret_n, char **ret_error);
 int netcfg_read_link(const char *ifname, int ifindex, NetcfgLink *ret, char **ret_error);
+/* Every link of this network namespace. */
+int netcfg_read_links(NetcfgLink **ret, size_t *ret_n, char **ret_error);
 
 typedef struct NetcfgDnsStatus {
         NetcfgPrefix *servers; /* len = host length */

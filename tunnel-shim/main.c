@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "engine.h"
+#include "log.h"
 #include "macro.h"
 #include "tunnel-engine.h"
 #include "tunnel.h"
@@ -54,22 +55,21 @@ static int parse_argv(int argc, char **argv) {
                         return 0;
                 case ARG_ENGINE:
                         if (optarg[0] != '/') {
-                                fprintf(stderr, SD_ERR "--engine needs an absolute path\n");
+                                log_error("--engine needs an absolute path");
                                 return -EINVAL;
                         }
                         arg.engine_path = optarg;
                         break;
                 case ARG_ENGINE_SHA256:
                         if (!verify_sha256_hex_valid(optarg, arg_engine_sha256)) {
-                                fprintf(stderr, SD_ERR "--engine-sha256: not 64 hex digits: %s\n",
-                                        optarg);
+                                log_error("--engine-sha256: not 64 hex digits: %s", optarg);
                                 return -EINVAL;
                         }
                         break;
                 case ARG_LEVEL:
                         if (!streq(optarg, "error") && !streq(optarg, "verbose") &&
                             !streq(optarg, "debug") && !streq(optarg, "silent")) {
-                                fprintf(stderr, SD_ERR "unknown engine log level \"%s\"\n", optarg);
+                                log_error("unknown engine log level \"%s\"", optarg);
                                 return -EINVAL;
                         }
                         arg.engine_log_level = optarg;
@@ -81,7 +81,7 @@ static int parse_argv(int argc, char **argv) {
                         return -EINVAL;
                 }
         if (optind < argc) {
-                fprintf(stderr, SD_ERR "unexpected argument \"%s\"\n", argv[optind]);
+                log_error("unexpected argument \"%s\"", argv[optind]);
                 return -EINVAL;
         }
         return 1;
@@ -96,16 +96,15 @@ static int run(int argc, char **argv) {
         if (r <= 0)
                 return r < 0 ? TUNNEL_EXIT_USAGE : TUNNEL_EXIT_OK;
         if ((getuid() == 0 || geteuid() == 0) && !arg.allow_root) {
-                fprintf(stderr, SD_ERR "refusing to run as root: tund-tunnel runs as the tund "
-                                       "user with at most CAP_NET_ADMIN (--allow-root is for "
-                                       "tests)\n");
+                log_error("refusing to run as root: tund-tunnel runs as the tund user with at "
+                          "most CAP_NET_ADMIN (--allow-root is for tests)");
                 return TUNNEL_EXIT_USAGE;
         }
         /* The helper's death ends us too (EOF on fd 3 does as well; this covers a wedged
          * helper). The engine in turn is ended by our stop path. */
         pid_t parent = getppid();
         if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != parent) {
-                fprintf(stderr, SD_ERR "parent already gone\n");
+                log_error("parent already gone");
                 return TUNNEL_EXIT_FAILURE;
         }
         /* We hold the private and preshared keys: no core dumps, no ptrace by the tund user's
@@ -135,18 +134,23 @@ static int run(int argc, char **argv) {
                              .sha256_hex = arg_engine_sha256[0] ? arg_engine_sha256 : NULL };
         r = tunnel_engine_verify(arg.engine_path, &vo, &err);
         if (r < 0 && (!arg.allow_root || vo.sha256_hex)) {
-                fprintf(stderr, SD_ERR "%s\n", err ? err : strerror(-r));
+                /* Freed first: a line relayed now would never leave (no loop runs). */
                 tunnel_free(t);
+                log_error("%s", err ? err : strerror(-r));
                 return TUNNEL_EXIT_FAILURE;
         }
         if (r < 0)
-                fprintf(stderr, SD_WARNING "%s; running it by path (--allow-root is for tests)\n",
-                        err ? err : strerror(-r));
+                log_warning("%s; running it by path (--allow-root is for tests)",
+                            err ? err : strerror(-r));
         r = tunnel_run(t);
         tunnel_free(t);
         return r < 0 ? TUNNEL_EXIT_FAILURE : r;
 }
 
 int main(int argc, char **argv) {
+        /* Our stderr is the helper's (its journal stream under systemd): "<N>" prefixes always.
+         * Every level: the helper decides what it keeps of the engine's lines. */
+        log_open("tund-tunnel", LOG_TARGET_PREFIXED);
+        log_set_max_level(LOG_DEBUG);
         return run(argc, argv);
 }

@@ -3,21 +3,11 @@
 
 /* ---- the engine child ---- */
 
-static void engine_line(const char *line, void *userdata) {
-        Tunnel *t = userdata;
-        char copy[ENGINE_LINE_MAX];
-        const char *text;
+/* A chatty engine must not fill the helper's queue (which would end our connection): at most
+ * TUNNEL_ENGINE_LINES_PER_SEC lines a second are relayed, the rest go to our stderr. */
+bool tunnel_engine_line_admit(Tunnel *t) {
         uint64_t now = 0;
 
-        snprintf(copy, sizeof(copy), "%s", line);
-        tunnel_redact_line(copy);
-        Tund__LogLevel level = tunnel_engine_line_level(copy, &text);
-        fprintf(stderr, "%sengine[%d]: %s\n", tunnel_level_prefix(level), (int) t->engine_pid,
-                text);
-        if (level >= TUND__LOG_LEVEL__LOG_LEVEL_ERROR)
-                snprintf(t->last_engine_error, sizeof(t->last_engine_error), "%s", text);
-
-        /* A chatty engine must not fill the helper's queue (which would end our connection). */
         sd_event_now(t->event, CLOCK_MONOTONIC, &now);
         if (now - t->lines_window >= USEC_PER_SEC) {
                 unsigned dropped = t->lines_suppressed;
@@ -25,14 +15,29 @@ static void engine_line(const char *line, void *userdata) {
                 t->lines_in_window = 0;
                 t->lines_suppressed = 0;
                 if (dropped > 0)
-                        log_warning(t, "%u engine lines not forwarded (more than %u/s)", dropped,
+                        log_warning("%u engine lines not forwarded (more than %u/s)", dropped,
                                     TUNNEL_ENGINE_LINES_PER_SEC);
         }
         if (++t->lines_in_window > TUNNEL_ENGINE_LINES_PER_SEC) {
                 t->lines_suppressed++;
-                return;
+                return false;
         }
-        tunnel_send_log(t, level, text, t->engine_pid);
+        return true;
+}
+
+static void engine_line(const char *line, void *userdata) {
+        Tunnel *t = userdata;
+        char copy[ENGINE_LINE_MAX];
+        const char *text;
+
+        snprintf(copy, sizeof(copy), "%s", line);
+        tunnel_redact_line(copy);
+        int level = tunnel_engine_line_level(copy, &text);
+        if (level <= LOG_ERR)
+                snprintf(t->last_engine_error, sizeof(t->last_engine_error), "%s", text);
+        log_fields_errno(level, 0,
+                         (&(const LogFields){ .child = "engine", .child_pid = t->engine_pid }),
+                         "%s", text);
 }
 
 static void engine_read_output(Tunnel *t) {
@@ -91,14 +96,14 @@ static int on_engine_exit(sd_event_source *s, const siginfo_t *si, void *userdat
                 char text[512];
                 snprintf(text, sizeof(text), "engine (pid %d) %s unexpectedly%s%s", (int) pid, how,
                          t->last_engine_error[0] ? "; last error: " : "", t->last_engine_error);
-                log_error(t, "%s", text);
+                log_error("%s", text);
                 tunnel_send_status(t, TUND__SESSION_STATE__SESSION_STATE_STOPPING, text);
                 tunnel_cancel_ops(t);
                 tunnel_finish(t, TUNNEL_EXIT_ENGINE_DIED);
                 return 0;
         }
         default:
-                log_info(t, "engine (pid %d) %s", (int) pid, how);
+                log_info("engine (pid %d) %s", (int) pid, how);
                 tunnel_engine_gone(t, status);
                 return 0;
         }
@@ -160,7 +165,7 @@ int tunnel_run_engine(Tunnel *t) {
          * once instead of queueing in a backlog nobody serves. */
         t->tun_fd = safe_close(t->tun_fd);
         t->uapi_fd = safe_close(t->uapi_fd);
-        log_info(t, "engine %s %s started (pid %d) on %s", t->args.engine_path,
-                 t->engine_info.version, (int) pid, t->tun_name);
+        log_info("engine %s %s started (pid %d) on %s", t->args.engine_path, t->engine_info.version,
+                 (int) pid, t->tun_name);
         return 0;
 }

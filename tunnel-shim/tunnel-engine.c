@@ -205,20 +205,16 @@ static bool startswith(const char *s, const char *prefix, const char **ret_rest)
         return true;
 }
 
-Tund__LogLevel tunnel_engine_line_level(const char *line, const char **ret_text) {
+int tunnel_engine_line_level(const char *line, const char **ret_text) {
         static const struct {
                 const char *prefix;
-                Tund__LogLevel level;
+                int level;
                 bool strip;
         } map[] = {
-                { "DEBUG: ", TUND__LOG_LEVEL__LOG_LEVEL_DEBUG, true },
-                { "INFO: ", TUND__LOG_LEVEL__LOG_LEVEL_INFO, true },
-                { "NOTICE: ", TUND__LOG_LEVEL__LOG_LEVEL_NOTICE, true },
-                { "WARNING: ", TUND__LOG_LEVEL__LOG_LEVEL_WARNING, true },
-                { "WARN: ", TUND__LOG_LEVEL__LOG_LEVEL_WARNING, true },
-                { "ERROR: ", TUND__LOG_LEVEL__LOG_LEVEL_ERROR, true },
-                { "panic: ", TUND__LOG_LEVEL__LOG_LEVEL_ERROR, false },
-                { "fatal error: ", TUND__LOG_LEVEL__LOG_LEVEL_ERROR, false },
+                { "DEBUG: ", LOG_DEBUG, true },   { "INFO: ", LOG_INFO, true },
+                { "NOTICE: ", LOG_NOTICE, true }, { "WARNING: ", LOG_WARNING, true },
+                { "WARN: ", LOG_WARNING, true },  { "ERROR: ", LOG_ERR, true },
+                { "panic: ", LOG_ERR, false },    { "fatal error: ", LOG_ERR, false },
         };
         const char *rest;
         for (size_t i = 0; i < ELEMENTSOF(map); i++)
@@ -229,7 +225,7 @@ Tund__LogLevel tunnel_engine_line_level(const char *line, const char **ret_text)
                 }
         if (ret_text)
                 *ret_text = line;
-        return TUND__LOG_LEVEL__LOG_LEVEL_INFO;
+        return LOG_INFO;
 }
 
 static bool is_hex(char c) {
@@ -313,19 +309,4 @@ void line_splitter_flush(LineSplitter *s, LineHandler cb, void *userdata) {
         }
         s->len = 0;
         s->discarding = false;
-}
-
-const char *tunnel_level_prefix(Tund__LogLevel level) {
-        switch (level) {
-        case TUND__LOG_LEVEL__LOG_LEVEL_DEBUG:
-                return SD_DEBUG;
-        case TUND__LOG_LEVEL__LOG_LEVEL_INFO:
-                return SD_INFO;
-        case TUND__LOG_LEVEL__LOG_LEVEL_NOTICE:
-                return SD_NOTICE;
-        case TUND__LOG_LEVEL__LOG_LEVEL_WARNING:
-                return SD_WARNING;
-        default:
-                return SD_ERR;
-        }
 }

@@ -2,6 +2,7 @@
  * and a clean environment, and making sense of what it writes. */
 #pragma once
 
+#include <syslog.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -47,7 +48,7 @@ int tunnel_engine_spawn(const EngineSpawnArgs *a, pid_t *ret_pid, int *ret_outpu
 /* The level of one output line, and where its text starts (past "DEBUG: " and the like).
  * wireguard-go writes "DEBUG: ", "INFO: ", "ERROR: "; Go's runtime writes "panic: " and
  * "fatal error: ". Anything else is INFO. */
-Tund__LogLevel tunnel_engine_line_level(const char *line, const char **ret_text);
+int tunnel_engine_line_level(const char *line, const char **ret_text);
 
 /* Replaces, in place, anything in line that looks like key material (a run of 40 or more hex
  * digits, or 43 base64 characters ending in '=') with "[redacted]"-like filler of the same
@@ -70,6 +71,3 @@ void line_splitter_feed(LineSplitter *s, const char *data, size_t n, LineHandler
                         void *userdata);
 /* At EOF: a last line without '\n'. */
 void line_splitter_flush(LineSplitter *s, LineHandler cb, void *userdata);
-
-/* sd-daemon prefix ("<3>" …) for a level. */
-const char *tunnel_level_prefix(Tund__LogLevel level);

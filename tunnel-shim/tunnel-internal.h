@@ -14,6 +14,7 @@
 
 #include "engine.h"
 #include "ipc.h"
+#include "log.h"
 #include "tunnel-engine.h"
 #include "tunnel-health.h"
 #include "tunnel-peers.h"
@@ -95,11 +96,6 @@ struct Tunnel {
 
 extern const char *const tunnel_state_names[];
 
-#define log_info(t, ...) tunnel_log(t, TUND__LOG_LEVEL__LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_notice(t, ...) tunnel_log(t, TUND__LOG_LEVEL__LOG_LEVEL_NOTICE, __VA_ARGS__)
-#define log_warning(t, ...) tunnel_log(t, TUND__LOG_LEVEL__LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_error(t, ...) tunnel_log(t, TUND__LOG_LEVEL__LOG_LEVEL_ERROR, __VA_ARGS__)
-
 int helper_dispatch_get_peers(IpcConn *c, IpcMsg *m, void *userdata);
 int helper_dispatch_rebind(IpcConn *c, IpcMsg *m, void *userdata);
 /* Resolves the endpoints again and sets them (tunnel-rebind.c); reply_to 0: the tunnel's own
@@ -113,7 +109,10 @@ void tunnel_cancel_ops(Tunnel *t);
 bool tunnel_conn_usable(Tunnel *t);
 void tunnel_engine_gone(Tunnel *t, int engine_status);
 void tunnel_finish(Tunnel *t, int status);
-void tunnel_log(Tunnel *t, Tund__LogLevel level, const char *fmt, ...) _printf_(3, 4);
+/* The logger's sink (log.h): relays lines to the helper; an engine line is admitted by
+ * tunnel_engine_line_admit() (tunnel-child.c). */
+int tunnel_log_sink(int level, const LogFields *f, const char *message, void *userdata);
+bool tunnel_engine_line_admit(Tunnel *t);
 int tunnel_on_poll(sd_event_source *s, uint64_t usec, void *userdata);
 const char *tunnel_profile_name(Tunnel *t);
 void tunnel_remove_stale_socket(Tunnel *t);

@@ -8,19 +8,29 @@ const char *const tunnel_state_names[] = {
         [TUNNEL_FAILED] = "failed",
 };
 
-/* ---- logging: stderr with sd-daemon prefixes, and Log messages to the helper ---- */
+/* ---- logging: Log messages to the helper, else stderr with "<N>" prefixes (log.h) ---- */
 
-void tunnel_log(Tunnel *t, Tund__LogLevel level, const char *fmt, ...) {
-        char buf[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        string_sanitize_inplace(buf); /* engine and helper text: one line */
-        /* Relayed, the helper journals it (with PROFILE=); our stderr is the same journal
-         * (the helper's unit), so it goes there only when it could not be relayed. */
-        if (level < TUND__LOG_LEVEL__LOG_LEVEL_INFO || tunnel_send_log(t, level, buf, getpid()) < 0)
-                fprintf(stderr, "%s%s\n", tunnel_level_prefix(level), buf);
+static Tund__LogLevel level_from_syslog(int level) {
+        return level >= LOG_DEBUG     ? TUND__LOG_LEVEL__LOG_LEVEL_DEBUG
+               : level >= LOG_INFO    ? TUND__LOG_LEVEL__LOG_LEVEL_INFO
+               : level >= LOG_NOTICE  ? TUND__LOG_LEVEL__LOG_LEVEL_NOTICE
+               : level >= LOG_WARNING ? TUND__LOG_LEVEL__LOG_LEVEL_WARNING
+                                      : TUND__LOG_LEVEL__LOG_LEVEL_ERROR;
+}
+
+/* Relayed, the helper journals a line (with PROFILE=); our stderr is the same journal (the
+ * helper's unit), so a line goes there only when it could not be relayed. The tunnel's own
+ * debug lines are not relayed (the sink's level); the engine's are, as it wrote them. */
+int tunnel_log_sink(int level, const LogFields *f, const char *message, void *userdata) {
+        Tunnel *t = userdata;
+        bool engine = f && f->child;
+
+        if (!engine && level > LOG_INFO)
+                return -EPERM;
+        if (engine && !tunnel_engine_line_admit(t))
+                return -EAGAIN;
+        return tunnel_send_log(t, level_from_syslog(level), message,
+                               engine ? f->child_pid : getpid());
 }
 
 const char *tunnel_profile_name(Tunnel *t) {
@@ -127,7 +137,7 @@ void tunnel_cancel_ops(Tunnel *t) {
  * like a live engine. Best effort: the directory may not be ours. */
 void tunnel_remove_stale_socket(Tunnel *t) {
         if (t->engine_spawned && unlink(t->uapi_path) >= 0)
-                log_info(t, "removed the stale UAPI socket %s", t->uapi_path);
+                log_info("removed the stale UAPI socket %s", t->uapi_path);
 }
 
 /* Ends the process once the queued messages are out (or after a bound). */
@@ -149,7 +159,7 @@ void tunnel_finish(Tunnel *t, int status) {
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Tunnel *t = userdata;
         if (t->engine_pid > 0) {
-                log_warning(t, "engine (pid %d) did not exit within %llu ms of SIGTERM, killing it",
+                log_warning("engine (pid %d) did not exit within %llu ms of SIGTERM, killing it",
                             (int) t->engine_pid,
                             (unsigned long long) (TUNNEL_STOP_TIMEOUT_USEC / USEC_PER_MSEC));
                 kill(t->engine_pid, SIGKILL);
@@ -179,7 +189,7 @@ void tunnel_start_fail(Tunnel *t, Tund__ErrorCode code, int errnum, const char *
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
 
-        log_error(t, "start failed: %s", buf);
+        log_error("start failed: %s", buf);
         tunnel_reply_error(t, t->start_reply_to, code, errnum, buf);
         t->start_reply_to = 0;
         t->state = TUNNEL_FAILED;
@@ -197,7 +207,7 @@ static void begin_stop(Tunnel *t, const char *why) {
                                    "start cancelled: the tunnel is stopping");
                 t->start_reply_to = 0;
         }
-        log_info(t, "stopping (%s)", why);
+        log_info("stopping (%s)", why);
         t->state = TUNNEL_STOPPING;
         tunnel_cancel_ops(t);
         tunnel_wipe_secrets(t);
@@ -220,7 +230,7 @@ static int helper_dispatch_stop(IpcConn *c, IpcMsg *m, void *userdata) {
 static int tunnel_permit(IpcConn *c, const IpcRoute *r, IpcMsg *m, void *userdata) {
         Tunnel *t = userdata;
         if (m->msg_id == 0) {
-                log_warning(t, "%s sent as a one-way message: ignored", r->name);
+                log_warning("%s sent as a one-way message: ignored", r->name);
                 return 1;
         }
         if ((r->states & IPC_STATE(t->state)) && !t->exiting)
@@ -253,9 +263,9 @@ static void on_conn_close(IpcConn *c, int error, const char *reason, void *userd
         if (t->exiting)
                 return;
         if (error < 0)
-                log_error(t, "helper connection closed: %s", reason ? reason : strerror(-error));
+                log_error("helper connection closed: %s", reason ? reason : strerror(-error));
         else
-                log_info(t, "helper closed the connection");
+                log_info("helper closed the connection");
         if (t->state == TUNNEL_IDLE)
                 tunnel_finish(t, TUNNEL_EXIT_OK);
         else if (t->state == TUNNEL_STARTING || t->state == TUNNEL_RUNNING)
@@ -303,7 +313,7 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
         health_init(&t->health, 0, 0);
 
         tunnel_describe_credentials(creds, sizeof(creds));
-        fprintf(stderr, SD_INFO "tund-tunnel %s starting: %s\n", TUND_VERSION, creds);
+        log_info("tund-tunnel %s starting: %s", TUND_VERSION, creds);
 
         r = tunnel_check_ipc_fd(ipc, &err);
         if (r >= 0)
@@ -311,8 +321,7 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
         if (r >= 0)
                 r = tunnel_check_uapi_fd(t->uapi_fd, t->uapi_path, sizeof(t->uapi_path), &err);
         if (r < 0) {
-                fprintf(stderr, SD_ERR "%s\n", err ? err : strerror(-r));
-                return r;
+                return log_error_errno(r, "%s", err ?: strerror(-r));
         }
 
         t->event = sd_event_ref(e);
@@ -335,8 +344,10 @@ int tunnel_new_fds(Tunnel **ret, const TunnelArgs *args, sd_event *e, int ipc_fd
                 r = sd_event_source_set_enabled(t->poll_timer, SD_EVENT_ON);
         if (r < 0)
                 return r;
-        fprintf(stderr, SD_INFO "TUN %s (flags %#x), UAPI socket %s, engine %s\n", t->tun_name,
-                t->tun_flags, t->uapi_path, t->args.engine_path);
+        /* From here on lines go to the helper (tunnel_free() takes the sink back). */
+        log_set_sink(tunnel_log_sink, LOG_DEBUG, t);
+        log_info("TUN %s (flags %#x), UAPI socket %s, engine %s", t->tun_name, t->tun_flags,
+                 t->uapi_path, t->args.engine_path);
         *ret = TAKE_PTR(t);
         return 0;
 }
@@ -359,6 +370,7 @@ Tunnel *tunnel_free(Tunnel *t) {
         if (!t)
                 return NULL;
         t->exiting = true;
+        log_set_sink(NULL, 0, NULL);
         tunnel_cancel_ops(t);
         tunnel_wipe_secrets(t);
         if (t->engine_pid > 0) {

@@ -41,7 +41,7 @@ static void peers_send(Tunnel *t, const UapiDevice *d, const bool *pick, bool de
                         tunnel_reply_error(t, reply_to, TUND__ERROR_CODE__ERROR_INTERNAL, EMSGSIZE,
                                            text);
                 else
-                        log_warning(t, "peer update not sent: %s", text);
+                        log_warning("peer update not sent: %s", text);
         }
         peer_update_free(u);
 }
@@ -70,7 +70,7 @@ static void on_peers_reply(int error, const char *reply, size_t len, void *userd
                                            ipc_error_code(error, TUND__ERROR_CODE__ERROR_ENGINE),
                                            error < 0 ? -error : EBADMSG, buf);
                 else
-                        log_warning(t, "peer poll: %s", buf);
+                        log_warning("peer poll: %s", buf);
         } else if (op->reply_to) {
                 /* A requester's view is not the watchers': leave the delta tracker alone, or
                  * the shim's periodic GetPeers would swallow changes before the poll sends
@@ -115,16 +115,15 @@ void tunnel_health_check(Tunnel *t, const UapiDevice *d) {
                 snprintf(text, sizeof(text),
                          "stale: %s has answered nothing for %llu s while sent to", who,
                          (unsigned long long) (res.unanswered_usec / USEC_PER_SEC));
-                log_warning(t, "%s", text);
+                log_warning("%s", text);
                 tunnel_send_status(t, TUND__SESSION_STATE__SESSION_STATE_STALE, text);
         } else if (res.stale_changed) {
                 snprintf(text, sizeof(text), "running again: the peers answer");
-                log_notice(t, "%s", text);
+                log_notice("%s", text);
                 tunnel_send_status(t, TUND__SESSION_STATE__SESSION_STATE_RUNNING, text);
         }
         if (res.reresolve) {
-                log_notice(t,
-                           "%s has answered nothing for %llu s while sent to: resolving the "
+                log_notice("%s has answered nothing for %llu s while sent to: resolving the "
                            "endpoints again",
                            who, (unsigned long long) (res.unanswered_usec / USEC_PER_SEC));
                 (void) tunnel_rebind(t, "no answer", 0);
@@ -162,7 +161,7 @@ int tunnel_on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!busy && t->state == TUNNEL_RUNNING) {
                 int r = peers_start(t, 0);
                 if (r < 0)
-                        log_warning(t, "peer poll: %s", strerror(-r));
+                        log_warning("peer poll: %s", strerror(-r));
         }
         sd_event_source_set_time_relative(s, TUNNEL_POLL_USEC);
         return sd_event_source_set_enabled(s, SD_EVENT_ON);

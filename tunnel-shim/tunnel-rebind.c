@@ -82,9 +82,9 @@ static void rebind_done(Tunnel *t, RebindOp *op, int error, Tund__ErrorCode code
         va_end(ap);
 
         if (error < 0)
-                log_warning(t, "rebind (%s) failed: %s", op->reason, text);
+                log_warning("rebind (%s) failed: %s", op->reason, text);
         else
-                log_info(t, "rebind (%s): %s", op->reason, text);
+                log_info("rebind (%s): %s", op->reason, text);
         rebind_reply_all(t, op, error, code, text);
         uint64_t now = 0;
         sd_event_now(t->event, CLOCK_MONOTONIC, &now);
@@ -174,8 +174,7 @@ static void on_settings_reply(IpcConn *c, int error, IpcMsg *reply, void *userda
                         rebind_engine(t, op);
         } else if (why[0]) {
                 /* The new endpoint works; the old one's exclusion stays until the next change. */
-                log_warning(t,
-                            "rebind (%s): the old endpoint's network settings were not "
+                log_warning("rebind (%s): the old endpoint's network settings were not "
                             "removed: %s",
                             op->reason, why);
                 rebind_done(t, op, 0, 0, "endpoint moved, the old exclusion stays");
@@ -240,7 +239,7 @@ static void on_resolved(int error, const UapiEndpoint *endpoints, size_t n, cons
                 return;
         }
         if (!isempty(message))
-                log_warning(t, "%s", message);
+                log_warning("%s", message);
         op->endpoints = calloc(MAX(n, (size_t) 1), sizeof(UapiEndpoint));
         if (!op->endpoints) {
                 rebind_done(t, op, -ENOMEM, TUND__ERROR_CODE__ERROR_INTERNAL, "out of memory");
@@ -255,8 +254,8 @@ static void on_resolved(int error, const UapiEndpoint *endpoints, size_t n, cons
                 uapi_peer_name(cfg->peers[i]->public_key, name);
                 (void) uapi_endpoint_format(&t->endpoints[i].addr, from, sizeof(from));
                 (void) uapi_endpoint_format(&op->endpoints[i].addr, to, sizeof(to));
-                log_notice(t, "rebind (%s): peer %s endpoint %s moved from %s to %s", op->reason,
-                           name, cfg->peers[i]->endpoint, from, to);
+                log_notice("rebind (%s): peer %s endpoint %s moved from %s to %s", op->reason, name,
+                           cfg->peers[i]->endpoint, from, to);
                 op->moved = true;
         }
         if (op->moved)

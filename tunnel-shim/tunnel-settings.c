@@ -1,21 +1,9 @@
 #include "tunnel-settings.h"
+#include "error-util.h"
 #include "strv.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-
-static int fail(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **ret_error, const char *fmt, ...) {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                free(*ret_error);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
 
 static bool prefix_valid(const Tund__IpPrefix *p) {
         return p && ((p->address.len == 4 && p->prefix_len <= 32) ||
@@ -76,7 +64,8 @@ static int copy_prefixes(Tund__IpPrefix ***arr, size_t *n, Tund__IpPrefix *const
                          bool mask_host, const char *what, char **ret_error) {
         for (size_t i = 0; i < n_src; i++) {
                 if (!prefix_valid(src[i]))
-                        return fail(ret_error, "%s %zu is not a valid prefix", what, i + 1);
+                        return error_set(ret_error, -EINVAL, "%s %zu is not a valid prefix", what,
+                                         i + 1);
                 int r = prefixes_add(arr, n, src[i]->address.data, src[i]->address.len,
                                      src[i]->prefix_len, mask_host);
                 if (r < 0)
@@ -92,8 +81,8 @@ static int copy_dns(Tund__NetworkSettings *s, const Tund__NetworkSettings *net, 
         for (size_t i = 0; i < net->n_dns_servers; i++) {
                 size_t len = net->dns_servers[i].len;
                 if (len != 4 && len != 16)
-                        return fail(ret_error, "DNS server %zu is not an IPv4 or IPv6 address",
-                                    i + 1);
+                        return error_set(ret_error, -EINVAL,
+                                         "DNS server %zu is not an IPv4 or IPv6 address", i + 1);
                 s->dns_servers[i].data = malloc(len);
                 if (!s->dns_servers[i].data)
                         return -ENOMEM;
@@ -241,7 +230,7 @@ int tunnel_settings_derive_both(const Tund__WgConfig *cfg, const UapiEndpoint *e
                                 const UapiEndpoint *also, Tund__NetworkSettings **ret,
                                 char **ret_error) {
         if (!cfg)
-                return fail(ret_error, "no configuration");
+                return error_set(ret_error, -EINVAL, "no configuration");
         Tund__NetworkSettings *s = malloc(sizeof(*s));
         if (!s)
                 return -ENOMEM;

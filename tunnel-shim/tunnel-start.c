@@ -22,7 +22,7 @@ static void start_done(Tunnel *t) {
         snprintf(text, sizeof(text), "running: wireguard-go %s (pid %d) on %s, %zu peer(s)",
                  t->engine_info.version, (int) t->engine_pid, t->tun_name,
                  t->start->config->n_peers);
-        log_notice(t, "%s", text);
+        log_notice("%s", text);
         tunnel_send_status(t, TUND__SESSION_STATE__SESSION_STATE_RUNNING, text);
 }
 
@@ -197,7 +197,7 @@ static void on_start_resolved(int error, const UapiEndpoint *endpoints, size_t n
                 return;
         }
         if (!isempty(message)) /* a host name fell back to its last address */
-                log_warning(t, "%s", message);
+                log_warning("%s", message);
         t->endpoints = calloc(MAX(n, (size_t) 1), sizeof(UapiEndpoint));
         if (!t->endpoints) {
                 tunnel_start_fail(t, TUND__ERROR_CODE__ERROR_INTERNAL, ENOMEM, "out of memory");
@@ -266,7 +266,7 @@ int helper_dispatch_start(IpcConn *c, IpcMsg *m, void *userdata) {
         t->engine_timeout_usec = (req->engine_timeout_ms ? req->engine_timeout_ms
                                                          : TUNNEL_ENGINE_TIMEOUT_DEFAULT_MS) *
                                  USEC_PER_MSEC;
-        log_info(t, "start requested for profile %s on %s", tunnel_profile_name(t), req->ifname);
+        log_info("start requested for profile %s on %s", tunnel_profile_name(t), req->ifname);
         health_init(&t->health, req->reresolve_after_sec * USEC_PER_SEC,
                     req->stale_after_sec * USEC_PER_SEC);
 

@@ -188,7 +188,7 @@ static void key_for_message(const char *key, char buf[33]) {
 }
 
 /* One key=value line of a reply: errno=, a peer's public_key= (which starts the peer), a key
- * of the current peer, or one of the device's. 0, or uapi_fail()'s -errno. */
+ * of the current peer, or one of the device's. 0, or error_set()'s -errno. */
 static int reply_key(UapiDevice *d, unsigned **peer_lines, bool *have_errno, unsigned lineno,
                      const char *key, const char *value, char **ret_error) {
         char kname[33];
@@ -200,7 +200,7 @@ static int reply_key(UapiDevice *d, unsigned **peer_lines, bool *have_errno, uns
                 /* wireguard-go writes it positive; accept a negative one too. */
                 const char *digits = value[0] == '-' ? value + 1 : value;
                 if (uapi_parse_u64(digits, 4095, &v) < 0)
-                        return uapi_fail(ret_error, -EBADMSG, "line %u: bad errno value", lineno);
+                        return error_set(ret_error, -EBADMSG, "line %u: bad errno value", lineno);
                 d->errnum = (int) v;
                 *have_errno = true;
                 return 0;
@@ -211,7 +211,7 @@ static int reply_key(UapiDevice *d, unsigned **peer_lines, bool *have_errno, uns
                         *peer_lines = l;
                 r = l ? new_peer(d, value) : -ENOMEM;
                 if (r < 0)
-                        return uapi_fail(ret_error, r == -ENOMEM ? r : -EBADMSG,
+                        return error_set(ret_error, r == -ENOMEM ? r : -EBADMSG,
                                          "line %u: %s public_key", lineno,
                                          r == -ENOMEM ? "no memory for" : "malformed");
                 (*peer_lines)[d->n_peers - 1] = lineno;
@@ -219,12 +219,12 @@ static int reply_key(UapiDevice *d, unsigned **peer_lines, bool *have_errno, uns
         }
         if (d->n_peers > 0) {
                 if (peer_line(&d->peers[d->n_peers - 1], key, value) < 0)
-                        return uapi_fail(ret_error, -EBADMSG, "line %u: bad value for peer key %s",
+                        return error_set(ret_error, -EBADMSG, "line %u: bad value for peer key %s",
                                          lineno, kname);
                 return 0;
         }
         if (device_line(d, key, value) < 0)
-                return uapi_fail(ret_error, -EBADMSG, "line %u: bad value for %s", lineno, kname);
+                return error_set(ret_error, -EBADMSG, "line %u: bad value for %s", lineno, kname);
         return 0;
 }
 
@@ -237,13 +237,13 @@ int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_er
         int r = 0;
 
         if (len > UAPI_REPLY_MAX)
-                return uapi_fail(ret_error, -EBADMSG, "reply too long (%zu bytes)", len);
+                return error_set(ret_error, -EBADMSG, "reply too long (%zu bytes)", len);
         for (size_t pos = 0; pos < len;) {
                 const char *nl = memchr(buf + pos, '\n', len - pos);
                 size_t llen = nl ? (size_t) (nl - (buf + pos)) : len - pos;
                 lineno++;
                 if (llen >= sizeof(line)) {
-                        r = uapi_fail(ret_error, -EBADMSG, "line %u too long", lineno);
+                        r = error_set(ret_error, -EBADMSG, "line %u too long", lineno);
                         break;
                 }
                 memcpy(line, buf + pos, llen);
@@ -253,22 +253,22 @@ int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_er
                 if (llen == 0) {
                         /* The blank line ends the reply. */
                         if (pos < len) {
-                                r = uapi_fail(ret_error, -EBADMSG, "data after the blank line %u",
+                                r = error_set(ret_error, -EBADMSG, "data after the blank line %u",
                                               lineno);
                         }
                         break;
                 }
                 if (memchr(line, 0, llen)) {
-                        r = uapi_fail(ret_error, -EBADMSG, "line %u contains a NUL byte", lineno);
+                        r = error_set(ret_error, -EBADMSG, "line %u contains a NUL byte", lineno);
                         break;
                 }
                 if (have_errno) {
-                        r = uapi_fail(ret_error, -EBADMSG, "line %u follows errno=", lineno);
+                        r = error_set(ret_error, -EBADMSG, "line %u follows errno=", lineno);
                         break;
                 }
                 char *eq = strchr(line, '=');
                 if (!eq || eq == line) {
-                        r = uapi_fail(ret_error, -EBADMSG, "line %u is not key=value", lineno);
+                        r = error_set(ret_error, -EBADMSG, "line %u is not key=value", lineno);
                         break;
                 }
                 *eq = 0;
@@ -280,13 +280,13 @@ int uapi_parse_reply(const char *buf, size_t len, UapiDevice *ret, char **ret_er
         if (r >= 0) {
                 ssize_t dup = find_duplicate(&d);
                 if (dup == -ENOMEM)
-                        r = uapi_fail(ret_error, -ENOMEM, "out of memory");
+                        r = error_set(ret_error, -ENOMEM, "out of memory");
                 else if (dup >= 0)
-                        r = uapi_fail(ret_error, -EBADMSG, "line %u: duplicate public_key",
+                        r = error_set(ret_error, -EBADMSG, "line %u: duplicate public_key",
                                       peer_lines[dup]);
         }
         if (r >= 0 && !have_errno)
-                r = uapi_fail(ret_error, -EBADMSG, "reply ends without errno=");
+                r = error_set(ret_error, -EBADMSG, "reply ends without errno=");
         if (r < 0) {
                 uapi_device_done(&d);
                 return r == -ENOMEM ? -ENOMEM : -EBADMSG;

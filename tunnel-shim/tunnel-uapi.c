@@ -77,20 +77,6 @@ void secbuf_wipe(SecBuf *b) {
 
 /* ---- small helpers ---- */
 
-int uapi_fail(char **ret_error, int r, const char *fmt, ...) {
-        if (ret_error) {
-                char *s = NULL;
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(&s, fmt, ap) < 0)
-                        s = NULL;
-                va_end(ap);
-                free(*ret_error);
-                *ret_error = s;
-        }
-        return r;
-}
-
 void uapi_peer_name(const char *b64, char buf[static UAPI_PEER_NAME_LEN + 4]) {
         size_t i = 0;
         for (; b64 && b64[i] && i < UAPI_PEER_NAME_LEN; i++) {
@@ -271,14 +257,14 @@ static int put_peer_key(SecBuf *out, const Tund__WgPeer *p, size_t i, char **ret
         uapi_peer_name(p->public_key, name);
         int r = wg_key_from_base64(key, p->public_key ? p->public_key : "");
         if (r < 0)
-                return uapi_fail(ret_error, -EINVAL, "peer %zu (%s): invalid public key", i + 1,
+                return error_set(ret_error, -EINVAL, "peer %zu (%s): invalid public key", i + 1,
                                  name);
         if (wg_key_is_zero(key))
-                return uapi_fail(ret_error, -EINVAL, "peer %zu (%s): all-zero public key", i + 1,
+                return error_set(ret_error, -EINVAL, "peer %zu (%s): all-zero public key", i + 1,
                                  name);
         r = put_key(out, "public_key", p->public_key);
         return r == -EINVAL
-                       ? uapi_fail(ret_error, r, "peer %zu (%s): invalid public key", i + 1, name)
+                       ? error_set(ret_error, r, "peer %zu (%s): invalid public key", i + 1, name)
                        : r;
 }
 
@@ -302,7 +288,7 @@ static int put_peer(SecBuf *out, const Tund__WgPeer *p, size_t i, const UapiEndp
         if (!isempty(p->preshared_key)) {
                 r = put_key(out, "preshared_key", p->preshared_key);
                 if (r == -EINVAL)
-                        return uapi_fail(ret_error, r,
+                        return error_set(ret_error, r,
                                          "peer %zu (%s): invalid preshared key (not the base64 of "
                                          "32 bytes)",
                                          i + 1, name);
@@ -312,13 +298,13 @@ static int put_peer(SecBuf *out, const Tund__WgPeer *p, size_t i, const UapiEndp
         if (ep && ep->addr.sa.sa_family != AF_UNSPEC) {
                 r = put_endpoint(out, ep);
                 if (r < 0)
-                        return uapi_fail(ret_error, r, "peer %zu (%s): bad endpoint address", i + 1,
+                        return error_set(ret_error, r, "peer %zu (%s): bad endpoint address", i + 1,
                                          name);
         } else if (!isempty(p->endpoint))
-                return uapi_fail(ret_error, -EINVAL, "peer %zu (%s): endpoint was not resolved",
+                return error_set(ret_error, -EINVAL, "peer %zu (%s): endpoint was not resolved",
                                  i + 1, name);
         if (p->persistent_keepalive > 65535)
-                return uapi_fail(ret_error, -EINVAL,
+                return error_set(ret_error, -EINVAL,
                                  "peer %zu (%s): persistent keepalive %u out of range (0..65535)",
                                  i + 1, name, p->persistent_keepalive);
         r = secbuf_printf(out, "persistent_keepalive_interval=%u\nreplace_allowed_ips=true\n",
@@ -328,7 +314,7 @@ static int put_peer(SecBuf *out, const Tund__WgPeer *p, size_t i, const UapiEndp
         for (size_t j = 0; j < p->n_allowed_ips; j++) {
                 char pfx[INET6_ADDRSTRLEN + 5];
                 if (uapi_prefix_format(p->allowed_ips[j], pfx, sizeof(pfx)) < 0)
-                        return uapi_fail(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                          "peer %zu (%s): allowed IP %zu is not a valid prefix",
                                          i + 1, name, j + 1);
                 r = secbuf_printf(out, "allowed_ip=%s\n", pfx);
@@ -340,11 +326,11 @@ static int put_peer(SecBuf *out, const Tund__WgPeer *p, size_t i, const UapiEndp
 
 static int put_device(SecBuf *out, const Tund__WgConfig *cfg, char **ret_error) {
         if (cfg->listen_port > 65535)
-                return uapi_fail(ret_error, -EINVAL, "listen port %u out of range",
+                return error_set(ret_error, -EINVAL, "listen port %u out of range",
                                  cfg->listen_port);
         int r = put_key(out, "private_key", cfg->private_key ? cfg->private_key : "");
         if (r == -EINVAL)
-                return uapi_fail(ret_error, r, "invalid private key (not the base64 of 32 bytes)");
+                return error_set(ret_error, r, "invalid private key (not the base64 of 32 bytes)");
         if (r < 0)
                 return r;
         return secbuf_printf(out, "listen_port=%u\nfwmark=%u\nreplace_peers=true\n",
@@ -357,7 +343,7 @@ static int check_duplicate(const Tund__WgConfig *cfg, size_t i, char **ret_error
                 if (streq_ptr(cfg->peers[j]->public_key, cfg->peers[i]->public_key)) {
                         char name[UAPI_PEER_NAME_LEN + 4];
                         uapi_peer_name(cfg->peers[i]->public_key, name);
-                        return uapi_fail(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                          "peer %zu (%s): same public key as peer %zu", i + 1, name,
                                          j + 1);
                 }
@@ -369,7 +355,7 @@ int uapi_build_config(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, 
         int r;
 
         if (!cfg)
-                return uapi_fail(ret_error, -EINVAL, "no WireGuard configuration");
+                return error_set(ret_error, -EINVAL, "no WireGuard configuration");
         r = secbuf_append(out, "set=1\n", 6);
         if (r < 0)
                 return r;
@@ -389,7 +375,7 @@ int uapi_build_config(const Tund__WgConfig *cfg, const UapiEndpoint *endpoints, 
 
 int uapi_build_device(const Tund__WgConfig *cfg, SecBuf *out, char **ret_error) {
         if (!cfg)
-                return uapi_fail(ret_error, -EINVAL, "no WireGuard configuration");
+                return error_set(ret_error, -EINVAL, "no WireGuard configuration");
         int r = secbuf_append(out, "set=1\n", 6);
         if (r >= 0)
                 r = put_device(out, cfg, ret_error);

@@ -2,7 +2,7 @@
  * ones for root (the policies live in the route table; libipc answers refusals). */
 #include <stdio.h>
 
-#include "helper-log.h"
+#include "log.h"
 #include "helper.h"
 
 int helper_control_send(IpcConn *c, Tund__HelperToCtl *msg, uint64_t response_to) {
@@ -25,10 +25,9 @@ static void on_ctl_close(IpcConn *c, int error, const char *reason, void *userda
         Manager *m = cc->m;
         const IpcPeer *peer = ipc_conn_get_peer(c);
         if (cc->watching && error == -ENOBUFS)
-                helper_log_internal(
-                        LOG_WARNING, 0,
-                        &(const LogFields){ .message_id = HELPER_MESSAGE_WATCHER_DROPPED },
-                        "Dropping watch subscriber pid %d: %s", peer ? (int) peer->pid : 0, reason);
+                log_message_id(LOG_WARNING, HELPER_MESSAGE_WATCHER_DROPPED,
+                               "Dropping watch subscriber pid %d: %s", peer ? (int) peer->pid : 0,
+                               reason);
         else if (error < 0 && error != -ECONNRESET)
                 log_info("Control client pid %d closed: %s", peer ? (int) peer->pid : 0, reason);
         ctl_client_free(cc);

@@ -8,7 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "fd-util.h"
-#include "helper-log.h"
+#include "log.h"
 #include "helper-spawn.h"
 #include "helper.h"
 

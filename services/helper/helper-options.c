@@ -100,6 +100,17 @@ static int parse_watch_memory(const char *arg, HelperOptions *o, char **ret_erro
         return 0;
 }
 
+/* --shim-user: a uid (all digits), else a user name, looked up later. */
+static int parse_shim_user(const char *arg, HelperOptions *o, char **ret_error) {
+        if (isempty(arg))
+                return error_set(ret_error, -EINVAL, "--shim-user: empty name");
+        o->shim_uid_set = parse_uid(arg, &o->shim_uid) >= 0;
+        if (!o->shim_uid_set && arg[strspn(arg, "0123456789")] == '\0')
+                return error_set(ret_error, -EINVAL, "--shim-user: not a uid: %s", arg);
+        o->shim_user = o->shim_uid_set ? NULL : arg;
+        return 0;
+}
+
 /* One option with its argument (getopt_long's optarg); 1 for one it does not know. */
 static int parse_option(int c, const char *arg, HelperOptions *o, char **ret_error) {
         static char sha[65], engine_sha[65];
@@ -150,13 +161,7 @@ static int parse_option(int c, const char *arg, HelperOptions *o, char **ret_err
                 o->control_group = arg;
                 return 0;
         case ARG_SHIM_UID:
-                if (isempty(arg))
-                        return error_set(ret_error, -EINVAL, "--shim-user: empty name");
-                o->shim_uid_set = parse_uid(arg, &o->shim_uid) >= 0;
-                if (!o->shim_uid_set && arg[strspn(arg, "0123456789")] == '\0')
-                        return error_set(ret_error, -EINVAL, "--shim-user: not a uid: %s", arg);
-                o->shim_user = o->shim_uid_set ? NULL : arg;
-                return 0;
+                return parse_shim_user(arg, o, ret_error);
         case ARG_START_TIMEOUT:
                 if (parse_seconds(arg, false, &o->start_timeout_usec) < 0)
                         return error_set(ret_error, -EINVAL,

@@ -18,7 +18,9 @@
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 
-#include "helper-log.h"
+#include "netcfg.h"
+
+#include "log.h"
 #include "helper.h"
 
 /* ---- acting on a change ---- */
@@ -56,14 +58,11 @@ static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userdata);
-
 void helper_roam_flush(Manager *m) {
         /* What the kernel reported before the request came is in the socket already (it
          * queues a notification before the change's own call returns): read it first, or the
          * request would rebind for it and the change be acted on a second time. */
-        if (m->roam.nl)
-                (void) on_netlink(NULL, -EBADF, 0, m);
+        nl_watch_flush(&m->roam.watch);
         if (m->roam.first_usec)
                 roam_act(m);
 }
@@ -136,40 +135,16 @@ static bool link_flags_update(HelperRoam *ro, const struct ifinfomsg *ifi, bool 
         return (ifi->ifi_change & LINK_FLAGS_MASK) != 0;
 }
 
-static int dump_link_cb(const struct nlmsghdr *nlh, void *data) {
-        const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
-        if (nlh->nlmsg_type == RTM_NEWLINK && nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(*ifi)))
-                (void) link_flags_update(data, ifi, false);
-        return MNL_CB_OK;
-}
-
-/* The links' flags as they are now (a blocking dump on a socket of its own). */
+/* The links' flags as they are now. */
 static int links_seed(HelperRoam *ro) {
-        char buf[MNL_SOCKET_BUFFER_SIZE];
-        struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-        int r = nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) >= 0 ? 0 : -errno;
-        if (r >= 0) {
-                struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-                nlh->nlmsg_type = RTM_GETLINK;
-                nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-                nlh->nlmsg_seq = 1;
-                struct rtgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-                g->rtgen_family = AF_UNSPEC;
-                if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-                        r = -errno;
-        }
-        unsigned portid = nl ? mnl_socket_get_portid(nl) : 0;
-        for (int k = MNL_CB_OK; r >= 0 && k > MNL_CB_STOP;) {
-                ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-                if (n < 0)
-                        r = -errno;
-                else
-                        k = mnl_cb_run(buf, (size_t) n, 1, portid, dump_link_cb, ro);
-                if (k == MNL_CB_ERROR)
-                        r = -errno;
-        }
-        if (nl)
-                mnl_socket_close(nl);
+        _cleanup_free_ NetcfgLink *v = NULL;
+        size_t n = 0;
+        int r = netcfg_read_links(&v, &n, NULL);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                (void) link_flags_update(ro,
+                                         &(const struct ifinfomsg){ .ifi_index = v[i].ifindex,
+                                                                    .ifi_flags = v[i].flags },
+                                         false);
         return r;
 }
 
@@ -269,49 +244,30 @@ static const char *classify(Manager *m, const struct nlmsghdr *nlh, char *buf, s
         }
 }
 
-static int nl_msg_cb(const struct nlmsghdr *nlh, void *data) {
-        Manager *m = data;
-        char what[96];
-        if (classify(m, nlh, what, sizeof(what)))
-                helper_roam_trigger(m, "network change", what);
-        return MNL_CB_OK;
-}
-
-static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static bool nl_match(const struct nlmsghdr *nlh, void *userdata) {
         Manager *m = userdata;
-        char buf[MNL_SOCKET_BUFFER_SIZE];
-        for (;;) {
-                ssize_t n = mnl_socket_recvfrom(m->roam.nl, buf, sizeof(buf));
-                if (n < 0 && errno == ENOBUFS) {
-                        /* Lost notifications: something changed, we cannot tell what. */
-                        helper_roam_trigger(m, "network change", "netlink overrun");
-                        continue;
-                }
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return 0;
-                (void) mnl_cb_run(buf, (size_t) n, 0, 0, nl_msg_cb, m);
-        }
+        char what[96];
+        if (!nlh) /* lost notifications: something changed, we cannot tell what */
+                helper_roam_trigger(m, "network change", "netlink overrun");
+        else if (classify(m, nlh, what, sizeof(what)))
+                helper_roam_trigger(m, "network change", what);
+        return false; /* the trigger settles changes of every kind itself */
 }
 
 static int roam_netlink(Manager *m) {
-        HelperRoam *ro = &m->roam;
-        ro->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (!ro->nl)
-                return -errno;
-        unsigned groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
-                          RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
-        if (mnl_socket_bind(ro->nl, groups, MNL_SOCKET_AUTOPID) < 0)
-                return -errno;
+        static const unsigned groups[] = { RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
+                                           RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE };
+        int r = nl_watch_start(&m->roam.watch, m->event, NETLINK_ROUTE, groups, ELEMENTSOF(groups),
+                               nl_match, 0, NULL, m);
+        if (r < 0)
+                return r;
         /* Subscribed first: a change during the dump is then seen as a notification too. */
-        int r = links_seed(ro);
+        r = links_seed(&m->roam);
         if (r < 0)
                 log_debug("Cannot list the links (%s): a carrier change on a link is noticed "
                           "after its next one.",
                           strerror(-r));
-        return sd_event_add_io(m->event, &ro->nl_source, mnl_socket_get_fd(ro->nl), EPOLLIN,
-                               on_netlink, m);
+        return 0;
 }
 
 /* ---- logind ---- */
@@ -404,11 +360,8 @@ void helper_roam_stop(Manager *m) {
         ro->first_usec = 0;
         ro->changes = 0;
         ro->settle_timer = sd_event_source_disable_unref(ro->settle_timer);
-        ro->nl_source = sd_event_source_disable_unref(ro->nl_source);
         ro->clock_source = sd_event_source_disable_unref(ro->clock_source);
-        if (ro->nl)
-                mnl_socket_close(ro->nl);
-        ro->nl = NULL;
+        nl_watch_stop(&ro->watch);
         ro->clock_fd = safe_close(ro->clock_fd);
         ro->bus = sd_bus_flush_close_unref(ro->bus);
         free(ro->links);

@@ -13,7 +13,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
-#include "helper-log.h"
+#include "log.h"
 #include "helper-spawn.h"
 #include "verify.h"
 #include "helper.h"

@@ -1,7 +1,7 @@
 /* The shim socket: one connection per session from tund-netshimd (root, or --shim-uid). */
 #include <stdio.h>
 
-#include "helper-log.h"
+#include "log.h"
 #include "helper.h"
 
 static void shim_client_free(ShimClient *sc) {
@@ -118,12 +118,11 @@ int helper_shim_accept(IpcServer *srv, IpcConn *c, void *userdata) {
         Manager *m = userdata;
         const IpcPeer *peer = ipc_conn_get_peer(c);
         if (!peer || !ipc_policy_allows(&m->shim_policy, peer)) {
-                helper_log_internal(LOG_WARNING, 0,
-                                    &(const LogFields){ .message_id = HELPER_MESSAGE_PEER_REFUSED },
-                                    "Refusing shim connection from pid %d uid %u: the shim socket "
-                                    "serves %s only.",
-                                    peer ? (int) peer->pid : 0, peer ? (unsigned) peer->uid : 0u,
-                                    m->shim_policy.description);
+                log_message_id(LOG_WARNING, HELPER_MESSAGE_PEER_REFUSED,
+                               "Refusing shim connection from pid %d uid %u: the shim socket "
+                               "serves %s only.",
+                               peer ? (int) peer->pid : 0, peer ? (unsigned) peer->uid : 0u,
+                               m->shim_policy.description);
                 return -EPERM;
         }
         ShimClient *sc = calloc(1, sizeof(ShimClient));

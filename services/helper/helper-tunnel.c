@@ -5,7 +5,7 @@
 #include <ctype.h>
 #include <stdio.h>
 
-#include "helper-log.h"
+#include "log.h"
 #include "helper.h"
 
 static void on_tunnel_close(IpcConn *c, int error, const char *reason, void *userdata) {
@@ -141,14 +141,13 @@ static int log_level_to_syslog(Tund__LogLevel l) {
 static void tunnel_event_log(Session *s, Tund__Log *log) {
         const char *text = log->message ? log->message : "";
         int level = log_level_to_syslog(log->level);
-        helper_log_internal(level, 0,
-                            &(const LogFields){ .profile = s->profile,
-                                                .tunnel_pid = s->tunnel_pid,
-                                                .message_id = message_id_valid(log->message_id)
-                                                                      ? log->message_id
-                                                                      : NULL,
-                                                .source = "tunnel" },
-                            "%s", text);
+        const LogFields f = {
+                .profile = s->profile,
+                .tunnel_pid = s->tunnel_pid,
+                .message_id = message_id_valid(log->message_id) ? log->message_id : NULL,
+                .source = "tunnel",
+        };
+        log_fields_errno(level, 0, &f, "%s", text);
         free(s->last_log);
         s->last_log = strdup(text);
         if (level <= LOG_WARNING)

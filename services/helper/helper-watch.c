@@ -3,7 +3,7 @@
  * -ENOBUFS, helper-control.c logs it); the others never wait for it. The queues together are
  * bounded too (--watch-memory): up to 2,048 subscribers that never read could otherwise hold
  * 2,048 full queues; past the bound the subscriber furthest behind is dropped first. */
-#include "helper-log.h"
+#include "log.h"
 #include "helper.h"
 
 void helper_watch_subscribe(CtlClient *cc, const char *profile) {

@@ -18,8 +18,17 @@
 #include "helper-options.h"
 #include "helper-session.h"
 #include "ipc.h"
+#include "log.h"
+#include "netcfg-watch.h"
 #include "shim.pb-c.h"
 #include "tunnel.pb-c.h"
+
+/* MESSAGE_IDs of the helper's key events (journalctl MESSAGE_ID=…). */
+#define HELPER_MESSAGE_SESSION_STARTED "6ae3c5fd7bab4e979b8d54a7d528e336"
+#define HELPER_MESSAGE_SESSION_STOPPED "80bcd2b593fa4eaca62624cbee390bf5"
+#define HELPER_MESSAGE_TUNNEL_EXITED "d0a6a17819fe47c6b86f283a709e0dc7"
+#define HELPER_MESSAGE_PEER_REFUSED "34414f8d3d8b45ecafc5113e40c12641"
+#define HELPER_MESSAGE_WATCHER_DROPPED "d3b12dd0b02b4824895ce94361c9d380"
 
 /* Relayed calls: how long the far side may take. */
 #define HELPER_SETTINGS_TIMEOUT_USEC (30 * USEC_PER_SEC) /* shim applying netlink + DNS */
@@ -133,9 +142,9 @@ typedef struct RoamLink {
 } RoamLink;
 typedef struct HelperRoam {
         bool enabled, started; /* the daemon (not a test harness); watching since a session */
-        struct mnl_socket *nl;
+        NlWatch watch;         /* rtnetlink */
         int clock_fd;
-        sd_event_source *nl_source, *clock_source, *settle_timer;
+        sd_event_source *clock_source, *settle_timer;
         sd_bus *bus;
         uint64_t gen;
         uint64_t first_usec; /* the first change not acted on yet (0: none) */

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 
-#include "helper-log.h"
+#include "log.h"
 #include "helper.h"
 
 static int run(int argc, char *argv[]) {
@@ -12,7 +12,7 @@ static int run(int argc, char *argv[]) {
         HelperOptions opt;
         int r;
 
-        helper_log_open();
+        log_open("tund-helperd", LOG_TARGET_JOURNAL);
         helper_options_init(&opt);
         r = helper_parse_argv(argc, argv, &opt, &error);
         if (r < 0) {

@@ -174,7 +174,7 @@ static int parse_argv(int argc, char **argv, const char **ret_profile) {
 
 static int run(int argc, char **argv) {
         const char *profile = NULL;
-        log_open("tund-netshimd");
+        log_open("tund-netshimd", LOG_TARGET_AUTO);
         int r = parse_argv(argc, argv, &profile);
         if (r <= 0)
                 return r < 0 ? 2 : 0;

@@ -277,7 +277,9 @@ static int on_ks_watch_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-static bool ks_watch_is_deletion(const struct nlmsghdr *h) {
+static bool ks_watch_is_deletion(const struct nlmsghdr *h, void *userdata) {
+        if (!h)
+                return true; /* lost: check anyway */
         if (NFNL_SUBSYS_ID(h->nlmsg_type) != NFNL_SUBSYS_NFTABLES)
                 return false;
         uint16_t t = NFNL_MSG_TYPE(h->nlmsg_type);
@@ -289,7 +291,8 @@ int netshim_killswitch_watch_start(Manager *m) {
          * place and does nothing. */
         static const unsigned groups[] = { NFNLGRP_NFTABLES };
         return nl_watch_start(&m->ks_watch, m->event, NETLINK_NETFILTER, groups, ELEMENTSOF(groups),
-                              ks_watch_is_deletion, on_ks_watch_timer, m);
+                              ks_watch_is_deletion, NETSHIM_WATCH_SETTLE_USEC, on_ks_watch_timer,
+                              m);
 }
 
 void netshim_killswitch_watch_stop(Manager *m) {

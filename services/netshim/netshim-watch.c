@@ -4,16 +4,14 @@
  * listens to rtnetlink's deletions; shortly after one (a flush is a burst), it writes what it
  * applied again (netcfg_reassert: what is there is left alone), logs what it put back and
  * tells the helper, which shows it to watchers and in status. If that fails, the session
- * fails: systemd restarts it from scratch. The listener itself (NlWatch) serves the kill
- * switch's watch of nf_tables too (netshim-killswitch.c). */
+ * fails: systemd restarts it from scratch. The listener is libnetcfg's NlWatch, as for the
+ * kill switch's watch of nf_tables (netshim-killswitch.c). */
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 
 #include "log.h"
 #include "netshim.h"
 #include "shim.pb-c.h"
-
-#define WATCH_SETTLE_USEC (100 * USEC_PER_MSEC)
 
 void netshim_tell_helper(Manager *m, const char *text) {
         if (!m->conn || !ipc_conn_is_ready(m->conn))
@@ -55,9 +53,9 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static bool watch_is_deletion(const struct nlmsghdr *h) {
-        return h->nlmsg_type == RTM_DELROUTE || h->nlmsg_type == RTM_DELRULE ||
-               h->nlmsg_type == RTM_DELADDR;
+static bool watch_is_deletion(const struct nlmsghdr *h, void *userdata) {
+        return !h /* lost: check anyway */ || h->nlmsg_type == RTM_DELROUTE ||
+               h->nlmsg_type == RTM_DELRULE || h->nlmsg_type == RTM_DELADDR;
 }
 
 int netshim_watch_start(Manager *m) {
@@ -65,75 +63,9 @@ int netshim_watch_start(Manager *m) {
                                            RTNLGRP_IPV4_RULE,   RTNLGRP_IPV6_RULE,
                                            RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR };
         return nl_watch_start(&m->watch, m->event, NETLINK_ROUTE, groups, ELEMENTSOF(groups),
-                              watch_is_deletion, on_watch_timer, m);
+                              watch_is_deletion, NETSHIM_WATCH_SETTLE_USEC, on_watch_timer, m);
 }
 
 void netshim_watch_stop(Manager *m) {
         nl_watch_stop(&m->watch);
-}
-
-/* ---- the listener ---- */
-
-static int on_nl_watch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        NlWatch *w = userdata;
-        char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
-        bool hit = false;
-
-        for (;;) {
-                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == ENOBUFS) {
-                        hit = true; /* messages were lost: check anyway */
-                        continue;
-                }
-                if (n <= 0)
-                        break;
-                int len = (int) n;
-                for (const struct nlmsghdr *h = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(h, len);
-                     h = mnl_nlmsg_next(h, &len))
-                        hit = hit || w->match(h);
-        }
-        if (hit && sd_event_source_get_enabled(w->timer, NULL) == 0) {
-                (void) sd_event_source_set_time_relative(w->timer, WATCH_SETTLE_USEC);
-                (void) sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
-        }
-        return 0;
-}
-
-int nl_watch_start(NlWatch *w, sd_event *e, int protocol, const unsigned *groups, size_t n_groups,
-                   bool (*match)(const struct nlmsghdr *h), sd_event_time_handler_t on_settle,
-                   void *userdata) {
-        int r;
-
-        if (w->nl)
-                return 0;
-        w->match = match;
-        w->nl = mnl_socket_open2(protocol, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (!w->nl)
-                return -errno;
-        r = mnl_socket_bind(w->nl, 0, MNL_SOCKET_AUTOPID) < 0 ? -errno : 0;
-        for (size_t i = 0; r >= 0 && i < n_groups; i++)
-                if (mnl_socket_setsockopt(w->nl, NETLINK_ADD_MEMBERSHIP, (void *) &groups[i],
-                                          sizeof(groups[i])) < 0)
-                        r = -errno;
-        if (r >= 0)
-                r = sd_event_add_io(e, &w->io, mnl_socket_get_fd(w->nl), EPOLLIN, on_nl_watch_io,
-                                    w);
-        if (r >= 0)
-                r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, WATCH_SETTLE_USEC, 0,
-                                               on_settle, userdata);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
-        if (r < 0)
-                nl_watch_stop(w);
-        return r;
-}
-
-void nl_watch_stop(NlWatch *w) {
-        w->timer = sd_event_source_disable_unref(w->timer);
-        w->io = sd_event_source_disable_unref(w->io);
-        if (w->nl)
-                mnl_socket_close(w->nl);
-        w->nl = NULL;
 }

@@ -7,6 +7,7 @@
 
 #include "engine.h"
 #include "ipc.h"
+#include "netcfg-watch.h"
 #include "netcfg.h"
 #include "profile.h"
 
@@ -45,18 +46,8 @@ typedef enum NetshimState {
         NETSHIM_DONE,
 } NetshimState;
 
-/* A netlink multicast listener that, shortly after a message match() picks (a flush is a
- * burst; lost messages count as one), calls on_settle once (netshim-watch.c). */
-typedef struct NlWatch {
-        struct mnl_socket *nl;
-        sd_event_source *io, *timer;
-        bool (*match)(const struct nlmsghdr *h);
-} NlWatch;
-
-int nl_watch_start(NlWatch *w, sd_event *e, int protocol, const unsigned *groups, size_t n_groups,
-                   bool (*match)(const struct nlmsghdr *h), sd_event_time_handler_t on_settle,
-                   void *userdata);
-void nl_watch_stop(NlWatch *w);
+/* What the shim's watches (NlWatch, netcfg-watch.h) wait after a deletion before checking. */
+#define NETSHIM_WATCH_SETTLE_USEC (100 * USEC_PER_MSEC)
 
 typedef struct Manager {
         NetshimOptions opts;
@@ -100,6 +91,14 @@ void manager_finish(Manager *m, int code);
 /* STATUS= (and the log); the run's failure: STATUS=failed: ..., revert, exit code 1. */
 void set_status(Manager *m, const char *fmt, ...) _printf_(2, 3);
 void manager_fail(Manager *m, const char *fmt, ...) _printf_(2, 3);
+
+/* netshim-session.c: the session with the helper. connect: to opts.shim_socket, retrying while
+ * it is missing; attach: serves the helper on fd, a connected stream socket (taken over), and
+ * sends StartSession once the handshake is done. on_signal (SIGTERM, SIGINT): StopSession,
+ * then the end of the run. */
+void manager_connect(Manager *m);
+void manager_attach(Manager *m, int fd);
+int manager_on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata);
 
 /* netshim-watch.c: while settings are applied, notices when another program deletes one of
  * the profile's addresses, routes or rules, puts it back and tells the helper (watchers and

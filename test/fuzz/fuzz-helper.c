@@ -58,7 +58,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "helper-log.h"
+#include "log.h"
 #include "helper.h"
 #include "spawn-util.h"
 
@@ -1261,10 +1261,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         unsetenv("NOTIFY_SOCKET");
         unsetenv("WATCHDOG_USEC");
         world_setup();
-        /* The helper logs to stderr (helper_log_open() is not called: never the journal), at
+        /* The helper logs to stderr (log_open() is not called: never the journal), at
          * every level so all its format strings run, into /dev/null unless asked. libFuzzer
          * keeps its own copy of the old stderr. */
-        helper_log_set_max_level(LOG_DEBUG);
+        log_set_max_level(LOG_DEBUG);
         if (!getenv("FUZZ_HELPER_LOG")) {
                 FILE *null = fopen("/dev/null", "we");
                 if (null)

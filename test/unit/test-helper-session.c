@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 
-#include "helper-log.h"
+#include "log.h"
 #include "helper.h"
 #include "spawn-util.h"
 #include "tests.h"
@@ -65,7 +65,7 @@ static void world_setup(void) {
         sigaddset(&ss, SIGINT);
         sigaddset(&ss, SIGCHLD);
         ASSERT_OK(sigprocmask(SIG_BLOCK, &ss, NULL));
-        helper_log_set_max_level(LOG_DEBUG);
+        log_set_max_level(LOG_DEBUG);
 }
 
 /* ---- the fake tunnel ---- */

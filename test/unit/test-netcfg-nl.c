@@ -240,12 +240,12 @@ TEST(ext_ack_malformed) {
 TEST(error_messages) {
         char *err = NULL;
 
-        ASSERT_EQ(netcfg_error_extack(&err, -EINVAL, "Invalid prefix", "adding route %s", "x"),
+        ASSERT_EQ(error_set_extack(&err, -EINVAL, "Invalid prefix", "adding route %s", "x"),
                   -EINVAL);
         ASSERT_STREQ(err, "adding route x: Invalid argument (kernel: Invalid prefix)");
-        ASSERT_EQ(netcfg_error_extack(&err, -EEXIST, "", "adding %d", 1), -EEXIST);
+        ASSERT_EQ(error_set_extack(&err, -EEXIST, "", "adding %d", 1), -EEXIST);
         ASSERT_STREQ(err, "adding 1: File exists");
-        ASSERT_EQ(netcfg_errorf(NULL, -ENOENT, "ignored"), -ENOENT);
+        ASSERT_EQ(error_set_errno(NULL, -ENOENT, "ignored"), -ENOENT);
         free(err);
 }
 

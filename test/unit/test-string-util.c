@@ -1,5 +1,5 @@
 /* string-util.c's sanitizer, and the places that must use it: a log line of the shim
- * (libbasic log_internal) or of the helper (helper_log_internal) stays one line whatever text
+ * (log_internal, with or without a session's fields) stays one line whatever text
  * a peer sent, a session's stored last error is printable, and tundctl's JSON escapes the same
  * characters. STATUS= and tundctl's human output: test/integration/robust-injection.sh. */
 #include <fcntl.h>
@@ -7,16 +7,6 @@
 #include <unistd.h>
 
 #include "log.h"
-/* Both loggers define log_*() macros; this file calls the two functions directly. */
-#undef log_full_errno
-#undef log_debug
-#undef log_info
-#undef log_notice
-#undef log_warning
-#undef log_error
-#undef log_warning_errno
-#undef log_error_errno
-#include "helper-log.h"
 #include "helper.h"
 #include "string-util.h"
 #include "strv.h"
@@ -132,23 +122,6 @@ TEST(in_place_shrinks_safely) {
         free(d);
 }
 
-/* Runs fn with stderr going to a pipe; returns what it wrote (static buffer). */
-static const char *capture_stderr(void (*fn)(void)) {
-        static char out[8192];
-        int p[2], saved = dup(STDERR_FILENO);
-        ASSERT_TRUE(saved >= 0 && pipe(p) == 0);
-        ASSERT_TRUE(dup2(p[1], STDERR_FILENO) == STDERR_FILENO);
-        close(p[1]);
-        fn();
-        fflush(stderr);
-        dup2(saved, STDERR_FILENO);
-        close(saved);
-        ssize_t n = read(p[0], out, sizeof(out) - 1);
-        close(p[0]);
-        out[n > 0 ? n : 0] = '\0';
-        return out;
-}
-
 static size_t count_char(const char *s, char c) {
         size_t n = 0;
         for (; *s; s++)
@@ -157,28 +130,27 @@ static size_t count_char(const char *s, char c) {
 }
 
 static void log_hostile(void) {
-        log_internal(LOG_ERR, 0, "the tunnel exited with status 1: %s %s", HOSTILE, ANSI);
+        log_internal(LOG_ERR, 0, NULL, "the tunnel exited with status 1: %s %s", HOSTILE, ANSI);
 }
 
 TEST(log_line_stays_one_line) {
         unsetenv("JOURNAL_STREAM");
-        const char *out = capture_stderr(log_hostile);
+        const char *out = test_capture_stderr(log_hostile);
         ASSERT_CONTAINS(out, "the tunnel exited with status 1: x?READY=1?MAINPID=1 ?[31mred?[0m");
         ASSERT_EQ(count_char(out, '\n'), 1);
         ASSERT_TRUE(strchr(out, 0x1b) == NULL);
 }
 
 static void helper_log_hostile(void) {
-        helper_log_internal(
-                LOG_WARNING, 0,
-                &(const LogFields){ .profile = "work", .tunnel_pid = 42, .source = "tunnel" }, "%s",
-                HOSTILE " " ANSI);
+        log_internal(LOG_WARNING, 0,
+                     &(const LogFields){ .profile = "work", .tunnel_pid = 42, .source = "tunnel" },
+                     "%s", HOSTILE " " ANSI);
 }
 
 TEST(helper_log_line_stays_one_line) {
         setenv("TUND_LOG_STDERR", "1", 1);
-        helper_log_open();
-        const char *out = capture_stderr(helper_log_hostile);
+        log_open("tund-helperd", LOG_TARGET_JOURNAL);
+        const char *out = test_capture_stderr(helper_log_hostile);
         ASSERT_CONTAINS(out, "<4>tunnel: x?READY=1?MAINPID=1 ?[31mred?[0m [PROFILE=work");
         ASSERT_EQ(count_char(out, '\n'), 1);
         ASSERT_TRUE(strchr(out, 0x1b) == NULL);

@@ -90,6 +90,23 @@ static struct test_case *test_list, **test_tail = &test_list;
         } while (0)
 
 #ifndef TEST_TIMEOUT_SEC
+/* Runs fn with stderr going to a pipe; returns what it wrote (static buffer). */
+__attribute__((unused)) static const char *test_capture_stderr(void (*fn)(void)) {
+        static char out[8192];
+        int p[2], saved = dup(STDERR_FILENO);
+        ASSERT_TRUE(saved >= 0 && pipe(p) == 0);
+        ASSERT_TRUE(dup2(p[1], STDERR_FILENO) == STDERR_FILENO);
+        close(p[1]);
+        fn();
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        ssize_t n = read(p[0], out, sizeof(out) - 1);
+        close(p[0]);
+        out[n > 0 ? n : 0] = '\0';
+        return out;
+}
+
 #define TEST_TIMEOUT_SEC 30
 #endif
 
