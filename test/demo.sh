@@ -106,9 +106,9 @@ fi
 echo "$out" | sed 's/^/    /'
 step "A crash keeps the switch: SIGKILL of tund-netshimd, and the cleanup systemd runs after a failure"
 printf '%s$ %s%s\n' "$dim" "kill -9 <tund-netshimd>" "$off"
-disown "$SHIM_PID_demo" 2>/dev/null # no "Killed" line from bash
+disown "${SHIM_PID[demo]}" 2>/dev/null # no "Killed" line from bash
 cns sh -c 'kill -9 $(pgrep -x tund-netshimd)'
-wait_for 5 bash -c "! kill -0 $SHIM_PID_demo 2>/dev/null" || die "tund-netshimd survived SIGKILL"
+wait_for 5 bash -c "! kill -0 ${SHIM_PID[demo]} 2>/dev/null" || die "tund-netshimd survived SIGKILL"
 SERVICE_RESULT=signal cns "$B/tund-netshimd" --config-dir "$W/etc" --cleanup demo 2>&1 | grep 'Kill switch' | sed 's/^/    /'
 if cns ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1; then die "the kill switch let a ping through after a crash"; fi
 echo "    the ping around the tunnel still fails: nothing leaks while the profile is down"

@@ -102,44 +102,12 @@ cns mount --bind "$W/wgq" /etc/wireguard || die "cannot bind-mount /etc/wireguar
 # ---------------------------------------------------------------------------------------------
 # the probe: one sender in the client for the whole run, one echo in the server
 # ---------------------------------------------------------------------------------------------
-cat >"$W/probe.py" <<'PY'
-import select, socket, struct, sys, time
-if sys.argv[1] == "echo":  # echo ADDR PORT CLIENT: answers datagrams from CLIENT only
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((sys.argv[2], int(sys.argv[3])))
-    while True:
-        d, a = s.recvfrom(64)
-        if a[0] == sys.argv[4]:
-            s.sendto(d, a)
-# send HOST PORT LOG INTERVAL: a datagram with its send time every INTERVAL s; each answer is a
-# line "send_ns recv_ns" in LOG (CLOCK_REALTIME, as date +%s%N)
-host, port, interval = sys.argv[2], int(sys.argv[3]), float(sys.argv[5])
-log = open(sys.argv[4], "a", buffering=1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setblocking(False)
-nxt = time.monotonic()
-while True:
-    now = time.monotonic()
-    if now >= nxt:
-        try:
-            s.sendto(struct.pack("!Q", time.time_ns()), (host, port))
-        except OSError:
-            pass  # no route yet, the tunnel's engine gone: the next one
-        nxt = max(nxt + interval, now)
-    r, _, _ = select.select([s], [], [], max(0.0, nxt - time.monotonic()))
-    if r:
-        try:
-            d = s.recv(64)
-        except OSError:
-            continue
-        if len(d) == 8:
-            log.write("%d %d\n" % (struct.unpack("!Q", d)[0], time.time_ns()))
-PY
+PROBE_PY=$TOP/test/bench/recovery-probe.py
 PLOG=$W/probe.log
 : >"$PLOG"
-ip netns exec "$SRV" python3 "$W/probe.py" echo 0.0.0.0 "$PORT" 192.0.2.2 >>"$W/probe-echo.log" 2>&1 &
+ip netns exec "$SRV" python3 "$PROBE_PY" echo 0.0.0.0 "$PORT" 192.0.2.2 >>"$W/probe-echo.log" 2>&1 &
 T_PIDS+=($!)
-ip netns exec "$RNS" python3 "$W/probe.py" send 203.0.113.1 "$PORT" "$PLOG" 0.01 >>"$W/probe.log.err" 2>&1 &
+ip netns exec "$RNS" python3 "$PROBE_PY" send 203.0.113.1 "$PORT" "$PLOG" 0.01 >>"$W/probe.log.err" 2>&1 &
 PROBE=$!
 T_PIDS+=("$PROBE")
 
@@ -268,7 +236,9 @@ stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 	printf "%.1f %.1f %.1f", m, v[1], v[NR] }'; }
 printf 'recovery after an underlay path change (path A dies, default route to B), median (min-max, n)\n'
 for v in tund:RES_tund wg-quick:RES_wgq "wg-quick + reresolve-dns:RES_rr"; do
-	eval "set -- \"\${${v##*:}[@]}\""
+	declare -n samples=${v##*:}
+	set -- "${samples[@]}"
+	unset -n samples
 	(($# > 0)) || continue
 	read -r m lo hi <<<"$(stats "$@")"
 	printf '  %-26s %10s ms (%s-%s, n=%d)\n' "${v%:*}" "$m" "$lo" "$hi" $#

@@ -111,4 +111,8 @@ unaffected bad_profiles
 check no_key_in_errors bash -c "! grep -rqF -- '$CKEY' $W/*.log"
 
 e2e_shim_stop good
-[ "$E2E_RC" = 0 ] && pass good_session_stops_cleanly || fail good_session_stops_cleanly "exit $E2E_RC"
+if [ "$E2E_RC" = 0 ]; then
+	pass good_session_stops_cleanly
+else
+	fail good_session_stops_cleanly "exit $E2E_RC"
+fi

@@ -35,9 +35,7 @@ wait_gone() { wait_for 10 bash -c "[ -z \"\$(cns ps -e -o comm= | grep -x '$1')\
 # What systemd would do after the failure: ExecStopPost= of tund@.service, and a helper
 # that is started again by the next connection to its socket.
 recover() {
-	local pid
-	eval "pid=\$SHIM_PID_ft"
-	wait "$pid" 2>/dev/null
+	wait "${SHIM_PID[ft]}" 2>/dev/null
 	cns "$B/tund-netshimd" --cleanup --config-dir "$W/etc" ft >>"$W/cleanup.log" 2>&1
 	helper_alive || e2e_helper_start
 }
@@ -89,8 +87,7 @@ kill_case() {
 		kill_in "$target" ;;
 	esac
 	# the shim must end by itself (revert and exit) unless it was the victim
-	local pid
-	eval "pid=\$SHIM_PID_ft"
+	local pid=${SHIM_PID[ft]}
 	if wait_for 20 bash -c "! kill -0 $pid 2>/dev/null"; then pass "${name}_shim_ends"; else
 		fail "${name}_shim_ends" "still running"
 		e2e_shim_kill ft KILL
@@ -142,5 +139,5 @@ case "$out" in *"no answer from tund-helperd within 3.0 s"*) pass pending_error_
 *) fail pending_error_says_why "$out" ;; esac
 check helper_still_answers ctl status
 e2e_shim_stop ft
-[ "$E2E_RC" = 0 ] && pass pending_clean_stop || fail pending_clean_stop "exit $E2E_RC"
+if [ "$E2E_RC" = 0 ]; then pass pending_clean_stop; else fail pending_clean_stop "exit $E2E_RC"; fi
 clean_after pending_hung_tunnel

@@ -180,7 +180,7 @@ up() {
 	local pid i
 	tlog "up $1"
 	e2e_shim_start "$1"
-	eval "pid=\$SHIM_PID_$1"
+	pid=${SHIM_PID[$1]}
 	for ((i = 0; i < 400; i++)); do
 		e2e_ready "$1" && return 0
 		kill -0 "$pid" 2>/dev/null || return 1
@@ -190,8 +190,7 @@ up() {
 }
 # shim_wait NAME SECONDS: wait for the shim's exit; its status in RC (124: had to be killed).
 shim_wait() {
-	local pid i
-	eval "pid=\$SHIM_PID_$1"
+	local pid=${SHIM_PID[$1]} i
 	for ((i = 0; i < $2 * 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	if kill -0 "$pid" 2>/dev/null; then
 		e2e_shim_kill "$1" KILL
@@ -275,42 +274,17 @@ for p in $ALL; do
 	if [ -n "${PSLOT[$p]:-}" ]; then
 		T=$((29813 + PSLOT[$p])) P=$((21700 + 10 * PSLOT[$p]))
 		if is_full "$p"; then
-			# base+0 "lookup main suppress_prefixlength 0", base+1 "not <engine> lookup T" where
-			# <engine> is "fwmark 0x7475" or, for an engine without CAP_NET_ADMIN, "uidrange
-			# 991-991" (its user); the default route in T on its link
-			EXEMPT[$p]=$("$PV_PYTHON" -c "
-import json, sys
-v = json.load(open('$BASE/$p.view'))
-rules = [json.loads(r) for r in v['rules']]
-routes = [json.loads(r) for r in v['routes']]
-kinds = set()
-for fam in ('4', '6'):
-    got = sorted((r['priority'], r.get('table'), 'not' in r, r.get('suppress_prefixlen'), r.get('fwmark'),
-                  r.get('uid_start'), r.get('uid_end')) for r in rules if r['family'] == fam)
-    want = [($P, 'main', False, 0, None, None, None)]
-    assert got[:1] == want and len(got) == 2, (fam, got)
-    if got[1] == ($((P + 1)), '$T', True, None, '0x7475', None, None):
-        kinds.add('mark')
-    elif got[1] == ($((P + 1)), '$T', True, None, None, 991, 991):
-        kinds.add('uid')
-    else:
-        assert False, (fam, got[1], 'want not fwmark 0x7475 or not uidrange 991-991, lookup $T')
-    assert any(r['table'] == '$T' and r.get('dst') == 'default' and r.get('dev') == '${PIF[$p]}'
-               for r in routes if r['family'] == fam), ('no default in $T', fam)
-assert all(r.get('protocol') in ('tund', '116') for r in rules), rules
-assert len(kinds) == 1, kinds
-print(kinds.pop())
-" 2>&1)
+			# its rules and the default route in its table (profile-own-rules.py says which)
+			EXEMPT[$p]=$("$PV_PYTHON" "$TOP/test/integration/profile-own-rules.py" "$BASE/$p.view" \
+				"$P" "$T" "${PIF[$p]}" 2>&1)
 			case ${EXEMPT[$p]} in
 			mark | uid) pass "$s.own_table_and_rules_${EXEMPT[$p]}" ;;
 			*) fail "$s.own_table_and_rules" "$(echo "${EXEMPT[$p]}" | tail -n 3 | tr '\n' ' ')" ;;
 			esac
 			# tundctl status --json: the table, where the applied settings say it
 			ctl status --json >"$W/status.json" 2>&1
-			t=$("$PV_PYTHON" -c "
-import json
-d = json.load(open('$W/status.json'))
-print([s for s in d['sessions'] if s['profile'] == '$p'][0]['applied'].get('table', ''))" 2>&1)
+			t=$(jq -r --arg p "$p" '[.sessions[] | select(.profile == $p)][0].applied.table // ""' \
+				"$W/status.json" 2>&1)
 			if [ -z "$t" ]; then
 				fail "$s.status_table" "tundctl status --json has no applied.table"
 			else
@@ -387,6 +361,9 @@ kill -TERM "$SNIFFER" 2>/dev/null
 wait "$SNIFFER" 2>/dev/null
 # The sniffer must have seen the tunnels' own UDP, or it saw nothing at all.
 check underlay_capture_saw_traffic bash -c "[ \$(ip -n $SRV -s link show eth0 | awk '/RX:/ {getline; print \$2; exit}') -gt 0 ]"
-[ ! -s "$W/leaks" ] && pass underlay_capture_no_clear_packet ||
+if [ ! -s "$W/leaks" ]; then
+	pass underlay_capture_no_clear_packet
+else
 	fail underlay_capture_no_clear_packet "$(wc -l <"$W/leaks") packets, first: $(head -3 "$W/leaks" | tr '\n' ' ')"
+fi
 echo "run time: $(($(date +%s) - T0)) s"

@@ -43,12 +43,9 @@ log_since() { tail -n +$(($1 + 1)) "$W/helper.log"; }
 log_since_has() { log_since "$1" | grep -iEq "$2"; } # MARK ERE
 # the session's "state endpoint tunnel_pid engine_pid" as tundctl status --json says
 sess() {
-	ctl status --json 2>/dev/null | python3 -c '
-import json, sys
-for s in json.load(sys.stdin)["sessions"]:
-    if s["profile"] == sys.argv[1]:
-        eps = ",".join(p.get("endpoint") or "-" for p in s.get("peers", [])) or "-"
-        print(s.get("state"), eps, s.get("tunnel_pid"), s.get("engine_pid"))' "$1"
+	ctl status --json 2>/dev/null | jq -r --arg p "$1" '.sessions[] | select(.profile == $p) |
+		[(.peers // [])[] | .endpoint // "" | if . == "" then "-" else . end] as $eps |
+		"\(.state) \(if $eps == [] then "-" else $eps | join(",") end) \(.tunnel_pid) \(.engine_pid)"'
 }
 sess_state_is() { [ "$(sess "$1" | cut -d' ' -f1)" = "$2" ]; }          # PROFILE STATE
 sess_endpoint_is() { [ "$(sess "$1" | cut -d' ' -f2)" = "$2" ]; }       # PROFILE ENDPOINT
@@ -57,7 +54,7 @@ last_status() { grep -o 'STATUS=[^|]*' "$W/notify-$1" | tail -n 1 | cut -d= -f2-
 notify_stale() { last_status "$1" | grep -q '^stale'; }
 notify_not_stale() { [ -n "$(last_status "$1")" ] && ! notify_stale "$1"; }
 # host pids that must not change while a session roams: shim, helper, tunnel, engine
-pids_of() { echo "$(e2e_child_pid "$(eval echo "\$SHIM_PID_$1")") $(e2e_child_pid "$HELPER_PID") $(sess "$1" | cut -d' ' -f3-)"; }
+pids_of() { echo "$(e2e_child_pid "${SHIM_PID[$1]}") $(e2e_child_pid "$HELPER_PID") $(sess "$1" | cut -d' ' -f3-)"; }
 # the full tunnel's endpoint exclusions: throw routes of tund's tables (proto tund = 116)
 throws() { ip -n "$RNS" -4 route show table all | awk '$1 == "throw" && / proto (tund|116)/ { print $2 }' | sort | tr '\n' ' '; }
 ks_spec() { cns cat "/run/tund/killswitch/$1.ks"; }

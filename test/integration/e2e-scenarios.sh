@@ -24,6 +24,35 @@ down() { # NAME TEST: SIGTERM, exit 0
 	e2e_shim_stop "$1"
 	if [ "$E2E_RC" = 0 ]; then pass "$2"; else fail "$2" "exit $E2E_RC"; fi
 }
+# What a scenario needs, whatever the one before it left (each is a no-op when it is there):
+# need_helper: a helper (socket-activated, no idle exit unless E2E_IDLE_EXIT says otherwise)
+need_helper() { kill -0 "${HELPER_PID:-0}" 2>/dev/null || e2e_helper_start; }
+# restart_helper: a new helper with the E2E_IDLE_EXIT given, the old one stopped if it runs
+restart_helper() {
+	if kill -0 "${HELPER_PID:-0}" 2>/dev/null; then
+		kill "$(e2e_child_pid "$HELPER_PID")" 2>/dev/null
+		wait "$HELPER_PID" 2>/dev/null
+	fi
+	e2e_helper_start
+}
+# need_session NAME: NAME's shim running and READY (a new one unless it already is)
+need_session() {
+	if [ -n "${SHIM_PID[$1]:-}" ] && kill -0 "${SHIM_PID[$1]}" 2>/dev/null; then
+		e2e_ready "$1" && return 0
+		e2e_shim_stop "$1"
+	fi
+	up "$1"
+}
+# need_dns_server: the server's DNS (dns-responder.py on 192.0.2.1, corp.example -> 192.0.2.53)
+DNSLOG="$W/dns.log"
+DNS_SERVER_PID=
+need_dns_server() {
+	[ -n "$DNS_SERVER_PID" ] && kill -0 "$DNS_SERVER_PID" 2>/dev/null && return 0
+	: >"$DNSLOG"
+	sns python3 "$TOP/test/integration/dns-responder.py" 192.0.2.1 corp.example 192.0.2.53 "$DNSLOG" &
+	DNS_SERVER_PID=$!
+	T_PIDS+=("$DNS_SERVER_PID")
+}
 
 # --- shim first: no helper yet; the shim waits, says so, and starts once the helper is there ---
 e2e_profile work
@@ -33,27 +62,25 @@ check shim_first_not_ready bash -c "! grep -q READY=1 $W/notify-work"
 e2e_helper_start || fail helper_start "no sockets"
 if wait_for 20 e2e_ready work; then pass shim_first_then_helper_ready; else fail shim_first_then_helper_ready "$(e2e_logs | tail -20 | tr '\n' ' ')"; fi
 
-# --- split tunnel, IPv4 and IPv6 inside ---
+# --- split tunnel, IPv4 and IPv6 inside (the session "work" the scenario above started) ---
+need_helper
+need_session work
 check split_ping_v4_peer cns ping -c 1 -W 3 192.0.2.1
 # tundctl against the real stack, right after the first handshake: status asks the engine
 # then and there, so it has the handshake and the bytes before the tunnel's next poll.
 ctl status --json >"$W/status.json" 2>&1
-check ctl_status_json python3 -c "
-import json, sys, time
-d = json.load(open('$W/status.json'))
-s = d['sessions'][0]
-assert d['schema'] == 1, d
-assert s['profile'] == 'work' and s['state'] == 'running' and s['ifname'] == 'tund-work', s
-assert s['engine_version'] == '0.0.20220316' and s['engine_pid'] > 0 and s['tunnel_pid'] > 0, s
-assert s['applied']['routes_applied'] == 4, s['applied']
-p = s['peers'][0]
-assert p['endpoint'] == '198.51.100.1:51820', p
-assert 0 < time.time() - p['last_handshake_sec'] < 60, p
-assert p['rx_bytes'] > 0 and p['tx_bytes'] > 0, p
-text = open('$W/status.json').read()
-assert '$CKEY' not in text and '$PSK' not in text, 'a secret key in the status output'
-assert p['has_preshared_key'] is True, p
-"
+# (read raw: no secret key anywhere in the text)
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck ctl_status_json "$W/status.json" '(contains($ckey) or contains($psk) | not) and
+	(fromjson | .sessions[0] as $s | $s.peers[0] as $p |
+	.schema == 1 and
+	$s.profile == "work" and $s.state == "running" and $s.ifname == "tund-work" and
+	$s.engine_version == "0.0.20220316" and $s.engine_pid > 0 and $s.tunnel_pid > 0 and
+	$s.applied.routes_applied == 4 and
+	$p.endpoint == "198.51.100.1:51820" and
+	(now - $p.last_handshake_sec) > 0 and (now - $p.last_handshake_sec) < 60 and
+	$p.rx_bytes > 0 and $p.tx_bytes > 0 and $p.has_preshared_key == true)' \
+	-R -s --arg ckey "$CKEY" --arg psk "$PSK"
 check ctl_status_human bash -c "ctl status | grep -E '^work +running +tund-work +198.51.100.1:51820 +[0-9]+ s ago'"
 check ctl_peers_human bash -c "ctl peers | grep -q '198.51.100.1:51820'"
 
@@ -68,15 +95,22 @@ caps_of() { # COMM: "uid CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs" of the f
 for comm in tund-tunnel wireguard-go; do
 	c=$(caps_of "$comm")
 	echo "$comm: uid CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs = $c"
-	[ "$c" = "991 0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000 1" ] &&
-		pass "no_capabilities_$comm" || fail "no_capabilities_$comm" "$c"
+	if [ "$c" = "991 0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000 1" ]; then
+		pass "no_capabilities_$comm"
+	else
+		fail "no_capabilities_$comm" "$c"
+	fi
 done
 as_engine() { cns setpriv --reuid 991 --regid 991 --clear-groups "$@"; }
 for what in "ip route add 192.0.2.99/32 dev lo" "ip rule add pref 100 lookup main" \
 	"ip link set dev tund-work mtu 1300" "ip addr add 192.0.2.98/32 dev lo"; do
-	out=$(as_engine $what 2>&1) && fail "engine_user_cannot: $what" "it worked" ||
-		case "$out" in *"Operation not permitted"*) pass "engine_user_cannot: $what" ;;
-		*) fail "engine_user_cannot: $what" "$out" ;; esac
+	if out=$(as_engine $what 2>&1); then
+		fail "engine_user_cannot: $what" "it worked"
+	elif [[ "$out" == *"Operation not permitted"* ]]; then
+		pass "engine_user_cannot: $what"
+	else
+		fail "engine_user_cannot: $what" "$out"
+	fi
 done
 check engine_mtu_is_the_shims bash -c "[ \"\$(cns cat /sys/class/net/tund-work/mtu)\" = 1420 ]"
 check split_ping_v4_behind cns ping -c 1 -W 3 203.0.113.1
@@ -92,12 +126,10 @@ down work split_stop_exit_0
 same_as_base split_stop_leaves_namespace_identical
 
 # --- split DNS: only corp.example goes to the tunnel's server ---
-DNSLOG="$W/dns.log"
-: >"$DNSLOG"
-sns python3 "$TOP/test/integration/dns-responder.py" 192.0.2.1 corp.example 192.0.2.53 "$DNSLOG" &
-T_PIDS+=($!)
+need_helper
+need_dns_server
 e2e_profile dns "DNS = 192.0.2.1, corp.example"
-up dns && pass split_dns_up || fail split_dns_up "not ready"
+if up dns; then pass split_dns_up; else fail split_dns_up "not ready"; fi
 check split_dns_link_servers bash -c "resolvectl_ns status tund-dns | grep -q 'DNS Servers: 192.0.2.1'"
 check split_dns_link_domain bash -c "resolvectl_ns status tund-dns | grep -q 'DNS Domain: corp.example'"
 check split_dns_not_default_route bash -c "resolvectl_ns status tund-dns | grep -q -- '-DefaultRoute'"
@@ -108,6 +140,7 @@ check split_dns_link_forgotten bash -c "resolvectl_ns status tund-dns 2>&1 | gre
 same_as_base split_dns_stop_leaves_namespace_identical
 
 # --- two profiles at once (a second peer on the server, disjoint networks) ---
+need_helper
 C2KEY=$(wg genkey)
 sns wg set "$SIF" peer "$(echo "$C2KEY" | wg pubkey)" allowed-ips 192.0.2.3/32
 ip -n "$SRV" addr add 203.0.113.129/32 dev lo
@@ -132,22 +165,13 @@ nsenter -t "$RNS_PID" -n -m -p -- "$B/tundctl" --socket /run/tund/control.sock w
 WATCH_PID=$!
 T_PIDS+=("$WATCH_PID")
 wait_for 5 grep -q 'watchers.:1\|"watchers":1' <(ctl status --json 2>/dev/null) || sleep 0.5
-up work && up lab && pass two_profiles_up || fail two_profiles_up "not both ready"
+if up work && up lab; then pass two_profiles_up; else fail two_profiles_up "not both ready"; fi
 check two_profiles_work cns ping -c 1 -W 3 203.0.113.1
 check two_profiles_lab cns ping -c 1 -W 3 203.0.113.129
 check two_profiles_lab_route bash -c "ip -n $RNS route get 203.0.113.129 | grep -q 'dev tund-lab'"
 sleep 2.5 # a peer poll, whose delta carries the handshake
-check watch_sees_handshake python3 -c "
-import json
-seen = set()
-for line in open('$W/watch.json'):
-    e = json.loads(line)
-    if e.get('event') == 'peers':
-        for p in e['peers']['peers']:
-            if p.get('last_handshake_sec', 0) > 0:
-                seen.add(e['profile'])
-assert seen == {'work', 'lab'}, seen
-"
+jcheck watch_sees_handshake "$W/watch.json" '[.[] | select(.event == "peers") |
+	select(any(.peers.peers[]; (.last_handshake_sec // 0) > 0)) | .profile] | unique == ["lab", "work"]' -s
 check watch_sees_running bash -c "grep -q '\"profile\":\"lab\",\"event\":\"status\",\"status\":{\"state\":\"running\"' $W/watch.json"
 kill -INT "$(e2e_child_pid "$WATCH_PID")" 2>/dev/null
 check two_profiles_two_tunnels bash -c "[ \$(cns ps -e -o comm= | grep -c tund-tunnel) = 2 ]"
@@ -155,7 +179,7 @@ check two_profiles_two_tunnels bash -c "[ \$(cns ps -e -o comm= | grep -c tund-t
 # neither running profile notices.
 lab_profile dup 192.0.2.4/32
 e2e_shim_start dup
-wait "$SHIM_PID_dup"
+wait "${SHIM_PID[dup]}"
 DUP_RC=$?
 check overlap_profile_fails test "$DUP_RC" != 0
 check overlap_profile_names_link grep -q 'route 203.0.113.128/25 overlaps .*table main sends 203.0.113.128/25 to dev tund-lab' "$W/shim-dup.log"
@@ -169,20 +193,19 @@ down work two_profiles_work_stop
 same_as_base two_profiles_leave_namespace_identical
 
 # --- helper idle exit after the last stop; the next connection starts it again ---
-kill "$(e2e_child_pid "$HELPER_PID")" 2>/dev/null
-wait "$HELPER_PID" 2>/dev/null
-E2E_IDLE_EXIT=2 e2e_helper_start
-up work && pass idle_restart_up || fail idle_restart_up "not ready"
+E2E_IDLE_EXIT=2 restart_helper
+if up work; then pass idle_restart_up; else fail idle_restart_up "not ready"; fi
 down work idle_stop
 if wait_for 10 bash -c "! kill -0 $HELPER_PID 2>/dev/null"; then pass helper_idle_exit; else fail helper_idle_exit "still running"; fi
 # systemd would keep the sockets and start it again on the next connection (system test)
 
 # --- full tunnel: 0.0.0.0/0 and ::/0 with full DNS, no routing loop ---
-E2E_IDLE_EXIT=0 e2e_helper_start
+E2E_IDLE_EXIT=0 restart_helper
+need_dns_server
 e2e_default_route
 BASE=$(e2e_dump)
 e2e_profile full "DNS = 192.0.2.1, corp.example" "0.0.0.0/0, ::/0"
-up full && pass full_up || fail full_up "not ready"
+if up full; then pass full_up; else fail full_up "not ready"; fi
 # The profile's own table and rule span (its slot, claimed under the shim's state dir).
 SLOT=$(cns sh -c 'grep -lx full /run/tund/netshim/slots/*' 2>/dev/null | head -1)
 SLOT=${SLOT##*/}

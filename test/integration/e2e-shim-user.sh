@@ -45,7 +45,7 @@ shim_start() { # NAME [ARGS...]: as e2e_shim_start, as that user, the profile as
 	NOTIFY_SOCKET="$W/notify-$name.sock" nsenter -t "$RNS_PID" -n -m -p -- "${AS_SHIM[@]}" \
 		/run/tund-bin/tund-netshimd --profile-stdin --config-dir "$W/etc" "$@" "$name" \
 		<"$W/etc/$name.conf" >>"$W/shim-$name.log" 2>&1 &
-	eval "SHIM_PID_$name=$!"
+	SHIM_PID[$name]=$!
 	T_PIDS+=($!)
 }
 nothing_left() { # CASE
@@ -63,7 +63,7 @@ shim_start su
 if wait_for 20 e2e_ready su && cns ping -c 1 -W 3 203.0.113.1 >/dev/null; then pass shim_user_vpn_up; else
 	fail shim_user_vpn_up "$(tail -5 "$W/shim-su.log" | tr '\n' ' ') $(tail -3 "$W/helper.log" | tr '\n' ' ')"
 fi
-SP=$(e2e_child_pid "$SHIM_PID_su")
+SP=$(e2e_child_pid "${SHIM_PID[su]}")
 ids=$(awk '/^Uid:/ { u = $2 " " $3 " " $4 " " $5 } /^Gid:/ { g = $2 " " $3 " " $4 " " $5 } END { print u, g }' "/proc/$SP/status")
 echo "tund-netshimd (pid $SP): uids gids = $ids; groups: $(awk '/^Groups:/ { $1 = ""; print }' "/proc/$SP/status")"
 check shim_user_ids test "$ids" = "$SHIM_UID $SHIM_UID $SHIM_UID $SHIM_UID $ENGINE_GID $ENGINE_GID $ENGINE_GID $ENGINE_GID"
@@ -93,7 +93,7 @@ nothing_left shim_user_stop_nothing_left
 shim_start su
 wait_for 20 e2e_ready su || fail shim_user_kill_setup "not ready: $(tail -3 "$W/shim-su.log" | tr '\n' ' ')"
 e2e_shim_kill su KILL
-wait "$SHIM_PID_su" 2>/dev/null
+wait "${SHIM_PID[su]}" 2>/dev/null
 if cns "${AS_SHIM[@]}" /run/tund-bin/tund-netshimd --profile-stdin --config-dir "$W/etc" --cleanup su \
 	<"$W/etc/su.conf" >"$W/cleanup.log" 2>&1; then pass shim_user_cleanup_runs; else
 	fail shim_user_cleanup_runs "$(tail -3 "$W/cleanup.log" | tr '\n' ' ')"
@@ -102,7 +102,7 @@ nothing_left shim_user_cleanup_nothing_left
 
 # --- DNS needs polkit's yes when the shim is not root: refused here, and said so ---
 shim_start sudns
-pid=$SHIM_PID_sudns
+pid=${SHIM_PID[sudns]}
 if wait_for 30 bash -c "! kill -0 $pid 2>/dev/null"; then
 	wait "$pid"
 	rc=$?

@@ -18,14 +18,27 @@ check vg_ping cns ping -c 2 -W 5 203.0.113.1
 check vg_status bash -c "ctl --timeout 20 status --json | grep -q '\"state\":\"running\"'"
 check vg_peers ctl --timeout 20 peers
 e2e_shim_stop vg
-[ "$E2E_RC" = 0 ] && pass vg_shim_clean_exit || fail vg_shim_clean_exit "exit $E2E_RC (99 = valgrind errors)"
+if [ "$E2E_RC" = 0 ]; then
+	pass vg_shim_clean_exit
+else
+	fail vg_shim_clean_exit "exit $E2E_RC (99 = valgrind errors)"
+fi
 # the helper exits by itself once idle; valgrind then checks it too
 if wait_for 60 bash -c "! kill -0 $HELPER_PID 2>/dev/null"; then pass vg_helper_idle_exit; else
 	fail vg_helper_idle_exit "still running"
 fi
 wait "$HELPER_PID"
 rc=$?
-[ "$rc" = 0 ] && pass vg_helper_clean_exit || fail vg_helper_clean_exit "exit $rc (99 = valgrind errors)"
+if [ "$rc" = 0 ]; then
+	pass vg_helper_clean_exit
+else
+	fail vg_helper_clean_exit "exit $rc (99 = valgrind errors)"
+fi
 n=$(cat "$W"/vg-*.log 2>/dev/null | grep -c 'ERROR SUMMARY: [1-9]\|Invalid \(read\|write\)\|definitely lost: [1-9]\|uninitialised')
-[ "$n" = 0 ] && pass vg_no_errors_in_logs || { fail vg_no_errors_in_logs "$n findings"; cat "$W"/vg-*.log | head -60; }
+if [ "$n" = 0 ]; then
+	pass vg_no_errors_in_logs
+else
+	fail vg_no_errors_in_logs "$n findings"
+	cat "$W"/vg-*.log | head -60
+fi
 check vg_logs_written bash -c "ls $W/vg-*.log >/dev/null 2>&1"

@@ -26,15 +26,26 @@ activate() {
 # 1. The first connection on the control socket starts it.
 activate "$R/s1" control shim
 sleep 0.2
-[ "$(comm_of "$APID")" = systemd-socket- ] && pass helper-activation-waits-for-a-connection ||
+if [ "$(comm_of "$APID")" = systemd-socket- ]; then
+	pass helper-activation-waits-for-a-connection
+else
 	fail helper-activation-waits-for-a-connection "comm $(comm_of "$APID")"
+fi
 out=$("$C" ctl "$R/s1/control.sock" ping 2>&1)
 case "$out" in "pong version="*" pid=$APID "*) pass helper-activated-by-control ;; *) fail helper-activated-by-control "$out" ;; esac
-[ "$(comm_of "$APID")" = tund-helperd ] && pass helper-activation-execs-helper || fail helper-activation-execs-helper "comm $(comm_of "$APID")"
+if [ "$(comm_of "$APID")" = tund-helperd ]; then
+	pass helper-activation-execs-helper
+else
+	fail helper-activation-execs-helper "comm $(comm_of "$APID")"
+fi
 if wait_for 5 sh -c "! kill -0 $APID 2>/dev/null"; then
 	wait "$APID"
 	rc=$?
-	[ "$rc" = 0 ] && pass helper-activated-idle-exit || fail helper-activated-idle-exit "status $rc"
+	if [ "$rc" = 0 ]; then
+		pass helper-activated-idle-exit
+	else
+		fail helper-activated-idle-exit "status $rc"
+	fi
 else
 	fail helper-activated-idle-exit "still running"
 fi
@@ -44,10 +55,16 @@ fi
 activate "$R/s2" shim control
 out=$(ip netns exec "$NS" "$C" shim "$R/s2/shim.sock" --profile act --ifname "tha$$" --stop-after-ms 100 2>&1)
 case "$out" in *started*stopped*) pass helper-activated-by-shim-session ;; *) fail helper-activated-by-shim-session "$out" ;; esac
-grep -q 'ready (tunnel .* sockets from systemd)' "$LOG" && pass helper-activation-uses-named-fds ||
+if grep -q 'ready (tunnel .* sockets from systemd)' "$LOG"; then
+	pass helper-activation-uses-named-fds
+else
 	fail helper-activation-uses-named-fds "$(tail -3 "$LOG")"
-wait_for 5 sh -c "! kill -0 $APID 2>/dev/null" && pass helper-activated-idle-exit-after-session ||
+fi
+if wait_for 5 sh -c "! kill -0 $APID 2>/dev/null"; then
+	pass helper-activated-idle-exit-after-session
+else
 	fail helper-activated-idle-exit-after-session "still running"
+fi
 
 # 3. Without a socket named "shim" it refuses to start, saying why.
 bg_start systemd-socket-activate -l "$R/s3/control.sock" -l "$R/s3/other.sock" --fdname=control:other \
@@ -56,6 +73,9 @@ P=$!
 wait_for 5 test -S "$R/s3/control.sock"
 "$C" ctl "$R/s3/control.sock" ping >/dev/null 2>&1
 wait_for 5 sh -c "! kill -0 $P 2>/dev/null"
-grep -q 'no socket named "shim"' "$R/s3.log" && pass helper-activation-needs-both-names ||
+if grep -q 'no socket named "shim"' "$R/s3.log"; then
+	pass helper-activation-needs-both-names
+else
 	fail helper-activation-needs-both-names "$(cat "$R/s3.log")"
+fi
 exit 0

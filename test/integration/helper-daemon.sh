@@ -13,13 +13,14 @@ ctl() { "$C" ctl "$R/sock/control.sock" "$@"; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 CN=$(trusted_copy "$C") || { fail helper-setup "cannot copy $C"; exit 1; } # nobody can run it
 
-# shim NAME ARGS...: a shim client in our namespace, output in $R/shim-NAME.out, pid in SHIM_NAME
+# shim NAME ARGS...: a shim client in our namespace, output in $R/shim-NAME.out, pid in SHIM_PID[NAME]
+declare -gA SHIM_PID=()
 shim() {
 	local name=$1
 	shift
 	ip netns exec "$NS" "$C" shim "$R/sock/shim.sock" "$@" >"$R/shim-$name.out" 2>&1 &
 	T_PIDS+=($!)
-	eval "SHIM_$name=$!"
+	SHIM_PID[$name]=$!
 }
 started() { grep -q '^started' "$R/shim-$1.out"; }
 tunnel_pid() { sed -n 's/^started tunnel_pid=\([0-9]*\).*/\1/p' "$R/shim-$1.out"; }
@@ -54,11 +55,17 @@ fds_before=$(fds_of "$HPID")
 shim a --profile a --ifname "${IF}a"
 if wait_for 10 started a; then pass helper-start-session; else fail helper-start-session "$(cat "$R/shim-a.out")"; fi
 TA=$(tunnel_pid a)
-grep -q '^apply addresses=1 mtu=1420' "$R/shim-a.out" && pass helper-settings-relayed-to-shim ||
+if grep -q '^apply addresses=1 mtu=1420' "$R/shim-a.out"; then
+	pass helper-settings-relayed-to-shim
+else
 	fail helper-settings-relayed-to-shim "$(cat "$R/shim-a.out")"
+fi
 st=$(ctl status a)
-echo "$st" | grep -q "session profile=a ifname=${IF}a state=1 .*tunnel_pid=$TA .*engine_version=fake-1.0 applied_ifname=${IF}a addresses=1 peers=1" &&
-	pass helper-status-session || fail helper-status-session "$st"
+if echo "$st" | grep -q "session profile=a ifname=${IF}a state=1 .*tunnel_pid=$TA .*engine_version=fake-1.0 applied_ifname=${IF}a addresses=1 peers=1"; then
+	pass helper-status-session
+else
+	fail helper-status-session "$st"
+fi
 
 D=$R/dump/tunnel-$TA.txt
 if [ -n "$TA" ] && [ -f "$D" ]; then
@@ -77,33 +84,64 @@ else
 fi
 
 out=$(ctl peers a)
-echo "$out" | grep -q 'peer profile=a key=xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= endpoint=192.0.2.1:51820' &&
-	pass helper-ctl-peers || fail helper-ctl-peers "$out"
+if echo "$out" | grep -q 'peer profile=a key=xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= endpoint=192.0.2.1:51820'; then
+	pass helper-ctl-peers
+else
+	fail helper-ctl-peers "$out"
+fi
 out=$(ctl peers nosuch)
-echo "$out" | grep -q '^error code=4 ' && pass helper-ctl-peers-unknown || fail helper-ctl-peers-unknown "$out"
+if echo "$out" | grep -q '^error code=4 '; then
+	pass helper-ctl-peers-unknown
+else
+	fail helper-ctl-peers-unknown "$out"
+fi
 
 shim a2 --profile a --ifname "${IF}x"
 wait_for 10 grep -q 'start-error' "$R/shim-a2.out"
-grep -q '^start-error code=5 msg=a session for profile a already exists' "$R/shim-a2.out" &&
-	pass helper-second-session-same-profile-exists || fail helper-second-session-same-profile-exists "$(cat "$R/shim-a2.out")"
+if grep -q '^start-error code=5 msg=a session for profile a already exists' "$R/shim-a2.out"; then
+	pass helper-second-session-same-profile-exists
+else
+	fail helper-second-session-same-profile-exists "$(cat "$R/shim-a2.out")"
+fi
 
 shim b --profile b --ifname "${IF}b" --get-peers
-wait_for 10 started b && pass helper-two-concurrent-sessions || fail helper-two-concurrent-sessions "$(cat "$R/shim-b.out")"
-wait_for 5 grep -q '^peer profile=b key=' "$R/shim-b.out" && pass helper-shim-get-peers ||
+if wait_for 10 started b; then
+	pass helper-two-concurrent-sessions
+else
+	fail helper-two-concurrent-sessions "$(cat "$R/shim-b.out")"
+fi
+if wait_for 5 grep -q '^peer profile=b key=' "$R/shim-b.out"; then
+	pass helper-shim-get-peers
+else
 	fail helper-shim-get-peers "$(cat "$R/shim-b.out")"
+fi
 TB=$(tunnel_pid b)
 out=$(ctl status)
-echo "$out" | grep -q "sessions=2 " && pass helper-status-two-sessions || fail helper-status-two-sessions "$out"
+if echo "$out" | grep -q "sessions=2 "; then
+	pass helper-status-two-sessions
+else
+	fail helper-status-two-sessions "$out"
+fi
 out=$(ctl peers)
-echo "$out" | grep -q '^profiles=2' && pass helper-ctl-peers-all || fail helper-ctl-peers-all "$out"
+if echo "$out" | grep -q '^profiles=2'; then
+	pass helper-ctl-peers-all
+else
+	fail helper-ctl-peers-all "$out"
+fi
 
 # --- policy ---
 out=$(as_nobody "$CN" ctl "$R/sock/control.sock" stop a 2>&1)
-echo "$out" | grep -q '^error code=3 msg=CtlStopSession: permission denied: allowed for root only (you are uid 65534)' &&
-	pass helper-policy-nobody-may-not-stop || fail helper-policy-nobody-may-not-stop "$out"
+if echo "$out" | grep -q '^error code=3 msg=CtlStopSession: permission denied: allowed for root only (you are uid 65534)'; then
+	pass helper-policy-nobody-may-not-stop
+else
+	fail helper-policy-nobody-may-not-stop "$out"
+fi
 out=$(as_nobody "$CN" shim-hello "$R/sock/shim.sock" 2>&1)
-echo "$out" | grep -q 'Permission denied' && pass helper-shim-socket-mode-keeps-nobody-out ||
+if echo "$out" | grep -q 'Permission denied'; then
+	pass helper-shim-socket-mode-keeps-nobody-out
+else
 	fail helper-shim-socket-mode-keeps-nobody-out "$out"
+fi
 chmod 0666 "$R/sock/shim.sock" # only to reach the per-connection check
 out=$(as_nobody "$CN" shim-hello "$R/sock/shim.sock" 2>&1)
 chmod 0600 "$R/sock/shim.sock"
@@ -114,51 +152,87 @@ else
 fi
 
 # --- stopping: by the shim, by the shim's death ---
-kill -TERM "$SHIM_a"
-wait_for 10 grep -q '^stopped' "$R/shim-a.out" && pass helper-shim-stop-session-ack || fail helper-shim-stop-session-ack "$(cat "$R/shim-a.out")"
-wait_for 5 gone "$TA" && pass helper-stop-reaps-tunnel || fail helper-stop-reaps-tunnel "tunnel $TA still there"
+kill -TERM "${SHIM_PID[a]}"
+if wait_for 10 grep -q '^stopped' "$R/shim-a.out"; then
+	pass helper-shim-stop-session-ack
+else
+	fail helper-shim-stop-session-ack "$(cat "$R/shim-a.out")"
+fi
+if wait_for 5 gone "$TA"; then
+	pass helper-stop-reaps-tunnel
+else
+	fail helper-stop-reaps-tunnel "tunnel $TA still there"
+fi
 fds_base=$(fds_of "$HPID") # session b still runs: its channel and pidfd are open
 
-kill -KILL "$SHIM_b"
+kill -KILL "${SHIM_PID[b]}"
 if wait_for 10 gone "$TB"; then pass helper-shim-disconnect-stops-tunnel; else fail helper-shim-disconnect-stops-tunnel "tunnel $TB still there"; fi
 check helper-no-zombie test "$(zombies)" = 0
 wait_for 5 sh -c "ctl() { \"$C\" ctl \"$R/sock/control.sock\" \"\$@\"; }; ctl status | grep -q 'sessions=0 '" || true
 fds_after=$(fds_of "$HPID")
-[ "$fds_after" = "$fds_before" ] && pass helper-no-leaked-fd || fail helper-no-leaked-fd "before any session: $fds_before; during one: $fds_base; after all: $fds_after"
+if [ "$fds_after" = "$fds_before" ]; then
+	pass helper-no-leaked-fd
+else
+	fail helper-no-leaked-fd "before any session: $fds_before; during one: $fds_base; after all: $fds_after"
+fi
 
 # --- tunnel failures reach the shim ---
 shim crash --profile crash --ifname "${IF}c"
 wait_for 10 grep -q '^tunnel-exited' "$R/shim-crash.out"
-grep -q '^tunnel-exited status=-1 signal=9 reason=killed by signal 9' "$R/shim-crash.out" &&
-	pass helper-tunnel-crash-reaches-shim || fail helper-tunnel-crash-reaches-shim "$(cat "$R/shim-crash.out")"
+if grep -q '^tunnel-exited status=-1 signal=9 reason=killed by signal 9' "$R/shim-crash.out"; then
+	pass helper-tunnel-crash-reaches-shim
+else
+	fail helper-tunnel-crash-reaches-shim "$(cat "$R/shim-crash.out")"
+fi
 shim exit --profile exit --ifname "${IF}e"
 wait_for 10 grep -q '^tunnel-exited' "$R/shim-exit.out"
-grep -q '^tunnel-exited status=2 signal=0 reason=fake: engine exited unexpectedly' "$R/shim-exit.out" &&
-	pass helper-tunnel-exit-reason-reaches-shim || fail helper-tunnel-exit-reason-reaches-shim "$(cat "$R/shim-exit.out")"
-grep -q "MESSAGE_ID=d0a6a17819fe47c6b86f283a709e0dc7" "$LOG" && pass helper-log-tunnel-exited-message-id ||
+if grep -q '^tunnel-exited status=2 signal=0 reason=fake: engine exited unexpectedly' "$R/shim-exit.out"; then
+	pass helper-tunnel-exit-reason-reaches-shim
+else
+	fail helper-tunnel-exit-reason-reaches-shim "$(cat "$R/shim-exit.out")"
+fi
+if grep -q "MESSAGE_ID=d0a6a17819fe47c6b86f283a709e0dc7" "$LOG"; then
+	pass helper-log-tunnel-exited-message-id
+else
 	fail helper-log-tunnel-exited-message-id "$(grep -i exit "$LOG" | tail -3)"
+fi
 shim serr --profile serr --ifname "${IF}s"
 wait_for 10 grep -q 'start-error' "$R/shim-serr.out"
-grep -q '^start-error code=10 msg=fake: engine refused to start' "$R/shim-serr.out" &&
-	pass helper-tunnel-start-error-relayed || fail helper-tunnel-start-error-relayed "$(cat "$R/shim-serr.out")"
+if grep -q '^start-error code=10 msg=fake: engine refused to start' "$R/shim-serr.out"; then
+	pass helper-tunnel-start-error-relayed
+else
+	fail helper-tunnel-start-error-relayed "$(cat "$R/shim-serr.out")"
+fi
 shim scrash --profile scrash --ifname "${IF}d"
 wait_for 10 grep -q 'start-error' "$R/shim-scrash.out"
-grep -q '^start-error code=8 msg=scrash: fake: engine failed to start' "$R/shim-scrash.out" &&
-	pass helper-tunnel-dies-during-start || fail helper-tunnel-dies-during-start "$(cat "$R/shim-scrash.out")"
+if grep -q '^start-error code=8 msg=scrash: fake: engine failed to start' "$R/shim-scrash.out"; then
+	pass helper-tunnel-dies-during-start
+else
+	fail helper-tunnel-dies-during-start "$(cat "$R/shim-scrash.out")"
+fi
 t0=$(date +%s)
 shim hang --profile hang --ifname "${IF}h"
 wait_for 10 grep -q 'start-error' "$R/shim-hang.out"
-grep -q '^start-error code=7 msg=hang: tunnel did not start within 3s' "$R/shim-hang.out" &&
-	pass helper-tunnel-start-timeout || fail helper-tunnel-start-timeout "$(cat "$R/shim-hang.out") after $(($(date +%s) - t0))s"
+if grep -q '^start-error code=7 msg=hang: tunnel did not start within 3s' "$R/shim-hang.out"; then
+	pass helper-tunnel-start-timeout
+else
+	fail helper-tunnel-start-timeout "$(cat "$R/shim-hang.out") after $(($(date +%s) - t0))s"
+fi
 shim nf --profile nf --ifname "${IF}n" --apply-fail
 wait_for 10 grep -q 'start-error' "$R/shim-nf.out"
-grep -q '^start-error code=11 msg=fake: network settings failed: test: applying refused' "$R/shim-nf.out" &&
-	pass helper-settings-error-relayed || fail helper-settings-error-relayed "$(cat "$R/shim-nf.out")"
+if grep -q '^start-error code=11 msg=fake: network settings failed: test: applying refused' "$R/shim-nf.out"; then
+	pass helper-settings-error-relayed
+else
+	fail helper-settings-error-relayed "$(cat "$R/shim-nf.out")"
+fi
 
 # A tunnel that ignores StopRequest gets SIGTERM; one that ignores SIGTERM too gets SIGKILL.
 shim nostop --profile nostop --ifname "${IF}o" --stop-after-ms 100
-wait_for 10 grep -q '^stopped' "$R/shim-nostop.out" && pass helper-stop-escalates-to-sigterm ||
+if wait_for 10 grep -q '^stopped' "$R/shim-nostop.out"; then
+	pass helper-stop-escalates-to-sigterm
+else
 	fail helper-stop-escalates-to-sigterm "$(cat "$R/shim-nostop.out")"
+fi
 shim stubborn --profile stubborn --ifname "${IF}t" --stop-after-ms 100
 wait_for 10 started stubborn
 TS=$(tunnel_pid stubborn)
@@ -186,12 +260,19 @@ wait_for 5 sh -c "\"$C\" ctl \"$R/sock/control.sock\" status | grep -q 'watchers
 # a reader that is starved of CPU for a moment keeps up, while the stalled one accumulates
 # ~800 KB, past its queue and the socket buffer, and is dropped.
 out=$(ctl rebind w)
-[ "$out" = ack ] && pass helper-ctl-rebind-relayed || fail helper-ctl-rebind-relayed "$out"
+if [ "$out" = ack ]; then
+	pass helper-ctl-rebind-relayed
+else
+	fail helper-ctl-rebind-relayed "$out"
+fi
 for _ in 1 2 3; do sleep 0.5; ctl rebind w >/dev/null; done
 if wait_for 10 grep -q '^events=2000' "$R/watch-good.out"; then pass helper-watch-reader-gets-all-events; else
 	fail helper-watch-reader-gets-all-events "$(cat "$R/watch-good.out")"; fi
-wait_for 5 grep -q 'Dropping watch subscriber' "$LOG" && pass helper-watch-stalled-subscriber-dropped ||
+if wait_for 5 grep -q 'Dropping watch subscriber' "$LOG"; then
+	pass helper-watch-stalled-subscriber-dropped
+else
 	fail helper-watch-stalled-subscriber-dropped "$(tail -3 "$LOG")"
+fi
 check helper-ping-after-watch-burst ctl ping
 kill "$WSTALL" 2>/dev/null
 
@@ -200,12 +281,18 @@ kill "$WSTALL" 2>/dev/null
 T_PIDS+=($!)
 wait_for 5 sh -c "\"$C\" ctl \"$R/sock/control.sock\" status | grep -q 'watchers=1'"
 out=$(ctl stop w)
-[ "$out" = ack ] && pass helper-ctl-stop-session || fail helper-ctl-stop-session "$out"
+if [ "$out" = ack ]; then pass helper-ctl-stop-session; else fail helper-ctl-stop-session "$out"; fi
 wait_for 10 grep -q '^tunnel-exited' "$R/shim-w.out"
-grep -q '^tunnel-exited status=0 signal=0 reason=stopped: stopped by an administrator (uid 0): test' "$R/shim-w.out" &&
-	pass helper-ctl-stop-tells-shim || fail helper-ctl-stop-tells-shim "$(cat "$R/shim-w.out")"
-wait_for 5 grep -q 'kind=status state=2 text=ended' "$R/watch-state.out" && pass helper-watch-state-events ||
+if grep -q '^tunnel-exited status=0 signal=0 reason=stopped: stopped by an administrator (uid 0): test' "$R/shim-w.out"; then
+	pass helper-ctl-stop-tells-shim
+else
+	fail helper-ctl-stop-tells-shim "$(cat "$R/shim-w.out")"
+fi
+if wait_for 5 grep -q 'kind=status state=2 text=ended' "$R/watch-state.out"; then
+	pass helper-watch-state-events
+else
 	fail helper-watch-state-events "$(cat "$R/watch-state.out")"
+fi
 
 # --- SIGTERM: every session stopped, the shims told, exit 0 ---
 shim s1 --profile s1 --ifname "${IF}1"
@@ -215,11 +302,26 @@ T1=$(tunnel_pid s1) T2=$(tunnel_pid s2)
 kill -TERM "$HPID"
 rc=0
 wait "$HPID" || rc=$?
-[ "$rc" = 0 ] && pass helper-sigterm-exit-0 || fail helper-sigterm-exit-0 "exit status $rc"
-grep -q 'reason=stopped: the helper is stopping' "$R/shim-s1.out" && grep -q 'reason=stopped: the helper is stopping' "$R/shim-s2.out" &&
-	pass helper-sigterm-tells-shims || fail helper-sigterm-tells-shims "$(cat "$R/shim-s1.out" "$R/shim-s2.out")"
-gone "$T1" && gone "$T2" && pass helper-sigterm-stops-tunnels || fail helper-sigterm-stops-tunnels "$T1 $T2 still there"
-[ ! -e "$R/sock/control.sock" ] && pass helper-listen-dir-sockets-removed || fail helper-listen-dir-sockets-removed "$(ls "$R/sock")"
+if [ "$rc" = 0 ]; then
+	pass helper-sigterm-exit-0
+else
+	fail helper-sigterm-exit-0 "exit status $rc"
+fi
+if grep -q 'reason=stopped: the helper is stopping' "$R/shim-s1.out" && grep -q 'reason=stopped: the helper is stopping' "$R/shim-s2.out"; then
+	pass helper-sigterm-tells-shims
+else
+	fail helper-sigterm-tells-shims "$(cat "$R/shim-s1.out" "$R/shim-s2.out")"
+fi
+if gone "$T1" && gone "$T2"; then
+	pass helper-sigterm-stops-tunnels
+else
+	fail helper-sigterm-stops-tunnels "$T1 $T2 still there"
+fi
+if [ ! -e "$R/sock/control.sock" ]; then
+	pass helper-listen-dir-sockets-removed
+else
+	fail helper-listen-dir-sockets-removed "$(ls "$R/sock")"
+fi
 
 # --- idle exit ---
 start_helper --idle-exit 1
@@ -228,7 +330,11 @@ if wait_for 5 gone "$HPID"; then
 	wait "$HPID"
 	rc=$?
 	ms=$((($(date +%s%N) - t0) / 1000000))
-	[ "$rc" = 0 ] && [ "$ms" -ge 700 ] && pass helper-idle-exit || fail helper-idle-exit "status $rc after ${ms} ms"
+	if [ "$rc" = 0 ] && [ "$ms" -ge 700 ]; then
+		pass helper-idle-exit
+	else
+		fail helper-idle-exit "status $rc after ${ms} ms"
+	fi
 else
 	fail helper-idle-exit "still running"
 fi
@@ -238,9 +344,17 @@ start_helper --idle-exit 1
 WP=$!
 T_PIDS+=($WP)
 sleep 2
-kill -0 "$HPID" 2>/dev/null && pass helper-idle-waits-for-clients || fail helper-idle-waits-for-clients "exited with a client"
+if kill -0 "$HPID" 2>/dev/null; then
+	pass helper-idle-waits-for-clients
+else
+	fail helper-idle-waits-for-clients "exited with a client"
+fi
 kill "$WP"
-wait_for 5 gone "$HPID" && pass helper-idle-exit-after-last-client || fail helper-idle-exit-after-last-client "still running"
+if wait_for 5 gone "$HPID"; then
+	pass helper-idle-exit-after-last-client
+else
+	fail helper-idle-exit-after-last-client "still running"
+fi
 
 # --- all watch queues together are bounded (--watch-memory): 20 subscribers that never read
 # fill 1 MiB between them long before one reaches its own 256 KiB; the one furthest behind is
@@ -263,8 +377,11 @@ ctl rebind g >/dev/null
 if wait_for 10 grep -q '^events=1000' "$R/watch-budget.out"; then pass helper-watch-memory-reader-gets-all; else
 	fail helper-watch-memory-reader-gets-all "$(cat "$R/watch-budget.out")"; fi
 dropped=$(grep -c 'Dropping watch subscriber .*more than --watch-memory 1 MiB: dropping the one furthest behind' "$LOG")
-[ "$dropped" -ge 1 ] && pass helper-watch-memory-drops-furthest-behind ||
+if [ "$dropped" -ge 1 ]; then
+	pass helper-watch-memory-drops-furthest-behind
+else
 	fail helper-watch-memory-drops-furthest-behind "$(grep 'Dropping watch' "$LOG" | tail -3)"
+fi
 check helper-ping-after-watch-memory ctl ping
 kill "${STALLED[@]}" 2>/dev/null
 kill -TERM "$HPID"
@@ -278,18 +395,28 @@ HPID=$!
 wait_for 5 test -S "$R/sock/shim.sock"
 shim bad --profile bad --ifname "${IF}v"
 wait_for 10 grep -q 'start-error' "$R/shim-bad.out"
-grep -q "^start-error code=10 msg=bad: tunnel not started: $R/bad is group- or other-writable (mode 0777)" "$R/shim-bad.out" &&
-	pass helper-refuses-unverified-binary || fail helper-refuses-unverified-binary "$(cat "$R/shim-bad.out")"
+if grep -q "^start-error code=10 msg=bad: tunnel not started: $R/bad is group- or other-writable (mode 0777)" "$R/shim-bad.out"; then
+	pass helper-refuses-unverified-binary
+else
+	fail helper-refuses-unverified-binary "$(cat "$R/shim-bad.out")"
+fi
 bg_start "$H" --listen-dir "$R/sock2" --tunnel "$R/libexec/tund-tunnel" --idle-exit 0 --tunnel-user nobody \
 	--tunnel-sha256 0000000000000000000000000000000000000000000000000000000000000000 >>"$LOG" 2>&1
 wait_for 5 test -S "$R/sock2/shim.sock"
 out=$(ip netns exec "$NS" "$C" shim "$R/sock2/shim.sock" --profile pin --ifname "${IF}p" 2>&1)
-echo "$out" | grep -q '^start-error code=10 .*SHA-256 [0-9a-f]* does not match the pinned 0000' &&
-	pass helper-refuses-hash-mismatch || fail helper-refuses-hash-mismatch "$out"
+if echo "$out" | grep -q '^start-error code=10 .*SHA-256 [0-9a-f]* does not match the pinned 0000'; then
+	pass helper-refuses-hash-mismatch
+else
+	fail helper-refuses-hash-mismatch "$out"
+fi
 sum=$(sha256sum "$R/libexec/tund-tunnel" | cut -d' ' -f1)
 bg_start "$H" --listen-dir "$R/sock3" --tunnel "$R/libexec/tund-tunnel" --idle-exit 0 --tunnel-user nobody \
 	--tunnel-sha256 "$sum" >>"$LOG" 2>&1
 wait_for 5 test -S "$R/sock3/shim.sock"
 out=$(ip netns exec "$NS" "$C" shim "$R/sock3/shim.sock" --profile pin --ifname "${IF}q" --stop-after-ms 0 2>&1)
-echo "$out" | grep -q '^stopped' && pass helper-accepts-pinned-hash || fail helper-accepts-pinned-hash "$out"
+if echo "$out" | grep -q '^stopped'; then
+	pass helper-accepts-pinned-hash
+else
+	fail helper-accepts-pinned-hash "$out"
+fi
 exit 0

@@ -45,15 +45,29 @@ else
 fi
 TP=$(sed -n 's/^started tunnel_pid=\([0-9]*\).*/\1/p' "$R/shim.out")
 EP=$(sed -n 's/.* engine_pid=\([0-9]*\).*/\1/p' "$R/shim.out")
-grep -q 'engine_version=fake' "$R/shim.out" && fail helper-real-tunnel-engine "fake engine" ||
+if grep -q 'engine_version=fake' "$R/shim.out"; then
+	fail helper-real-tunnel-engine "fake engine"
+else
 	check helper-real-tunnel-engine-running test -d "/proc/$EP"
+fi
 check helper-real-engine-runs-as-nobody sh -c "grep -qP '^Uid:\t65534\t' /proc/$EP/status && grep -qP '^NoNewPrivs:\t1' /proc/$EP/status"
 out=$("$C" ctl "$R/sock/control.sock" peers real 2>&1)
-echo "$out" | grep -q "peer profile=real key=$PEER" && pass helper-real-tunnel-peers || fail helper-real-tunnel-peers "$out"
+if echo "$out" | grep -q "peer profile=real key=$PEER"; then
+	pass helper-real-tunnel-peers
+else
+	fail helper-real-tunnel-peers "$out"
+fi
 kill -TERM "$SHIM"
-wait_for 15 grep -q '^stopped' "$R/shim.out" && pass helper-real-tunnel-stops || fail helper-real-tunnel-stops "$(cat "$R/shim.out")"
-wait_for 5 sh -c "[ ! -e /proc/$TP ] && [ ! -e /proc/$EP ]" && pass helper-real-tunnel-nothing-left ||
+if wait_for 15 grep -q '^stopped' "$R/shim.out"; then
+	pass helper-real-tunnel-stops
+else
+	fail helper-real-tunnel-stops "$(cat "$R/shim.out")"
+fi
+if wait_for 5 sh -c "[ ! -e /proc/$TP ] && [ ! -e /proc/$EP ]"; then
+	pass helper-real-tunnel-nothing-left
+else
 	fail helper-real-tunnel-nothing-left "tunnel $TP or engine $EP still there"
+fi
 
 # A pin the engine does not match: the tunnel refuses to run it, the session fails, and the
 # log says why.

@@ -21,11 +21,15 @@ UNITS="tund-helper.service tund-helper-control.socket tund-helper-shim.socket"
 
 verify() { systemd-analyze verify --man=no --root="$T" $UNITS 2>&1 >/dev/null; }
 out=$(verify)
-[ -z "$out" ] && pass helper-units-verify || fail helper-units-verify "$out"
+if [ -z "$out" ]; then pass helper-units-verify; else fail helper-units-verify "$out"; fi
 # The check must be able to fail: without the binary, verify complains.
 mv "$T/usr/sbin/tund-helperd" "$T/usr/sbin/tund-helperd.away"
 out=$(verify)
-[ -n "$out" ] && pass helper-units-verify-sees-missing-binary || fail helper-units-verify-sees-missing-binary "no complaint"
+if [ -n "$out" ]; then
+	pass helper-units-verify-sees-missing-binary
+else
+	fail helper-units-verify-sees-missing-binary "no complaint"
+fi
 mv "$T/usr/sbin/tund-helperd.away" "$T/usr/sbin/tund-helperd"
 
 get() { sed -n "s/^$2=//p" "$U/$1" | tail -n 1; }

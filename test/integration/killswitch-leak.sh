@@ -62,13 +62,10 @@ status_says() { # TEXT [PROFILE]
 	grep -qF "$1" <<<"$out" || { echo "$out" | tail -n 5; return 1; }
 }
 status_json_switch() { # True|False: whether the profile's switch has a session
-	ctl status --json | "$LEAK_PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-want = {"profile": sys.argv[1], "session": sys.argv[2] == "True"}
-assert want in d["kill_switches"], d["kill_switches"]
-if want["session"]:
-    assert d["sessions"][0]["applied"]["kill_switch"] is True' "$LEAK_P" "$1"
+	ctl status --json | jq -e --arg p "$LEAK_P" --arg s "$1" '
+		{"profile": $p, "session": ($s == "True")} as $want |
+		any(.kill_switches[]; . == $want) and
+		(($want.session | not) or .sessions[0].applied.kill_switch == true)'
 }
 doctor_says() { # REGEX
 	local out

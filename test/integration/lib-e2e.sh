@@ -18,6 +18,8 @@
 
 # E2E_WRAP: a command prefix for the daemons (e.g. valgrind), empty by default.
 E2E_WRAP=()
+# SHIM_PID[NAME]: the host pid of NAME's nsenter (whose child is the shim), set by e2e_shim_start.
+declare -gA SHIM_PID=()
 cns() { rns "$@"; }
 sns() { ip netns exec "$SRV" "$@"; }
 ctl() { cns "$B/tundctl" --socket /run/tund/control.sock --config-dir "$W/etc" "$@"; }
@@ -131,7 +133,7 @@ e2e_shim_start() {
 	# nsenter itself, not the cns function: $! must be nsenter, whose child is the shim.
 	NOTIFY_SOCKET="$W/notify-$name.sock" nsenter -t "$RNS_PID" -n -m -p -- "${E2E_WRAP[@]}" "$B/tund-netshimd" --config-dir "$W/etc" \
 		"$name" >>"$W/shim-$name.log" 2>&1 &
-	eval "SHIM_PID_$name=$!"
+	SHIM_PID[$name]=$!
 	T_PIDS+=($!)
 }
 
@@ -150,16 +152,13 @@ e2e_child_pid() {
 
 # e2e_shim_kill NAME SIGNAL: signal the shim itself (not nsenter, which forwards nothing).
 e2e_shim_kill() {
-	local pid c
-	eval "pid=\$SHIM_PID_$1"
-	c=$(e2e_child_pid "$pid") && kill "-$2" "$c" 2>/dev/null
+	local c
+	c=$(e2e_child_pid "${SHIM_PID[$1]}") && kill "-$2" "$c" 2>/dev/null
 }
 
 e2e_shim_stop() {
-	local pid
-	eval "pid=\$SHIM_PID_$1"
 	e2e_shim_kill "$1" TERM
-	wait "$pid"
+	wait "${SHIM_PID[$1]}"
 	E2E_RC=$?
 }
 

@@ -408,8 +408,7 @@ leak_helper_alive() { [ -n "$(leak_pid_of tund-helperd)" ]; }
 
 # The host pid of NAME's shim (nsenter's), as e2e_shim_start left it.
 leak_shim_pid() {
-	local v="SHIM_PID_$1"
-	echo "${!v:-}"
+	echo "${SHIM_PID[$1]:-}"
 }
 
 # The shim of NAME is READY, or it ended (no use waiting then): 0 only when READY.

@@ -4,6 +4,7 @@
 #   ns_add NAME          create netns tund-t<NAME>-<pid>, echo its name
 #   bg_start CMD...      run CMD in the background, remember its pid for cleanup
 #   pass NAME / fail NAME WHY / skip NAME WHY / check NAME CMD...
+#   jcheck NAME FILE JQ-EXPR [JQ-OPTION...]
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 B=${B:-build}
@@ -21,6 +22,18 @@ check() {
 	local _name=$1 _out
 	shift
 	if _out=$("$@" 2>&1); then pass "$_name"; else fail "$_name" "$(echo "$_out" | tail -n 5 | tr '\n' ' ')"; fi
+}
+# jcheck NAME FILE JQ-EXPR [JQ-OPTION...]: PASS if the jq expression over the JSON in FILE is
+# true (jq -e; options such as --arg NAME VALUE, --argjson NAME JSON or -s come after it).
+jcheck() {
+	local _name=$1 _file=$2 _expr=$3 _out
+	shift 3
+	if _out=$(jq -e "$@" "$_expr" "$_file" 2>&1); then
+		pass "$_name"
+	else
+		fail "$_name" "$(printf '%s gives %s for %s' "$_expr" "${_out:-nothing}" "$(head -c 600 "$_file")" |
+			tr -s '\n\t' '  ')"
+	fi
 }
 
 ns_add() {
@@ -74,30 +87,16 @@ wait_for() {
 # notify_listen PATH OUT: receive sd_notify datagrams on PATH, append each to OUT (one message
 # per line, fields joined by '|'). Stands in for systemd's NOTIFY_SOCKET.
 notify_listen() {
-	bg_start python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as f:
-    while True:
-        d = s.recv(65536).decode(errors="replace")
-        f.write("|".join(d.strip().split("\n")) + "\n")
-        f.flush()
-' "$1" "$2"
+	bg_start python3 "$TOP/test/integration/dgram-listener.py" --join-fields "$1" "$2"
 	wait_for 5 test -S "$1"
 }
 
 # ns_dump NS: the namespace's addresses, routes and rules as JSON, for before/after diffs.
 ns_dump() {
 	local n=$1
-	ip -n "$n" -j addr show | python3 -c 'import json,sys
-d=json.load(sys.stdin)
-for l in d:
-    for k in ("ifindex","txqlen","operstate","link_type","flags","group","qdisc"):
-        l.pop(k,None)
-    for a in l.get("addr_info",[]):
-        a.pop("valid_life_time",None); a.pop("preferred_life_time",None)
-print(json.dumps(d,sort_keys=True))'
+	ip -n "$n" -j addr show | jq -cS 'map(del(.ifindex, .txqlen, .operstate, .link_type, .flags,
+		.group, .qdisc) | if has("addr_info") then
+		.addr_info |= map(del(.valid_life_time, .preferred_life_time)) else . end)'
 	ip -n "$n" -j -4 route show table all
 	ip -n "$n" -j -6 route show table all
 	ip -n "$n" -j -4 rule show

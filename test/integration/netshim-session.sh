@@ -76,7 +76,7 @@ fi
 kill -TERM "$SHIM_PID"
 wait "$SHIM_PID"
 rc=$?
-[ "$rc" = 0 ] && pass stop_exit_0 || fail stop_exit_0 "exit $rc"
+if [ "$rc" = 0 ]; then pass stop_exit_0; else fail stop_exit_0 "exit $rc"; fi
 check stop_sent_stopsession grep -q '^STOP' "$W/fake.out"
 check stopping_notified grep -q 'STOPPING=1' "$W/notify"
 AFTER=$(ns_dump "$NS")
@@ -92,9 +92,17 @@ start_fake evil
 start_shim
 wait "$SHIM_PID"
 rc=$?
-[ "$rc" = 1 ] && pass refused_settings_exit_1 || fail refused_settings_exit_1 "exit $rc"
+if [ "$rc" = 1 ]; then
+	pass refused_settings_exit_1
+else
+	fail refused_settings_exit_1 "exit $rc"
+fi
 check refused_named grep -q 'APPLY-ERROR code=3 .*route 203.0.113.0/24 is outside the profile' "$W/fake.out"
-[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass refused_leaves_nothing || fail refused_leaves_nothing "dump differs"
+if [ "$BEFORE" = "$(ns_dump "$NS")" ]; then
+	pass refused_leaves_nothing
+else
+	fail refused_leaves_nothing "dump differs"
+fi
 stop_fake
 
 # --- the shim grants its profile, no more: a full tunnel's settings as tund-tunnel derives them
@@ -124,8 +132,11 @@ fi
 check policy_endpoint_excluded bash -c "ip -n $NS route show table all | grep -q '^[a-z]* *203.0.113.1 '"
 kill -TERM "$SHIM_PID"
 wait "$SHIM_PID"
-[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass policy_tunnel_settings_reverted ||
+if [ "$BEFORE" = "$(ns_dump "$NS")" ]; then
+	pass policy_tunnel_settings_reverted
+else
 	fail policy_tunnel_settings_reverted "$(diff <(echo "$BEFORE") <(ns_dump "$NS") | head -5)"
+fi
 stop_fake
 
 policy_refused() { # NAME PROFILE MODE TEXT: the stand-in asks for MODE; refused with TEXT
@@ -179,11 +190,22 @@ wait_for 5 grep -q SHIM-GONE "$W/fake.out"
 check kill_leaves_state_file test -s "$W/state/work.state"
 "${SHIM[@]}" --cleanup work >"$W/cleanup.log" 2>&1
 rc=$?
-[ "$rc" = 0 ] && pass cleanup_exit_0 || fail cleanup_exit_0 "exit $rc: $(cat "$W/cleanup.log")"
-[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass cleanup_leaves_namespace_identical ||
+if [ "$rc" = 0 ]; then
+	pass cleanup_exit_0
+else
+	fail cleanup_exit_0 "exit $rc: $(cat "$W/cleanup.log")"
+fi
+if [ "$BEFORE" = "$(ns_dump "$NS")" ]; then
+	pass cleanup_leaves_namespace_identical
+else
 	fail cleanup_leaves_namespace_identical "$(diff <(echo "$BEFORE") <(ns_dump "$NS") | head -5)"
+fi
 check cleanup_removes_state bash -c "! test -e $W/state/work.state"
-"${SHIM[@]}" --cleanup work >/dev/null 2>&1 && pass cleanup_idempotent || fail cleanup_idempotent "second run failed"
+if "${SHIM[@]}" --cleanup work >/dev/null 2>&1; then
+	pass cleanup_idempotent
+else
+	fail cleanup_idempotent "second run failed"
+fi
 
 # --- SIGKILL, then a restart reconciles: no duplicates ---
 start_shim
@@ -196,15 +218,23 @@ start_fake normal
 start_shim
 if wait_for 10 ready; then pass restart_after_kill; else fail restart_after_kill "$(tail -3 "$W/shim.log")"; fi
 n=$(ip -n "$NS" route show proto 116 | grep -c 198.51.100.0/24)
-[ "$n" = 1 ] && pass restart_no_duplicate_routes || fail restart_no_duplicate_routes "$n copies"
+if [ "$n" = 1 ]; then
+	pass restart_no_duplicate_routes
+else
+	fail restart_no_duplicate_routes "$n copies"
+fi
 
 # --- TunnelExited: revert and exit non-zero ---
 kill -USR1 "$FAKE_PID"
 wait "$SHIM_PID"
 rc=$?
-[ "$rc" = 1 ] && pass tunnel_exited_exit_1 || fail tunnel_exited_exit_1 "exit $rc"
+if [ "$rc" = 1 ]; then pass tunnel_exited_exit_1; else fail tunnel_exited_exit_1 "exit $rc"; fi
 check tunnel_exited_reason_logged grep -q 'the tunnel exited with status 1: wireguard-go exited: test says so' "$W/shim.log"
-[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass tunnel_exited_leaves_nothing || fail tunnel_exited_leaves_nothing "dump differs"
+if [ "$BEFORE" = "$(ns_dump "$NS")" ]; then
+	pass tunnel_exited_leaves_nothing
+else
+	fail tunnel_exited_leaves_nothing "dump differs"
+fi
 stop_fake
 
 # --- shim first: it waits for the helper's socket and says so ---
@@ -223,9 +253,13 @@ start_fake fail
 start_shim
 wait "$SHIM_PID"
 rc=$?
-[ "$rc" = 1 ] && pass helper_error_exit_1 || fail helper_error_exit_1 "exit $rc"
+if [ "$rc" = 1 ]; then pass helper_error_exit_1; else fail helper_error_exit_1 "exit $rc"; fi
 check helper_error_logged grep -q 'the session did not start: wireguard-go exited with status 1' "$W/shim.log"
-[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass helper_error_leaves_nothing || fail helper_error_leaves_nothing "dump differs"
+if [ "$BEFORE" = "$(ns_dump "$NS")" ]; then
+	pass helper_error_leaves_nothing
+else
+	fail helper_error_leaves_nothing "dump differs"
+fi
 stop_fake
 
 # --- profile errors: exit 78 (no restart), file:line named ---
@@ -233,9 +267,13 @@ sed -i 's/^PostUp.*//' "$W/etc/work.conf"
 echo "PostUp = iptables -F" >>"$W/etc/work.conf"
 "${SHIM[@]}" work >"$W/bad.log" 2>&1
 rc=$?
-[ "$rc" = 78 ] && pass bad_profile_exit_78 || fail bad_profile_exit_78 "exit $rc"
+if [ "$rc" = 78 ]; then pass bad_profile_exit_78; else fail bad_profile_exit_78 "exit $rc"; fi
 check bad_profile_names_line grep -q "work.conf:[0-9]*: PostUp" "$W/bad.log"
 chmod 644 "$W/etc/work.conf"
 "${SHIM[@]}" work >"$W/bad.log" 2>&1
 check readable_profile_refused grep -qi "readable\|permission\|mode" "$W/bad.log"
-[ "$BEFORE" = "$(ns_dump "$NS")" ] && pass bad_profile_leaves_nothing || fail bad_profile_leaves_nothing "dump differs"
+if [ "$BEFORE" = "$(ns_dump "$NS")" ]; then
+	pass bad_profile_leaves_nothing
+else
+	fail bad_profile_leaves_nothing "dump differs"
+fi

@@ -16,16 +16,17 @@ T_FILES+=("$TMP")
 ID=$$
 UAPI=/run/wireguard
 
-# start_tool NAME NS ARGS...: run the tool in NS in the background, output in $TMP/NAME.out
+# start_tool NAME NS ARGS...: run the tool in NS in the background, output in $TMP/NAME.out,
+# its pid in TOOL_PID[NAME]
+declare -gA TOOL_PID=()
 start_tool() {
 	local name=$1 ns=$2
 	shift 2
 	bg_start ip netns exec "$ns" "$TOOL" "$@" >"$TMP/$name.out" 2>&1
-	eval "PID_$name=${T_PIDS[-1]}"
+	TOOL_PID[$name]=${T_PIDS[-1]}
 }
 stop_tool() {
-	local pid
-	eval "pid=\$PID_$1"
+	local pid=${TOOL_PID[$1]}
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	return 0

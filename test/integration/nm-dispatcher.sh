@@ -46,15 +46,7 @@ chmod 755 "$STUB"
 mkdir -p "$W/dev"
 : >"$W/dev/null"
 : >"$W/syslog"
-bg_start python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as f:
-    while True:
-        f.write(s.recv(65536).decode(errors="replace") + "\n")
-        f.flush()
-' "$W/dev/log" "$W/syslog"
+bg_start python3 "$TOP/test/integration/dgram-listener.py" "$W/dev/log" "$W/syslog"
 wait_for 5 test -S "$W/dev/log" || { fail setup "no /dev/log listener"; exit 1; }
 
 # run_hook IFACE ACTION [VAR=VALUE...]: as NetworkManager would, with TUND_NM_TUNDCTL=$STUB

@@ -114,24 +114,29 @@ has inj-tundctl-peers-endpoint-inert "$R/peers.out" "$SANE"
 # --json: one line of valid JSON that gives back the endpoint exactly, the stored error inert
 ctl status --json run >"$R/status.json" 2>&1
 no_esc inj-tundctl-json-no-esc "$R/status.json"
-check inj-tundctl-json-escapes python3 -c '
-import json, sys
-raw = open(sys.argv[1], "rb").read()
-assert raw.count(b"\n") == 1 and raw.endswith(b"\n"), "not one line"
-s = json.loads(raw)["sessions"][0]
-assert s["peers"][0]["endpoint"] == sys.argv[2], s["peers"][0]["endpoint"]
-assert s["last_error"] == sys.argv[3], s["last_error"]' "$R/status.json" "$HOSTILE" "$SANE"
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck inj-tundctl-json-escapes "$R/status.json" 'endswith("\n") and (indices("\n") | length) == 1 and
+	(fromjson | .sessions[0] | .peers[0].endpoint == $ep and .last_error == $err)' \
+	-R -s --arg ep "$HOSTILE" --arg err "$SANE"
 
 kill -TERM "$SHIM_PID"
 wait "$SHIM_PID"
 rc=$?
-[ "$rc" = 0 ] && pass inj-run-stops-cleanly || fail inj-run-stops-cleanly "exit $rc: $(tail -3 "$R/run.log")"
+if [ "$rc" = 0 ]; then
+	pass inj-run-stops-cleanly
+else
+	fail inj-run-stops-cleanly "exit $rc: $(tail -3 "$R/run.log")"
+fi
 
 # --- a tunnel that exits with the hostile text as its last word: TunnelExited.reason ---
 shim exit || exit 1
 wait "$SHIM_PID"
 rc=$?
-[ "$rc" = 1 ] && pass inj-exit-shim-fails || fail inj-exit-shim-fails "exit $rc: $(tail -3 "$R/exit.log")"
+if [ "$rc" = 1 ]; then
+	pass inj-exit-shim-fails
+else
+	fail inj-exit-shim-fails "exit $rc: $(tail -3 "$R/exit.log")"
+fi
 notify_clean inj-exit-notify-no-injected-lines "$R/exit.notify" 1
 no_esc inj-exit-notify-no-esc "$R/exit.notify"
 has inj-exit-status-reason-inert "$R/exit.notify" "STATUS=failed: the tunnel exited with status 2: $SANE"
@@ -144,7 +149,11 @@ has inj-exit-shim-log-reason-inert "$R/exit.log" "exit: the tunnel exited with s
 shim serr || exit 1
 wait "$SHIM_PID"
 rc=$?
-[ "$rc" = 1 ] && pass inj-serr-shim-fails || fail inj-serr-shim-fails "exit $rc: $(tail -3 "$R/serr.log")"
+if [ "$rc" = 1 ]; then
+	pass inj-serr-shim-fails
+else
+	fail inj-serr-shim-fails "exit $rc: $(tail -3 "$R/serr.log")"
+fi
 notify_clean inj-serr-notify-no-injected-lines "$R/serr.notify" 0
 no_esc inj-serr-notify-no-esc "$R/serr.notify"
 has inj-serr-status-error-inert "$R/serr.notify" "STATUS=failed: the session did not start: $SANE"

@@ -66,8 +66,11 @@ while [ "$(date +%s)" -lt "$t_end" ]; do
 	wait "$SP"
 	grep -q '^stopped' "$out" && ok=$((ok + 1)) || echo "cycle $cycles: $(tail -2 "$out" | tr '\n' ' ')"
 done
-[ "$cycles" -ge 2 ] && [ "$ok" = "$cycles" ] && pass load-sessions-start-and-stop ||
+if [ "$cycles" -ge 2 ] && [ "$ok" = "$cycles" ]; then
+	pass load-sessions-start-and-stop
+else
 	fail load-sessions-start-and-stop "$ok of $cycles cycles"
+fi
 echo "session cycles: $ok of $cycles"
 HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$HPID/status")
 
@@ -77,37 +80,73 @@ wait "$WPID" || rc=$?
 sc=$(grep '^calls=' "$R/load-clients.out") sw=$(grep '^calls=' "$R/load-watchers.out")
 echo "load, request clients: $sc"
 echo "load, watchers: $sw"
-[ "$rc" = 0 ] && [ -n "$sc" ] && [ -n "$sw" ] && pass load-drivers-ran ||
+if [ "$rc" = 0 ] && [ -n "$sc" ] && [ -n "$sw" ]; then
+	pass load-drivers-ran
+else
 	fail load-drivers-ran "exit $rc: $(tail -3 "$R"/load-*.err | tr '\n' ' ')"
+fi
 val() { echo "$1" | sed -n "s/.*\\b$2=\\([0-9]*\\).*/\\1/p"; }
 calls=$(val "$sc" calls)
-[ "${calls:-0}" -gt "$CLIENTS" ] && pass load-requests-served || fail load-requests-served "$sc"
-[ "$(val "$sc" failed)" = 0 ] && [ "$(val "$sc" not_ready)" = 0 ] && [ "$(val "$sw" failed)" = 0 ] &&
-	[ "$(val "$sw" not_ready)" = 0 ] && pass load-no-failed-request ||
+if [ "${calls:-0}" -gt "$CLIENTS" ]; then
+	pass load-requests-served
+else
+	fail load-requests-served "$sc"
+fi
+if [ "$(val "$sc" failed)" = 0 ] && [ "$(val "$sc" not_ready)" = 0 ] && [ "$(val "$sw" failed)" = 0 ] &&
+	[ "$(val "$sw" not_ready)" = 0 ]; then
+	pass load-no-failed-request
+else
 	fail load-no-failed-request "$sc / $sw $(head -3 "$R"/load-*.err | tr '\n' ' ')"
-[ "$(val "$sc" lost)" = 0 ] && [ "$(val "$sw" lost)" = 0 ] && pass load-well-behaved-clients-kept ||
+fi
+if [ "$(val "$sc" lost)" = 0 ] && [ "$(val "$sw" lost)" = 0 ]; then
+	pass load-well-behaved-clients-kept
+else
 	fail load-well-behaved-clients-kept "$sc / $sw $(head -3 "$R"/load-*.err | tr '\n' ' ')"
+fi
 ev=$(val "$sw" events)
-[ "${ev:-0}" -gt 0 ] && pass load-watchers-got-events || fail load-watchers-got-events "$sw"
-[ "$(val "$sw" stalled_dropped)" = "$STALLED" ] && pass load-silent-watchers-dropped ||
+if [ "${ev:-0}" -gt 0 ]; then
+	pass load-watchers-got-events
+else
+	fail load-watchers-got-events "$sw"
+fi
+if [ "$(val "$sw" stalled_dropped)" = "$STALLED" ]; then
+	pass load-silent-watchers-dropped
+else
 	fail load-silent-watchers-dropped "$sw"
+fi
 n=$(grep -c 'Dropping watch subscriber pid [0-9]*: control peer is not reading' "$LOG")
-[ "$n" = "$STALLED" ] && pass load-silent-watchers-drop-logged ||
+if [ "$n" = "$STALLED" ]; then
+	pass load-silent-watchers-drop-logged
+else
 	fail load-silent-watchers-drop-logged "$n log lines: $(grep -i 'watch' "$LOG" | tail -2 | tr '\n' ' ')"
+fi
 
 echo "helper VmHWM under load: ${HWM} kB"
-[ -n "$HWM" ] && [ "$HWM" -lt "$HWM_MAX_KB" ] && pass load-helper-memory-bounded ||
+if [ -n "$HWM" ] && [ "$HWM" -lt "$HWM_MAX_KB" ]; then
+	pass load-helper-memory-bounded
+else
 	fail load-helper-memory-bounded "VmHWM ${HWM} kB (bound ${HWM_MAX_KB} kB)"
-wait_for 10 bash -c "[ \$(ls /proc/$HPID/fd | wc -l) -le $FDS0 ]" && pass load-fds-released ||
+fi
+if wait_for 10 bash -c "[ \$(ls /proc/$HPID/fd | wc -l) -le $FDS0 ]"; then
+	pass load-fds-released
+else
 	fail load-fds-released "$(nfds) fds, $FDS0 before"
+fi
 out=$(ctl status)
-echo "$out" | grep -q '^helper pid=[0-9]* sessions=0 clients=1 watchers=0' && pass load-clients-forgotten ||
+if echo "$out" | grep -q '^helper pid=[0-9]* sessions=0 clients=1 watchers=0'; then
+	pass load-clients-forgotten
+else
 	fail load-clients-forgotten "$out"
+fi
 dt=$(($(date +%s) - t_start))
-[ "$dt" -lt 60 ] && pass load-bounded-in-time || fail load-bounded-in-time "${dt}s"
+if [ "$dt" -lt 60 ]; then pass load-bounded-in-time; else fail load-bounded-in-time "${dt}s"; fi
 
 kill -TERM "$HPID"
 rc=0
 wait "$HPID" || rc=$?
-[ "$rc" = 0 ] && pass load-helper-clean-exit || fail load-helper-clean-exit "exit status $rc: $(tail -5 "$LOG")"
+if [ "$rc" = 0 ]; then
+	pass load-helper-clean-exit
+else
+	fail load-helper-clean-exit "exit status $rc: $(tail -5 "$LOG")"
+fi
 exit 0

@@ -24,7 +24,11 @@ ctl peers --json >"$OUT/peers.json" 2>&1
 ctl status >"$OUT/status.txt" 2>&1
 ctl peers >"$OUT/peers.txt" 2>&1
 cns sh -c 'cat /run/tund/netshim/*.state' >"$OUT/netshim.state" 2>&1
-[ -s "$OUT/netshim.state" ] && pass secrets-state-file-read || fail secrets-state-file-read "$(cat "$OUT/netshim.state")"
+if [ -s "$OUT/netshim.state" ]; then
+	pass secrets-state-file-read
+else
+	fail secrets-state-file-read "$(cat "$OUT/netshim.state")"
+fi
 
 # Not dumpable: /proc/PID/* of a non-dumpable process belong to root, whatever its uid.
 SHIM=$(cns ps -e -o pid=,comm= | awk '$2 == "tund-netshimd" { print $1; exit }')
@@ -32,8 +36,11 @@ TUN=$(cns ps -e -o pid=,comm= | awk '$2 == "tund-tunnel" { print $1; exit }')
 ENG=$(cns ps -e -o pid=,comm= | awk '$2 == "wireguard-go" { print $1; exit }')
 tun_uid=$(cns awk '/^Uid:/ { print $2 }' "/proc/$TUN/status")
 owner=$(cns stat -c %u "/proc/$TUN/status")
-[ -n "$TUN" ] && [ "$tun_uid" != 0 ] && [ "$owner" = 0 ] && pass secrets-tunnel-not-dumpable ||
+if [ -n "$TUN" ] && [ "$tun_uid" != 0 ] && [ "$owner" = 0 ]; then
+	pass secrets-tunnel-not-dumpable
+else
 	fail secrets-tunnel-not-dumpable "tunnel pid $TUN uid $tun_uid, /proc/PID owned by $owner"
+fi
 # The shim runs as root, so its /proc is root's anyway: a non-dumpable process's environ is
 # unreadable even to its own uid without CAP_SYS_PTRACE, which a dumpable one's is not.
 if [ -n "$SHIM" ]; then
@@ -46,13 +53,21 @@ if [ -n "$SHIM" ]; then
 else
 	fail secrets-shim-not-dumpable "no shim"
 fi
-[ -n "$ENG" ] && pass secrets-engine-running || fail secrets-engine-running "no wireguard-go"
+if [ -n "$ENG" ]; then
+	pass secrets-engine-running
+else
+	fail secrets-engine-running "no wireguard-go"
+fi
 
 e2e_shim_stop sec
-[ "$E2E_RC" = 0 ] && pass secrets-clean-stop || fail secrets-clean-stop "exit $E2E_RC"
+if [ "$E2E_RC" = 0 ]; then pass secrets-clean-stop; else fail secrets-clean-stop "exit $E2E_RC"; fi
 kill "$WP" 2>/dev/null
 wait "$WP" 2>/dev/null
-[ -s "$OUT/watch.json" ] && pass secrets-watch-output || fail secrets-watch-output "empty"
+if [ -s "$OUT/watch.json" ]; then
+	pass secrets-watch-output
+else
+	fail secrets-watch-output "empty"
+fi
 
 # Every key in both encodings; the inputs (the profile, the server's config) are not outputs.
 hex() { echo "$1" | base64 -d | od -An -tx1 | tr -d ' \n'; }
@@ -68,8 +83,14 @@ for k in "$CKEY" "$PSK"; do
 	done
 done
 echo "searched $searched files: $(find "$W" -type f ! -path "$W/etc/*" ! -name '*.e2e' -printf '%P ' | head -c 600)"
-[ "$searched" -ge 8 ] && [ -z "$found" ] && pass secrets-no-key-in-any-output ||
+if [ "$searched" -ge 8 ] && [ -z "$found" ]; then
+	pass secrets-no-key-in-any-output
+else
 	fail secrets-no-key-in-any-output "key material in:$found (searched $searched files)"
-grep -q 'has_preshared_key' "$OUT/status.json" && pass secrets-status-says-psk-without-showing-it ||
+fi
+if grep -q 'has_preshared_key' "$OUT/status.json"; then
+	pass secrets-status-says-psk-without-showing-it
+else
 	fail secrets-status-says-psk-without-showing-it "$(head -c 300 "$OUT/status.json")"
+fi
 exit 0

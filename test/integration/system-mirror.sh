@@ -13,8 +13,11 @@ mirror() { env -u TUND_TEST_MIRROR APT_ETC="$W/$1" bash "$ROOTFS" --mirror >"$W/
 expect() { # NAME CASE URL
 	local rc=0
 	mirror "$2" || rc=$?
-	[ "$rc" = 0 ] && [ "$(cat "$W/$2.out")" = "$3" ] && pass "$1" ||
+	if [ "$rc" = 0 ] && [ "$(cat "$W/$2.out")" = "$3" ]; then
+		pass "$1"
+	else
 		fail "$1" "rc=$rc out='$(cat "$W/$2.out")' err='$(cat "$W/$2.err")'"
+	fi
 }
 
 # Only /etc/apt/sources.list, no sources.list.d at all (debootstrap; the installer).
@@ -68,19 +71,29 @@ expect mirror_deb822 deb822 http://three.example.org/debian
 mkdir -p "$W/none"
 rc=0
 mirror none || rc=$?
-[ "$rc" = 1 ] && grep -q 'no "deb" source for Debian bookworm in .*/none (read: nothing' "$W/none.err" &&
-	grep -q TUND_TEST_MIRROR "$W/none.err" && pass mirror_none_says_why ||
+if [ "$rc" = 1 ] && grep -q 'no "deb" source for Debian bookworm in .*/none (read: nothing' "$W/none.err" &&
+	grep -q TUND_TEST_MIRROR "$W/none.err"; then
+	pass mirror_none_says_why
+else
 	fail mirror_none_says_why "rc=$rc err='$(cat "$W/none.err")'"
+fi
 
 # Sources for another release only: the files read are named.
 mkdir -p "$W/other"
 echo 'deb http://old.example.org/debian bullseye main' >"$W/other/sources.list"
 rc=0
 mirror other || rc=$?
-[ "$rc" = 1 ] && grep -qF "(read: $W/other/sources.list" "$W/other.err" && pass mirror_other_release_says_why ||
+if [ "$rc" = 1 ] && grep -qF "(read: $W/other/sources.list" "$W/other.err"; then
+	pass mirror_other_release_says_why
+else
 	fail mirror_other_release_says_why "rc=$rc err='$(cat "$W/other.err")'"
+fi
 
 # TUND_TEST_MIRROR wins over apt's configuration.
 out=$(TUND_TEST_MIRROR=http://override.example.org/debian APT_ETC="$W/none" bash "$ROOTFS" --mirror 2>&1)
-[ "$out" = http://override.example.org/debian ] && pass mirror_override || fail mirror_override "$out"
+if [ "$out" = http://override.example.org/debian ]; then
+	pass mirror_override
+else
+	fail mirror_override "$out"
+fi
 exit 0

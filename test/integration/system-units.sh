@@ -17,12 +17,20 @@ fi
 UNITS="tund-helper.service tund-helper-control.socket tund-helper-shim.socket tund@demo.service"
 for u in $UNITS; do
 	out=$(systemd-analyze verify --man=no --root="$R" "$u" 2>&1 >/dev/null)
-	[ -z "$out" ] && pass "verify_$u" || fail "verify_$u" "$(echo "$out" | tr '\n' ' ')"
+	if [ -z "$out" ]; then
+		pass "verify_$u"
+	else
+		fail "verify_$u" "$(echo "$out" | tr '\n' ' ')"
+	fi
 done
 # The check can fail: with ExecStart= pointing nowhere, verify complains.
 mv "$R/usr/sbin/tund-netshimd" "$R/usr/sbin/tund-netshimd.away"
 out=$(systemd-analyze verify --man=no --root="$R" tund@demo.service 2>&1 >/dev/null)
-[ -n "$out" ] && pass verify_sees_missing_binary || fail verify_sees_missing_binary "no complaint"
+if [ -n "$out" ]; then
+	pass verify_sees_missing_binary
+else
+	fail verify_sees_missing_binary "no complaint"
+fi
 mv "$R/usr/sbin/tund-netshimd.away" "$R/usr/sbin/tund-netshimd"
 
 exposure() { # UNIT MAX

@@ -46,22 +46,18 @@ fi
 "$CTL" check "$E/good.conf" >/dev/null 2>&1
 check check_good_by_path test $? = 0
 "$CTL" check --json "$E/good.conf" >"$W/g.json" 2>&1
-check check_good_json_valid python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-p = d["profile"]
-assert d["schema"] == 1 and d["valid"] is True, d
-assert p["name"] == "good" and p["interface"] == "tund-good", p
-assert p["addresses"] == ["192.0.2.2/32", "2001:db8:1::2/128"], p
-assert p["dns_servers"] == ["192.0.2.53"] and p["search_domains"] == ["corp.example"], p
-assert p["routing_domains"] == ["internal.example"] and p["dns_mode"] == "full", p
-assert p["mtu"] == 1400 and p["table"] == "auto" and p["full_tunnel"] is True, p
-assert p["excluded_routes"] == ["198.51.100.0/24"], p
-peer = p["peers"][0]
-assert peer["public_key"] == sys.argv[2] and peer["has_preshared_key"] is True, peer
-assert peer["endpoint"] == "vpn.example.com:51820" and peer["persistent_keepalive"] == 25, peer
-assert peer["allowed_ips"] == ["0.0.0.0/0", "::/0"], peer
-' "$W/g.json" "$PUB"
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck check_good_json_valid "$W/g.json" '.profile as $p | $p.peers[0] as $peer |
+	.schema == 1 and .valid == true and
+	$p.name == "good" and $p.interface == "tund-good" and
+	$p.addresses == ["192.0.2.2/32", "2001:db8:1::2/128"] and
+	$p.dns_servers == ["192.0.2.53"] and $p.search_domains == ["corp.example"] and
+	$p.routing_domains == ["internal.example"] and $p.dns_mode == "full" and
+	$p.mtu == 1400 and $p.table == "auto" and $p.full_tunnel == true and
+	$p.excluded_routes == ["198.51.100.0/24"] and
+	$peer.public_key == $pub and $peer.has_preshared_key == true and
+	$peer.endpoint == "vpn.example.com:51820" and $peer.persistent_keepalive == 25 and
+	$peer.allowed_ips == ["0.0.0.0/0", "::/0"]' --arg pub "$PUB"
 # never a secret, in either output
 cat "$W/out" "$W/g.json" >"$W/all"
 "$CTL" --config-dir "$E" check good -h >>"$W/all" 2>&1
@@ -94,7 +90,7 @@ else
 	fail check_good_kill_switch "rc=$rc $(cat "$W/out")"
 fi
 "$CTL" --config-dir "$E" --json check ks >"$W/ks.json" 2>&1
-check check_good_kill_switch_json python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["valid"] is True and d["profile"]["name"] == "ks", d' "$W/ks.json"
+jcheck check_good_kill_switch_json "$W/ks.json" '.valid == true and .profile.name == "ks"'
 
 # --- bad: NAME LINE EXPECTED-TEXT, then the file's lines (key material substituted) ---
 bad() {
@@ -110,17 +106,10 @@ bad() {
 		fail "check_bad_$name" "rc=$rc $(cat "$W/err")"
 	fi
 	"$CTL" --config-dir "$E" --json check "$name" >"$W/b.json" 2>/dev/null
-	if python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert d["valid"] is False and d["line"] == int(sys.argv[2]) and d["exit_code"] == 5, d
-assert d["error"].startswith(sys.argv[3] + ":" + sys.argv[2] + ": "), d
-assert "profile" not in d
-' "$W/b.json" "$line" "$E/$name.conf" 2>"$W/perr"; then
-		pass "check_bad_${name}_json"
-	else
-		fail "check_bad_${name}_json" "$(cat "$W/b.json" "$W/perr")"
-	fi
+	# shellcheck disable=SC2016 # $names in the jq program are jq's
+	jcheck "check_bad_${name}_json" "$W/b.json" '.valid == false and .line == ($line | tonumber) and
+		.exit_code == 5 and (.error | startswith($file + ":" + $line + ": ")) and (has("profile") | not)' \
+		--arg line "$line" --arg file "$E/$name.conf"
 	if grep -qF -- "$PRIV" "$W/err" "$W/b.json"; then fail "check_bad_${name}_no_key" "private key printed"; fi
 }
 bad syntax 3 'syntax error' '[Interface]' 'PrivateKey = @PRIV@' 'Address 192.0.2.2/32'
@@ -149,7 +138,7 @@ chmod 644 "$E/open.conf"
 rc=$?
 if [ "$rc" = 5 ] && grep -qF "$E/open.conf: permissions 0644 are too open" "$W/err"; then pass check_too_open_exit5; else fail check_too_open_exit5 "rc=$rc $(cat "$W/err")"; fi
 "$CTL" --config-dir "$E" --json check open >"$W/b.json" 2>/dev/null
-check check_too_open_json_line_null python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["valid"] is False and d["line"] is None and d["exit_code"] == 5' "$W/b.json"
+jcheck check_too_open_json_line_null "$W/b.json" '.valid == false and has("line") and .line == null and .exit_code == 5'
 "$CTL" --config-dir "$E" check missing >/dev/null 2>"$W/err"
 rc=$?
 if [ "$rc" = 1 ] && grep -qF "$E/missing.conf: cannot open: No such file or directory" "$W/err"; then pass check_missing_exit1; else fail check_missing_exit1 "rc=$rc $(cat "$W/err")"; fi

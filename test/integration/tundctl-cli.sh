@@ -1,7 +1,7 @@
 #!/bin/bash
 # tundctl against a real tund-helperd (--listen-dir) in a namespace, with a session started by
 # the helper's test client acting as a network shim (fake tunnel): every subcommand, human and
-# --json output (parsed with python3, fields checked), exit codes, permission refusals for a
+# --json output (fields checked with jq, lib.sh's jcheck), exit codes, permission refusals for a
 # non-root user, colour only on a terminal.
 #
 # up/down: only their "systemd is not PID 1" error is checked here (this machine has no
@@ -28,18 +28,6 @@ VERSION=$(cat "$TOP/VERSION")
 ctl() { ip netns exec "$NS" "$CTL" --socket "$SOCK" --config-dir "$W/etc" "$@"; }
 CTLN=$(trusted_copy "$CTL") || { fail setup "cannot copy $CTL"; exit 1; } # nobody can run it
 as_nobody() { ip netns exec "$NS" setpriv --reuid nobody --regid nogroup --clear-groups "$@"; }
-# jcheck NAME FILE PYTHON-EXPR: PASS if the expression over d (the parsed JSON) is true.
-jcheck() {
-	local name=$1 file=$2 expr=$3 out
-	if out=$(python3 -c 'import json,sys
-d = json.load(open(sys.argv[1]))
-ok = eval(sys.argv[2])
-sys.exit(0 if ok else 1)' "$file" "$expr" 2>&1); then
-		pass "$name"
-	else
-		fail "$name" "$expr is false for $(head -c 600 "$file") $out"
-	fi
-}
 rebinds() { grep -c 'fake: burst line 0 ' "$W/helper.log"; }
 watchers_is() { ip netns exec "$NS" "$CLIENT" ctl "$SOCK" status | grep -q "watchers=$1"; }
 
@@ -60,11 +48,13 @@ ctl version >"$W/out" 2>&1
 check version_human grep -q "^tundctl $VERSION\$" "$W/out"
 check version_helper grep -q "^tund-helperd $VERSION (pid $HELPER_PID," "$W/out"
 ctl version --json >"$W/v.json"
-jcheck version_json "$W/v.json" "d['schema'] == 1 and d['tundctl'] == '$VERSION' and d['helper']['pid'] == $HELPER_PID and d['helper_error'] is None"
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck version_json "$W/v.json" '.schema == 1 and .tundctl == $v and .helper.pid == $hp and has("helper_error") and
+	.helper_error == null' --arg v "$VERSION" --argjson hp "$HELPER_PID"
 ctl --version >"$W/out" 2>&1
 check version_option grep -q "^tundctl $VERSION" "$W/out"
 ip netns exec "$NS" "$CTL" --socket "$W/none.sock" version --json >"$W/v2.json"
-jcheck version_json_no_helper "$W/v2.json" "d['helper'] is None and 'cannot reach' in d['helper_error']"
+jcheck version_json_no_helper "$W/v2.json" 'has("helper") and .helper == null and (.helper_error | contains("cannot reach"))'
 
 # --- status ---
 ctl status >"$W/out" 2>"$W/err"
@@ -83,21 +73,27 @@ ctl status work >"$W/out" 2>&1
 check status_detail grep -Eq '^ +Interface: tund-work \(index [0-9]+\)$' "$W/out"
 check status_detail_peer grep -q 'Peer: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=' "$W/out"
 ctl status --json >"$W/s.json"
-jcheck status_json_schema "$W/s.json" "d['schema'] == 1 and d['helper']['pid'] == $HELPER_PID and d['clients'] == 1"
-jcheck status_json_session "$W/s.json" "[(s['profile'], s['ifname'], s['state'], s['engine_version']) for s in d['sessions']] == [('work', 'tund-work', 'running', 'fake-1.0')]"
-jcheck status_json_settings "$W/s.json" "d['sessions'][0]['settings']['addresses'] == ['192.0.2.2/32'] and d['sessions'][0]['settings']['mtu'] == 1420"
-jcheck status_json_applied "$W/s.json" "d['sessions'][0]['applied']['ifname'] == 'tund-work' and d['sessions'][0]['applied']['routes_applied'] == 0 and d['sessions'][0]['dns']['backend'] == 'none' and d['sessions'][0]['dns']['mode'] == 'split'"
-jcheck status_json_peer "$W/s.json" "d['sessions'][0]['peers'][0]['public_key'] == 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=' and d['sessions'][0]['peers'][0]['endpoint'] == '192.0.2.1:51820' and d['sessions'][0]['peers'][0]['last_handshake_sec'] == 1700000000"
-jcheck status_json_peer_fields "$W/s.json" "d['sessions'][0]['peers'][0]['rx_bytes'] == 1234 and d['sessions'][0]['peers'][0]['tx_bytes'] == 5678 and d['sessions'][0]['peers'][0]['handshake_age_sec'] > 180 and d['sessions'][0]['peers'][0]['has_preshared_key'] is False"
-jcheck status_json_warnings "$W/s.json" "any('stale handshake' in w for w in d['sessions'][0]['warnings'])"
-jcheck status_json_pids "$W/s.json" "d['sessions'][0]['tunnel_pid'] > 0 and d['sessions'][0]['engine_pid'] == d['sessions'][0]['tunnel_pid'] and d['sessions'][0]['shim_pid'] > 0 and d['sessions'][0]['started_usec'] > 0"
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck status_json_schema "$W/s.json" '.schema == 1 and .helper.pid == $hp and .clients == 1' --argjson hp "$HELPER_PID"
+jcheck status_json_session "$W/s.json" '[.sessions[] | [.profile, .ifname, .state, .engine_version]] ==
+	[["work", "tund-work", "running", "fake-1.0"]]'
+jcheck status_json_settings "$W/s.json" '.sessions[0].settings | .addresses == ["192.0.2.2/32"] and .mtu == 1420'
+jcheck status_json_applied "$W/s.json" '.sessions[0] | .applied.ifname == "tund-work" and .applied.routes_applied == 0 and
+	.dns.backend == "none" and .dns.mode == "split"'
+jcheck status_json_peer "$W/s.json" '.sessions[0].peers[0] | .public_key == "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=" and
+	.endpoint == "192.0.2.1:51820" and .last_handshake_sec == 1700000000'
+jcheck status_json_peer_fields "$W/s.json" '.sessions[0].peers[0] | .rx_bytes == 1234 and .tx_bytes == 5678 and
+	.handshake_age_sec > 180 and .has_preshared_key == false'
+jcheck status_json_warnings "$W/s.json" 'any(.sessions[0].warnings[]; contains("stale handshake"))'
+jcheck status_json_pids "$W/s.json" '.sessions[0] | .tunnel_pid > 0 and .engine_pid == .tunnel_pid and .shim_pid > 0 and
+	.started_usec > 0'
 ctl status work --json >"$W/s1.json"
-jcheck status_json_one "$W/s1.json" "len(d['sessions']) == 1 and d['sessions'][0]['profile'] == 'work'"
+jcheck status_json_one "$W/s1.json" '(.sessions | length) == 1 and .sessions[0].profile == "work"'
 ctl status nope >"$W/out" 2>"$W/err"
 rc=$?
 if [ "$rc" = 3 ] && grep -q 'no session for profile nope' "$W/err"; then pass status_unknown_profile_exit3; else fail status_unknown_profile_exit3 "rc=$rc $(cat "$W/err")"; fi
 ctl status nope --json >"$W/e.json" 2>/dev/null
-jcheck status_unknown_json_error "$W/e.json" "d['schema'] == 1 and d['error']['exit_code'] == 3 and 'nope' in d['error']['message']"
+jcheck status_unknown_json_error "$W/e.json" '.schema == 1 and .error.exit_code == 3 and (.error.message | contains("nope"))'
 ctl status 'bad/name' >/dev/null 2>&1
 check status_bad_name_exit2 test $? = 2
 TUND_CONTROL_SOCKET="$SOCK" ip netns exec "$NS" "$CTL" status >"$W/out" 2>&1
@@ -112,17 +108,21 @@ else
 	fail not_running_exit3 "rc=$rc $(cat "$W/err")"
 fi
 ip netns exec "$NS" "$CTL" --socket "$W/none.sock" --json status >"$W/e.json" 2>/dev/null
-jcheck not_running_json "$W/e.json" "d['error']['exit_code'] == 3 and 'cannot reach' in d['error']['message']"
+jcheck not_running_json "$W/e.json" '.error.exit_code == 3 and (.error.message | contains("cannot reach"))'
 
 # --- peers ---
 ctl peers >"$W/out" 2>&1
 check peers_table grep -Eq '^work +xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= +192\.0\.2\.1:51820 +[0-9]+ d( [0-9]+ h)? ago +1\.2 KiB +5\.5 KiB +off +-$' "$W/out"
 check peers_header grep -Eq '^PROFILE +PUBLIC KEY +ENDPOINT +HANDSHAKE +RX +TX +KEEPALIVE +ALLOWED IPS$' "$W/out"
 ctl peers --json >"$W/p.json"
-jcheck peers_json "$W/p.json" "d['schema'] == 1 and [x['profile'] for x in d['profiles']] == ['work'] and d['profiles'][0]['peers'][0]['public_key'] == 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=' and d['profiles'][0]['peers'][0]['rx_bytes'] == 1234"
-jcheck peers_json_no_secret_fields "$W/p.json" "all(set(p) == {'public_key','endpoint','last_handshake_sec','handshake_age_sec','rx_bytes','tx_bytes','allowed_ips','persistent_keepalive','has_preshared_key','stale'} for x in d['profiles'] for p in x['peers'])"
+jcheck peers_json "$W/p.json" '.schema == 1 and [.profiles[].profile] == ["work"] and
+	.profiles[0].peers[0].public_key == "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=" and
+	.profiles[0].peers[0].rx_bytes == 1234'
+jcheck peers_json_no_secret_fields "$W/p.json" 'all(.profiles[].peers[]; keys == (["public_key", "endpoint", "last_handshake_sec",
+	"handshake_age_sec", "rx_bytes", "tx_bytes", "allowed_ips", "persistent_keepalive",
+	"has_preshared_key", "stale"] | sort))'
 ctl peers work --json >"$W/p1.json"
-jcheck peers_json_one "$W/p1.json" "len(d['profiles']) == 1"
+jcheck peers_json_one "$W/p1.json" '(.profiles | length) == 1'
 ctl peers nope >/dev/null 2>&1
 check peers_unknown_exit3 test $? = 3
 
@@ -147,18 +147,10 @@ kill "$WATCH_PID" 2>/dev/null # only if SIGINT did not end it: then rc is 143
 wait "$WATCH_PID"
 rc=$?
 check watch_sigint_exit0 test "$rc" = 0
-python3 - "$W/watch.json" >"$W/watch.check" 2>&1 <<'PY'
-import json, sys
-evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-assert evs, "no events"
-assert all(e["schema"] == 1 and e["time_usec"] > 0 for e in evs), evs
-logs = [e for e in evs if e["event"] == "log"]
-assert any(e["profile"] == "work" and e["log"]["message"].startswith("fake: burst line 0") for e in logs), logs
-assert any(e["profile"] == "home" and e["event"] == "status" for e in evs), evs
-assert any(e["profile"] == "home" and e["event"] == "peers" and e["peers"]["peers"][0]["rx_bytes"] == 1234 for e in evs), evs
-print("ok", len(evs))
-PY
-check watch_json_events grep -q '^ok' "$W/watch.check"
+jcheck watch_json_events "$W/watch.json" 'length > 0 and all(.[]; .schema == 1 and .time_usec > 0) and
+	any(.[]; .event == "log" and .profile == "work" and (.log.message | startswith("fake: burst line 0"))) and
+	any(.[]; .profile == "home" and .event == "status") and
+	any(.[]; .profile == "home" and .event == "peers" and .peers.peers[0].rx_bytes == 1234)' -s
 # human: one line per event with a timestamp; --count ends it
 ip netns exec "$NS" "$CTL" --socket "$SOCK" watch work -n 1 >"$W/watch.out" 2>&1 &
 WATCH_PID=$!
@@ -184,12 +176,12 @@ rc=$?
 wait_for 5 test "$(rebinds)" -gt "$N0"
 if [ "$rc" = 0 ] && grep -q '^Rebound every session.$' "$W/out" && [ "$(rebinds)" -gt "$N0" ]; then pass rebind_all; else fail rebind_all "rc=$rc $(cat "$W/out") rebinds $N0 -> $(rebinds)"; fi
 ctl rebind work --json >"$W/r.json" 2>&1
-jcheck rebind_json "$W/r.json" "d == {'schema': 1, 'profile': 'work', 'all': False, 'coalesce': False, 'ok': True}"
+jcheck rebind_json "$W/r.json" '. == {"schema": 1, "profile": "work", "all": false, "coalesce": false, "ok": true}'
 # --coalesce (NetworkManager's hook): a second coalescing request for the same network change
 # (here: none since) is answered without rebinding again; a plain rebind always rebinds.
 N1=$(rebinds)
 ctl rebind --all --coalesce --json >"$W/r.json" 2>&1
-jcheck rebind_coalesce_json "$W/r.json" "d['coalesce'] is True and d['all'] is True and d['ok'] is True"
+jcheck rebind_coalesce_json "$W/r.json" '.coalesce == true and .all == true and .ok == true'
 wait_for 5 test "$(rebinds)" -gt "$N1"
 check rebind_coalesce_again_ok ctl rebind --all --coalesce
 sleep 1
@@ -210,7 +202,7 @@ rc=$?
 if [ "$rc" = 4 ] && grep -q 'permission denied' "$W/err" && grep -q 'root' "$W/err"; then pass nobody_rebind_exit4; else fail nobody_rebind_exit4 "rc=$rc $(cat "$W/err")"; fi
 check nobody_rebind_no_effect test "$(rebinds)" = "$N0"
 as_nobody "$CTLN" --socket "$SOCK" --json rebind --all >"$W/e.json" 2>/dev/null
-jcheck nobody_rebind_json "$W/e.json" "d['error']['exit_code'] == 4"
+jcheck nobody_rebind_json "$W/e.json" '.error.exit_code == 4'
 as_nobody "$CTLN" --socket "$SOCK" status >/dev/null 2>"$W/err"
 check nobody_status_allowed test $? = 0
 chmod 0600 "$SOCK"
@@ -227,7 +219,7 @@ else
 	rc=$?
 	if [ "$rc" = 3 ] && grep -q 'systemd is not running as PID 1' "$W/err" && grep -q 'tund@work.service' "$W/err"; then pass up_no_systemd_exit3; else fail up_no_systemd_exit3 "rc=$rc $(cat "$W/err")"; fi
 	ctl down work --no-block --json >"$W/e.json" 2>/dev/null
-	jcheck down_no_systemd_json "$W/e.json" "d['error']['exit_code'] == 3 and 'PID 1' in d['error']['message']"
+	jcheck down_no_systemd_json "$W/e.json" '.error.exit_code == 3 and (.error.message | contains("PID 1"))'
 	ctl up >/dev/null 2>&1
 	check up_usage_exit2 test $? = 2
 fi
@@ -251,10 +243,14 @@ ln -s /lib/systemd/system/tund@.service "$W/wants/tund@work.service"
 if [ -d "$WANTS" ]; then
 	unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' _ \
 		"$W/wants" "$WANTS" ip netns exec "$NS" "$CTL" --socket "$SOCK" --config-dir "$W/etc" profiles --json >"$W/pr.json" 2>"$W/err"
-	jcheck profiles_json_names "$W/pr.json" "[p['name'] for p in d['profiles']] == ['bad', 'home', 'work'] and d['helper_reachable'] is True"
-	jcheck profiles_json_work "$W/pr.json" "[p for p in d['profiles'] if p['name'] == 'work'][0] == {'name': 'work', 'enabled': True, 'active': True, 'state': 'running', 'valid': True, 'error': None}"
-	jcheck profiles_json_home "$W/pr.json" "[(p['enabled'], p['active'], p['valid']) for p in d['profiles'] if p['name'] == 'home'] == [(False, False, True)]"
-	jcheck profiles_json_bad "$W/pr.json" "[(p['valid'], p['error']) for p in d['profiles'] if p['name'] == 'bad'] == [(False, '$W/etc/bad.conf:3: Bogus: unknown key in this section')]"
+	jcheck profiles_json_names "$W/pr.json" '[.profiles[].name] == ["bad", "home", "work"] and .helper_reachable == true'
+	jcheck profiles_json_work "$W/pr.json" '[.profiles[] | select(.name == "work")][0] == {"name": "work", "enabled": true,
+		"active": true, "state": "running", "valid": true, "error": null}'
+	jcheck profiles_json_home "$W/pr.json" '[.profiles[] | select(.name == "home") | [.enabled, .active, .valid]] ==
+		[[false, false, true]]'
+	# shellcheck disable=SC2016 # $names in the jq program are jq's
+	jcheck profiles_json_bad "$W/pr.json" '[.profiles[] | select(.name == "bad") | [.valid, .error]] == [[false, $e]]' \
+		--arg e "$W/etc/bad.conf:3: Bogus: unknown key in this section"
 	unshare --mount --propagation private bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' _ \
 		"$W/wants" "$WANTS" ip netns exec "$NS" "$CTL" --socket "$SOCK" --config-dir "$W/etc" profiles >"$W/out" 2>&1
 	check profiles_human_work grep -Eq '^work +enabled +running +yes$' "$W/out"
@@ -264,7 +260,7 @@ else
 	skip profiles_enabled "$WANTS does not exist"
 fi
 ip netns exec "$NS" "$CTL" --socket "$W/none.sock" --config-dir "$W/etc" profiles --json >"$W/pr2.json" 2>/dev/null
-jcheck profiles_json_helper_down "$W/pr2.json" "d['helper_reachable'] is False and all(p['active'] is None for p in d['profiles'])"
+jcheck profiles_json_helper_down "$W/pr2.json" '.helper_reachable == false and all(.profiles[]; has("active") and .active == null)'
 
 # --- doctor ---
 ctl doctor >"$W/out" 2>&1
@@ -274,14 +270,17 @@ check doctor_shim_socket grep -Eq "^ok +shim-socket +$W/run/shim.sock: mode 0600
 check doctor_control_group_warn grep -Eq "^warn +control-socket +$SOCK: mode 0660, group nogroup, expected group tund" "$W/out"
 check doctor_session grep -Eq '^(ok|warn) +session work +interface tund-work \(index [0-9]+\) (up|down), 0 routes and 0 policy rules present' "$W/out"
 ctl doctor --json >"$W/d.json"
-jcheck doctor_json "$W/d.json" "d['schema'] == 1 and d['ok'] is True and {c['name']: c['status'] for c in d['checks']}['helper'] == 'ok' and all(c['status'] in ('ok','warn','fail','skip') for c in d['checks'])"
+jcheck doctor_json "$W/d.json" '.schema == 1 and .ok == true and ([.checks[] | {(.name): .status}] | add).helper == "ok" and
+	all(.checks[]; .status | IN("ok", "warn", "fail", "skip"))'
 if [ -x /usr/bin/wireguard-go ]; then
-	jcheck doctor_json_engine "$W/d.json" "[c for c in d['checks'] if c['name'] == 'engine'][0]['status'] == 'ok' and 'TUN flavour' in [c for c in d['checks'] if c['name'] == 'engine'][0]['message']"
+	jcheck doctor_json_engine "$W/d.json" '[.checks[] | select(.name == "engine")][0] | .status == "ok" and
+		(.message | contains("TUN flavour"))'
 fi
 ip netns exec "$NS" "$CTL" --socket "$W/none.sock" doctor --json >"$W/d2.json" 2>/dev/null
 rc=$?
 check doctor_helper_down_exit1 test "$rc" = 1
-jcheck doctor_json_helper_down "$W/d2.json" "d['ok'] is False and [c['status'] for c in d['checks'] if c['name'] in ('helper', 'control-socket')] == ['fail', 'fail']"
+jcheck doctor_json_helper_down "$W/d2.json" '.ok == false and
+	[.checks[] | select(.name == "helper" or .name == "control-socket") | .status] == ["fail", "fail"]'
 
 # --- -h on every subcommand ---
 for v in status peers watch up down rebind check profiles doctor version; do
@@ -292,7 +291,7 @@ done
 "$CTL" frobnicate >/dev/null 2>&1
 check unknown_command_exit2 test $? = 2
 "$CTL" --json frobnicate >"$W/e.json" 2>/dev/null
-jcheck unknown_command_json "$W/e.json" "d['error']['exit_code'] == 2"
+jcheck unknown_command_json "$W/e.json" '.error.exit_code == 2'
 
 # --- colour only on a terminal (script gives tundctl a pty) ---
 if command -v script >/dev/null; then

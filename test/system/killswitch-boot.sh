@@ -186,13 +186,9 @@ leak_mark
 ks_probe boot
 ks_checks boot
 cx tundctl status --json >"$W/ks-status-boot.json" 2>&1
-check ks_boot_status_session_switch python3 -c "
-import json
-d = json.load(open('$W/ks-status-boot.json'))
-s = {x['profile']: x for x in d['sessions']}
-assert s['ks']['applied']['kill_switch'] is True, s
-assert d['kill_switches'] == [{'profile': 'ks', 'session': True}], d['kill_switches']
-"
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck ks_boot_status_session_switch "$W/ks-status-boot.json" '([.sessions[] | {(.profile): .}] | add) as $s |
+	$s.ks.applied.kill_switch == true and .kill_switches == [{"profile": "ks", "session": true}]'
 elapsed "kill switch boot: boot checked"
 
 # --- a profile that fails for good (its mode is wrong: exit 78, no restart) keeps the switch ---
@@ -212,12 +208,8 @@ cx tundctl status >"$W/ks-status-failed.txt" 2>&1
 sed 's/^/    tundctl status: /' "$W/ks-status-failed.txt"
 check ks_status_holds_without_session grep -q 'kill switch of ks holds without a session' "$W/ks-status-failed.txt"
 cx tundctl status --json >"$W/ks-status-failed.json" 2>&1
-check ks_status_json_holds_without_session python3 -c "
-import json
-d = json.load(open('$W/ks-status-failed.json'))
-assert d.get('sessions', []) == [], d['sessions']
-assert d['kill_switches'] == [{'profile': 'ks', 'session': False}], d['kill_switches']
-"
+jcheck ks_status_json_holds_without_session "$W/ks-status-failed.json" '(.sessions // []) == [] and
+	.kill_switches == [{"profile": "ks", "session": false}]'
 elapsed "kill switch boot: failure checked"
 
 # --- the peer comes up: the tunnel passes traffic, nothing else gets out ---
@@ -239,13 +231,10 @@ check ks_up_engine_udp_allowed test "$(leaked wg)" -gt 0
 ks_probe up
 ks_checks up
 cx tundctl status --json >"$W/ks-status-up.json" 2>&1
-check ks_up_status_session_switch python3 -c "
-import json
-d = json.load(open('$W/ks-status-up.json'))
-s = {x['profile']: x for x in d['sessions']}
-assert s['ks']['state'] == 'running' and s['ks']['applied']['kill_switch'] is True, s
-assert d['kill_switches'] == [{'profile': 'ks', 'session': True}], d['kill_switches']
-"
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck ks_up_status_session_switch "$W/ks-status-up.json" '([.sessions[] | {(.profile): .}] | add) as $s |
+	$s.ks.state == "running" and $s.ks.applied.kill_switch == true and
+	.kill_switches == [{"profile": "ks", "session": true}]'
 elapsed "kill switch boot: tunnel checked"
 
 # --- a SIGKILLed shim: the switch holds while Restart=on-failure brings the tunnel back ---

@@ -270,14 +270,9 @@ check boot_full_route_via_tunnel bash -c "cx ip route get 198.18.7.1 | grep -q '
 	cx ip -6 route get 2001:db8:77::1 | grep -q 'dev tund-full'"
 check boot_routes_proto_tund bash -c "cx ip route show table all proto tund | grep -q '203.0.113.0/24 dev tund-demo'"
 cx tundctl status --json >"$W/status-both.json" 2>&1
-check boot_tundctl_status_both python3 -c "
-import json
-d = json.load(open('$W/status-both.json'))
-s = {x['profile']: x for x in d['sessions']}
-assert sorted(s) == ['demo', 'full'], sorted(s)
-for p in s:
-    assert s[p]['state'] == 'running' and s[p]['ifname'] == 'tund-' + p, s[p]
-"
+# shellcheck disable=SC2016 # $names in the jq program are jq's
+jcheck boot_tundctl_status_both "$W/status-both.json" '([.sessions[] | {(.profile): .}] | add) as $s |
+	($s | keys) == ["demo", "full"] and all($s[]; .state == "running" and .ifname == "tund-" + .profile)'
 # Each profile holds a slot of its own (/run/tund/netshim/slots/N, holding its name): table
 # 29813+N, rules 21700+10N and 21701+10N. The split profile's routes are in the main table,
 # its table is empty and it has no rules: the two proto tund rules per family are the full one's.
