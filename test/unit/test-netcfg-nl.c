@@ -433,3 +433,19 @@ TEST(address_gone_with_the_links_ipv6) {
         free(err);
         close(tun);
 }
+
+TEST(read_links_dump) {
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = private_netns();
+        _cleanup_free_ NetcfgLink *v = NULL;
+        _cleanup_free_ char *err = NULL;
+        NetcfgLink lo;
+        size_t n = 0;
+
+        ASSERT_OK(netcfg_read_links(&v, &n, &err));
+        ASSERT_EQ(n, 1u); /* a new namespace has lo only */
+        ASSERT_OK(netcfg_read_link("lo", 0, &lo, &err));
+        ASSERT_EQ(v[0].ifindex, lo.ifindex);
+        ASSERT_STREQ(v[0].ifname, "lo");
+        ASSERT_EQ(v[0].mtu, lo.mtu);
+        ASSERT_TRUE(v[0].up && (v[0].flags & IFF_UP) && (v[0].flags & IFF_LOOPBACK));
+}
