@@ -158,6 +158,9 @@ struct nlmsghdr *netcfg_nlmsg_addr(void *buf, uint16_t type, const NetcfgAddress
 void netcfg_nlattr_put_prefix(struct nlmsghdr *nlh, uint16_t type, const NetcfgPrefix *p);
 /* mtu 0: leave; up < 0: leave. */
 struct nlmsghdr *netcfg_nlmsg_link(void *buf, int ifindex, uint32_t mtu, int up);
+/* Multicast off, and no IPv6 link-local address from the next up on (IN6_ADDR_GEN_MODE_NONE):
+ * see netcfg_link_quiet(). */
+struct nlmsghdr *netcfg_nlmsg_link_quiet(void *buf, int ifindex);
 
 /* Parses an NLMSG_ERROR: *ret_error = -errno (0 for an ack), *ret_extack = kernel text or
  * NULL (points into the message). -EBADMSG if the message is malformed. */
@@ -185,6 +188,10 @@ unsigned netcfg_batch_n_sends(const NetcfgBatch *b);
 
 /* A netlink route socket with extended acks and capped acks, bound to the current netns. */
 int netcfg_nl_open(struct mnl_socket **ret);
+static inline void mnl_socket_closep(struct mnl_socket **nl) {
+        if (*nl)
+                mnl_socket_close(*nl);
+}
 
 /* Applies or removes a set of objects in one batch series, kinds in the order of NetcfgKind
  * (the reverse to remove); res (may be NULL) gets one result per object. Returns the first

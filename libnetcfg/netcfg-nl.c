@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -26,6 +27,21 @@ struct nlmsghdr *netcfg_nlmsg_link(void *buf, int ifindex, uint32_t mtu, int up)
         }
         if (mtu > 0)
                 mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+        return nlh;
+}
+
+struct nlmsghdr *netcfg_nlmsg_link_quiet(void *buf, int ifindex) {
+        struct nlmsghdr *nlh = netcfg_nlmsg_link(buf, ifindex, 0, -1);
+        struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+        struct nlattr *spec, *inet6;
+
+        ifi->ifi_change = IFF_MULTICAST;
+        ifi->ifi_flags = 0;
+        spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+        inet6 = mnl_attr_nest_start(nlh, AF_INET6);
+        mnl_attr_put_u8(nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+        mnl_attr_nest_end(nlh, inet6);
+        mnl_attr_nest_end(nlh, spec);
         return nlh;
 }
 

@@ -138,29 +138,65 @@ int netcfg_link_get(struct mnl_socket *nl, const char *ifname, int ifindex, Netc
         return 0;
 }
 
-static void link_ack(void *userdata, size_t tag, int error, const char *extack) {
-        char **ret_error = ((void **) userdata)[0];
-        int *first = ((void **) userdata)[1];
+typedef struct LinkAck {
+        char **ret_error;
+        const char *what;
+        int first;
+} LinkAck;
 
-        if (error < 0 && *first == 0) {
-                *first = error;
-                error_set_extack(ret_error, error, extack, "setting link #%zu", tag);
+static void link_ack(void *userdata, size_t tag, int error, const char *extack) {
+        LinkAck *a = userdata;
+
+        if (error < 0 && a->first == 0) {
+                a->first = error;
+                error_set_extack(a->ret_error, error, extack, "%s link #%zu", a->what, tag);
         }
 }
 
-int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, char **ret_error) {
+/* One link message, built at the batch's buffer by build(). */
+static int link_message(struct mnl_socket *nl, int ifindex, const char *what,
+                        void (*build)(void *buf, int ifindex, uint32_t mtu, int up), uint32_t mtu,
+                        int up, char **ret_error) {
         _cleanup_(netcfg_batch_freep) NetcfgBatch *b = NULL;
-        int first = 0, r;
-        void *ud[2] = { ret_error, &first };
+        LinkAck a = { .ret_error = ret_error, .what = what };
 
-        r = netcfg_batch_new(&b, nl, 0, link_ack, ud);
+        int r = netcfg_batch_new(&b, nl, 0, link_ack, &a);
         if (r < 0)
                 return error_set_errno(ret_error, r, "allocating a netlink batch");
-        netcfg_nlmsg_link(netcfg_batch_current(b), ifindex, mtu, up);
+        build(netcfg_batch_current(b), ifindex, mtu, up);
         r = netcfg_batch_add(b, (size_t) ifindex);
         if (r >= 0)
                 r = netcfg_batch_flush(b);
         if (r < 0)
                 return error_set_errno(ret_error, r, "talking to the kernel (netlink)");
-        return first;
+        return a.first;
+}
+
+static void build_link(void *buf, int ifindex, uint32_t mtu, int up) {
+        netcfg_nlmsg_link(buf, ifindex, mtu, up);
+}
+
+static void build_quiet(void *buf, int ifindex, uint32_t mtu, int up) {
+        netcfg_nlmsg_link_quiet(buf, ifindex);
+}
+
+int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, char **ret_error) {
+        return link_message(nl, ifindex, "setting", build_link, mtu, up, ret_error);
+}
+
+int netcfg_link_quiet(int ifindex, char **ret_error) {
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
+        int r = netcfg_nl_open(&nl);
+        if (r < 0)
+                return error_set_errno(ret_error, r, "opening a netlink socket");
+        r = link_message(nl, ifindex, "quieting (no multicast, no IPv6 link-local)", build_quiet, 0,
+                         -1, ret_error);
+        if (r == -EAFNOSUPPORT) { /* no IPv6 here: see the header */
+                r = 0;
+                if (ret_error) {
+                        free(*ret_error);
+                        *ret_error = NULL;
+                }
+        }
+        return r;
 }

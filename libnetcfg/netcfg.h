@@ -174,6 +174,15 @@ int netcfg_read_rules(uint32_t prio_min, uint32_t prio_max, NetcfgRule **ret, si
                       char **ret_error);
 int netcfg_read_addresses(int ifindex, NetcfgAddress **ret, size_t *ret_n, char **ret_error);
 int netcfg_read_link(const char *ifname, int ifindex, NetcfgLink *ret, char **ret_error);
+/* Makes a link that is still down as quiet as a kernel WireGuard device: no multicast, and no
+ * IPv6 link-local address once it comes up. A tunnel has no neighbours; what the kernel would
+ * say to them (router solicitations, every few seconds and then minutes for as long as the link
+ * is up; MLD reports) goes to the peer in a full tunnel, which drops it as from a source it does
+ * not allow, but only after the packet has armed its passive keepalive: an answer ten seconds
+ * later that reads as the peer answering while it is really unreachable. Not undone: for a
+ * device that goes when its creator closes it. A kernel without IPv6 refuses the whole change
+ * (EAFNOSUPPORT), and then has nothing to say: 0. */
+int netcfg_link_quiet(int ifindex, char **ret_error);
 /* Every link of this network namespace. */
 int netcfg_read_links(NetcfgLink **ret, size_t *ret_n, char **ret_error);
 

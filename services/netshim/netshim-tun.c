@@ -13,6 +13,7 @@
 
 #include "error-util.h"
 #include "macro.h"
+#include "netcfg.h"
 #include "netshim-tun.h"
 
 static bool ifname_ok(const char *ifname) {
@@ -66,6 +67,14 @@ int netshim_tun_create(const char *ifname, EngineTunFlavour flavour, char **ret_
         if (!streq(ifr.ifr_name, ifname))
                 return error_set(ret_error, -EEXIST, "%s: kernel named the device %s", ifname,
                                  ifr.ifr_name);
+        /* Ours, still down, gone with its last fd: quiet, as a kernel WireGuard device is (see
+         * netcfg.h). A persistent device someone else made keeps its settings. */
+        if (!(ifr.ifr_flags & IFF_PERSIST)) {
+                _cleanup_free_ char *err = NULL;
+                int r = netcfg_link_quiet((int) if_nametoindex(ifname), &err);
+                if (r < 0)
+                        return error_set(ret_error, r, "%s: %s", ifname, err);
+        }
         return TAKE_FD(fd);
 }
 

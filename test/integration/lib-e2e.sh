@@ -57,7 +57,7 @@ e2e_setup() {
 	PSK=$(wg genpsk)
 	SIF="tws$$"
 	SIF=${SIF:0:15}
-	WG_PROCESS_FOREGROUND=1 ip netns exec "$SRV" wireguard-go "$SIF" >"$W/server-wg.log" 2>&1 &
+	LOG_LEVEL=verbose WG_PROCESS_FOREGROUND=1 ip netns exec "$SRV" wireguard-go "$SIF" >"$W/server-wg.log" 2>&1 &
 	T_PIDS+=($!)
 	# what `check ... bash -c "..."` needs
 	export RNS RNS_PID SRV W B TOP RESOLVED_ROOT SIF

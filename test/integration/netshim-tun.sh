@@ -59,6 +59,9 @@ check_tun() { # flavour expected-tun_flags expected-"pi on|off"
 	check "tun_${1}_flags_$2" test "$flags" = "$2"
 	check "tun_${1}_ip_link_$3" sh -c "ip -n $NSA -d link show $ifn | grep -q 'tun type tun $3'"
 	check "tun_${1}_fd_cloexec" grep -q fd_cloexec=1 "$TMP/tun_$2.out"
+	# quiet: no multicast, and no IPv6 link-local address once up (netcfg_link_quiet)
+	check "tun_${1}_no_multicast" sh -c "! ip -n $NSA link show $ifn | grep -q MULTICAST"
+	check "tun_${1}_addr_gen_none" sh -c "ip -n $NSA -d link show $ifn | grep -q 'addrgenmode none'"
 	stop_tool "tun_$2"
 	check "tun_${1}_gone_with_fd" sh -c "! ip -n $NSA link show $ifn 2>/dev/null"
 }

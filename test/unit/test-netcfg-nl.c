@@ -6,6 +6,7 @@
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sched.h>
@@ -169,6 +170,24 @@ TEST(link_message) {
         ASSERT_TRUE(t.a[IFLA_MTU] == NULL);
 }
 
+TEST(link_quiet_message) {
+        char buf[NETCFG_NLMSG_MAX];
+        struct nlmsghdr *nlh = netcfg_nlmsg_link_quiet(buf, 9);
+        struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+        Attrs t = {}, spec = {}, inet6 = {};
+
+        ASSERT_EQ(ifi->ifi_index, 9);
+        ASSERT_EQ(ifi->ifi_change, IFF_MULTICAST);
+        ASSERT_EQ(ifi->ifi_flags, 0u);
+        ASSERT_OK(mnl_attr_parse(nlh, sizeof(*ifi), attr_cb, &t));
+        ASSERT_TRUE(t.a[IFLA_MTU] == NULL);
+        ASSERT_TRUE(t.a[IFLA_AF_SPEC] != NULL);
+        ASSERT_OK(mnl_attr_parse_nested(t.a[IFLA_AF_SPEC], attr_cb, &spec));
+        ASSERT_TRUE(spec.a[AF_INET6] != NULL);
+        ASSERT_OK(mnl_attr_parse_nested(spec.a[AF_INET6], attr_cb, &inet6));
+        ASSERT_EQ(mnl_attr_get_u8(inet6.a[IFLA_INET6_ADDR_GEN_MODE]), IN6_ADDR_GEN_MODE_NONE);
+}
+
 /* An NLMSG_ERROR as the kernel writes it: capped or with the whole request echoed. */
 static struct nlmsghdr *make_ack(char *buf, int error, bool capped, const char *msg) {
         char req[NETCFG_NLMSG_MAX];
@@ -250,11 +269,6 @@ TEST(error_messages) {
 }
 
 /* --- against the kernel, in a network namespace of our own (the test runs in a child) --- */
-
-static void mnl_socket_closep(struct mnl_socket **nl) {
-        if (*nl)
-                mnl_socket_close(*nl);
-}
 
 static struct mnl_socket *private_netns(void) {
         struct mnl_socket *nl;
@@ -432,6 +446,64 @@ TEST(address_gone_with_the_links_ipv6) {
         ASSERT_EQ(ra[0], 1);
         free(err);
         close(tun);
+}
+
+/* Whether the link has an IPv6 link-local address (the kernel adds it as the link comes up). */
+static bool has_link_local(const char *ifname) {
+        struct ifaddrs *list = NULL;
+        bool found = false;
+
+        ASSERT_OK(getifaddrs(&list));
+        for (struct ifaddrs *i = list; i; i = i->ifa_next)
+                if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET6 &&
+                    streq(i->ifa_name, ifname) &&
+                    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *) i->ifa_addr)->sin6_addr))
+                        found = true;
+        freeifaddrs(list);
+        return found;
+}
+
+static int tun_open(const char *name) {
+        struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+                SKIP("no TUN: %m");
+        return fd;
+}
+
+/* A quiet TUN says nothing to neighbours it has not got when it comes up: no link-local address
+ * (so no router solicitations), no multicast (no MLD reports), which in a full tunnel would all
+ * go to the peer. A TUN brought up plainly gets both; netcfg_link_quiet() of no link fails. */
+TEST(link_up_is_quiet) {
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = private_netns();
+        _cleanup_free_ char *err = NULL;
+        NetcfgLink l;
+        int quiet = tun_open("tnlq"), plain = tun_open("tnlp");
+        int qi = (int) if_nametoindex("tnlq");
+        struct ifreq up = { .ifr_flags = IFF_UP };
+
+        ASSERT_OK(netcfg_link_quiet(qi, &err));
+        ASSERT_OK(netcfg_link_set(nl, qi, 0, 1, &err));
+        ASSERT_OK(netcfg_read_link("tnlq", 0, &l, &err));
+        ASSERT_TRUE(l.up);
+        ASSERT_EQ(l.flags & IFF_MULTICAST, 0u);
+        ASSERT_TRUE(!has_link_local("tnlq"));
+
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ASSERT_TRUE(s >= 0);
+        snprintf(up.ifr_name, sizeof(up.ifr_name), "tnlp");
+        ASSERT_OK(ioctl(s, SIOCGIFFLAGS, &up));
+        up.ifr_flags |= IFF_UP;
+        ASSERT_OK(ioctl(s, SIOCSIFFLAGS, &up));
+        ASSERT_OK(netcfg_read_link("tnlp", 0, &l, &err));
+        ASSERT_TRUE(l.flags & IFF_MULTICAST);
+        ASSERT_TRUE(has_link_local("tnlp"));
+        ASSERT_EQ(netcfg_link_quiet(9999, &err), -ENODEV);
+        ASSERT_CONTAINS(err, "quieting (no multicast, no IPv6 link-local) link #9999");
+        close(s);
+        close(plain);
+        close(quiet);
 }
 
 TEST(read_links_dump) {
