@@ -70,6 +70,21 @@ static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }
 
+/* Appends one zeroed element to the array at *(void **) p of *n elements of size bytes: returns
+ * it, or NULL for ENOMEM with the array and *n as they were. Not for arrays of secrets, which
+ * realloc() may leave a copy of in freed memory. */
+static inline void *array_append_size(void *p, size_t *n, size_t size) {
+        void **pp = p;
+        char *a = reallocarray(*pp, *n + 1, size);
+        if (!a)
+                return NULL;
+        *pp = a;
+        return memset(a + (*n)++ * size, 0, size);
+}
+/* ARRAY_APPEND(array, n): the same for a typed array, e.g. `NetcfgLink *l = ARRAY_APPEND(v, n);` */
+#define ARRAY_APPEND(array, n)                                                                     \
+        ((__typeof__(&*(array))) array_append_size(&(array), &(n), sizeof(*(array))))
+
 /* memcpy() for arrays that may be empty: memcpy(dst, NULL, 0) is undefined behaviour (and
  * UBSan says so), and an empty array is often a NULL pointer here. */
 static inline void *memcpy_safe(void *dst, const void *src, size_t n) {

@@ -43,11 +43,10 @@ void netcfg_killswitch_done(NetcfgKillswitch *ks) {
 }
 
 static int push_prefix(NetcfgPrefix **arr, size_t *n, const NetcfgPrefix *p) {
-        NetcfgPrefix *a = reallocarray(*arr, *n + 1, sizeof(**arr));
+        NetcfgPrefix *a = array_append_size(arr, n, sizeof(**arr));
         if (!a)
                 return -ENOMEM;
-        a[(*n)++] = *p;
-        *arr = a;
+        *a = *p;
         return 0;
 }
 
@@ -75,13 +74,11 @@ int netcfg_killswitch_add_endpoint(NetcfgKillswitch *ks, const NetcfgPrefix *add
                 if (ks->endpoints[i].port == port && ks->endpoints[i].addr.family == addr->family &&
                     memcmp(ks->endpoints[i].addr.addr, addr->addr, 16) == 0)
                         return 0;
-        NetcfgEndpoint *a = reallocarray(ks->endpoints, ks->n_endpoints + 1, sizeof(*a));
+        NetcfgEndpoint *a = ARRAY_APPEND(ks->endpoints, ks->n_endpoints);
         if (!a)
                 return -ENOMEM;
-        a[ks->n_endpoints] = (NetcfgEndpoint){ .addr = *addr, .port = port };
-        a[ks->n_endpoints].addr.len = addr->family == AF_INET ? 32 : 128;
-        ks->endpoints = a;
-        ks->n_endpoints++;
+        *a = (NetcfgEndpoint){ .addr = *addr, .port = port };
+        a->addr.len = addr->family == AF_INET ? 32 : 128;
         return 0;
 }
 

@@ -20,13 +20,11 @@ static int link_dump_cb(const struct nlmsghdr *nlh, void *data) {
         if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
                 return MNL_CB_OK;
         Links *v = data;
-        NetcfgLink *grown = reallocarray(v->items, v->n + 1, sizeof(NetcfgLink));
-        if (!grown) {
+        NetcfgLink *l = ARRAY_APPEND(v->items, v->n);
+        if (!l) {
                 v->error = -ENOMEM;
                 return MNL_CB_ERROR;
         }
-        v->items = grown;
-        NetcfgLink *l = &v->items[v->n++];
         *l = (NetcfgLink){ .ifindex = ifi->ifi_index,
                            .flags = ifi->ifi_flags,
                            .up = ifi->ifi_flags & IFF_UP };

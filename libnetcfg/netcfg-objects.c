@@ -62,11 +62,10 @@ static void put(NetcfgObjects *o, NetcfgKind k, const void *obj) {
 }
 
 int netcfg_objects_push(NetcfgObjects *o, NetcfgKind k, const void *obj) {
-        void *a = reallocarray(o->items[k], o->n[k] + 1, netcfg_kinds[k]->size);
+        void *a = array_append_size(&o->items[k], &o->n[k], netcfg_kinds[k]->size);
         if (!a)
                 return -ENOMEM;
-        o->items[k] = a;
-        put(o, k, obj);
+        memcpy(a, obj, netcfg_kinds[k]->size);
         return 0;
 }
 

@@ -80,17 +80,10 @@ typedef struct Collect {
 } Collect;
 
 static void *collect_next(Collect *c) {
-        void *a;
-
-        if (c->error)
-                return NULL;
-        a = realloc(c->items, (c->n + 1) * c->size);
-        if (!a) {
+        void *a = c->error ? NULL : array_append_size(&c->items, &c->n, c->size);
+        if (!a && !c->error)
                 c->error = -ENOMEM;
-                return NULL;
-        }
-        c->items = a;
-        return memset((char *) a + c->n++ * c->size, 0, c->size);
+        return a;
 }
 
 /* Every object of a kind that cb (which calls collect_next()) keeps, as one malloc'd array. */
@@ -245,11 +238,9 @@ static int read_dns_servers(sd_bus_message *m, NetcfgDnsStatus *st) {
                         return r;
                 if (len != 4 && len != 16)
                         continue;
-                p = reallocarray(st->servers, st->n_servers + 1, sizeof(*p));
+                p = ARRAY_APPEND(st->servers, st->n_servers);
                 if (!p)
                         return -ENOMEM;
-                st->servers = p;
-                p = &st->servers[st->n_servers++];
                 *p = (NetcfgPrefix){ .family = family, .len = (uint8_t) (len * 8) };
                 memcpy(p->addr, a, len);
         }

@@ -88,36 +88,29 @@ int netcfg_split_words(char *line, char **w, size_t max) {
         return (int) n;
 }
 
-#define GROW(arr, n)                                                                               \
-        ({                                                                                         \
-                __typeof__(arr) _a = reallocarray((arr), (n) + 1, sizeof(*(arr)));                 \
-                if (_a)                                                                            \
-                        (arr) = _a;                                                                \
-                _a ? 0 : -ENOMEM;                                                                  \
-        })
-
 static int parse_dns_line(NetcfgContext *ctx, char **w, int n) {
         NetcfgDns *d = &ctx->dns;
         NetcfgPrefix p;
         long long a, b;
 
         if (streq(w[0], "dns-server") && n == 2) {
-                if (netcfg_prefix_from_string(w[1], &p) < 0 || strchr(w[1], '/') ||
-                    GROW(d->servers, d->n_servers) < 0)
+                if (netcfg_prefix_from_string(w[1], &p) < 0 || strchr(w[1], '/'))
                         return -EINVAL;
-                d->servers[d->n_servers++] = p;
+                NetcfgPrefix *slot = ARRAY_APPEND(d->servers, d->n_servers);
+                if (!slot)
+                        return -ENOMEM;
+                *slot = p;
         } else if ((streq(w[0], "dns-search") || streq(w[0], "dns-routing")) && n == 2) {
                 bool search = streq(w[0], "dns-search");
                 char ***v = search ? &d->search : &d->routing;
                 size_t *k = search ? &d->n_search : &d->n_routing;
-                char *s;
-
-                if (netcfg_dns_name_check(w[1]) < 0 || GROW(*v, *k) < 0)
+                if (netcfg_dns_name_check(w[1]) < 0)
                         return -EINVAL;
-                s = strdup(w[1]);
-                if (!s)
+                _cleanup_free_ char *s = strdup(w[1]);
+                char **slot = s ? ARRAY_APPEND(*v, *k) : NULL;
+                if (!slot)
                         return -ENOMEM;
-                (*v)[(*k)++] = s;
+                *slot = TAKE_PTR(s);
         } else if (streq(w[0], "dns-flags") && n == 3) {
                 if (netcfg_parse_num(w[1], 0, 1, &a) < 0 || netcfg_parse_num(w[2], 0, 1, &b) < 0)
                         return -EINVAL;

@@ -289,11 +289,10 @@ static RebindOp *rebind_op_add(Tunnel *t, RebindOp **slot, const char *reason, u
                 *slot = op;
         }
         if (reply_to) {
-                uint64_t *v = reallocarray(op->reply_to, op->n_reply_to + 1, sizeof(*v));
+                uint64_t *v = ARRAY_APPEND(op->reply_to, op->n_reply_to);
                 if (!v)
                         return NULL;
-                op->reply_to = v;
-                v[op->n_reply_to++] = reply_to;
+                *v = reply_to;
         }
         return op;
 }

@@ -189,11 +189,10 @@ static int ctl_dispatch_stop_session(IpcConn *c, IpcMsg *msg, void *userdata) {
         if (n == 0)
                 return 0;
         Session *s = v[0];
-        PendingAck *a = realloc(s->ctl_stops, (s->n_ctl_stops + 1) * sizeof(PendingAck));
+        PendingAck *a = ARRAY_APPEND(s->ctl_stops, s->n_ctl_stops);
         if (!a)
                 return -ENOMEM;
-        s->ctl_stops = a;
-        a[s->n_ctl_stops++] = (PendingAck){ ipc_conn_ref(c), msg->msg_id };
+        *a = (PendingAck){ ipc_conn_ref(c), msg->msg_id };
         const IpcPeer *peer = ipc_conn_get_peer(c);
         char reason[300];
         snprintf(reason, sizeof(reason), "stopped by an administrator (uid %u)%s%s",

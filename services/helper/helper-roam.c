@@ -126,11 +126,9 @@ static bool link_flags_update(HelperRoam *ro, const struct ifinfomsg *ifi, bool 
         }
         if (removed)
                 return true;
-        RoamLink *v = reallocarray(ro->links, ro->n_links + 1, sizeof(RoamLink));
-        if (v) {
-                ro->links = v;
-                v[ro->n_links++] = (RoamLink){ ifi->ifi_index, flags };
-        }
+        RoamLink *l = ARRAY_APPEND(ro->links, ro->n_links);
+        if (l)
+                *l = (RoamLink){ ifi->ifi_index, flags };
         /* Not seen before: a new link (ifi_change ~0), or one the dump at start missed. */
         return (ifi->ifi_change & LINK_FLAGS_MASK) != 0;
 }

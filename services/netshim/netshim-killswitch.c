@@ -94,15 +94,13 @@ int netshim_killswitch_spec(const NetshimOptions *opts, const Profile *p, Netcfg
                                  p->path, opts->engine_user ?: "");
         int r = spec_endpoints(&ks, p, opts);
         for (size_t i = 0; r >= 0 && i < p->n_dns_servers; i++) {
-                NetcfgPrefix *a = reallocarray(ks.dns, ks.n_dns + 1, sizeof(*a));
+                NetcfgPrefix *a = ARRAY_APPEND(ks.dns, ks.n_dns);
                 if (!a) {
                         r = -ENOMEM;
                         break;
                 }
-                ks.dns = a;
                 const ProfileAddress *d = &p->dns_servers[i];
-                prefix_from_profile(&ks.dns[ks.n_dns++], d->family, d->addr,
-                                    d->family == AF_INET ? 32 : 128);
+                prefix_from_profile(a, d->family, d->addr, d->family == AF_INET ? 32 : 128);
         }
         if (r >= 0 && p->n_allowed_bypass > 0) {
                 ks.bypass = calloc(p->n_allowed_bypass, sizeof(*ks.bypass));

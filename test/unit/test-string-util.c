@@ -196,6 +196,28 @@ TEST(strv_copy_and_free) {
         strv_free_n(NULL, 5);
 }
 
+/* macro.h's ARRAY_APPEND: zeroed elements at the end, the count kept, earlier ones intact.
+ * (Out of memory is not tried: ASan stops the process at an impossible allocation.) */
+TEST(array_append) {
+        typedef struct Pair {
+                int a;
+                long b;
+        } Pair;
+        Pair *v = NULL, *p;
+        size_t n = 0;
+
+        for (int i = 0; i < 100; i++) {
+                p = ARRAY_APPEND(v, n);
+                ASSERT_TRUE(p);
+                ASSERT_TRUE(p->a == 0 && p->b == 0);
+                p->a = i;
+        }
+        ASSERT_EQ(n, 100u);
+        for (int i = 0; i < 100; i++)
+                ASSERT_EQ(v[i].a, i);
+        free(v);
+}
+
 /* tests.h: a failed ASSERT_TRUE on a system call says why (test-engine once failed with a bare
  * "ASSERT_TRUE(mkdtemp(dir)) failed" that nobody could explain). */
 TEST(assert_true_names_errno) {

@@ -60,14 +60,12 @@ static int profiles_collect(const Tund__StatusReply *st, ProfileEntry **ret, siz
                 snprintf(name, sizeof(name), "%.*s", (int) (len - 5), de->d_name);
                 if (!profile_name_is_valid(name))
                         continue;
-                e = realloc(v, (n + 1) * sizeof(ProfileEntry));
+                e = ARRAY_APPEND(v, n);
                 if (!e) {
                         closedir(d);
                         entries_free(v, n);
                         return -ENOMEM;
                 }
-                v = e;
-                e = &v[n++];
                 *e = (ProfileEntry){ .valid = -1 };
                 memcpy(e->name, name, strlen(name) + 1); /* valid: at most 32 characters */
                 snprintf(path, sizeof(path), TUNDCTL_WANTS_DIR "/tund@%s.service", name);
