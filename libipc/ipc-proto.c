@@ -49,3 +49,37 @@ void ipc_message_freep(ProtobufCMessage **m) {
                 protobuf_c_message_free_unpacked(*m, NULL);
         *m = NULL;
 }
+
+int ipc_proto_prefix_append(Tund__IpPrefix ***v, size_t *n, const void *addr, size_t len,
+                            unsigned plen) {
+        for (size_t i = 0; i < *n; i++)
+                if ((*v)[i]->address.len == len && (*v)[i]->prefix_len == plen &&
+                    memcmp((*v)[i]->address.data, addr, len) == 0)
+                        return 0;
+        _cleanup_free_ Tund__IpPrefix *p = malloc(sizeof(*p));
+        _cleanup_free_ uint8_t *data = malloc(MAX(len, (size_t) 1));
+        Tund__IpPrefix **slot = p && data ? ARRAY_APPEND(*v, *n) : NULL;
+        if (!slot)
+                return -ENOMEM;
+        tund__ip_prefix__init(p);
+        memcpy_safe(data, addr, len);
+        p->address = (ProtobufCBinaryData){ .len = len, .data = TAKE_PTR(data) };
+        p->prefix_len = plen;
+        *slot = TAKE_PTR(p);
+        return 0;
+}
+
+int ipc_proto_endpoint_append(Tund__Endpoint ***v, size_t *n, const void *addr, size_t len,
+                              uint16_t port) {
+        _cleanup_free_ Tund__Endpoint *e = malloc(sizeof(*e));
+        _cleanup_free_ uint8_t *data = malloc(MAX(len, (size_t) 1));
+        Tund__Endpoint **slot = e && data ? ARRAY_APPEND(*v, *n) : NULL;
+        if (!slot)
+                return -ENOMEM;
+        tund__endpoint__init(e);
+        memcpy_safe(data, addr, len);
+        e->address = (ProtobufCBinaryData){ .len = len, .data = TAKE_PTR(data) };
+        e->port = port;
+        *slot = TAKE_PTR(e);
+        return 0;
+}

@@ -168,20 +168,18 @@ static int server_accept_one(IpcServer *s) {
         if (s->n_conns >= s->max_conns)
                 return 0; /* over the documented limit: closed at once */
 
-        ServerHookData *h = calloc(1, sizeof(*h));
+        _cleanup_free_ ServerHookData *h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
         _cleanup_(ipc_conn_unrefp) IpcConn *c = NULL;
         int r = ipc_conn_new(&c, s->event, TAKE_FD(fd), s->ch);
-        if (r < 0) {
-                free(h);
+        if (r < 0)
                 return r;
-        }
         h->server = s;
         h->link.conn = c;
         LIST_INSERT_HEAD(&s->conns, &h->link, link);
         s->n_conns++;
-        ipc_conn_set_server_hook(c, server_hook, h);
+        ipc_conn_set_server_hook(c, server_hook, TAKE_PTR(h));
         (void) ipc_conn_set_frame_timeout(c, s->frame_timeout); /* nothing read yet: cannot fail */
 
         if (s->on_accept && s->on_accept(s, c, s->userdata) < 0)
@@ -230,7 +228,7 @@ int ipc_server_new(IpcServer **ret, sd_event *e, int listen_fd, const IpcChannel
                 if (r < 0)
                         return r;
         }
-        IpcServer *s = calloc(1, sizeof(*s));
+        _cleanup_(ipc_server_freep) IpcServer *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         *s = (IpcServer){
@@ -243,12 +241,10 @@ int ipc_server_new(IpcServer **ret, sd_event *e, int listen_fd, const IpcChannel
                 .frame_timeout = IPC_FRAME_TIMEOUT_SERVER_USEC,
         };
         r = sd_event_add_io(e, &s->io, s->fd, EPOLLIN, server_io, s);
-        if (r < 0) {
-                ipc_server_free(s);
+        if (r < 0)
                 return r;
-        }
         (void) sd_event_source_set_description(s->io, ch->name);
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 

@@ -279,3 +279,12 @@ int ipc_close_received_fd(int fd); /* returns -EBADF */
 /* Frees a message built with the generated *__init functions whose submessages live on the
  * heap (protobuf_c_message_free_unpacked, NULL-safe). */
 void ipc_message_freep(ProtobufCMessage **m);
+/* Appends a new IpPrefix (len address bytes, plen bits) to a message's repeated field unless an
+ * equal one is there already; on the heap as ipc_message_freep() expects. 0, or -ENOMEM with
+ * the field as it was. */
+int ipc_proto_prefix_append(Tund__IpPrefix ***v, size_t *n, const void *addr, size_t len,
+                            unsigned plen);
+/* Appends a new Endpoint (len 4 or 16 address bytes, a port) to a message's repeated field, all
+ * on the heap as ipc_message_freep() expects. -ENOMEM leaves the field as it was. */
+int ipc_proto_endpoint_append(Tund__Endpoint ***v, size_t *n, const void *addr, size_t len,
+                              uint16_t port);

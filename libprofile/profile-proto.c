@@ -5,52 +5,20 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ipc.h"
 #include "macro.h"
 #include "profile.h"
 #include "proto-wipe.h"
 #include "strv.h"
 
-static Tund__IpPrefix *prefix_new(const ProfilePrefix *p) {
-        size_t len = p->family == AF_INET ? 4 : 16;
-        Tund__IpPrefix *m;
-
-        m = malloc(sizeof(*m));
-        if (!m)
-                return NULL;
-        tund__ip_prefix__init(m);
-        m->address.data = malloc(len);
-        if (!m->address.data) {
-                free(m);
-                return NULL;
-        }
-        memcpy(m->address.data, p->addr, len);
-        m->address.len = len;
-        m->prefix_len = p->prefixlen;
-        return m;
-}
-
 /* Appends n prefixes to (*array, *count), skipping any already there. */
 static int prefixes_append(Tund__IpPrefix ***array, size_t *count, const ProfilePrefix *p,
                            size_t n) {
         for (size_t i = 0; i < n; i++) {
-                size_t len = p[i].family == AF_INET ? 4 : 16;
-                Tund__IpPrefix **a;
-                bool dup = false;
-
-                for (size_t j = 0; j < *count && !dup; j++)
-                        dup = (*array)[j]->prefix_len == p[i].prefixlen &&
-                              (*array)[j]->address.len == len &&
-                              memcmp((*array)[j]->address.data, p[i].addr, len) == 0;
-                if (dup)
-                        continue;
-                a = reallocarray(*array, *count + 1, sizeof(*a));
-                if (!a)
-                        return -ENOMEM;
-                *array = a;
-                a[*count] = prefix_new(&p[i]);
-                if (!a[*count])
-                        return -ENOMEM;
-                (*count)++;
+                int r = ipc_proto_prefix_append(array, count, p[i].addr,
+                                                p[i].family == AF_INET ? 4 : 16, p[i].prefixlen);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

@@ -1,5 +1,6 @@
 #include "tunnel-settings.h"
 #include "error-util.h"
+#include "ipc.h"
 #include "strv.h"
 
 #include <stdarg.h>
@@ -36,28 +37,7 @@ static int prefixes_add(Tund__IpPrefix ***arr, size_t *n, const uint8_t *addr, s
                         else if (plen < lo + 8)
                                 a[i] &= (uint8_t) (0xff << (lo + 8 - plen));
                 }
-        for (size_t i = 0; i < *n; i++)
-                if ((*arr)[i]->address.len == alen && (*arr)[i]->prefix_len == plen &&
-                    memcmp((*arr)[i]->address.data, a, alen) == 0)
-                        return 0;
-        Tund__IpPrefix **na = reallocarray(*arr, *n + 1, sizeof(*na));
-        if (!na)
-                return -ENOMEM;
-        *arr = na;
-        Tund__IpPrefix *p = malloc(sizeof(*p));
-        if (!p)
-                return -ENOMEM;
-        tund__ip_prefix__init(p);
-        p->address.data = malloc(alen);
-        if (!p->address.data) {
-                free(p);
-                return -ENOMEM;
-        }
-        memcpy(p->address.data, a, alen);
-        p->address.len = alen;
-        p->prefix_len = plen;
-        na[(*n)++] = p;
-        return 0;
+        return ipc_proto_prefix_append(arr, n, a, alen, plen);
 }
 
 static int copy_prefixes(Tund__IpPrefix ***arr, size_t *n, Tund__IpPrefix *const *src, size_t n_src,
@@ -131,13 +111,7 @@ static int exclude_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg
  * listed twice (old and new the same during a rebind) is listed once. */
 static int add_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
                          const UapiEndpoint *endpoints) {
-        if (!endpoints || cfg->n_peers == 0)
-                return 0;
-        Tund__Endpoint **v = reallocarray(s->endpoints, s->n_endpoints + cfg->n_peers, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        s->endpoints = v;
-        for (size_t i = 0; i < cfg->n_peers; i++) {
+        for (size_t i = 0; endpoints && i < cfg->n_peers; i++) {
                 const union sockaddr_union *sa = &endpoints[i].addr;
                 const void *a;
                 size_t alen;
@@ -155,19 +129,9 @@ static int add_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
                               memcmp(s->endpoints[j]->address.data, a, alen) == 0;
                 if (dup)
                         continue;
-                Tund__Endpoint *e = malloc(sizeof(*e));
-                uint8_t *data = malloc(alen);
-                if (!e || !data) {
-                        free(e);
-                        free(data);
-                        return -ENOMEM;
-                }
-                tund__endpoint__init(e);
-                memcpy(data, a, alen);
-                e->address.data = data;
-                e->address.len = alen;
-                e->port = port;
-                s->endpoints[s->n_endpoints++] = e;
+                int r = ipc_proto_endpoint_append(&s->endpoints, &s->n_endpoints, a, alen, port);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

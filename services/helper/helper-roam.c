@@ -111,10 +111,13 @@ static bool is_session_link(Manager *m, const char *ifname) {
  * with ifi_change 0) from a NEWLINK about statistics or MTU. Returns whether they changed. */
 #define LINK_FLAGS_MASK (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)
 
-static bool link_flags_update(HelperRoam *ro, const struct ifinfomsg *ifi, bool removed) {
-        unsigned flags = ifi->ifi_flags & LINK_FLAGS_MASK;
+/* Records a link's flags (or that it is gone); new_link_says: what to answer for a link not
+ * seen before. Returns whether its flags changed. */
+static bool link_flags_set(HelperRoam *ro, int ifindex, unsigned flags, bool removed,
+                           bool new_link_says) {
+        flags &= LINK_FLAGS_MASK;
         for (size_t i = 0; i < ro->n_links; i++) {
-                if (ro->links[i].ifindex != ifi->ifi_index)
+                if (ro->links[i].ifindex != ifindex)
                         continue;
                 if (removed) {
                         ro->links[i] = ro->links[--ro->n_links];
@@ -128,9 +131,14 @@ static bool link_flags_update(HelperRoam *ro, const struct ifinfomsg *ifi, bool 
                 return true;
         RoamLink *l = ARRAY_APPEND(ro->links, ro->n_links);
         if (l)
-                *l = (RoamLink){ ifi->ifi_index, flags };
+                *l = (RoamLink){ ifindex, flags };
+        return new_link_says;
+}
+
+static bool link_flags_update(HelperRoam *ro, const struct ifinfomsg *ifi, bool removed) {
         /* Not seen before: a new link (ifi_change ~0), or one the dump at start missed. */
-        return (ifi->ifi_change & LINK_FLAGS_MASK) != 0;
+        return link_flags_set(ro, ifi->ifi_index, ifi->ifi_flags, removed,
+                              (ifi->ifi_change & LINK_FLAGS_MASK) != 0);
 }
 
 /* The links' flags as they are now. */
@@ -139,10 +147,7 @@ static int links_seed(HelperRoam *ro) {
         size_t n = 0;
         int r = netcfg_read_links(&v, &n, NULL);
         for (size_t i = 0; r >= 0 && i < n; i++)
-                (void) link_flags_update(ro,
-                                         &(const struct ifinfomsg){ .ifi_index = v[i].ifindex,
-                                                                    .ifi_flags = v[i].flags },
-                                         false);
+                (void) link_flags_set(ro, v[i].ifindex, v[i].flags, false, false);
         return r;
 }
 

@@ -156,23 +156,11 @@ static int peer_fallbacks(Tund__WgPeer *wp, const NetcfgKillswitch *ks, const Pr
                 }
                 if (numeric || e->port != port)
                         continue;
-                size_t len = e->addr.family == AF_INET ? 4 : 16;
-                Tund__Endpoint *te = malloc(sizeof(*te));
-                uint8_t *data = malloc(len);
-                Tund__Endpoint **a = reallocarray(wp->fallback_endpoints,
-                                                  wp->n_fallback_endpoints + 1, sizeof(*a));
-                if (a)
-                        wp->fallback_endpoints = a;
-                if (!te || !data || !a) {
-                        free(te);
-                        free(data);
-                        return -ENOMEM;
-                }
-                tund__endpoint__init(te);
-                memcpy(data, e->addr.addr, len);
-                te->address = (ProtobufCBinaryData){ .len = len, .data = data };
-                te->port = e->port;
-                wp->fallback_endpoints[wp->n_fallback_endpoints++] = te;
+                int r = ipc_proto_endpoint_append(&wp->fallback_endpoints,
+                                                  &wp->n_fallback_endpoints, e->addr.addr,
+                                                  e->addr.family == AF_INET ? 4 : 16, e->port);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

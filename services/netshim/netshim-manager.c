@@ -37,7 +37,7 @@ char *netshim_state_path(const NetshimOptions *opts, const char *profile) {
 }
 
 int manager_new(Manager **ret, const NetshimOptions *opts) {
-        Manager *m = calloc(1, sizeof(*m));
+        _cleanup_free_ Manager *m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
         m->opts = *opts;
@@ -48,11 +48,9 @@ int manager_new(Manager **ret, const NetshimOptions *opts) {
                 .resolvconf = opts->resolvconf,
         };
         int r = sd_event_default(&m->event);
-        if (r < 0) {
-                free(m);
+        if (r < 0)
                 return r;
-        }
-        *ret = m;
+        *ret = TAKE_PTR(m);
         return 0;
 }
 
