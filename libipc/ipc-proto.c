@@ -71,6 +71,10 @@ int ipc_proto_prefix_append(Tund__IpPrefix ***v, size_t *n, const void *addr, si
 
 int ipc_proto_endpoint_append(Tund__Endpoint ***v, size_t *n, const void *addr, size_t len,
                               uint16_t port) {
+        for (size_t i = 0; i < *n; i++)
+                if ((*v)[i]->address.len == len && (*v)[i]->port == port &&
+                    memcmp((*v)[i]->address.data, addr, len) == 0)
+                        return 0;
         _cleanup_free_ Tund__Endpoint *e = malloc(sizeof(*e));
         _cleanup_free_ uint8_t *data = malloc(MAX(len, (size_t) 1));
         Tund__Endpoint **slot = e && data ? ARRAY_APPEND(*v, *n) : NULL;

@@ -284,7 +284,7 @@ void ipc_message_freep(ProtobufCMessage **m);
  * the field as it was. */
 int ipc_proto_prefix_append(Tund__IpPrefix ***v, size_t *n, const void *addr, size_t len,
                             unsigned plen);
-/* Appends a new Endpoint (len 4 or 16 address bytes, a port) to a message's repeated field, all
- * on the heap as ipc_message_freep() expects. -ENOMEM leaves the field as it was. */
+/* The same for an Endpoint (len 4 or 16 address bytes, a port): appended unless an equal one is
+ * there already. */
 int ipc_proto_endpoint_append(Tund__Endpoint ***v, size_t *n, const void *addr, size_t len,
                               uint16_t port);

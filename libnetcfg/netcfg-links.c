@@ -43,13 +43,9 @@ int netcfg_read_links(NetcfgLink **ret, size_t *ret_n, char **ret_error) {
         const size_t size = 32768; /* a dump's messages, several to a read */
         _cleanup_free_ char *buf = malloc(size);
         Links c = {};
-        struct mnl_socket *nl = NULL;
-        int r = buf ? 0 : -ENOMEM;
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
+        int r = buf ? netcfg_nl_open(&nl) : -ENOMEM;
 
-        if (r >= 0 && !(nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC)))
-                r = -errno;
-        if (r >= 0 && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-                r = -errno;
         if (r >= 0) {
                 struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
                 nlh->nlmsg_type = RTM_GETLINK;
@@ -68,8 +64,6 @@ int netcfg_read_links(NetcfgLink **ret, size_t *ret_n, char **ret_error) {
                                          link_dump_cb, &c)) == MNL_CB_ERROR)
                         r = c.error ?: -errno;
         }
-        if (nl)
-                mnl_socket_close(nl);
         if (r < 0) {
                 free(c.items);
                 return error_set_errno(ret_error, r, "reading links");

@@ -80,8 +80,10 @@ typedef struct Collect {
 } Collect;
 
 static void *collect_next(Collect *c) {
-        void *a = c->error ? NULL : array_append_size(&c->items, &c->n, c->size);
-        if (!a && !c->error)
+        if (c->error)
+                return NULL;
+        void *a = array_append_size(&c->items, &c->n, c->size);
+        if (!a)
                 c->error = -ENOMEM;
         return a;
 }

@@ -153,17 +153,20 @@ static void link_ack(void *userdata, size_t tag, int error, const char *extack) 
         }
 }
 
-/* One link message, built at the batch's buffer by build(). */
-static int link_message(struct mnl_socket *nl, int ifindex, const char *what,
-                        void (*build)(void *buf, int ifindex, uint32_t mtu, int up), uint32_t mtu,
-                        int up, char **ret_error) {
+/* One link message: netcfg_nlmsg_link(), or netcfg_nlmsg_link_quiet() if quiet. */
+static int link_message(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, bool quiet,
+                        char **ret_error) {
         _cleanup_(netcfg_batch_freep) NetcfgBatch *b = NULL;
-        LinkAck a = { .ret_error = ret_error, .what = what };
+        LinkAck a = { .ret_error = ret_error,
+                      .what = quiet ? "quieting (no multicast, no IPv6 link-local)" : "setting" };
 
         int r = netcfg_batch_new(&b, nl, 0, link_ack, &a);
         if (r < 0)
                 return error_set_errno(ret_error, r, "allocating a netlink batch");
-        build(netcfg_batch_current(b), ifindex, mtu, up);
+        if (quiet)
+                netcfg_nlmsg_link_quiet(netcfg_batch_current(b), ifindex);
+        else
+                netcfg_nlmsg_link(netcfg_batch_current(b), ifindex, mtu, up);
         r = netcfg_batch_add(b, (size_t) ifindex);
         if (r >= 0)
                 r = netcfg_batch_flush(b);
@@ -172,16 +175,8 @@ static int link_message(struct mnl_socket *nl, int ifindex, const char *what,
         return a.first;
 }
 
-static void build_link(void *buf, int ifindex, uint32_t mtu, int up) {
-        netcfg_nlmsg_link(buf, ifindex, mtu, up);
-}
-
-static void build_quiet(void *buf, int ifindex, uint32_t mtu, int up) {
-        netcfg_nlmsg_link_quiet(buf, ifindex);
-}
-
 int netcfg_link_set(struct mnl_socket *nl, int ifindex, uint32_t mtu, int up, char **ret_error) {
-        return link_message(nl, ifindex, "setting", build_link, mtu, up, ret_error);
+        return link_message(nl, ifindex, mtu, up, false, ret_error);
 }
 
 int netcfg_link_quiet(int ifindex, char **ret_error) {
@@ -189,8 +184,7 @@ int netcfg_link_quiet(int ifindex, char **ret_error) {
         int r = netcfg_nl_open(&nl);
         if (r < 0)
                 return error_set_errno(ret_error, r, "opening a netlink socket");
-        r = link_message(nl, ifindex, "quieting (no multicast, no IPv6 link-local)", build_quiet, 0,
-                         -1, ret_error);
+        r = link_message(nl, ifindex, 0, -1, true, ret_error);
         if (r == -EAFNOSUPPORT) { /* no IPv6 here: see the header */
                 r = 0;
                 if (ret_error) {

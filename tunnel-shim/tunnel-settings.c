@@ -122,13 +122,6 @@ static int add_endpoints(Tund__NetworkSettings *s, const Tund__WgConfig *cfg,
                         a = &sa->in6.sin6_addr, alen = 16, port = ntohs(sa->in6.sin6_port);
                 else
                         continue;
-                bool dup = false;
-                for (size_t j = 0; j < s->n_endpoints && !dup; j++)
-                        dup = s->endpoints[j]->port == port &&
-                              s->endpoints[j]->address.len == alen &&
-                              memcmp(s->endpoints[j]->address.data, a, alen) == 0;
-                if (dup)
-                        continue;
                 int r = ipc_proto_endpoint_append(&s->endpoints, &s->n_endpoints, a, alen, port);
                 if (r < 0)
                         return r;

@@ -41,8 +41,7 @@ until_ok() {
 log_mark() { wc -l <"$W/helper.log"; }
 log_since() { tail -n +$(($1 + 1)) "$W/helper.log"; }
 log_since_has() { log_since "$1" | grep -iEq "$2"; } # MARK ERE
-# NAME PATTERN: exactly one tunnel line "tunnel: PATTERN" since the mark $M
-one_line() { # NAME PATTERN: exactly one such tunnel line since the mark
+one_line() { # NAME PATTERN: exactly one tunnel line "tunnel: PATTERN" since the mark $M
 	local n
 	n=$(log_since "$M" | grep -c "tunnel: $2")
 	if [ "$n" = 1 ]; then pass "$1"; else fail "$1" "$n lines: $(log_since "$M" | grep -E 'tunnel: (stale|running again)' | tr '\n' ' ')"; fi
